@@ -1,0 +1,162 @@
+"""appshelf's own documents: manifests, the snapshot, keys, per-app details, the index.
+
+Signed documents (manifest, snapshot) are wrapped in `Signed[...]`: the signature
+covers the RFC 8785 bytes of `signed`, and `signed.type` names the kind of document so
+a signature over one kind can never be passed off as another. docs/spec.md is the
+prose version of this file.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from appshelf.formats.canonical import TIMESTAMP_PATTERN
+
+SPEC_VERSION: Final = "1"
+HEX64 = r"^[0-9a-f]{64}$"
+HEX128 = r"^[0-9a-f]{128}$"
+
+MANIFEST_TYPE: Final = "appshelf.manifest"
+SNAPSHOT_TYPE: Final = "appshelf.snapshot"
+KEYS_TYPE: Final = "appshelf.keys"
+APP_TYPE: Final = "appshelf.app"
+INDEX_TYPE: Final = "appshelf.index"
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileDigest(_Document):
+    """Pins one file: its SHA-256 and exact length in bytes."""
+
+    sha256: str = Field(pattern=HEX64)
+    length: int = Field(ge=0)
+
+
+class ArtifactRef(_Document):
+    url: str
+    sha256: str = Field(pattern=HEX64)
+    size: int = Field(ge=0)
+    filename: str
+
+
+class AppMetadata(_Document):
+    name: str
+    description: str
+    color: str
+    icon_url: str | None = None
+    homepage: str | None = None
+    repository: str | None = None
+    license: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    category: str | None = None
+
+
+class Manifest(_Document):
+    """The full, signed truth about one version of one app."""
+
+    type: Literal["appshelf.manifest"] = MANIFEST_TYPE
+    spec_version: Literal["1"] = SPEC_VERSION
+    registry: str  # base_url: binds the manifest to one registry
+    app: str
+    version: str
+    artifact: ArtifactRef
+    metadata: AppMetadata
+    provides: list[str] = Field(default_factory=list)
+    requires: list[str] = Field(default_factory=list)
+    dependencies: dict[str, str] = Field(default_factory=dict)
+    published: str = Field(pattern=TIMESTAMP_PATTERN)
+    yanked: str | None = None  # the reason; absent when not yanked
+    notes: str | None = None
+
+
+class Snapshot(_Document):
+    """The signed root of one build: pins every index file by digest and length."""
+
+    type: Literal["appshelf.snapshot"] = SNAPSHOT_TYPE
+    spec_version: Literal["1"] = SPEC_VERSION
+    registry: str
+    version: int = Field(ge=1)
+    issued: str = Field(pattern=TIMESTAMP_PATTERN)
+    expires: str = Field(pattern=TIMESTAMP_PATTERN)
+    meta: dict[str, FileDigest]
+
+
+class Signature(_Document):
+    keyid: str = Field(pattern=HEX64)
+    sig: str = Field(pattern=HEX128)
+
+
+DocumentT = TypeVar("DocumentT", Manifest, Snapshot)
+
+
+class Signed(_Document, Generic[DocumentT]):
+    signed: DocumentT
+    signatures: list[Signature] = Field(min_length=1)
+
+
+class PublicKey(_Document):
+    keyid: str = Field(pattern=HEX64)
+    algorithm: Literal["ed25519"] = "ed25519"
+    public: str = Field(pattern=HEX64)
+    status: Literal["active", "retired"]
+    development: bool = False  # the well-known development key: never trust in production
+
+
+class KeysDocument(_Document):
+    """`keys.json`: the registry's public keys. Informational: trust comes from the client."""
+
+    type: Literal["appshelf.keys"] = KEYS_TYPE
+    spec_version: Literal["1"] = SPEC_VERSION
+    registry: str
+    keys: list[PublicKey]
+
+
+class VersionEntry(_Document):
+    version: str
+    published: str = Field(pattern=TIMESTAMP_PATTERN)
+    yanked: str | None = None
+    manifest_path: str  # relative to the registry root
+    manifest: FileDigest
+    artifact: ArtifactRef
+    provides: list[str] = Field(default_factory=list)
+    requires: list[str] = Field(default_factory=list)
+    dependencies: dict[str, str] = Field(default_factory=dict)
+
+
+class AppDetail(_Document):
+    """`apps/<key>/app.json`: one app with every version, pinning each manifest."""
+
+    type: Literal["appshelf.app"] = APP_TYPE
+    spec_version: Literal["1"] = SPEC_VERSION
+    key: str
+    metadata: AppMetadata
+    versions: list[VersionEntry]  # newest first
+
+
+class IndexEntry(_Document):
+    key: str
+    name: str
+    description: str
+    tags: list[str] = Field(default_factory=list)
+    category: str | None = None
+    latest: str | None = None  # newest non-yanked stable version, else newest
+    versions: int = Field(ge=0)
+    provides: list[str] = Field(default_factory=list)  # of the latest version
+    requires: list[str] = Field(default_factory=list)
+    icon: str | None = None  # path relative to the registry root
+    color: str
+
+
+class RegistryIndex(_Document):
+    """`index.json`: the compact search index read by the site and the client."""
+
+    type: Literal["appshelf.index"] = INDEX_TYPE
+    spec_version: Literal["1"] = SPEC_VERSION
+    registry: str
+    name: str
+    description: str = ""
+    apps: list[IndexEntry]

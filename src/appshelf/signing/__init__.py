@@ -1,0 +1,1 @@
+"""Ed25519 keys and signed envelopes (pure: bytes in, trusted objects out)."""

@@ -1,0 +1,93 @@
+"""Sign and verify envelopes `{"signed": {...}, "signatures": [{"keyid", "sig"}]}`.
+
+The signed bytes are the RFC 8785 canonical form of `signed`. Verification is pure:
+bytes in, the trusted body out, or a `SignatureError` that says exactly why not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import nacl.exceptions
+import nacl.signing
+
+from appshelf.formats.canonical import canonical_json
+from appshelf.signing.keys import RegistryKey, key_id
+
+
+class SignatureError(Exception):
+    """An envelope is malformed, of the wrong type, or not signed by a trusted key."""
+
+
+class UnknownKeyError(SignatureError):
+    """Signed only by keys the verifier does not trust."""
+
+
+def sign_body(body: Mapping[str, Any], key: RegistryKey) -> dict[str, Any]:
+    """Wrap a JSON-ready body in an envelope signed by `key`."""
+    signature = key.signing_key.sign(canonical_json(body)).signature
+    return {"signed": dict(body), "signatures": [{"keyid": key.keyid, "sig": signature.hex()}]}
+
+
+def trusted_keys_from_hex(public_keys: list[str]) -> dict[str, nacl.signing.VerifyKey]:
+    """Map key id -> verify key for a list of hex public keys."""
+    keys: dict[str, nacl.signing.VerifyKey] = {}
+    for text in public_keys:
+        raw = bytes.fromhex(text)
+        if len(raw) != 32:
+            raise ValueError(f"public key {text[:16]}... is not 32 bytes")
+        keys[key_id(raw)] = nacl.signing.VerifyKey(raw)
+    return keys
+
+
+def verify_envelope(
+    data: bytes | Mapping[str, Any],
+    expected_type: str,
+    trusted: Mapping[str, nacl.signing.VerifyKey],
+    what: str = "document",
+) -> tuple[dict[str, Any], str]:
+    """Check an envelope; return its `signed` body and the id of the key that signed it.
+
+    One valid signature by a trusted key suffices; signatures by unknown keys are ignored,
+    and a bad signature by a trusted key fails the whole envelope.
+    """
+    if isinstance(data, bytes | bytearray):
+        try:
+            envelope = json.loads(data)
+        except ValueError as exc:
+            raise SignatureError(f"{what}: not valid JSON ({exc})") from None
+    else:
+        envelope = data
+    if not isinstance(envelope, Mapping):
+        raise SignatureError(f"{what}: expected a JSON object")
+    body = envelope.get("signed")
+    signatures = envelope.get("signatures")
+    if not isinstance(body, dict) or not isinstance(signatures, list) or not signatures:
+        raise SignatureError(f"{what}: expected 'signed' and a non-empty 'signatures' list")
+    if body.get("type") != expected_type:
+        raise SignatureError(f"{what}: type is {body.get('type')!r}, expected {expected_type!r}")
+    message = canonical_json(body)
+    seen: list[str] = []
+    for entry in signatures:
+        if not isinstance(entry, Mapping):
+            raise SignatureError(f"{what}: malformed signature entry")
+        keyid, sig = entry.get("keyid"), entry.get("sig")
+        if not isinstance(keyid, str) or not isinstance(sig, str):
+            raise SignatureError(f"{what}: malformed signature entry")
+        seen.append(keyid)
+        verify_key = trusted.get(keyid)
+        if verify_key is None:
+            continue
+        try:
+            verify_key.verify(message, bytes.fromhex(sig))
+        except (nacl.exceptions.BadSignatureError, ValueError):
+            raise SignatureError(
+                f"{what}: bad signature by key {keyid[:16]}... (the file was altered)"
+            ) from None
+        return body, keyid
+    raise UnknownKeyError(
+        f"{what}: signed by {len(seen)} key(s) ({', '.join(k[:16] + '...' for k in seen)}), "
+        f"none of the {len(trusted)} trusted key(s)"
+    )

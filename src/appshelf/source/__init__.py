@@ -1,0 +1,1 @@
+"""The registry source tree: configuration models and the reader that validates them."""

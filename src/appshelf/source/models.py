@@ -1,0 +1,231 @@
+"""The configuration files of a registry source tree, as strict pydantic models.
+
+Unknown keys are errors (a typo must not pass silently) and values are not coerced
+(TOML already gives real types): what the author wrote is what the build uses.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from appshelf.formats.canonical import parse_timestamp
+
+APP_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$")
+INTERFACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,127}$")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,31}$")
+COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Names the build writes inside a version folder; an artifact may not take them.
+RESERVED_ARTIFACT_NAMES = frozenset({"manifest.json", "index.html"})
+
+
+def _http_url(value: str | None, field: str, https_only: bool = False) -> str | None:
+    if value is None:
+        return None
+    allowed = ("https://",) if https_only else ("https://", "http://")
+    if not value.startswith(allowed) or len(value) > 2048 or any(c.isspace() for c in value):
+        kinds = "an https:// URL" if https_only else "an http(s):// URL"
+        raise ValueError(f"must be {kinds}, got {value!r}")
+    return value
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class RegistrySection(_Config):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    base_url: str
+    description: str = ""
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        checked = _http_url(value, "base_url")
+        assert checked is not None
+        if "?" in checked or "#" in checked:
+            raise ValueError(f"must not contain a query or fragment, got {value!r}")
+        return checked if checked.endswith("/") else checked + "/"
+
+
+class SigningSection(_Config):
+    key_id: str | None = None  # when set, the loaded key must have this id
+    key_file: str | None = None  # relative to registry.toml
+    key_env: str = "APPSHELF_SIGNING_KEY"
+    production: bool = False  # refuse the development key
+    snapshot_lifetime_days: Annotated[int, Field(ge=1, le=366)] = 30
+    retired_keys: list[str] = Field(default_factory=list)  # hex public keys
+
+    @field_validator("key_id")
+    @classmethod
+    def _key_id(cls, value: str | None) -> str | None:
+        if value is not None and not SHA256_RE.match(value):
+            raise ValueError(f"must be 64 lowercase hex digits, got {value!r}")
+        return value
+
+    @field_validator("retired_keys")
+    @classmethod
+    def _retired(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not SHA256_RE.match(item):
+                raise ValueError(f"each must be a 64-hex-digit public key, got {item!r}")
+        return value
+
+
+class RegistryConfig(_Config):
+    """`registry.toml`."""
+
+    registry: RegistrySection
+    signing: SigningSection = Field(default_factory=SigningSection)
+
+
+class AppConfig(_Config):
+    """`apps/<key>/app.toml`."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(min_length=1, max_length=2000)]
+    color: str | None = None
+    icon: str | None = None
+    homepage: str | None = None
+    repository: str | None = None
+    license: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, value: str | None) -> str | None:
+        if value is not None and not COLOR_RE.match(value):
+            raise ValueError(f"must be #RRGGBB, got {value!r}")
+        return value.upper() if value else value
+
+    @field_validator("homepage", "repository")
+    @classmethod
+    def _links(cls, value: str | None) -> str | None:
+        return _http_url(value, "link")
+
+    @field_validator("icon")
+    @classmethod
+    def _icon(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(svg|png)$", value):
+            raise ValueError(
+                f"must name a .svg or .png file in the app folder (no sub-folders), got {value!r}"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not TAG_RE.match(tag):
+                raise ValueError(
+                    f"each tag must be lowercase [a-z0-9+._-], 1-32 chars, got {tag!r}"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("tags must not repeat")
+        return value
+
+
+class ReleaseConfig(_Config):
+    """`apps/<key>/<version>/release.toml`."""
+
+    notes: Annotated[str, Field(max_length=20000)] | None = None
+    published: datetime | str | None = None
+    artifact: str | None = None
+    artifact_url: str | None = None
+    sha256: str | None = None
+    size: Annotated[int, Field(ge=0)] | None = None
+    provides: list[str] = Field(default_factory=list)
+    requires: list[str] = Field(default_factory=list)
+    dependencies: dict[str, str] = Field(default_factory=dict)
+    yanked: bool | str = False
+
+    @field_validator("published")
+    @classmethod
+    def _published(cls, value: datetime | str | None) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                value = parse_timestamp(value)
+            except ValueError:
+                raise ValueError(f"must be an RFC 3339 date-time, got {value!r}") from None
+        if value.tzinfo is None:
+            raise ValueError("must include a timezone offset (for example 2024-05-01T12:00:00Z)")
+        return value
+
+    @field_validator("artifact")
+    @classmethod
+    def _artifact(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not ARTIFACT_NAME_RE.match(value) or value in RESERVED_ARTIFACT_NAMES
+        ):
+            raise ValueError(f"must be a plain file name in the version folder, got {value!r}")
+        return value
+
+    @field_validator("artifact_url")
+    @classmethod
+    def _artifact_url(cls, value: str | None) -> str | None:
+        return _http_url(value, "artifact_url", https_only=True)
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, value: str | None) -> str | None:
+        if value is not None and not SHA256_RE.match(value):
+            raise ValueError(f"must be 64 lowercase hex digits, got {value!r}")
+        return value
+
+    @field_validator("provides", "requires")
+    @classmethod
+    def _interfaces(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not INTERFACE_RE.match(item):
+                raise ValueError(f"each must be an interface name like 'storage.kv', got {item!r}")
+        return sorted(set(value))
+
+    @field_validator("dependencies")
+    @classmethod
+    def _dependencies(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, spec in value.items():
+            if not APP_KEY_RE.match(key):
+                raise ValueError(f"{key!r} is not a valid app key")
+            if not spec.strip() or len(spec) > 256:
+                raise ValueError(f"{key}: version range must be a non-empty string")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _external_needs_pins(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("artifact_url") is not None:
+            missing = [name for name in ("sha256", "size") if data.get(name) is None]
+            if missing:
+                raise ValueError(
+                    "an external artifact_url must be pinned: "
+                    + " and ".join(missing)
+                    + " required"
+                )
+            if data.get("artifact") is not None:
+                raise ValueError("give either artifact or artifact_url, not both")
+        elif isinstance(data, dict):
+            stray = [name for name in ("sha256", "size") if data.get(name) is not None]
+            if stray:
+                raise ValueError(
+                    f"{' and '.join(stray)} only apply to an external artifact_url "
+                    "(local artifacts are hashed by the build)"
+                )
+        return data
+
+    @property
+    def yanked_reason(self) -> str | None:
+        if self.yanked is False:
+            return None
+        if self.yanked is True:
+            return "yanked"
+        return self.yanked.strip() or "yanked"
