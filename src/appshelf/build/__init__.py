@@ -1,0 +1,5 @@
+"""The build pipeline: source tree -> hashes -> planned documents -> atomic output."""
+
+from appshelf.build.pipeline import BuildOptions, BuildReport, build_registry
+
+__all__ = ["BuildOptions", "BuildReport", "build_registry"]

@@ -1,0 +1,180 @@
+"""`build_registry`: the whole build, readable top to bottom.
+
+Gather everything first (source, earlier output, key, hashes), plan every file in
+memory, and only then write, atomically. Nothing is printed here: the report is
+returned for the CLI to show.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote
+
+from pydantic import BaseModel
+
+from appshelf.build.hashing import FileHash, hash_files
+from appshelf.build.outputs import OutputFile, OutputFiles
+from appshelf.build.plan import RegistryPlan, plan_registry, plan_snapshot
+from appshelf.build.previous import PreviousOutput, looks_like_output, read_previous_output
+from appshelf.build.writer import write_tree
+from appshelf.errors import OutputError
+from appshelf.formats.schemas import schema_files
+from appshelf.signing.keys import RegistryKey, select_signing_key
+from appshelf.source.tree import SourceTree, load_source_tree
+
+Generator = Callable[[RegistryPlan], OutputFiles]
+
+
+@dataclass
+class BuildOptions:
+    key_file: Path | None = None
+    production: bool = False
+    previous: Path | None = None  # an earlier output to take published state from
+    now: datetime | None = None  # default: $SOURCE_DATE_EPOCH, else the current time
+    resign: bool = False  # sign a new snapshot even when nothing changed
+    base_url: str | None = None  # overrides registry.toml (preview servers, Pages demos)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    generators: tuple[Generator, ...] = ()  # extra outputs (the HTML site)
+
+
+class BuildReport(BaseModel):
+    source: str
+    output: str
+    apps: int
+    versions: int
+    artifacts_hashed: int
+    bytes_hashed: int
+    files_total: int
+    files_written: int
+    files_unchanged: int
+    files_removed: int
+    changed: bool
+    snapshot_version: int
+    snapshot_expires: str
+    key_id: str
+    development_key: bool
+    warnings: list[str]
+    seconds: float
+
+
+def build_clock(environ: Mapping[str, str]) -> datetime:
+    """Reproducible builds: honour SOURCE_DATE_EPOCH, as other build tools do."""
+    epoch = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        try:
+            return datetime.fromtimestamp(int(epoch), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise OutputError(f"SOURCE_DATE_EPOCH: expected whole seconds, got {epoch!r}") from None
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def check_output_location(source: Path, output: Path) -> None:
+    """Refuse outputs that would clobber the source or an unrelated folder."""
+    source, output = source.resolve(), output.resolve()
+    if output == source or output in source.parents or (source / "apps") in [output, *output.parents]:
+        raise OutputError(f"{output}: the output folder must not contain or be inside the source tree's apps/")
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not looks_like_output(output):
+        raise OutputError(
+            f"{output}: exists, is not empty and holds no snapshot.json, so it is not an "
+            "appshelf output; choose a new or empty folder (the build replaces its contents)"
+        )
+
+
+def load_signing_key(tree: SourceTree, options: BuildOptions) -> RegistryKey:
+    signing = tree.config.signing
+    configured = (tree.root / signing.key_file) if signing.key_file else None
+    return select_signing_key(
+        key_file=options.key_file,
+        configured_key_file=configured,
+        env_var=signing.key_env,
+        environ=dict(options.environ),
+        expected_keyid=signing.key_id,
+        production=options.production or signing.production,
+    )
+
+
+def hash_artifacts(tree: SourceTree) -> dict[tuple[str, str], FileHash]:
+    local = {
+        (v.app_key, v.version): v.artifact.path
+        for app in tree.apps
+        for v in app.versions
+        if v.artifact.path is not None
+    }
+    by_path = hash_files(local.values())
+    return {ident: by_path[path] for ident, path in local.items()}
+
+
+def known_artifact_digests(previous: PreviousOutput, base_url: str) -> dict[str, str]:
+    """Output paths of earlier local artifacts -> sha256, so they are not re-read."""
+    return {
+        unquote(entry.artifact.url[len(base_url):]): entry.artifact.sha256
+        for entry in previous.versions.values()
+        if entry.artifact.url.startswith(base_url)
+    }
+
+
+def build_registry(source: Path, output: Path, options: BuildOptions | None = None) -> BuildReport:
+    options = options or BuildOptions()
+    started = time.perf_counter()
+    now = options.now or build_clock(options.environ)
+
+    # 1. Gather: source tree, earlier output, signing key, artifact hashes.
+    tree = load_source_tree(source, base_url=options.base_url)
+    check_output_location(tree.root, output)
+    previous = read_previous_output(options.previous or output)
+    key = load_signing_key(tree, options)
+    hashes = hash_artifacts(tree)
+
+    # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
+    plan = plan_registry(tree, hashes, previous, key, now)
+    plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
+    for generator in options.generators:
+        extra = generator(plan)
+        clash = sorted(set(extra) & set(plan.files))
+        if clash:
+            raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
+        plan.files.update(extra)
+    plan_snapshot(plan, previous, key, now, force_new=options.resign)
+    assert plan.snapshot is not None
+
+    # 3. Write atomically.
+    known = (
+        known_artifact_digests(previous, tree.config.registry.base_url)
+        if previous.root is not None and previous.root.resolve() == output.resolve()
+        else {}
+    )
+    stats = write_tree(plan.files, output, known)
+
+    warnings = list(plan.warnings)
+    if key.development:
+        warnings.insert(
+            0,
+            "signed with the DEVELOPMENT key, which anyone can derive: fine for trying "
+            "appshelf, never for a registry people trust (see `appshelf keygen`)",
+        )
+    return BuildReport(
+        source=str(tree.root),
+        output=str(output.resolve()),
+        apps=len(tree.apps),
+        versions=tree.version_count,
+        artifacts_hashed=len(hashes),
+        bytes_hashed=sum(h.size for h in hashes.values()),
+        files_total=len(plan.files),
+        files_written=stats.written,
+        files_unchanged=stats.unchanged,
+        files_removed=stats.removed,
+        changed=stats.changed,
+        snapshot_version=plan.snapshot.version,
+        snapshot_expires=plan.snapshot.expires,
+        key_id=key.keyid,
+        development_key=key.development,
+        warnings=warnings,
+        seconds=round(time.perf_counter() - started, 3),
+    )
