@@ -1,0 +1,310 @@
+"""Run every speed scenario of issue 6 and print one table (medians of --repeat runs).
+
+    python benchmarks/run.py                   # full size: 10,000 apps x 10 versions + 2 GB
+    python benchmarks/run.py --apps 1000 --large-bytes 200M --repeat 1   # a quick look
+
+Each build runs as its own `appshelf build` process (so the site generator and anything
+else the CLI wires in is measured too); its peak RSS comes from wait4(), and the files it
+wrote are counted independently by comparing (inode, mtime_ns, size) of every output file
+before and after. The peer is dumb-pypi 1.15, installed into benchmarks/.venv, run on a
+package list with as many files as the registry has versions, in the same run.
+Generated trees live under --workdir (default: a temp folder), never in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import generate  # noqa: E402
+
+PEER_VENV = HERE / ".venv"
+PEER_VERSION = "1.15.0"
+FileState = dict[str, tuple[int, int, int]]
+
+
+@dataclass
+class Run:
+    seconds: float
+    rss_mb: float
+    written: int
+
+
+@dataclass
+class Row:
+    scenario: str
+    ours: list[Run] = field(default_factory=list)
+    peer: list[Run] = field(default_factory=list)
+    note: str = ""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def snapshot_files(root: Path) -> FileState:
+    """(inode, mtime_ns, size) of every file: a rewritten file changes at least one."""
+    state: FileState = {}
+    if not root.exists():
+        return state
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            state[path[len(str(root)) :]] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return state
+
+
+def written_between(before: FileState, after: FileState) -> int:
+    return sum(1 for path, stat in after.items() if before.get(path) != stat)
+
+
+def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run a process; return wall seconds, its own peak RSS in MB, and its stdout."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, stdout
+
+
+def appshelf_build(source: Path, output: Path) -> tuple[Run, dict[str, object]]:
+    before = snapshot_files(output)
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1767225600"}  # 2026-01-01: reproducible
+    env.pop("APPSHELF_SIGNING_KEY", None)
+    seconds, rss, stdout = timed(
+        [sys.executable, "-m", "appshelf", "build", str(source), "-o", str(output), "--json"], env
+    )
+    report = json.loads(stdout)
+    written = written_between(before, snapshot_files(output))
+    if written != report["files_written"]:
+        log(f"note: report says {report['files_written']} files written, disk shows {written}")
+    return Run(seconds, rss, written), report
+
+
+def ensure_peer() -> Path:
+    exe = PEER_VENV / "bin" / "dumb-pypi"
+    if not exe.exists():
+        log(f"installing dumb-pypi=={PEER_VERSION} into {PEER_VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run(
+            [str(PEER_VENV / "bin" / "pip"), "install", "-q", f"dumb-pypi=={PEER_VERSION}"],
+            check=True,
+        )
+    return exe
+
+
+def peer_build(exe: Path, packages: Path, output: Path, previous: Path | None = None) -> Run:
+    before = snapshot_files(output)
+    argv = [str(exe), "--package-list", str(packages), "--output-dir", str(output),
+            "--packages-url", "https://registry.example.com/packages/", "--no-generate-timestamp"]
+    if previous is not None:
+        argv += ["--previous-package-list", str(previous)]
+    seconds, rss, _ = timed(argv)
+    return Run(seconds, rss, written_between(before, snapshot_files(output)))
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def openssl_sha256(multi: int) -> float:
+    """Bytes per second of `openssl speed -evp sha256` on 1 MiB buffers (wall clock)."""
+    argv = ["openssl", "speed", "-evp", "sha256", "-bytes", "1048576", "-seconds", "3",
+            "-elapsed", "-mr"]
+    if multi > 1:
+        argv += ["-multi", str(multi)]
+    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    finals = [line for line in output.splitlines() if line.startswith("+F:")]
+    return float(finals[-1].rsplit(":", 1)[1])
+
+
+HASH_PROBE = """
+import sys, time
+from pathlib import Path
+from appshelf.build.hashing import hash_files
+paths = [Path(p) for p in sys.argv[2:]]
+hash_files(paths, workers=1)  # warm the page cache: we measure hashing, not the disk
+started = time.perf_counter()
+result = hash_files(paths, workers=int(sys.argv[1]))
+print(sum(h.size for h in result.values()) / (time.perf_counter() - started))
+"""
+
+
+def appshelf_hash_rate(paths: list[Path], workers: int) -> float:
+    output = subprocess.run(
+        [sys.executable, "-c", HASH_PROBE, str(workers), *map(str, paths)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return float(output.strip())
+
+
+def size_line(path: Path) -> str:
+    if not path.exists():
+        return f"{path.name}: (not produced)"
+    data = path.read_bytes()
+    return (f"{path.name}: {len(data) / 1e6:.2f} MB raw, "
+            f"{len(gzip.compress(data, 6)) / 1e6:.2f} MB gzipped")
+
+
+def run_repeated(count: int, action: Callable[[int], tuple[Run, Run | None]], row: Row) -> None:
+    for attempt in range(count):
+        ours, peer = action(attempt)
+        row.ours.append(ours)
+        if peer is not None:
+            row.peer.append(peer)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--apps", type=int, default=10_000)
+    parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument("--large-apps", type=int, default=20)
+    parser.add_argument("--large-bytes", type=generate.parse_size, default=generate.parse_size("2G"))
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median shown)")
+    parser.add_argument("--workdir", type=Path, help="keep the generated trees here")
+    parser.add_argument("--no-peer", action="store_true", help="skip dumb-pypi")
+    args = parser.parse_args()
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="appshelf-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    small, large = work / "small", work / "large"
+    if not (small / "registry.toml").exists():
+        log(f"generating {args.apps} apps x {args.versions} versions in {small}")
+        shutil.rmtree(small, ignore_errors=True)
+        generate.generate_small(small, args.apps, args.versions, seed=1)
+    if not (large / "registry.toml").exists():
+        log(f"generating {args.large_apps} apps, {args.large_bytes} bytes in {large}")
+        shutil.rmtree(large, ignore_errors=True)
+        generate.generate_large(large, args.large_apps, args.large_bytes, seed=1)
+    peer = None if args.no_peer else ensure_peer()
+    packages = small / "dumb-pypi-packages.txt"
+    versions = args.apps * args.versions
+    rows: list[Row] = []
+    out, peer_out = work / "out", work / "peer-out"
+    cache = work / ".appshelf-cache"
+
+    # Cold build: empty output, no cache.
+    cold = Row(f"cold build, {versions} versions")
+
+    def cold_run(attempt: int) -> tuple[Run, Run | None]:
+        for folder in (out, peer_out, cache):
+            shutil.rmtree(folder, ignore_errors=True)
+        log(f"cold build {attempt + 1}/{args.repeat}")
+        ours, _ = appshelf_build(small, out)
+        theirs = peer_build(peer, packages, peer_out) if peer else None
+        return ours, theirs
+
+    run_repeated(args.repeat, cold_run, cold)
+    rows.append(cold)
+
+    noop = Row("no-op rebuild")
+
+    def noop_run(attempt: int) -> tuple[Run, Run | None]:
+        log(f"no-op rebuild {attempt + 1}/{args.repeat}")
+        ours, _ = appshelf_build(small, out)
+        theirs = peer_build(peer, packages, peer_out, previous=packages) if peer else None
+        return ours, theirs
+
+    run_repeated(args.repeat, noop_run, noop)
+    rows.append(noop)
+
+    add = Row("add one version")
+
+    def add_run(attempt: int) -> tuple[Run, Run | None]:
+        log(f"add one version {attempt + 1}/{args.repeat}")
+        key = generate.app_key(args.apps // 2)
+        generate.add_version(small, key, f"99.0.{attempt}")
+        ours, _ = appshelf_build(small, out)
+        theirs = None
+        if peer:
+            before = packages.read_text()
+            bigger = work / "packages-plus-one.txt"
+            bigger.write_text(before + f"{key.replace('-', '_')}-99.0.{attempt}.tar.gz\n")
+            theirs = peer_build(peer, bigger, peer_out, previous=packages)
+            packages.write_text(bigger.read_text())
+        return ours, theirs
+
+    run_repeated(args.repeat, add_run, add)
+    add.note = "expected files: artifact, manifest, app.json, versions.json, top-level indexes, snapshot"
+    rows.append(add)
+
+    # Large artifacts: memory must not grow with artifact size.
+    large_row = Row(f"cold build, {args.large_apps} large artifacts ({args.large_bytes / 1e9:.1f} GB)")
+    large_out = work / "large-out"
+
+    def large_run(attempt: int) -> tuple[Run, Run | None]:
+        shutil.rmtree(large_out, ignore_errors=True)
+        log(f"large cold build {attempt + 1}/{args.repeat}")
+        ours, _ = appshelf_build(large, large_out)
+        return ours, None
+
+    run_repeated(args.repeat, large_run, large_row)
+    rows.append(large_row)
+
+    log("hashing throughput")
+    artifacts = sorted(large.glob("apps/*/*/*.bin"))
+    one = median([appshelf_hash_rate(artifacts, 1) for _ in range(args.repeat)])
+    two = median([appshelf_hash_rate(artifacts, 2) for _ in range(args.repeat)])
+    ssl_one, ssl_two = openssl_sha256(1), openssl_sha256(2)
+
+    print_table(rows)
+    print()
+    print("Hashing (SHA-256, large files from the page cache, MB/s):")
+    print(f"  appshelf 1 thread : {one / 1e6:8.0f}   openssl speed -evp sha256          : "
+          f"{ssl_one / 1e6:8.0f}   ratio {one / ssl_one:.2f}")
+    print(f"  appshelf 2 threads: {two / 1e6:8.0f}   openssl speed -evp sha256 -multi 2 : "
+          f"{ssl_two / 1e6:8.0f}   ratio {two / ssl_two:.2f}   (2 vs 1 thread: {two / one:.2f}x)")
+    print()
+    print(f"Top-level files for {args.apps} apps:")
+    print("  " + size_line(out / "registry.json"))
+    print("  " + size_line(out / "index.json"))
+    for extra in sorted(out.glob("search*.json")) + sorted(out.glob("site/search*.json")):
+        print("  " + size_line(extra))
+    print(f"\ntrees and outputs in {work}")
+
+
+def print_table(rows: list[Row]) -> None:
+    header = f"{'scenario':44} {'appshelf s':>10} {'peer s':>8} {'ratio':>6} {'peak RSS MB':>11} {'files written':>14} {'peer files':>10}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        ours = median([r.seconds for r in row.ours])
+        theirs = median([r.seconds for r in row.peer])
+        ratio = ours / theirs if row.peer else float("nan")
+        rss = median([r.rss_mb for r in row.ours])
+        written = median([r.written for r in row.ours])
+        peer_written = median([r.written for r in row.peer])
+        peer_text = f"{theirs:8.2f}" if row.peer else f"{'-':>8}"
+        ratio_text = f"{ratio:6.2f}" if row.peer else f"{'-':>6}"
+        peer_files = f"{peer_written:10.0f}" if row.peer else f"{'-':>10}"
+        print(f"{row.scenario:44} {ours:10.2f} {peer_text} {ratio_text} {rss:11.0f} "
+              f"{written:14.0f} {peer_files}")
+        if row.note:
+            print(f"  ({row.note})")
+    print(f"(medians of {len(rows[0].ours)} runs each; peer = dumb-pypi {PEER_VERSION})")
+
+
+if __name__ == "__main__":
+    main()
