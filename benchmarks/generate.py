@@ -21,18 +21,93 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 WORDS = (
-    "sync queue cache store stream audit notify report metrics export import search index "
-    "schedule deploy backup archive monitor alert trace render parse convert bridge relay "
-    "gateway token secret policy ledger invoice billing ticket chat mail calendar webhook "
-    "slack jira github gitlab s3 redis postgres kafka http graphql grpc json yaml csv xml"
-).split()
+    "sync",
+    "queue",
+    "cache",
+    "store",
+    "stream",
+    "audit",
+    "notify",
+    "report",
+    "metrics",
+    "export",
+    "import",
+    "search",
+    "index",
+    "schedule",
+    "deploy",
+    "backup",
+    "archive",
+    "monitor",
+    "alert",
+    "trace",
+    "render",
+    "parse",
+    "convert",
+    "bridge",
+    "relay",
+    "gateway",
+    "token",
+    "secret",
+    "policy",
+    "ledger",
+    "invoice",
+    "billing",
+    "ticket",
+    "chat",
+    "mail",
+    "calendar",
+    "webhook",
+    "slack",
+    "jira",
+    "github",
+    "gitlab",
+    "s3",
+    "redis",
+    "postgres",
+    "kafka",
+    "http",
+    "graphql",
+    "grpc",
+    "json",
+    "yaml",
+    "csv",
+    "xml",
+)
 TAGS = (
-    "storage database messaging monitoring security devops ci cd billing analytics "
-    "integration notification http network files email chat ai ml data cloud"
-).split()
+    "storage",
+    "database",
+    "messaging",
+    "monitoring",
+    "security",
+    "devops",
+    "ci",
+    "cd",
+    "billing",
+    "analytics",
+    "integration",
+    "notification",
+    "http",
+    "network",
+    "files",
+    "email",
+    "chat",
+    "ai",
+    "ml",
+    "data",
+    "cloud",
+)
 CATEGORIES = ("data", "devops", "communication", "security", "productivity", "integration")
-INTERFACES = ("storage.kv", "storage.blob", "queue.pubsub", "http.client", "auth.oauth",
-              "metrics.sink", "search.fulltext", "mail.smtp")
+INTERFACES = (
+    "storage.kv",
+    "storage.blob",
+    "queue.pubsub",
+    "http.client",
+    "auth.oauth",
+    "metrics.sink",
+    "search.fulltext",
+    "mail.smtp",
+)
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 REGISTRY_TOML = """[registry]
 name = "benchmark registry"

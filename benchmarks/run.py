@@ -117,8 +117,16 @@ def ensure_peer() -> Path:
 
 def peer_build(exe: Path, packages: Path, output: Path, previous: Path | None = None) -> Run:
     before = snapshot_files(output)
-    argv = [str(exe), "--package-list", str(packages), "--output-dir", str(output),
-            "--packages-url", "https://registry.example.com/packages/", "--no-generate-timestamp"]
+    argv = [
+        str(exe),
+        "--package-list",
+        str(packages),
+        "--output-dir",
+        str(output),
+        "--packages-url",
+        "https://registry.example.com/packages/",
+        "--no-generate-timestamp",
+    ]
     if previous is not None:
         argv += ["--previous-package-list", str(previous)]
     seconds, rss, _ = timed(argv)
@@ -131,8 +139,18 @@ def median(values: list[float]) -> float:
 
 def openssl_sha256(multi: int) -> float:
     """Bytes per second of `openssl speed -evp sha256` on 1 MiB buffers (wall clock)."""
-    argv = ["openssl", "speed", "-evp", "sha256", "-bytes", "1048576", "-seconds", "3",
-            "-elapsed", "-mr"]
+    argv = [
+        "openssl",
+        "speed",
+        "-evp",
+        "sha256",
+        "-bytes",
+        "1048576",
+        "-seconds",
+        "3",
+        "-elapsed",
+        "-mr",
+    ]
     if multi > 1:
         argv += ["-multi", str(multi)]
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
@@ -155,7 +173,9 @@ print(sum(h.size for h in result.values()) / (time.perf_counter() - started))
 def appshelf_hash_rate(paths: list[Path], workers: int) -> float:
     output = subprocess.run(
         [sys.executable, "-c", HASH_PROBE, str(workers), *map(str, paths)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return float(output.strip())
 
@@ -164,8 +184,10 @@ def size_line(path: Path) -> str:
     if not path.exists():
         return f"{path.name}: (not produced)"
     data = path.read_bytes()
-    return (f"{path.name}: {len(data) / 1e6:.2f} MB raw, "
-            f"{len(gzip.compress(data, 6)) / 1e6:.2f} MB gzipped")
+    return (
+        f"{path.name}: {len(data) / 1e6:.2f} MB raw, "
+        f"{len(gzip.compress(data, 6)) / 1e6:.2f} MB gzipped"
+    )
 
 
 def run_repeated(count: int, action: Callable[[int], tuple[Run, Run | None]], row: Row) -> None:
@@ -181,7 +203,9 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=10_000)
     parser.add_argument("--versions", type=int, default=10)
     parser.add_argument("--large-apps", type=int, default=20)
-    parser.add_argument("--large-bytes", type=generate.parse_size, default=generate.parse_size("2G"))
+    parser.add_argument(
+        "--large-bytes", type=generate.parse_size, default=generate.parse_size("2G")
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median shown)")
     parser.add_argument("--workdir", type=Path, help="keep the generated trees here")
     parser.add_argument("--no-peer", action="store_true", help="skip dumb-pypi")
@@ -247,11 +271,15 @@ def main() -> None:
         return ours, theirs
 
     run_repeated(args.repeat, add_run, add)
-    add.note = "expected files: artifact, manifest, app.json, versions.json, top-level indexes, snapshot"
+    add.note = (
+        "expected files: artifact, manifest, app.json, versions.json, top-level indexes, snapshot"
+    )
     rows.append(add)
 
     # Large artifacts: memory must not grow with artifact size.
-    large_row = Row(f"cold build, {args.large_apps} large artifacts ({args.large_bytes / 1e9:.1f} GB)")
+    large_row = Row(
+        f"cold build, {args.large_apps} large artifacts ({args.large_bytes / 1e9:.1f} GB)"
+    )
     large_out = work / "large-out"
 
     def large_run(attempt: int) -> tuple[Run, Run | None]:
@@ -272,10 +300,14 @@ def main() -> None:
     print_table(rows)
     print()
     print("Hashing (SHA-256, large files from the page cache, MB/s):")
-    print(f"  appshelf 1 thread : {one / 1e6:8.0f}   openssl speed -evp sha256          : "
-          f"{ssl_one / 1e6:8.0f}   ratio {one / ssl_one:.2f}")
-    print(f"  appshelf 2 threads: {two / 1e6:8.0f}   openssl speed -evp sha256 -multi 2 : "
-          f"{ssl_two / 1e6:8.0f}   ratio {two / ssl_two:.2f}   (2 vs 1 thread: {two / one:.2f}x)")
+    print(
+        f"  appshelf 1 thread : {one / 1e6:8.0f}   openssl speed -evp sha256          : "
+        f"{ssl_one / 1e6:8.0f}   ratio {one / ssl_one:.2f}"
+    )
+    print(
+        f"  appshelf 2 threads: {two / 1e6:8.0f}   openssl speed -evp sha256 -multi 2 : "
+        f"{ssl_two / 1e6:8.0f}   ratio {two / ssl_two:.2f}   (2 vs 1 thread: {two / one:.2f}x)"
+    )
     print()
     print(f"Top-level files for {args.apps} apps:")
     print("  " + size_line(out / "registry.json"))
@@ -286,7 +318,10 @@ def main() -> None:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = f"{'scenario':44} {'appshelf s':>10} {'peer s':>8} {'ratio':>6} {'peak RSS MB':>11} {'files written':>14} {'peer files':>10}"
+    header = (
+        f"{'scenario':44} {'appshelf s':>10} {'peer s':>8} {'ratio':>6} {'peak RSS MB':>11} "
+        f"{'files written':>14} {'peer files':>10}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
@@ -299,8 +334,10 @@ def print_table(rows: list[Row]) -> None:
         peer_text = f"{theirs:8.2f}" if row.peer else f"{'-':>8}"
         ratio_text = f"{ratio:6.2f}" if row.peer else f"{'-':>6}"
         peer_files = f"{peer_written:10.0f}" if row.peer else f"{'-':>10}"
-        print(f"{row.scenario:44} {ours:10.2f} {peer_text} {ratio_text} {rss:11.0f} "
-              f"{written:14.0f} {peer_files}")
+        print(
+            f"{row.scenario:44} {ours:10.2f} {peer_text} {ratio_text} {rss:11.0f} "
+            f"{written:14.0f} {peer_files}"
+        )
         if row.note:
             print(f"  ({row.note})")
     print(f"(medians of {len(rows[0].ours)} runs each; peer = dumb-pypi {PEER_VERSION})")

@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
 from pydantic import BaseModel
 
+# Where the stdlib encoder could differ from RFC 8785, judged on its own output: a number
+# token with a fraction or exponent (floats), one of 16+ digits (beyond 2**53), or a
+# 4-byte UTF-8 sequence (JCS sorts keys by UTF-16 code units, Python by code points; they
+# differ only beside characters outside the BMP). A match inside a string is a false
+# alarm that only costs time. Every JSON number follows `:`, `,` or `[` in compact output.
+_NEEDS_REFERENCE = re.compile(rb"(?:^|[:,\[])-?(?:[0-9]+[.eE]|[0-9]{16}|Infinity|NaN)|[\xf0-\xf4]")
+
 
 def canonical_json(value: Any) -> bytes:
-    """Serialise plain JSON data (dicts, lists, str, int, bool, None) per RFC 8785."""
-    return rfc8785.dumps(value)
+    """Serialise plain JSON data (dicts, lists, str, int, bool, None) per RFC 8785.
+
+    For data without floats, huge integers or non-BMP characters (all of appshelf's own
+    documents), RFC 8785 output equals the stdlib's sorted, compact, non-ASCII-escaping
+    encoding, which is ~8x faster than the pure-Python `rfc8785`; anything else goes to
+    `rfc8785` itself. tests/test_canonical_fast.py proves the equality on the JCS vectors.
+    """
+    try:
+        data = json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+        ).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return bytes(rfc8785.dumps(value))
+    if _NEEDS_REFERENCE.search(data):
+        return bytes(rfc8785.dumps(value))
+    return data
 
 
 def model_to_json(model: BaseModel) -> bytes:
