@@ -93,6 +93,13 @@ class _Reader:
 
     root: Path
     problems: list[Problem] = field(default_factory=list)
+    # What listing a folder told for free (d_type): path -> (is_symlink, is_dir, is_file)
+    # (the last two false for symlinks: those are followed when asked). With it,
+    # only symlinks need the costly resolve(); a plain entry of a folder known to be
+    # inside the tree is inside too. 100,000 versions made resolve() a top hotspot.
+    kinds: dict[Path, tuple[bool, bool, bool]] = field(default_factory=dict)
+    listed: set[Path] = field(default_factory=set)
+    dirs_inside: set[Path] = field(default_factory=set)
 
     def rel(self, path: Path) -> str:
         try:
@@ -105,6 +112,11 @@ class _Reader:
 
     def inside(self, path: Path) -> bool:
         """True when `path` (following symlinks) stays in the tree; else records why not."""
+        kind = self.kinds.get(path)
+        if kind is not None and not kind[0] and path.parent in self.dirs_inside:
+            if kind[1]:
+                self.dirs_inside.add(path)
+            return True
         try:
             resolved = path.resolve(strict=True)
         except (OSError, RuntimeError) as exc:
@@ -113,17 +125,37 @@ class _Reader:
         if resolved != self.root and self.root not in resolved.parents:
             self.problem(path, "", "symlink points outside the source tree")
             return False
+        if resolved.is_dir():
+            self.dirs_inside.add(path)
         return True
+
+    def present(self, path: Path) -> bool:
+        """Exists, or is a symlink (even a dangling one, which must be reported, not skipped)."""
+        if path.parent in self.listed:
+            return path in self.kinds
+        return path.exists() or path.is_symlink()
+
+    def is_dir(self, path: Path) -> bool:
+        kind = self.kinds.get(path)
+        if kind is not None and not kind[0]:
+            return kind[1]
+        return path.is_dir()
+
+    def is_file(self, path: Path) -> bool:
+        kind = self.kinds.get(path)
+        if kind is not None and not kind[0]:
+            return kind[2]
+        return path.is_file()
 
     def read_bytes(self, path: Path, limit: int) -> bytes | None:
         if not self.inside(path):
             return None
         try:
-            size = path.stat().st_size
-            if size > limit:
-                self.problem(path, "", f"file is {size} bytes; the limit is {limit}")
-                return None
             with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > limit:
+                    self.problem(path, "", f"file is {size} bytes; the limit is {limit}")
+                    return None
                 return handle.read(limit + 1)
         except OSError as exc:
             self.problem(path, "", f"cannot read ({exc.strerror})")
@@ -149,11 +181,25 @@ class _Reader:
             return None
 
     def list_dir(self, folder: Path) -> list[Path]:
+        found: list[Path] = []
         try:
-            return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    path = folder / entry.name
+                    symlink = entry.is_symlink()
+                    self.kinds[path] = (
+                        symlink,
+                        not symlink and entry.is_dir(follow_symlinks=False),
+                        not symlink and entry.is_file(follow_symlinks=False),
+                    )
+                    found.append(path)
         except OSError as exc:
             self.problem(folder, "", f"cannot list folder ({exc.strerror})")
             return []
+        self.listed.add(folder)
+        return sorted(found)
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
@@ -187,6 +233,8 @@ def load_source_tree(root: Path, base_url: str | None = None) -> SourceTree:
         config = _with_base_url(reader, config, base_url)
     apps_folder = root / "apps"
     apps: list[SourceApp] = []
+    if not apps_folder.is_symlink():
+        reader.dirs_inside.update((root, apps_folder))
     if not apps_folder.is_dir():
         reader.problem(apps_folder, "", "missing: put each app in apps/<app-key>/")
     else:
@@ -217,7 +265,7 @@ def _read_app(reader: _Reader, folder: Path) -> SourceApp | None:
     key = folder.name
     if not reader.inside(folder):
         return None
-    if not folder.is_dir():
+    if not reader.is_dir(folder):
         reader.problem(folder, "", "not a folder: apps/ holds one folder per app")
         return None
     if not APP_KEY_RE.match(key):
@@ -227,15 +275,16 @@ def _read_app(reader: _Reader, folder: Path) -> SourceApp | None:
             f"invalid app key {key!r}: use 1-64 of a-z 0-9 _ - starting with a letter or digit",
         )
         return None
+    listing = reader.list_dir(folder)
     app_toml = folder / "app.toml"
-    if not _present(app_toml):
+    if not reader.present(app_toml):
         reader.problem(app_toml, "", "missing: every app folder needs an app.toml")
         return None
     config = reader.read_model(app_toml, AppConfig)
     icon = _find_icon(reader, folder, config)
     readme_path = folder / "README.md"
     readme: str | None = None
-    if _present(readme_path):
+    if reader.present(readme_path):
         raw = reader.read_bytes(readme_path, MAX_README_BYTES)
         if raw is not None:
             try:
@@ -244,12 +293,13 @@ def _read_app(reader: _Reader, folder: Path) -> SourceApp | None:
                 reader.problem(readme_path, "", "not UTF-8 text")
     versions: list[SourceVersion] = []
     seen: dict[semver.Version, str] = {}
-    for entry in reader.list_dir(folder):
-        if not entry.is_dir() and not entry.is_symlink():
+    for entry in listing:
+        symlink, plain_dir, _ = reader.kinds[entry]
+        if not plain_dir and not symlink:
             continue  # app.toml, icon, README and other files beside the versions
         if not reader.inside(entry):
             continue
-        if not entry.is_dir():
+        if symlink and not entry.is_dir():
             continue
         version = _read_version(reader, key, entry)
         if version is None:
@@ -271,19 +321,14 @@ def _read_app(reader: _Reader, folder: Path) -> SourceApp | None:
     return SourceApp(key, folder, config, icon, readme, versions)
 
 
-def _present(path: Path) -> bool:
-    """Exists, or is a symlink (even a dangling one, which must be reported, not skipped)."""
-    return path.exists() or path.is_symlink()
-
-
 def _find_icon(reader: _Reader, folder: Path, config: AppConfig | None) -> Path | None:
     if config is not None and config.icon is not None:
         candidates = [folder / config.icon]
-        if not _present(candidates[0]):
+        if not reader.present(candidates[0]):
             reader.problem(folder / "app.toml", "icon", f"file {config.icon!r} not found")
             return None
     else:
-        candidates = [folder / n for n in ICON_NAMES if _present(folder / n)]
+        candidates = [folder / n for n in ICON_NAMES if reader.present(folder / n)]
         if len(candidates) > 1:
             reader.problem(folder, "icon", "both icon.svg and icon.png exist; keep one")
             return None
@@ -309,8 +354,9 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         hint = " (drop the leading 'v')" if v_prefixed else ""
         reader.problem(folder, "", f"folder name {name!r} is not a SemVer 2.0.0 version{hint}")
         return None
+    listing = reader.list_dir(folder)
     release_path = folder / "release.toml"
-    if _present(release_path):
+    if reader.present(release_path):
         release = reader.read_model(release_path, ReleaseConfig)
         if release is None:
             return None
@@ -318,12 +364,12 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         release = ReleaseConfig()
     files: list[Path] = []
     refused = False
-    for entry in reader.list_dir(folder):
+    for entry in listing:
         if entry.name == "release.toml":
             continue
         if not reader.inside(entry):
             refused = True
-        elif entry.is_dir():
+        elif reader.is_dir(entry):
             reader.problem(entry, "", "unexpected folder inside a version folder")
             refused = True
         else:
@@ -361,7 +407,7 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
     if not ARTIFACT_NAME_RE.match(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
         reader.problem(chosen, "", "artifact file name must be [A-Za-z0-9._+-] and not reserved")
         return None
-    if not os.access(chosen, os.R_OK) or not chosen.is_file():
+    if not reader.is_file(chosen) or not os.access(chosen, os.R_OK):
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
     return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
