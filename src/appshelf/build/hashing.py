@@ -1,4 +1,5 @@
-"""Streaming SHA-256 of artifacts, spread over threads (hashlib releases the GIL)."""
+"""Streaming SHA-256 of artifacts, spread over threads (hashlib releases the GIL), with
+a stat-keyed cache (build/cache.py) so an unchanged artifact is never read again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK_BYTES = 1 << 20
+from appshelf.build.cache import BuildCache, StatKey, settled, stat_key
+
+CHUNK_BYTES = 1 << 20  # memory per worker; larger chunks did not hash faster
 
 
 @dataclass(frozen=True)
@@ -18,29 +21,82 @@ class FileHash:
     size: int
 
 
-def hash_file(path: Path) -> FileHash:
-    """Hash by streaming fixed-size chunks: memory stays flat whatever the file size."""
+def _hash_open_file(path: Path) -> tuple[FileHash, StatKey | None]:
+    """Hash by streaming fixed-size chunks: memory stays flat whatever the file size.
+    Also returns the file's stat key when it did not change while being read."""
     digest = hashlib.sha256()
     size = 0
     buffer = bytearray(CHUNK_BYTES)
     view = memoryview(buffer)
     with path.open("rb", buffering=0) as handle:
+        before = stat_key(os.fstat(handle.fileno()))
         while True:
             count = handle.readinto(buffer)
             if not count:
                 break
             digest.update(view[:count])
             size += count
-    return FileHash(digest.hexdigest(), size)
+        after = stat_key(os.fstat(handle.fileno()))
+    return FileHash(digest.hexdigest(), size), (after if after == before else None)
 
 
-def hash_files(paths: Iterable[Path], workers: int | None = None) -> dict[Path, FileHash]:
-    """Hash many files in parallel; the result maps each path to its digest and size."""
+@dataclass
+class HashStats:
+    files_read: int = 0
+    bytes_read: int = 0
+
+
+def hash_file(path: Path) -> FileHash:
+    return _hash_open_file(path)[0]
+
+
+def hash_files(
+    paths: Iterable[Path],
+    workers: int | None = None,
+    cache: BuildCache | None = None,
+    stats: HashStats | None = None,
+) -> dict[Path, FileHash]:
+    """Hash many files in parallel; the result maps each path to its digest and size.
+
+    With a cache, a file whose stat key matches its row is not read; every file that is
+    read (and was stable while read, and is not racily new) is remembered."""
     unique = sorted(set(paths))
-    if not unique:
-        return {}
-    workers = workers or min(len(unique), os.cpu_count() or 1)
+    result: dict[Path, FileHash] = {}
+    todo = unique
+    if cache is not None:
+        known = cache.load("artifacts")
+        todo = []
+        for path in unique:
+            record = known.get(str(path))
+            if record is not None:
+                try:
+                    key = stat_key(path.stat())
+                except OSError:
+                    key = None
+                if key == record.key:
+                    result[path] = FileHash(record.sha256, key[0])
+                    continue
+            todo.append(path)
+    if not todo:
+        return result
+    workers = workers or min(len(todo), os.cpu_count() or 1)
     if workers <= 1:
-        return {path: hash_file(path) for path in unique}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(unique, pool.map(hash_file, unique), strict=True))
+        hashed = [_hash_open_file(path) for path in todo]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            hashed = list(pool.map(_hash_open_file, todo))
+    for path, (digest, _key) in zip(todo, hashed, strict=True):
+        result[path] = digest
+    if stats is not None:
+        stats.files_read += len(todo)
+        stats.bytes_read += sum(digest.size for digest, _key in hashed)
+    if cache is not None:
+        cache.store(
+            "artifacts",
+            (
+                (str(path), key, digest.sha256)
+                for path, (digest, key) in zip(todo, hashed, strict=True)
+                if key is not None and settled(key)
+            ),
+        )
+    return result

@@ -17,11 +17,12 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel
 
-from appshelf.build.hashing import FileHash, hash_files
+from appshelf.build.cache import BuildCache
+from appshelf.build.hashing import FileHash, HashStats, hash_files
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.build.plan import RegistryPlan, plan_registry, plan_snapshot
 from appshelf.build.previous import PreviousOutput, looks_like_output, read_previous_output
-from appshelf.build.writer import write_tree
+from appshelf.build.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SourceTreeError
 from appshelf.formats.schemas import schema_files
 from appshelf.signing.keys import RegistryKey, select_signing_key
@@ -40,6 +41,7 @@ class BuildOptions:
     base_url: str | None = None  # overrides registry.toml (preview servers, Pages demos)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     generators: tuple[Generator, ...] = ()  # extra outputs (the HTML site)
+    cache: bool = True  # keep .appshelf-cache/ beside the output (only ever saves time)
 
 
 class BuildReport(BaseModel):
@@ -106,7 +108,9 @@ def load_signing_key(tree: SourceTree, options: BuildOptions) -> RegistryKey:
     )
 
 
-def hash_artifacts(tree: SourceTree) -> dict[tuple[str, str], FileHash]:
+def hash_artifacts(
+    tree: SourceTree, cache: BuildCache | None = None, stats: HashStats | None = None
+) -> dict[tuple[str, str], FileHash]:
     local = {
         (v.app_key, v.version): v.artifact.path
         for app in tree.apps
@@ -114,7 +118,7 @@ def hash_artifacts(tree: SourceTree) -> dict[tuple[str, str], FileHash]:
         if v.artifact.path is not None
     }
     try:
-        by_path = hash_files(local.values())
+        by_path = hash_files(local.values(), cache=cache, stats=stats)
     except OSError as exc:
         where = Path(exc.filename).relative_to(tree.root).as_posix() if exc.filename else "?"
         raise SourceTreeError([Problem(where, "", f"cannot read ({exc.strerror})")]) from None
@@ -138,9 +142,28 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
     # 1. Gather: source tree, earlier output, signing key, artifact hashes.
     tree = load_source_tree(source, base_url=options.base_url)
     check_output_location(tree.root, output)
+    recover_interrupted(output)  # a killed build's half-done commit is finished first
     previous = read_previous_output(options.previous or output)
     key = load_signing_key(tree, options)
-    hashes = hash_artifacts(tree)
+    cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
+    try:
+        return _build(tree, output, options, now, started, previous, key, cache)
+    finally:
+        cache.close()
+
+
+def _build(
+    tree: SourceTree,
+    output: Path,
+    options: BuildOptions,
+    now: datetime,
+    started: float,
+    previous: PreviousOutput,
+    key: RegistryKey,
+    cache: BuildCache,
+) -> BuildReport:
+    hash_stats = HashStats()
+    hashes = hash_artifacts(tree, cache, hash_stats)
 
     # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
     plan = plan_registry(tree, hashes, previous, key, now)
@@ -160,9 +183,9 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
         if previous.root is not None and previous.root.resolve() == output.resolve()
         else {}
     )
-    stats = write_tree(plan.files, output, known)
+    stats = write_tree(plan.files, output, known, cache)
 
-    warnings = list(plan.warnings)
+    warnings = list(plan.warnings) + cache.problems
     if key.development:
         warnings.insert(
             0,
@@ -174,8 +197,8 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
         output=str(output.resolve()),
         apps=len(tree.apps),
         versions=tree.version_count,
-        artifacts_hashed=len(hashes),
-        bytes_hashed=sum(h.size for h in hashes.values()),
+        artifacts_hashed=hash_stats.files_read,
+        bytes_hashed=hash_stats.bytes_read,
         files_total=len(plan.files),
         files_written=stats.written,
         files_unchanged=stats.unchanged,

@@ -1,29 +1,52 @@
-"""Write an output folder atomically, rewriting nothing that did not change.
+"""Write an output folder safely, rewriting nothing that did not change.
 
-The new tree is assembled in a temporary sibling folder: unchanged files are
-hard-linked from the current output (same inode, same mtime), changed ones written.
-Only when it is complete is it swapped in, with one atomic `renameat2(RENAME_EXCHANGE)`
-where the kernel offers it. A failed or killed build leaves the old output as it was;
-when nothing changed there is no swap at all.
+A first build writes the whole tree into a temporary sibling folder and renames it
+into place: one atomic step.
+
+Later builds stage only the files that change, in a temporary sibling folder
+(`.appshelf-tmp-<name>-<pid>`), so the cost follows the change, not the registry's size
+(hard-linking 300,000 unchanged files into a fresh tree took seconds). Once every
+changed file is staged, a journal (`.appshelf-journal-<name>.json`, written to a temp
+name, fsynced, renamed) lists the renames to do, and the commit moves each staged file
+over its target with rename(2), in the order that keeps the published graph valid for
+a reader: artifacts and manifests first, then per-app indexes, then the top-level
+indexes, `snapshot.json` last; files that are no longer planned are removed after it.
+- Killed or failed while staging: there is no journal; the output was never touched
+  and the next build deletes the staging folder.
+- Killed while committing: the journal is there; the next build (or
+  `recover_interrupted`) first rolls the commit forward from the staged files, which
+  are complete by then, and only then plans. A deploy step should call it too.
+- Nothing changed: nothing is staged, no journal, no file touched (mtimes kept).
+
+Which files changed is decided without reading them when the cache (build/cache.py)
+has a row whose stat key matches the file on disk and whose digest is the planned one;
+otherwise the bytes are compared (artifacts: the earlier index's digest and size).
+Files appshelf did not write are left alone when the cache knows what it wrote; when
+it does not (first build with a cache, lost cache), the folder is walked and anything
+not planned is removed, as the folder belongs to the build.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
+import contextlib
+import json
 import os
 import shutil
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from appshelf.build.cache import BuildCache, stat_key
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
 
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
 _TEMP_MARK = ".appshelf-tmp-"
 _OLD_MARK = ".appshelf-old-"
+_JOURNAL_MARK = ".appshelf-journal-"
+_ROOT_RECORD = "."  # the outputs table row naming which folder the rows describe
+_TOP_LEVEL = ("registry.json", "index.json", "keys.json")
+_SNAPSHOT = "snapshot.json"
 
 
 @dataclass(frozen=True)
@@ -37,7 +60,18 @@ class WriteStats:
         return bool(self.written or self.removed)
 
 
-def _same(existing: Path, planned: OutputFile, known_sha256: str | None) -> bool:
+def commit_rank(relpath: str) -> int:
+    """Commit order: what the snapshot (last) pins must already be in place."""
+    if relpath == _SNAPSHOT:
+        return 3
+    if relpath in _TOP_LEVEL:
+        return 2
+    if relpath.startswith("apps/") and relpath.count("/") == 2 and relpath.endswith(".json"):
+        return 1
+    return 0
+
+
+def _same_bytes(existing: Path, planned: OutputFile, known_sha256: str | None) -> bool:
     """Is the file already there with these bytes? Artifacts trust the earlier index's
     digest (plus size) instead of re-reading gigabytes; everything else is compared."""
     try:
@@ -65,37 +99,71 @@ def _existing_files(root: Path) -> set[str]:
     return found
 
 
+def _stat_keys(root: Path, relpaths: list[str]) -> list[tuple[int, int, int, int, int] | None]:
+    """lstat() many files; the syscalls overlap in threads (they release the GIL)."""
+
+    def one(relpath: str) -> tuple[int, int, int, int, int] | None:
+        try:
+            return stat_key(os.lstat(f"{root}/{relpath}"))
+        except OSError:
+            return None
+
+    if len(relpaths) < 2000:
+        return [one(p) for p in relpaths]
+    with ThreadPoolExecutor(max_workers=min(4, (os.cpu_count() or 1) * 2)) as pool:
+        return list(pool.map(one, relpaths, chunksize=2000))
+
+
 def write_tree(
-    files: OutputFiles, target: Path, known_digests: dict[str, str] | None = None
+    files: OutputFiles,
+    target: Path,
+    known_digests: dict[str, str] | None = None,
+    cache: BuildCache | None = None,
 ) -> WriteStats:
     """Make `target` hold exactly `files`; return what it took."""
     known = known_digests or {}
     target = target.absolute()
+    cache = cache or BuildCache(None)
+    recover_interrupted(target)
     _clean_leftovers(target)
-    existing = _existing_files(target)
-    unchanged = {
-        path
-        for path, planned in files.items()
-        if path in existing and _same(target / path, planned, known.get(path))
-    }
-    removed = existing - set(files)
-    if len(unchanged) == len(files) and not removed:
+    if not target.exists():
+        cache.forget("outputs")
+        _write_fresh(files, target)
+        _remember(cache, target, files, sorted(files))
+        return WriteStats(written=len(files), unchanged=0, removed=0)
+
+    records = cache.load("outputs")
+    root_record = records.pop(_ROOT_RECORD, None)
+    root_stat = target.stat()
+    if root_record is None or root_record.key[2::2] != (root_stat.st_ino, root_stat.st_dev):
+        records = {}  # rows about some other folder: trust none, walk instead
+    planned = sorted(files)
+    keys = _stat_keys(target, planned)
+    unchanged: set[str] = set()
+    confirmed: list[str] = []  # unchanged, but only known by reading: remember them
+    for path, key in zip(planned, keys, strict=True):
+        if key is None:
+            continue
+        record = records.get(path)
+        if record is not None and record.key == key and record.sha256 == files[path].sha256:
+            unchanged.add(path)
+        elif _same_bytes(target / path, files[path], known.get(path)):
+            unchanged.add(path)
+            confirmed.append(path)
+    if records:
+        removed = sorted(p for p in set(records) - set(files) if (target / p).exists())
+    else:
+        removed = sorted(_existing_files(target) - set(files))
+    changed = [p for p in planned if p not in unchanged]
+    if not changed and not removed:
+        if confirmed or not records:
+            _remember(cache, target, files, planned if not records else confirmed)
         return WriteStats(written=0, unchanged=len(unchanged), removed=0)
+
     staging = target.parent / f"{_TEMP_MARK}{target.name}-{os.getpid()}"
     try:
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        made: set[Path] = set()
-        for path in sorted(files):
-            destination = staging / path
-            if destination.parent not in made:
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                made.add(destination.parent)
-            if path in unchanged:
-                _link_or_copy(target / path, destination)
-            else:
-                _write_file(files[path], destination)
-        _swap_in(staging, target)
+        _stage(files, changed, staging)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(
@@ -105,62 +173,168 @@ def write_tree(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return WriteStats(
-        written=len(files) - len(unchanged), unchanged=len(unchanged), removed=len(removed)
+    order = sorted(changed, key=lambda p: (commit_rank(p), p))
+    journal = _write_journal(target, staging, order, removed)
+    try:
+        _commit(target, staging, order, removed, journal)
+    except OSError as exc:
+        raise OutputError(
+            f"{target}: the output was being updated when {exc.strerror or exc}; the "
+            f"journal {journal.name} lets the next build finish the update"
+        ) from None
+    cache.forget("outputs", removed)
+    _remember(cache, target, files, (planned if not records else changed + confirmed))
+    return WriteStats(written=len(changed), unchanged=len(unchanged), removed=len(removed))
+
+
+def _remember(cache: BuildCache, target: Path, files: OutputFiles, paths: Iterable[str]) -> None:
+    """Record the stat key of files now known to hold their planned bytes."""
+    paths = list(paths)
+    keys = _stat_keys(target, paths)
+    root = stat_key(target.stat())
+    cache.store(
+        "outputs",
+        [(_ROOT_RECORD, root, "")]
+        + [(p, k, files[p].sha256) for p, k in zip(paths, keys, strict=True) if k is not None],
     )
+
+
+def _write_fresh(files: OutputFiles, target: Path) -> None:
+    staging = target.parent / f"{_TEMP_MARK}{target.name}-{os.getpid()}"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        _stage(files, sorted(files), staging)
+        os.rename(staging, target)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(
+            f"{target}: cannot write the output ({exc.strerror or exc}); nothing was written"
+        ) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _stage(files: OutputFiles, paths: list[str], staging: Path) -> None:
+    target_parent = staging.parent
+    target_parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir()
+    folders = sorted({str(Path(p).parent) for p in paths} - {"."})
+    for folder in folders:
+        (staging / folder).mkdir(parents=True, exist_ok=True)
+    if len(paths) < 256:
+        for path in paths:
+            _write_file(files[path], staging / path)
+        return
+    # Many small files: overlap the open/write/close syscalls (they release the GIL).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in pool.map(lambda p: _write_file(files[p], staging / p), paths, chunksize=512):
+            pass
 
 
 def _write_file(planned: OutputFile, destination: Path) -> None:
     if planned.data is not None:
-        destination.write_bytes(planned.data)
+        fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(planned.data)
     else:
         assert planned.source is not None
         shutil.copyfile(planned.source, destination)
-    destination.chmod(0o644)
+        destination.chmod(0o644)
 
 
-def _link_or_copy(source: Path, destination: Path) -> None:
+def _journal_path(target: Path) -> Path:
+    return target.parent / f"{_JOURNAL_MARK}{target.name}.json"
+
+
+def _write_journal(target: Path, staging: Path, order: list[str], removed: list[str]) -> Path:
+    journal = _journal_path(target)
+    temp = journal.with_name(journal.name + ".tmp")
+    data = json.dumps({"staging": staging.name, "write": order, "remove": removed}).encode()
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(temp, journal)
+    _fsync_dir(target.parent)
+    return journal
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _commit(
+    target: Path, staging: Path, order: list[str], removed: list[str], journal: Path
+) -> None:
+    """Idempotent: rolling forward again after a kill redoes only what is left."""
+    made: set[str] = set()
+    for relpath in order:
+        source = staging / relpath
+        if not source.exists():
+            continue  # moved before an interruption
+        folder = relpath.rpartition("/")[0]
+        if folder and folder not in made:
+            (target / folder).mkdir(parents=True, exist_ok=True)
+            made.add(folder)
+        destination = target / relpath
+        if destination.is_dir() and not destination.is_symlink():
+            shutil.rmtree(destination)  # a folder where a file now goes
+        os.replace(source, destination)
+    for relpath in removed:
+        path = target / relpath
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        _prune_empty(path.parent, target)
+    journal.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _prune_empty(folder: Path, root: Path) -> None:
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def recover_interrupted(target: Path) -> bool:
+    """Finish a commit that a killed build left half done; True if there was one."""
+    target = target.absolute()
+    journal = _journal_path(target)
+    if not journal.exists():
+        return False
     try:
-        os.link(source, destination)
+        plan = json.loads(journal.read_bytes())
+        staging = target.parent / str(plan["staging"])
+        order = [str(p) for p in plan["write"]]
+        removed = [str(p) for p in plan["remove"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OutputError(
+            f"{journal}: an interrupted update's journal cannot be read ({exc}); restore "
+            f"{target} from a backup or a fresh build, then delete the journal"
+        ) from None
+    for relpath in [*order, *removed]:
+        if relpath.startswith("/") or ".." in relpath.split("/"):
+            raise OutputError(f"{journal}: names a path outside the output: {relpath!r}")
+    try:
+        _commit(target, staging, order, removed, journal)
     except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            raise
-        shutil.copy2(source, destination)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2); False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if result == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    if not target.exists():
-        os.rename(staging, target)
-        return
-    if _exchange(staging, target):
-        shutil.rmtree(staging)  # now holds the old output
-        return
-    old = target.parent / f"{_OLD_MARK}{target.name}-{os.getpid()}"
-    os.rename(target, old)
-    os.rename(staging, target)
-    shutil.rmtree(old)
+        raise OutputError(
+            f"{target}: cannot finish the interrupted update ({exc.strerror or exc})"
+        ) from None
+    return True
 
 
 def _clean_leftovers(target: Path) -> None:
-    """Remove staging folders of killed builds; restore an output caught mid-swap."""
+    """Remove staging folders of killed builds; restore an output caught mid-swap by an
+    older appshelf that swapped whole folders."""
     parent = target.parent
     if not parent.is_dir():
         return
@@ -172,3 +346,5 @@ def _clean_leftovers(target: Path) -> None:
                 os.rename(entry, target)
             else:
                 shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name == f"{_JOURNAL_MARK}{target.name}.json.tmp":
+            entry.unlink()

@@ -1,0 +1,173 @@
+"""The persistent build cache: what earlier builds learned, so the next one skips work.
+
+It lives in `<output's parent>/.appshelf-cache/<output name>.sqlite`: beside the output
+(never published with it, and one per output, since what it records is that output's
+state), not in the source tree (which may be a read-only checkout feeding several
+outputs). Deleting it is always safe.
+
+Two tables, both keyed by a file's stat: (size, mtime_ns, inode, ctime_ns, device).
+- `artifacts`: source path -> SHA-256, so unchanged artifacts are never re-read.
+- `outputs`: output relpath -> SHA-256 of what the writer put there, so a rebuild can
+  tell an unchanged output file from a stat() instead of reading it back.
+
+A cache may be lost, stale or corrupt; that must only cost time, never give a wrong
+digest. So a row is used only when every stat field matches (ctime cannot be set from
+user space: restoring an mtime with os.utime moves ctime), every row carries a CRC of
+its fields (a damaged row is a miss), a file changed within the last seconds is not
+recorded (timestamps are coarser than writes: git's "racy clean" problem), and any
+SQLite error discards the database and carries on without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_DIR = ".appshelf-cache"
+SCHEMA = 1
+RACY_NS = 2_000_000_000  # a file touched this recently is hashed, not remembered
+
+_COLUMNS = (
+    "(name TEXT PRIMARY KEY, size INT, mtime INT, ino INT, ctime INT, dev INT,"
+    " sha256 TEXT, crc INT)"
+)
+_CREATE = (
+    f"CREATE TABLE artifacts {_COLUMNS} WITHOUT ROWID;"
+    f"CREATE TABLE outputs {_COLUMNS} WITHOUT ROWID;"
+    f"PRAGMA user_version={SCHEMA};"
+)
+
+StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, ino, ctime_ns, dev
+
+
+def stat_key(st: os.stat_result) -> StatKey:
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+
+
+def _crc(name: str, key: StatKey, sha256: str) -> int:
+    return zlib.crc32(f"{name}\0{key}\0{sha256}".encode("utf-8", "surrogateescape"))
+
+
+def settled(key: StatKey, now_ns: int | None = None) -> bool:
+    """Old enough that a later change must move mtime or ctime visibly."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return now_ns - max(key[1], key[3]) > RACY_NS
+
+
+@dataclass(frozen=True)
+class Record:
+    key: StatKey
+    sha256: str
+
+
+class BuildCache:
+    """Open with `BuildCache.for_output(output)`; `BuildCache(None)` remembers nothing."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self.problems: list[str] = []  # why the cache was dropped, for the build report
+        if path is not None:
+            self._open(path)
+
+    @classmethod
+    def for_output(cls, output: Path) -> BuildCache:
+        output = output.absolute()
+        return cls(output.parent / CACHE_DIR / f"{output.name}.sqlite")
+
+    def _open(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA:
+                self._db.executescript(
+                    "DROP TABLE IF EXISTS artifacts; DROP TABLE IF EXISTS outputs;" + _CREATE
+                )
+        except (sqlite3.Error, OSError) as exc:
+            self._discard(exc)
+
+    def _discard(self, exc: BaseException) -> None:
+        """Drop a broken cache: the build goes on without it and re-hashes."""
+        self.problems.append(f"build cache {self.path} was unusable ({exc}); rebuilt it")
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        if self.path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.path}{suffix}")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, isolation_level=None)
+                self._db.executescript(_CREATE)
+            except (sqlite3.Error, OSError):
+                self._db = None  # unwritable: carry on without a cache
+
+    def load(self, table: str) -> dict[str, Record]:
+        """Every sound row of `artifacts` or `outputs`; damaged rows are left out."""
+        assert table in ("artifacts", "outputs")
+        if self._db is None:
+            return {}
+        try:
+            rows = self._db.execute(
+                f"SELECT name, size, mtime, ino, ctime, dev, sha256, crc FROM {table}"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            self._discard(exc)
+            return {}
+        records: dict[str, Record] = {}
+        for name, size, mtime, ino, ctime, dev, sha256, crc in rows:
+            key = (size, mtime, ino, ctime, dev)
+            if (
+                isinstance(name, str)
+                and isinstance(sha256, str)
+                and all(isinstance(v, int) for v in key)
+                and crc == _crc(name, key, sha256)
+            ):
+                records[name] = Record(key, sha256)
+        return records
+
+    def store(self, table: str, rows: Iterable[tuple[str, StatKey, str]]) -> None:
+        assert table in ("artifacts", "outputs")
+        if self._db is None:
+            return
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((name, *key, sha, _crc(name, key, sha)) for name, key, sha in rows),
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._discard(exc)
+
+    def forget(self, table: str, names: Iterable[str] | None = None) -> None:
+        """Delete the given rows, or the whole table when `names` is None."""
+        assert table in ("artifacts", "outputs")
+        if self._db is None:
+            return
+        try:
+            if names is None:
+                self._db.execute(f"DELETE FROM {table}")
+            else:
+                self._db.execute("BEGIN")
+                self._db.executemany(f"DELETE FROM {table} WHERE name = ?", ((n,) for n in names))
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._discard(exc)
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
