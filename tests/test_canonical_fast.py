@@ -91,3 +91,14 @@ def test_every_built_document_matches_the_library(example_source: Path, tmp_path
         assert canonical_json(data) == rfc8785.dumps(data), path
         if "signed" in data:
             assert canonical_json(data["signed"]) == rfc8785.dumps(data["signed"]), path
+
+
+def test_envelope_built_around_the_body_equals_its_canonical_form() -> None:
+    from appshelf.signing.envelope import sign_body, signed_envelope_json
+    from appshelf.signing.keys import development_key
+
+    key = development_key()
+    body = {"type": "appshelf.manifest", "notes": 'é \u2028 "q" \U0001f600', "size": 12}
+    envelope_json, signature = signed_envelope_json(canonical_json(body), key)
+    assert envelope_json == rfc8785.dumps(sign_body(body, key))
+    assert json.loads(envelope_json)["signatures"] == [{"keyid": key.keyid, "sig": signature}]

@@ -40,7 +40,7 @@ from appshelf.formats.flows import (
     FlowsVersion,
     FlowsVersions,
 )
-from appshelf.signing.envelope import sign_body
+from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
 
@@ -238,12 +238,14 @@ def _plan_version(
         yanked=source.release.yanked_reason,
         notes=source.release.notes,
     )
-    envelope_data = sign_body(manifest.model_dump(mode="json", exclude_none=True), key)
-    envelope = Signed[Manifest](
-        signed=manifest, signatures=[Signature(**s) for s in envelope_data["signatures"]]
+    # Encode and sign the body once; the envelope is built around its bytes, and its
+    # model is assembled from parts that are already valid (no second validation).
+    envelope_json, signature = signed_envelope_json(model_to_json(manifest), key)
+    envelope = Signed[Manifest].model_construct(
+        signed=manifest, signatures=[Signature.model_construct(keyid=key.keyid, sig=signature)]
     )
     manifest_path = f"{folder}/manifest.json"
-    manifest_file = OutputFile.from_bytes(model_to_json(envelope))
+    manifest_file = OutputFile.from_bytes(envelope_json)
     files[manifest_path] = manifest_file
     entry = VersionEntry(
         version=source.version,

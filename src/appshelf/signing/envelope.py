@@ -34,6 +34,18 @@ def signature_is_valid(public_key: bytes, message: bytes, signature: bytes) -> b
     return True
 
 
+def signed_envelope_json(body_json: bytes, key: RegistryKey) -> tuple[bytes, str]:
+    """Sign canonical body bytes; return the envelope's canonical bytes and the signature.
+
+    The envelope's RFC 8785 form is built around the body's bytes instead of encoding
+    the body twice: "signatures" sorts before "signed", and key id and signature are
+    lowercase hex, which JCS leaves unescaped. tests/test_canonical_fast.py checks it
+    against `canonical_json` of the whole envelope."""
+    signature = key.signing_key.sign(body_json).signature.hex()
+    head = f'{{"signatures":[{{"keyid":"{key.keyid}","sig":"{signature}"}}],"signed":'
+    return head.encode() + body_json + b"}", signature
+
+
 def sign_body(body: Mapping[str, Any], key: RegistryKey) -> dict[str, Any]:
     """Wrap a JSON-ready body in an envelope signed by `key`."""
     signature = key.signing_key.sign(canonical_json(body)).signature
