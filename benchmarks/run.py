@@ -259,13 +259,16 @@ def main() -> None:
     def add_run(attempt: int) -> tuple[Run, Run | None]:
         log(f"add one version {attempt + 1}/{args.repeat}")
         key = generate.app_key(args.apps // 2)
-        generate.add_version(small, key, f"99.0.{attempt}")
+        patch = attempt
+        while (small / "apps" / key / f"99.0.{patch}").exists():  # an earlier run's
+            patch += 1
+        generate.add_version(small, key, f"99.0.{patch}")
         ours, _ = appshelf_build(small, out)
         theirs = None
         if peer:
             before = packages.read_text()
             bigger = work / "packages-plus-one.txt"
-            bigger.write_text(before + f"{key.replace('-', '_')}-99.0.{attempt}.tar.gz\n")
+            bigger.write_text(before + f"{key.replace('-', '_')}-99.0.{patch}.tar.gz\n")
             theirs = peer_build(peer, bigger, peer_out, previous=packages)
             packages.write_text(bigger.read_text())
         return ours, theirs
