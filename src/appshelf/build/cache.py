@@ -5,10 +5,13 @@ It lives in `<output's parent>/.appshelf-cache/<output name>.sqlite`: beside the
 state), not in the source tree (which may be a read-only checkout feeding several
 outputs). Deleting it is always safe.
 
-Two tables, both keyed by a file's stat: (size, mtime_ns, inode, ctime_ns, device).
+Three tables, keyed by a file's stat: (size, mtime_ns, inode, ctime_ns, device).
 - `artifacts`: source path -> SHA-256, so unchanged artifacts are never re-read.
 - `outputs`: output relpath -> SHA-256 of what the writer put there, so a rebuild can
   tell an unchanged output file from a stat() instead of reading it back.
+- `sources`: source config file -> its validated model as JSON (re-validated by
+  pydantic on use, never unpickled), and source folder -> its listing, so an
+  unchanged tree is read with stat() calls instead of open/read/parse and getdents.
 
 A cache may be lost, stale or corrupt; that must only cost time, never give a wrong
 digest. So a row is used only when every stat field matches (ctime cannot be set from
@@ -25,12 +28,17 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 CACHE_DIR = ".appshelf-cache"
-SCHEMA = 1
+SCHEMA = 2
 RACY_NS = 2_000_000_000  # a file touched this recently is hashed, not remembered
 
 _COLUMNS = (
@@ -40,6 +48,8 @@ _COLUMNS = (
 _CREATE = (
     f"CREATE TABLE artifacts {_COLUMNS} WITHOUT ROWID;"
     f"CREATE TABLE outputs {_COLUMNS} WITHOUT ROWID;"
+    "CREATE TABLE sources (name TEXT PRIMARY KEY, size INT, mtime INT, ino INT, ctime INT,"
+    " dev INT, payload BLOB, crc INT) WITHOUT ROWID;"
     f"PRAGMA user_version={SCHEMA};"
 )
 
@@ -48,6 +58,22 @@ StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, ino, ctime_ns, dev
 
 def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+
+
+def parallel_map(
+    function: Callable[[T], R], items: Sequence[T], workers: int | None = None
+) -> list[R]:
+    """`map` over threads, in a few large slices: for work that waits in syscalls or
+    releases the GIL (stat, open/write/close, hashlib). One future per item would cost
+    more than a small file's I/O."""
+    workers = workers or min(4, 2 * (os.cpu_count() or 1))
+    if len(items) < 64 or workers <= 1:
+        return [function(item) for item in items]
+    step = -(-len(items) // (workers * 4))
+    slices = [items[i : i + step] for i in range(0, len(items), step)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = pool.map(lambda part: [function(item) for item in part], slices)
+        return [result for part in parts for result in part]
 
 
 def _crc(name: str, key: StatKey, sha256: str) -> int:
@@ -72,6 +98,8 @@ class BuildCache:
     def __init__(self, path: Path | None):
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._sources: dict[str, tuple[StatKey, bytes]] | None = None
+        self._pending_sources: list[tuple[str, StatKey, bytes]] = []
         self.problems: list[str] = []  # why the cache was dropped, for the build report
         if path is not None:
             self._open(path)
@@ -90,7 +118,8 @@ class BuildCache:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA:
                 self._db.executescript(
-                    "DROP TABLE IF EXISTS artifacts; DROP TABLE IF EXISTS outputs;" + _CREATE
+                    "DROP TABLE IF EXISTS artifacts; DROP TABLE IF EXISTS outputs;"
+                    "DROP TABLE IF EXISTS sources;" + _CREATE
                 )
         except (sqlite3.Error, OSError) as exc:
             self._discard(exc)
@@ -166,7 +195,55 @@ class BuildCache:
         except sqlite3.Error as exc:
             self._discard(exc)
 
+    # The SourceMemo protocol of source/tree.py.
+    def recall(self, name: str, key: StatKey) -> bytes | None:
+        if self._sources is None:
+            self._sources = self._load_sources()
+        row = self._sources.get(name)
+        if row is None or row[0] != key:
+            return None
+        return row[1]
+
+    def remember(self, name: str, key: StatKey, payload: bytes) -> None:
+        if settled(key):
+            self._pending_sources.append((name, key, payload))
+
+    def _load_sources(self) -> dict[str, tuple[StatKey, bytes]]:
+        if self._db is None:
+            return {}
+        try:
+            rows = self._db.execute(
+                "SELECT name, size, mtime, ino, ctime, dev, payload, crc FROM sources"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            self._discard(exc)
+            return {}
+        loaded: dict[str, tuple[StatKey, bytes]] = {}
+        for name, size, mtime, ino, ctime, dev, payload, crc in rows:
+            if isinstance(payload, bytes) and zlib.crc32(payload, zlib.crc32(name.encode())) == crc:
+                loaded[name] = ((size, mtime, ino, ctime, dev), payload)
+        return loaded
+
+    def flush(self) -> None:
+        """Write what `remember` collected (one transaction, not one per file)."""
+        pending, self._pending_sources = self._pending_sources, []
+        if self._db is None or not pending:
+            return
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (name, *key, payload, zlib.crc32(payload, zlib.crc32(name.encode())))
+                    for name, key, payload in pending
+                ),
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._discard(exc)
+
     def close(self) -> None:
+        self.flush()
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()

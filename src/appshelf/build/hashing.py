@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from appshelf.build.cache import BuildCache, StatKey, settled, stat_key
+from appshelf.build.cache import BuildCache, StatKey, parallel_map, settled, stat_key
 
 CHUNK_BYTES = 1 << 20  # memory per worker; larger chunks did not hash faster
 
@@ -46,6 +46,13 @@ class HashStats:
     bytes_read: int = 0
 
 
+def _stat_or_none(path: Path) -> StatKey | None:
+    try:
+        return stat_key(os.stat(path))
+    except OSError:
+        return None
+
+
 def hash_file(path: Path) -> FileHash:
     return _hash_open_file(path)[0]
 
@@ -65,26 +72,24 @@ def hash_files(
     todo = unique
     if cache is not None:
         known = cache.load("artifacts")
-        todo = []
-        for path in unique:
-            record = known.get(str(path))
-            if record is not None:
-                try:
-                    key = stat_key(path.stat())
-                except OSError:
-                    key = None
-                if key == record.key:
-                    result[path] = FileHash(record.sha256, key[0])
-                    continue
-            todo.append(path)
+        candidates = [path for path in unique if str(path) in known]
+        todo = [path for path in unique if str(path) not in known]
+        for path, key in zip(candidates, parallel_map(_stat_or_none, candidates), strict=True):
+            record = known[str(path)]
+            if key is not None and key == record.key:
+                result[path] = FileHash(record.sha256, key[0])
+            else:
+                todo.append(path)
     if not todo:
         return result
     workers = workers or min(len(todo), os.cpu_count() or 1)
     if workers <= 1:
         hashed = [_hash_open_file(path) for path in todo]
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+    elif len(todo) <= 4 * workers:
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # few (large) files
             hashed = list(pool.map(_hash_open_file, todo))
+    else:
+        hashed = parallel_map(_hash_open_file, todo, workers)
     for path, (digest, _key) in zip(todo, hashed, strict=True):
         result[path] = digest
     if stats is not None:

@@ -140,13 +140,16 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
     now = options.now or build_clock(options.environ)
 
     # 1. Gather: source tree, earlier output, signing key, artifact hashes.
-    tree = load_source_tree(source, base_url=options.base_url)
-    check_output_location(tree.root, output)
-    recover_interrupted(output)  # a killed build's half-done commit is finished first
-    previous = read_previous_output(options.previous or output)
-    key = load_signing_key(tree, options)
+    if source.is_dir():
+        check_output_location(source, output)  # before the cache folder is made beside it
     cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
     try:
+        tree = load_source_tree(source, base_url=options.base_url, memo=cache)
+        cache.flush()
+        check_output_location(tree.root, output)
+        recover_interrupted(output)  # a killed build's half-done commit is finished first
+        previous = read_previous_output(options.previous or output)
+        key = load_signing_key(tree, options)
         return _build(tree, output, options, now, started, previous, key, cache)
     finally:
         cache.close()

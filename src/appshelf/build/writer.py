@@ -33,11 +33,10 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from appshelf.build.cache import BuildCache, stat_key
+from appshelf.build.cache import BuildCache, parallel_map, stat_key
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
 
@@ -108,10 +107,7 @@ def _stat_keys(root: Path, relpaths: list[str]) -> list[tuple[int, int, int, int
         except OSError:
             return None
 
-    if len(relpaths) < 2000:
-        return [one(p) for p in relpaths]
-    with ThreadPoolExecutor(max_workers=min(4, (os.cpu_count() or 1) * 2)) as pool:
-        return list(pool.map(one, relpaths, chunksize=2000))
+    return parallel_map(one, relpaths)
 
 
 def write_tree(
@@ -222,14 +218,8 @@ def _stage(files: OutputFiles, paths: list[str], staging: Path) -> None:
     folders = sorted({str(Path(p).parent) for p in paths} - {"."})
     for folder in folders:
         (staging / folder).mkdir(parents=True, exist_ok=True)
-    if len(paths) < 256:
-        for path in paths:
-            _write_file(files[path], staging / path)
-        return
     # Many small files: overlap the open/write/close syscalls (they release the GIL).
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for _ in pool.map(lambda p: _write_file(files[p], staging / p), paths, chunksize=512):
-            pass
+    parallel_map(lambda p: _write_file(files[p], staging / p), paths)
 
 
 def _write_file(planned: OutputFile, destination: Path) -> None:

@@ -7,12 +7,13 @@ huge config files, odd names. Each becomes a `Problem` naming the file and field
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import pydantic
 import semver
@@ -36,6 +37,23 @@ _SVG_ACTIVE_CONTENT = re.compile(
     rb"<\s*script|<\s*foreignObject|\son[a-z]+\s*=|javascript:", re.IGNORECASE
 )
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, inode, ctime_ns, device
+
+
+class SourceMemo(Protocol):
+    """What an earlier build read, keyed by path and stat key (build/cache.py keeps it).
+
+    A hit must only ever save work: the payload is the validated config as JSON (parsed
+    again by pydantic, never unpickled) or a folder's listing, and it is used only while
+    the file's size, mtime, inode, ctime and device are all unchanged."""
+
+    def recall(self, name: str, key: StatKey) -> bytes | None: ...
+
+    def remember(self, name: str, key: StatKey, payload: bytes) -> None: ...
+
+
+def _stat_key(st: os.stat_result) -> StatKey:
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,7 @@ class _Reader:
     kinds: dict[Path, tuple[bool, bool, bool]] = field(default_factory=dict)
     listed: set[Path] = field(default_factory=set)
     dirs_inside: set[Path] = field(default_factory=set)
+    memo: SourceMemo | None = None
 
     def rel(self, path: Path) -> str:
         try:
@@ -148,23 +167,45 @@ class _Reader:
         return path.is_file()
 
     def read_bytes(self, path: Path, limit: int) -> bytes | None:
+        return self._read_bytes(path, limit)[0]
+
+    def _read_bytes(self, path: Path, limit: int) -> tuple[bytes | None, StatKey | None]:
         if not self.inside(path):
-            return None
+            return None, None
         try:
             with path.open("rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size > limit:
-                    self.problem(path, "", f"file is {size} bytes; the limit is {limit}")
-                    return None
-                return handle.read(limit + 1)
+                before = _stat_key(os.fstat(handle.fileno()))
+                if before[0] > limit:
+                    self.problem(path, "", f"file is {before[0]} bytes; the limit is {limit}")
+                    return None, None
+                data = handle.read(limit + 1)
+                stable = before == _stat_key(os.fstat(handle.fileno()))
+                return data, (before if stable else None)
         except OSError as exc:
             self.problem(path, "", f"cannot read ({exc.strerror})")
-            return None
+            return None, None
 
     def read_model(self, path: Path, model: type[ModelT]) -> ModelT | None:
-        raw = self.read_bytes(path, MAX_CONFIG_BYTES)
+        if self.memo is not None and self.inside(path):
+            try:
+                key: StatKey | None = _stat_key(path.stat())
+            except OSError:
+                key = None
+            payload = self.memo.recall(self.rel(path), key) if key is not None else None
+            if payload is not None:
+                try:
+                    return model.model_validate_json(payload, strict=False)
+                except pydantic.ValidationError:
+                    pass  # not what this model stores: read the file as if never seen
+        raw, key = self._read_bytes(path, MAX_CONFIG_BYTES)
         if raw is None:
             return None
+        parsed = self._parse_model(path, raw, model)
+        if parsed is not None and self.memo is not None and key is not None:
+            self.memo.remember(self.rel(path), key, parsed.model_dump_json().encode())
+        return parsed
+
+    def _parse_model(self, path: Path, raw: bytes, model: type[ModelT]) -> ModelT | None:
         try:
             data = tomllib.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
@@ -181,7 +222,28 @@ class _Reader:
             return None
 
     def list_dir(self, folder: Path) -> list[Path]:
-        found: list[Path] = []
+        """Sorted entries, dotfiles left out. With a memo, a folder whose stat key is
+        unchanged (adding, removing or renaming an entry moves its mtime) is not read."""
+        key: StatKey | None = None
+        if self.memo is not None:
+            try:
+                key = _stat_key(folder.stat())
+            except OSError:
+                key = None
+            payload = self.memo.recall(self.rel(folder) + "/", key) if key else None
+            if payload is not None:
+                try:
+                    rows = json.loads(payload)
+                    found = []
+                    for name, symlink, plain_dir, plain_file in rows:
+                        path = folder / name
+                        self.kinds[path] = (bool(symlink), bool(plain_dir), bool(plain_file))
+                        found.append(path)
+                    self.listed.add(folder)
+                    return found
+                except (ValueError, TypeError):
+                    pass  # a damaged row: list the folder
+        found = []
         try:
             with os.scandir(folder) as entries:
                 for entry in entries:
@@ -199,7 +261,11 @@ class _Reader:
             self.problem(folder, "", f"cannot list folder ({exc.strerror})")
             return []
         self.listed.add(folder)
-        return sorted(found)
+        found.sort()
+        if self.memo is not None and key is not None:
+            rows = [[p.name, *self.kinds[p]] for p in found]
+            self.memo.remember(self.rel(folder) + "/", key, json.dumps(rows).encode())
+        return found
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
@@ -217,12 +283,15 @@ def _message(error: ErrorDetails) -> str:
     return text
 
 
-def load_source_tree(root: Path, base_url: str | None = None) -> SourceTree:
+def load_source_tree(
+    root: Path, base_url: str | None = None, memo: SourceMemo | None = None
+) -> SourceTree:
     """Read and validate the whole tree; raise `SourceTreeError` listing every problem.
 
-    `base_url` replaces registry.toml's (for a preview server or a Pages demo)."""
+    `base_url` replaces registry.toml's (for a preview server or a Pages demo). `memo`
+    lets unchanged config files and folders be taken from an earlier build."""
     root = root.resolve()
-    reader = _Reader(root)
+    reader = _Reader(root, memo=memo)
     if not root.is_dir():
         raise SourceTreeError([Problem(str(root), "", "source folder does not exist")])
     config_path = root / "registry.toml"
