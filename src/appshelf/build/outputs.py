@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -11,12 +12,15 @@ from appshelf.formats.canonical import sha256_hex
 
 @dataclass(frozen=True)
 class OutputFile:
-    """Either bytes produced by the build, or a source file copied as is (artifacts)."""
+    """Bytes produced by the build, a source file copied as is (artifacts), or content
+    rendered only when needed (`lazy`, for generators such as the HTML site)."""
 
     sha256: str
     size: int
     data: bytes | None = None
     source: Path | None = None
+    fingerprint: str | None = None  # lazy files: digest of every input of the bytes
+    render: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OutputFile:
@@ -25,6 +29,35 @@ class OutputFile:
     @classmethod
     def copy_of(cls, source: Path, sha256: str, size: int) -> OutputFile:
         return cls(sha256=sha256, size=size, source=source)
+
+    @classmethod
+    def lazy(cls, fingerprint: str, render: Callable[[], bytes]) -> OutputFile:
+        """A file whose bytes are rendered only if the output does not already hold what
+        the last build rendered from the same `fingerprint` (the writer remembers it in
+        the build cache): the file is missing, was changed on disk, or its inputs
+        changed. The fingerprint must cover everything the bytes depend on (the inputs'
+        digests and the template's version); `render` must be deterministic. This keeps
+        a no-op rebuild from rendering thousands of pages. Not for files the snapshot
+        pins: their digests are needed before writing."""
+        return cls(sha256="", size=-1, fingerprint=fingerprint, render=render)
+
+    @property
+    def is_lazy(self) -> bool:
+        return self.data is None and self.source is None and self.render is not None
+
+    def materialize(self) -> OutputFile:
+        """The rendered file (itself when it is not lazy)."""
+        if not self.is_lazy:
+            return self
+        assert self.render is not None
+        data = self.render()
+        return OutputFile(sha256_hex(data), len(data), data=data, fingerprint=self.fingerprint)
+
+    @property
+    def cache_token(self) -> str:
+        """What the build cache records for this file: its fingerprint when it has one
+        (so the next build can match it without rendering), else its digest."""
+        return f"fp:{self.fingerprint}" if self.fingerprint is not None else self.sha256
 
 
 OutputFiles = dict[str, OutputFile]  # posix path relative to the output root -> content

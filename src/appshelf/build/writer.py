@@ -141,9 +141,11 @@ def write_tree(
         if key is None:
             continue
         record = records.get(path)
-        if record is not None and record.key == key and record.sha256 == files[path].sha256:
+        if record is not None and record.key == key and record.sha256 == files[path].cache_token:
             unchanged.add(path)
-        elif _same_bytes(target / path, files[path], known.get(path)):
+            continue
+        files[path] = files[path].materialize()  # a lazy file is rendered only now
+        if _same_bytes(target / path, files[path], known.get(path)):
             unchanged.add(path)
             confirmed.append(path)
     if records:
@@ -191,7 +193,7 @@ def _remember(cache: BuildCache, target: Path, files: OutputFiles, paths: Iterab
     cache.store(
         "outputs",
         [(_ROOT_RECORD, root, "")]
-        + [(p, k, files[p].sha256) for p, k in zip(paths, keys, strict=True) if k is not None],
+        + [(p, k, files[p].cache_token) for p, k in zip(paths, keys, strict=True) if k is not None],
     )
 
 
@@ -215,6 +217,8 @@ def _stage(files: OutputFiles, paths: list[str], staging: Path) -> None:
     target_parent = staging.parent
     target_parent.mkdir(parents=True, exist_ok=True)
     staging.mkdir()
+    for path in paths:
+        files[path] = files[path].materialize()  # render lazy files (generators) first
     folders = sorted({str(Path(p).parent) for p in paths} - {"."})
     for folder in folders:
         (staging / folder).mkdir(parents=True, exist_ok=True)
