@@ -228,3 +228,18 @@ def test_commit_killed_half_way_is_rolled_forward(
     assert {p: s[2] for p, s in _state(out).items()} == {
         p: s[2] for p, s in _state(expected).items()
     }
+
+
+def test_rows_of_deleted_files_are_pruned(source: Path, tmp_path: Path) -> None:
+    import shutil
+
+    out = tmp_path / "out"
+    build(source, out)
+    shutil.rmtree(source / "apps" / f"app-{APPS - 1:05d}")  # the last app: nobody depends on it
+    report = build(source, out)
+    assert any("no longer in the source" in w for w in report.warnings)
+    db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
+    for table in ("artifacts", "sources"):
+        names = [row[0] for row in db.execute(f"SELECT name FROM {table}")]
+        assert names and not [n for n in names if f"app-{APPS - 1:05d}" in n], table
+    db.close()

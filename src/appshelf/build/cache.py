@@ -100,6 +100,7 @@ class BuildCache:
         self._db: sqlite3.Connection | None = None
         self._sources: dict[str, tuple[StatKey, bytes]] | None = None
         self._pending_sources: list[tuple[str, StatKey, bytes]] = []
+        self._sources_asked: set[str] = set()
         self.problems: list[str] = []  # why the cache was dropped, for the build report
         if path is not None:
             self._open(path)
@@ -182,7 +183,7 @@ class BuildCache:
 
     def forget(self, table: str, names: Iterable[str] | None = None) -> None:
         """Delete the given rows, or the whole table when `names` is None."""
-        assert table in ("artifacts", "outputs")
+        assert table in ("artifacts", "outputs", "sources")
         if self._db is None:
             return
         try:
@@ -199,6 +200,7 @@ class BuildCache:
     def recall(self, name: str, key: StatKey) -> bytes | None:
         if self._sources is None:
             self._sources = self._load_sources()
+        self._sources_asked.add(name)
         row = self._sources.get(name)
         if row is None or row[0] != key:
             return None
@@ -224,8 +226,12 @@ class BuildCache:
                 loaded[name] = ((size, mtime, ino, ctime, dev), payload)
         return loaded
 
-    def flush(self) -> None:
-        """Write what `remember` collected (one transaction, not one per file)."""
+    def flush(self, prune: bool = False) -> None:
+        """Write what `remember` collected (one transaction, not one per file); with
+        `prune`, after a complete read of the tree, drop rows of files no longer asked
+        about (deleted or renamed), so the cache does not grow forever."""
+        if prune and self._sources:
+            self.forget("sources", set(self._sources) - self._sources_asked)
         pending, self._pending_sources = self._pending_sources, []
         if self._db is None or not pending:
             return

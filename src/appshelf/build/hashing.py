@@ -90,16 +90,20 @@ def hash_files(
     workers: int | None = None,
     cache: BuildCache | None = None,
     stats: HashStats | None = None,
+    prune: bool = False,
 ) -> dict[Path, FileHash]:
     """Hash many files in parallel; the result maps each path to its digest and size.
 
     With a cache, a file whose stat key matches its row is not read; every file that is
-    read (and was stable while read, and is not racily new) is remembered."""
+    read (and was stable while read, and is not racily new) is remembered; `prune`
+    (when `paths` are all of the build's artifacts) forgets every other row."""
     unique = sorted(set(paths))
     result: dict[Path, FileHash] = {}
     todo = unique
     if cache is not None:
         known = cache.load("artifacts")
+        if prune:
+            cache.forget("artifacts", set(known) - {str(path) for path in unique})
         candidates = [path for path in unique if str(path) in known]
         todo = [path for path in unique if str(path) not in known]
         for path, key in zip(candidates, parallel_map(_stat_or_none, candidates), strict=True):

@@ -118,7 +118,7 @@ def hash_artifacts(
         if v.artifact.path is not None
     }
     try:
-        by_path = hash_files(local.values(), cache=cache, stats=stats)
+        by_path = hash_files(local.values(), cache=cache, stats=stats, prune=True)
     except OSError as exc:
         where = Path(exc.filename).relative_to(tree.root).as_posix() if exc.filename else "?"
         raise SourceTreeError([Problem(where, "", f"cannot read ({exc.strerror})")]) from None
@@ -145,7 +145,7 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
     cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
     try:
         tree = load_source_tree(source, base_url=options.base_url, memo=cache)
-        cache.flush()
+        cache.flush(prune=True)
         check_output_location(tree.root, output)
         recover_interrupted(output)  # a killed build's half-done commit is finished first
         previous = read_previous_output(options.previous or output)
