@@ -232,6 +232,8 @@ class BuildCache:
         about (deleted or renamed), so the cache does not grow forever."""
         if prune and self._sources:
             self.forget("sources", set(self._sources) - self._sources_asked)
+        if prune:
+            self._sources, self._sources_asked = None, set()  # read once per build: free it
         pending, self._pending_sources = self._pending_sources, []
         if self._db is None or not pending:
             return
