@@ -32,6 +32,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import generate  # noqa: E402
 
+SCENARIOS = ("cold", "noop", "add", "large", "hash")
 PEER_VENV = HERE / ".venv"
 PEER_VERSION = "1.15.0"
 FileState = dict[str, tuple[int, int, int]]
@@ -209,6 +210,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median shown)")
     parser.add_argument("--workdir", type=Path, help="keep the generated trees here")
     parser.add_argument("--no-peer", action="store_true", help="skip dumb-pypi")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default=set(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (no-op and add need an "
+        "earlier cold build in the same --workdir)",
+    )
     args = parser.parse_args()
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="appshelf-bench-"))
@@ -240,8 +248,9 @@ def main() -> None:
         theirs = peer_build(peer, packages, peer_out) if peer else None
         return ours, theirs
 
-    run_repeated(args.repeat, cold_run, cold)
-    rows.append(cold)
+    if "cold" in args.only:
+        run_repeated(args.repeat, cold_run, cold)
+        rows.append(cold)
 
     noop = Row("no-op rebuild")
 
@@ -251,8 +260,9 @@ def main() -> None:
         theirs = peer_build(peer, packages, peer_out, previous=packages) if peer else None
         return ours, theirs
 
-    run_repeated(args.repeat, noop_run, noop)
-    rows.append(noop)
+    if "noop" in args.only:
+        run_repeated(args.repeat, noop_run, noop)
+        rows.append(noop)
 
     add = Row("add one version")
 
@@ -273,11 +283,13 @@ def main() -> None:
             packages.write_text(bigger.read_text())
         return ours, theirs
 
-    run_repeated(args.repeat, add_run, add)
+    if "add" in args.only:
+        run_repeated(args.repeat, add_run, add)
     add.note = (
         "expected files: artifact, manifest, app.json, versions.json, top-level indexes, snapshot"
     )
-    rows.append(add)
+    if "add" in args.only:
+        rows.append(add)
 
     # Large artifacts: memory must not grow with artifact size.
     large_row = Row(
@@ -287,30 +299,34 @@ def main() -> None:
 
     def large_run(attempt: int) -> tuple[Run, Run | None]:
         shutil.rmtree(large_out, ignore_errors=True)
+        for stale in cache.glob(f"{large_out.name}.sqlite*"):  # cold: no cached digests
+            stale.unlink()
         log(f"large cold build {attempt + 1}/{args.repeat}")
         ours, _ = appshelf_build(large, large_out)
         return ours, None
 
-    run_repeated(args.repeat, large_run, large_row)
-    rows.append(large_row)
-
-    log("hashing throughput")
-    artifacts = sorted(large.glob("apps/*/*/*.bin"))
-    one = median([appshelf_hash_rate(artifacts, 1) for _ in range(args.repeat)])
-    two = median([appshelf_hash_rate(artifacts, 2) for _ in range(args.repeat)])
-    ssl_one, ssl_two = openssl_sha256(1), openssl_sha256(2)
+    if "large" in args.only:
+        run_repeated(args.repeat, large_run, large_row)
+        rows.append(large_row)
 
     print_table(rows)
-    print()
-    print("Hashing (SHA-256, large files from the page cache, MB/s):")
-    print(
-        f"  appshelf 1 thread : {one / 1e6:8.0f}   openssl speed -evp sha256          : "
-        f"{ssl_one / 1e6:8.0f}   ratio {one / ssl_one:.2f}"
-    )
-    print(
-        f"  appshelf 2 threads: {two / 1e6:8.0f}   openssl speed -evp sha256 -multi 2 : "
-        f"{ssl_two / 1e6:8.0f}   ratio {two / ssl_two:.2f}   (2 vs 1 thread: {two / one:.2f}x)"
-    )
+    if "hash" in args.only:
+        print()
+        log("hashing throughput")
+        artifacts = sorted(large.glob("apps/*/*/*.bin"))
+        one = median([appshelf_hash_rate(artifacts, 1) for _ in range(args.repeat)])
+        two = median([appshelf_hash_rate(artifacts, 2) for _ in range(args.repeat)])
+        ssl_one, ssl_two = openssl_sha256(1), openssl_sha256(2)
+
+        print("Hashing (SHA-256, large files from the page cache, MB/s):")
+        print(
+            f"  appshelf 1 thread : {one / 1e6:8.0f}   openssl speed -evp sha256          : "
+            f"{ssl_one / 1e6:8.0f}   ratio {one / ssl_one:.2f}"
+        )
+        print(
+            f"  appshelf 2 threads: {two / 1e6:8.0f}   openssl speed -evp sha256 -multi 2 : "
+            f"{ssl_two / 1e6:8.0f}   ratio {two / ssl_two:.2f}   (2 vs 1 thread: {two / one:.2f}x)"
+        )
     print()
     print(f"Top-level files for {args.apps} apps:")
     print("  " + size_line(out / "registry.json"))
@@ -343,7 +359,8 @@ def print_table(rows: list[Row]) -> None:
         )
         if row.note:
             print(f"  ({row.note})")
-    print(f"(medians of {len(rows[0].ours)} runs each; peer = dumb-pypi {PEER_VERSION})")
+    if rows:
+        print(f"(medians of {len(rows[0].ours)} runs each; peer = dumb-pypi {PEER_VERSION})")
 
 
 if __name__ == "__main__":
