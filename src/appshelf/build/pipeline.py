@@ -35,6 +35,7 @@ class BuildOptions:
     key_file: Path | None = None
     production: bool = False
     previous: Path | None = None  # an earlier output to take published state from
+    previous_state: PreviousOutput | None = None  # published state read elsewhere (a bucket)
     now: datetime | None = None  # default: $SOURCE_DATE_EPOCH, else the current time
     resign: bool = False  # sign a new snapshot even when nothing changed
     base_url: str | None = None  # overrides registry.toml (preview servers, Pages demos)
@@ -128,7 +129,7 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
     # 1. Gather: source tree, earlier output, signing key, artifact hashes.
     tree = load_source_tree(source, base_url=options.base_url)
     check_output_location(tree.root, output)
-    previous = read_previous_output(options.previous or output)
+    previous = options.previous_state or read_previous_output(options.previous or output)
     key = load_signing_key(tree, options)
     hashes = hash_artifacts(tree)
 
