@@ -77,11 +77,34 @@ class SigningSection(_Config):
         return value
 
 
+def _header_value(value: str) -> str:
+    if not value.strip() or len(value) > 256 or any(ord(c) < 32 or ord(c) > 126 for c in value):
+        raise ValueError(f"must be a printable ASCII HTTP header value, got {value!r}")
+    return value
+
+
+class DeploySection(_Config):
+    """`[deploy]`: HTTP caching of the deployed files (see docs/deploy.md)."""
+
+    # Artifacts never change once published.
+    immutable_cache_control: str = "public, max-age=31536000, immutable"
+    # Indexes, manifests, icons, HTML: they change when a version is added or yanked.
+    cache_control: str = "public, max-age=300"
+    # The signed snapshot: clients must see a new one promptly.
+    snapshot_cache_control: str = "public, max-age=60, must-revalidate"
+
+    @field_validator("immutable_cache_control", "cache_control", "snapshot_cache_control")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        return _header_value(value)
+
+
 class RegistryConfig(_Config):
     """`registry.toml`."""
 
     registry: RegistrySection
     signing: SigningSection = Field(default_factory=SigningSection)
+    deploy: DeploySection = Field(default_factory=DeploySection)
 
 
 class AppConfig(_Config):
