@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.cli.deploy import deploy_config, make_options, s3_options
+from appshelf.cli.deploy import show_report as show_deploy_report
+from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
+from appshelf.deploy.http import read_published_http
 
 
 @click.command("build")
@@ -32,6 +37,18 @@ from appshelf.build import BuildOptions, BuildReport, build_registry
 )
 @click.option("--base-url", help="Use this base URL instead of registry.toml's.")
 @click.option("--resign", is_flag=True, help="Sign a fresh snapshot even if nothing changed.")
+@click.option(
+    "--previous-url",
+    metavar="URL",
+    help="Start from the registry published at URL (GitHub Pages: CI has no earlier output).",
+)
+@click.option(
+    "--deploy",
+    "deploy_target",
+    metavar="s3://BUCKET[/PREFIX]",
+    help="Start from what is deployed there, build, then deploy (see `appshelf deploy`).",
+)
+@s3_options
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def command(
     source: Path,
@@ -41,9 +58,21 @@ def command(
     previous: Path | None,
     base_url: str | None,
     resign: bool,
+    previous_url: str | None,
+    deploy_target: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    region: str | None,
+    delete: bool,
+    dry_run: bool,
+    cloudfront_distribution: str | None,
+    jobs: int,
+    multipart_threshold_mb: int,
     as_json: bool,
 ) -> None:
-    """Build the registry in SOURCE into the output folder."""
+    """Build the registry in SOURCE into the output folder (and optionally deploy it)."""
+    if sum(x is not None for x in (previous, previous_url, deploy_target)) > 1:
+        raise click.UsageError("give at most one of --previous, --previous-url and --deploy")
     options = BuildOptions(
         key_file=key_file,
         production=production,
@@ -51,11 +80,39 @@ def command(
         resign=resign,
         base_url=base_url,
     )
+    if previous_url is not None:
+        options.previous_state = read_published_http(previous_url)
+    deploy_options = make_options(
+        deploy_config(source),
+        endpoint_url,
+        profile,
+        region,
+        delete,
+        dry_run,
+        cloudfront_distribution,
+        jobs,
+        multipart_threshold_mb,
+        quiet=as_json,
+    )
+    state = None
+    if deploy_target is not None:
+        # Build on exactly the state that the deploy's conditional writes will expect.
+        store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
+        options.previous_state, state = read_published(store, deploy_options.client.jobs)
     report = build_registry(source, output, options)
+    deployed = None
+    if deploy_target is not None:
+        deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
+    if as_json and deployed is not None:
+        body = {"build": report.model_dump(), "deploy": deployed.model_dump()}
+        click.echo(json.dumps(body, indent=2))
+        return
     if as_json:
         click.echo(report.model_dump_json(indent=2))
         return
     show_report(report)
+    if deployed is not None:
+        show_deploy_report(deployed)
 
 
 def show_report(report: BuildReport) -> None:
