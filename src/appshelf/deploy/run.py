@@ -37,6 +37,7 @@ from appshelf.deploy.state import (
     parse_record,
     previous_from_remote,
 )
+from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import model_to_json, sha256_hex
 from appshelf.source.models import DeploySection
 
@@ -199,18 +200,71 @@ def _check_snapshot_unchanged(store: S3Store, state: RemoteState) -> None:
         )
 
 
+_ROLLBACK_KINDS = (Kind.MANIFEST, Kind.APP_INDEX, Kind.TOP_INDEX)
+
+
+def _rollback_copies(store: S3Store, plan: DeployPlan, jobs: int) -> dict[str, bytes]:
+    """The current bytes of every signed or pinned file this deploy will replace, so that a
+    deploy that loses a race can put them back and leave the winner's state verifiable."""
+    wanted = [a for a in plan.uploads if a.kind in _ROLLBACK_KINDS and a.if_match is not None]
+    copies: dict[str, bytes] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for action, fetched in zip(
+            wanted, pool.map(store.get, [a.relpath for a in wanted]), strict=True
+        ):
+            if fetched is not None and fetched[1] == action.if_match:
+                copies[action.relpath] = fetched[0]
+    return copies
+
+
+def _rollback(
+    store: S3Store, plan: DeployPlan, copies: dict[str, bytes], etags: dict[str, str]
+) -> str:
+    """Restore what this deploy replaced, each only if still ours (If-Match our ETag)."""
+    restored, failed = 0, 0
+    for action in reversed(plan.uploads):
+        old = copies.get(action.relpath)
+        mine = etags.get(action.relpath)
+        if old is None or mine is None:
+            continue
+        try:
+            store.put(
+                action.relpath,
+                old,
+                sha256_hex(old),
+                action.content_type,
+                action.cache_control,
+                if_match=mine,
+            )
+            restored += 1
+        except AppshelfError:
+            failed += 1
+    if not restored and not failed:
+        return "no index file had been replaced yet"
+    text = f"put back the {restored} index file(s) it had replaced"
+    if failed:
+        text += f"; {failed} could not be put back (the next deploy repairs them)"
+    return text
+
+
 def execute(
     store: S3Store, site: LocalSite, state: RemoteState, plan: DeployPlan, options: DeployOptions
 ) -> dict[str, str]:
     """Upload in phases, delete, then record digests. Returns relpath -> new ETag."""
     etags: dict[str, str] = {}
     jobs = max(1, options.client.jobs)
+    copies = _rollback_copies(store, plan, jobs)
     checked = False
-    for actions in plan.phases():
-        if not checked and actions[0].kind.phase >= Kind.APP_INDEX.phase:
-            _check_snapshot_unchanged(store, state)
-            checked = True
-        _run_phase(store, site, actions, jobs, etags, options.events)
+    try:
+        for actions in plan.phases():
+            if not checked and actions[0].kind.phase >= Kind.APP_INDEX.phase:
+                _check_snapshot_unchanged(store, state)
+                checked = True
+            _run_phase(store, site, actions, jobs, etags, options.events)
+    except DeployConflictError as exc:
+        raise DeployConflictError(
+            f"{exc}. This deploy {_rollback(store, plan, copies, etags)}"
+        ) from None
     if plan.deletes:
         store.delete([a.relpath for a in plan.deletes])
         if options.events:
