@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -27,50 +28,74 @@ def deploy_config(source: Path | None) -> DeploySection:
 
 
 def s3_options(function: Any) -> Any:
-    """Options shared by `deploy` and `build --deploy`."""
+    """Options shared by `deploy` and `build --deploy`, passed on as one `s3` dict."""
     options = [
         click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, SeaweedFS, R2...)."),
         click.option("--profile", help="AWS profile (else the standard AWS_* variables)."),
         click.option("--region", help="AWS region (else the profile's or AWS_REGION)."),
-        click.option("--delete", is_flag=True, help="Remove objects the site no longer has "
-                     "(never an artifact of a published version)."),
+        click.option(
+            "--delete",
+            is_flag=True,
+            help="Remove objects the site no longer has "
+            "(never an artifact of a published version).",
+        ),
         click.option("--dry-run", is_flag=True, help="Print the plan; change nothing."),
-        click.option("--cloudfront-distribution", metavar="ID",
-                     help="Invalidate the changed short-cache paths in this distribution."),
-        click.option("--jobs", type=click.IntRange(1, 64), default=8, show_default=True,
-                     help="Concurrent uploads."),
-        click.option("--multipart-threshold-mb", type=click.IntRange(5, 5000), default=64,
-                     show_default=True, help="Upload larger files in parts."),
+        click.option(
+            "--cloudfront-distribution",
+            metavar="ID",
+            help="Invalidate the changed short-cache paths in this distribution.",
+        ),
+        click.option(
+            "--jobs",
+            type=click.IntRange(1, 64),
+            default=8,
+            show_default=True,
+            help="Concurrent uploads.",
+        ),
+        click.option(
+            "--multipart-threshold-mb",
+            type=click.IntRange(5, 5000),
+            default=64,
+            show_default=True,
+            help="Upload larger files in parts.",
+        ),
     ]
+
+    @functools.wraps(function)
+    def collect(**kwargs: Any) -> Any:
+        s3 = {name: kwargs.pop(name) for name in _S3_PARAMS}
+        return function(s3=s3, **kwargs)
+
     for option in reversed(options):
-        function = option(function)
-    return function
+        collect = option(collect)
+    return collect
 
 
-def make_options(
-    config: DeploySection,
-    endpoint_url: str | None,
-    profile: str | None,
-    region: str | None,
-    delete: bool,
-    dry_run: bool,
-    cloudfront_distribution: str | None,
-    jobs: int,
-    multipart_threshold_mb: int,
-    quiet: bool = False,
-) -> DeployOptions:
+_S3_PARAMS = (
+    "endpoint_url",
+    "profile",
+    "region",
+    "delete",
+    "dry_run",
+    "cloudfront_distribution",
+    "jobs",
+    "multipart_threshold_mb",
+)
+
+
+def make_options(config: DeploySection, s3: dict[str, Any], quiet: bool = False) -> DeployOptions:
     return DeployOptions(
         client=ClientOptions(
-            endpoint_url=endpoint_url,
-            profile=profile,
-            region=region,
-            jobs=jobs,
-            multipart_threshold=multipart_threshold_mb * 1024 * 1024,
+            endpoint_url=s3["endpoint_url"],
+            profile=s3["profile"],
+            region=s3["region"],
+            jobs=s3["jobs"],
+            multipart_threshold=s3["multipart_threshold_mb"] * 1024 * 1024,
         ),
         config=config,
-        delete=delete,
-        dry_run=dry_run,
-        cloudfront_distribution=cloudfront_distribution,
+        delete=s3["delete"],
+        dry_run=s3["dry_run"],
+        cloudfront_distribution=s3["cloudfront_distribution"],
         events=None if quiet else (lambda line: click.echo(line, err=True)),
     )
 
@@ -78,33 +103,26 @@ def make_options(
 @click.command("deploy")
 @click.argument("site", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.argument("target", metavar="s3://BUCKET[/PREFIX]")
-@click.option("--source", type=click.Path(path_type=Path, exists=True),
-              help="Registry source (or its registry.toml) whose [deploy] settings to use.")
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path, exists=True),
+    help="Registry source (or its registry.toml) whose [deploy] settings to use.",
+)
 @s3_options
 @click.option("--json", "as_json", is_flag=True, help="Print the deploy report as JSON.")
 def command(
     site: Path,
     target: str,
     source: Path | None,
-    endpoint_url: str | None,
-    profile: str | None,
-    region: str | None,
-    delete: bool,
-    dry_run: bool,
-    cloudfront_distribution: str | None,
-    jobs: int,
-    multipart_threshold_mb: int,
     as_json: bool,
+    s3: dict[str, Any],
 ) -> None:
     """Upload the built SITE folder to an S3 bucket.
 
     Only changed files are uploaded (by sha256), artifacts first and the signed snapshot
     last, each write conditional on what was read, so a racing deploy fails cleanly.
     """
-    options = make_options(
-        deploy_config(source), endpoint_url, profile, region, delete, dry_run,
-        cloudfront_distribution, jobs, multipart_threshold_mb, quiet=as_json,
-    )
+    options = make_options(deploy_config(source), s3, quiet=as_json)
     report = deploy_site(site, target, options)
     if as_json:
         click.echo(report.model_dump_json(indent=2))

@@ -52,7 +52,9 @@ def scaffold(target: Path, name: str, base_url: str, requirement: str) -> list[s
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise AppshelfError(f"{target}: exists and is not an empty folder; choose a new one")
     if any(c in name for c in '"\\\n') or any(c in base_url for c in '"\\\n '):
-        raise AppshelfError("--name and --base-url must not contain quotes, backslashes or newlines")
+        raise AppshelfError(
+            "--name and --base-url must not contain quotes, backslashes or newlines"
+        )
     files = _files(resources.files("appshelf.scaffold"))
     files["apps/hello/1.0.0/hello-1.0.0.tar.gz"] = _example_artifact()
     replacements = {"@NAME@": name, "@BASE_URL@": base_url, "@REQUIREMENT@": requirement}
