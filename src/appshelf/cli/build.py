@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -60,15 +61,8 @@ def command(
     resign: bool,
     previous_url: str | None,
     deploy_target: str | None,
-    endpoint_url: str | None,
-    profile: str | None,
-    region: str | None,
-    delete: bool,
-    dry_run: bool,
-    cloudfront_distribution: str | None,
-    jobs: int,
-    multipart_threshold_mb: int,
     as_json: bool,
+    s3: dict[str, Any],
 ) -> None:
     """Build the registry in SOURCE into the output folder (and optionally deploy it)."""
     if sum(x is not None for x in (previous, previous_url, deploy_target)) > 1:
@@ -82,18 +76,7 @@ def command(
     )
     if previous_url is not None:
         options.previous_state = read_published_http(previous_url)
-    deploy_options = make_options(
-        deploy_config(source),
-        endpoint_url,
-        profile,
-        region,
-        delete,
-        dry_run,
-        cloudfront_distribution,
-        jobs,
-        multipart_threshold_mb,
-        quiet=as_json,
-    )
+    deploy_options = make_options(deploy_config(source), s3, quiet=as_json)
     state = None
     if deploy_target is not None:
         # Build on exactly the state that the deploy's conditional writes will expect.
