@@ -117,7 +117,7 @@ class ClientOptions:
     region: str | None = None
     jobs: int = 8
     multipart_threshold: int = 64 * 1024 * 1024
-    max_attempts: int = 8
+    max_attempts: int = 5
 
 
 def _error_code(exc: botocore.exceptions.ClientError) -> str:
