@@ -142,9 +142,10 @@ def show_report(report: DeployReport) -> None:
     else:
         state = "deployed" if report.uploaded or report.deleted else "already up to date"
         click.echo(f"{report.target}: {state}")
+    verbs = ("would upload", "would delete") if report.dry_run else ("uploaded", "deleted")
     click.echo(
-        f"  uploaded {report.uploaded} file(s) ({report.uploaded_bytes} bytes), "
-        f"skipped {report.skipped}, deleted {report.deleted}"
+        f"  {verbs[0]} {report.uploaded} file(s) ({report.uploaded_bytes} bytes), "
+        f"skipped {report.skipped}, {verbs[1]} {report.deleted}"
     )
     requests = ", ".join(f"{op} {n}" for op, n in report.requests.items())
     click.echo(f"  requests {report.requests_total} ({requests})")

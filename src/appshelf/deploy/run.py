@@ -313,10 +313,11 @@ def deploy_site(
     _fetch_documents(store, state, documents_to_fetch(site, state), jobs)
     plan = plan_deploy(site, state, options.config, delete=options.delete)
     invalidation: str | None = None
-    paths = invalidation_paths(target, plan.short_cache_paths()) if plan.changed else []
+    wanted = options.cloudfront_distribution is not None and plan.changed
+    paths = invalidation_paths(target, plan.short_cache_paths()) if wanted else []
     if not options.dry_run:
         execute(store, site, state, plan, options)
-        if options.cloudfront_distribution and paths:
+        if options.cloudfront_distribution is not None and paths:
             invalidation = invalidate_cloudfront(
                 options.cloudfront_distribution,
                 paths,
