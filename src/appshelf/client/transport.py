@@ -16,7 +16,7 @@ from typing import BinaryIO, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from appshelf import __version__
@@ -143,8 +143,11 @@ def _transport_error(
             f"{what}: more than {limits.max_redirects} redirects from {url} "
             "(a redirect loop?); check the registry URL"
         )
-    timed_out = isinstance(exc, requests.exceptions.Timeout) or (
-        exc.args and isinstance(exc.args[0], ReadTimeoutError)
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, MaxRetryError):  # retries used up: the last failure is the reason
+        inner = inner.reason
+    timed_out = isinstance(exc, requests.exceptions.Timeout) or isinstance(
+        inner, ReadTimeoutError | ConnectTimeoutError
     )
     if timed_out:
         return Timeout(
