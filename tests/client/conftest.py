@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW
 
 from appshelf.client import Limits, RegistryClient, trusted_keys
+from conftest import FIXED_NOW
 
 # The example registry is built with FIXED_NOW and a 30-day snapshot lifetime.
 CLIENT_NOW = FIXED_NOW + timedelta(days=1)

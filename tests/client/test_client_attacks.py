@@ -9,7 +9,6 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from conftest import StaticServer, build
 
 from appshelf.client import Limits, trusted_keys
 from appshelf.client.errors import (
@@ -27,6 +26,7 @@ from appshelf.client.errors import (
     UntrustedKeyConfig,
 )
 from appshelf.signing.keys import write_new_key_file
+from conftest import StaticServer, build
 
 from .conftest import CLIENT_NOW, ClientFactory, HostileServer, endless, redirect_to_self
 
@@ -53,7 +53,7 @@ def test_tampered_artifact(
 ) -> None:
     _flip_last_byte(served_registry.root / ARTIFACT)
     dest = tmp_path / "dl"
-    with pytest.raises(DigestMismatch, match="kv-store 1.1.1 artifact"):
+    with pytest.raises(DigestMismatch, match=r"kv-store 1.1.1 artifact"):
         make_client(served_registry.url).download("kv-store", "1.1.1", dest)
     assert list(dest.iterdir()) == []  # no partial or temporary file left behind
 
@@ -72,21 +72,21 @@ def test_longer_artifact_is_cut_off(
 def test_tampered_versions_json(served_registry: StaticServer, make_client: ClientFactory) -> None:
     path = served_registry.root / "apps/kv-store/versions.json"
     path.write_bytes(path.read_bytes().replace(b"1.1.1", b"1.1.9"))
-    with pytest.raises(DigestMismatch, match="apps/kv-store/versions.json"):
+    with pytest.raises(DigestMismatch, match=r"apps/kv-store/versions.json"):
         make_client(served_registry.url).flows_versions("kv-store")
 
 
 def test_tampered_app_json(served_registry: StaticServer, make_client: ClientFactory) -> None:
     path = served_registry.root / "apps/kv-store/app.json"
     path.write_bytes(path.read_bytes().replace(b"corrupts", b"improves"))
-    with pytest.raises(DigestMismatch, match="apps/kv-store/app.json"):
+    with pytest.raises(DigestMismatch, match=r"apps/kv-store/app.json"):
         make_client(served_registry.url).app("kv-store")
 
 
 def test_tampered_manifest(served_registry: StaticServer, make_client: ClientFactory) -> None:
     path = served_registry.root / "apps/kv-store/1.1.1/manifest.json"
     path.write_bytes(path.read_bytes().replace(b"Fixes large values.", b"Fixes large values!"))
-    with pytest.raises(DigestMismatch, match="apps/kv-store/1.1.1/manifest.json"):
+    with pytest.raises(DigestMismatch, match=r"apps/kv-store/1.1.1/manifest.json"):
         make_client(served_registry.url).manifest("kv-store", "1.1.1")
 
 
@@ -105,7 +105,7 @@ def test_tampered_snapshot_signature(
 ) -> None:
     path = served_registry.root / "snapshot.json"
     path.write_bytes(path.read_bytes().replace(b'"version":1', b'"version":7'))
-    with pytest.raises(BadSignature, match="bad signature"):
+    with pytest.raises(BadSignature, match=r"bad signature"):
         make_client(served_registry.url).refresh()
 
 
@@ -116,13 +116,13 @@ def test_signed_by_unknown_key(
     write_new_key_file(key_file)
     with StaticServer(tmp_path / "www") as server:
         build(example_source, server.root, base_url=server.url, key_file=key_file)
-        with pytest.raises(UnknownKey, match="none of the 1 trusted key"):
+        with pytest.raises(UnknownKey, match=r"none of the 1 trusted key"):
             make_client(server.url).refresh()
 
 
 def test_expired_snapshot(served_registry: StaticServer, make_client: ClientFactory) -> None:
     client = make_client(served_registry.url, clock=lambda: CLIENT_NOW + timedelta(days=60))
-    with pytest.raises(Expired, match="expired at 2026-02-14"):
+    with pytest.raises(Expired, match=r"expired at 2026-02-14"):
         client.refresh()
 
 
@@ -135,7 +135,7 @@ def test_rolled_back_snapshot(
         build(example_source, server.root, base_url=server.url, resign=True)
         assert make_client(server.url).refresh().snapshot.version == 2
         (server.root / "snapshot.json").write_bytes(old)  # a stale mirror, or an attacker
-        with pytest.raises(Rollback, match="version 1 is older than version 2"):
+        with pytest.raises(Rollback, match=r"version 1 is older than version 2"):
             make_client(server.url).refresh()
 
 
@@ -156,16 +156,16 @@ def test_mix_and_match_from_an_older_build(
         (apps / "versions.json").write_bytes(old_versions)
         (apps / "app.json").write_bytes(old_app)
         client = make_client(server.url)
-        with pytest.raises(DigestMismatch, match="apps/http-client/versions.json"):
+        with pytest.raises(DigestMismatch, match=r"apps/http-client/versions.json"):
             client.flows_versions("http-client")
-        with pytest.raises(DigestMismatch, match="apps/http-client/app.json"):
+        with pytest.raises(DigestMismatch, match=r"apps/http-client/app.json"):
             client.app("http-client")
 
 
 def test_endless_snapshot(served_registry: StaticServer, make_client: ClientFactory) -> None:
     with HostileServer(served_registry.root, {"/snapshot.json": endless}) as server:
         client = make_client(server.url, limits=Limits(snapshot=256 * 1024, retries=0))
-        with pytest.raises(LengthExceeded, match="262,144 bytes"):
+        with pytest.raises(LengthExceeded, match=r"262,144 bytes"):
             client.refresh()
 
 
@@ -174,7 +174,7 @@ def test_endless_pinned_file(served_registry: StaticServer, make_client: ClientF
     # Another server over the same folder: tell the client which registry to expect.
     with HostileServer(served_registry.root, routes) as server:
         client = make_client(server.url, expected_registry=served_registry.url)
-        with pytest.raises(LengthExceeded, match="apps/kv-store/app.json"):
+        with pytest.raises(LengthExceeded, match=r"apps/kv-store/app.json"):
             client.app("kv-store")
 
 
@@ -185,14 +185,14 @@ def test_endless_artifact_leaves_no_file(
     with HostileServer(root, {"/" + ARTIFACT: endless}) as server:
         build(example_source, root, base_url=server.url)
         dest = tmp_path / "dl"
-        with pytest.raises(LengthExceeded, match="larger than the 201 bytes"):
+        with pytest.raises(LengthExceeded, match=r"larger than the 201 bytes"):
             make_client(server.url).download("kv-store", "1.1.1", dest)
         assert list(dest.iterdir()) == []
 
 
 def test_redirect_loop(tmp_path: Path, make_client: ClientFactory) -> None:
     with HostileServer(tmp_path, {"/snapshot.json": redirect_to_self}) as server:
-        with pytest.raises(TooManyRedirects, match="more than 5 redirects"):
+        with pytest.raises(TooManyRedirects, match=r"more than 5 redirects"):
             make_client(server.url).refresh()
         assert server.hits["/snapshot.json"] == 6
 
@@ -203,7 +203,7 @@ def test_timeout(tmp_path: Path, make_client: ClientFactory) -> None:
 
     with HostileServer(tmp_path, {"/snapshot.json": slow}) as server:
         client = make_client(server.url, limits=Limits(read_timeout=0.3, retries=0))
-        with pytest.raises(Timeout, match="did not answer"):
+        with pytest.raises(Timeout, match=r"did not answer"):
             client.refresh()
 
 
@@ -236,25 +236,27 @@ def test_transient_errors_are_retried(
 def test_persistent_server_errors(tmp_path: Path, make_client: ClientFactory) -> None:
     with HostileServer(tmp_path, {"/snapshot.json": lambda h: h.send_error(503)}) as server:
         client = make_client(server.url, limits=Limits(retries=1, backoff=0.01))
-        with pytest.raises(ConnectionFailed, match="HTTP 503"):
+        with pytest.raises(ConnectionFailed, match=r"HTTP 503"):
             client.refresh()
 
 
 def test_missing_registry(tmp_path: Path, make_client: ClientFactory) -> None:
-    with HostileServer(tmp_path) as server, pytest.raises(NotFound, match="snapshot.json"):
+    with HostileServer(tmp_path) as server, pytest.raises(NotFound, match=r"snapshot.json"):
         make_client(server.url).refresh()
 
 
 def test_snapshot_for_another_registry(
     served_registry: StaticServer, make_client: ClientFactory
 ) -> None:
-    with HostileServer(served_registry.root) as server:
-        with pytest.raises(InconsistentMetadata, match="signed for registry"):
-            make_client(server.url).refresh()
+    with (
+        HostileServer(served_registry.root) as server,
+        pytest.raises(InconsistentMetadata, match=r"signed for registry"),
+    ):
+        make_client(server.url).refresh()
 
 
 def test_development_key_refused_unless_allowed() -> None:
-    with pytest.raises(UntrustedKeyConfig, match="DEVELOPMENT"):
+    with pytest.raises(UntrustedKeyConfig, match=r"DEVELOPMENT"):
         trusted_keys([trusted_keys(allow_dev_key=True).popitem()[1].encode().hex()])
-    with pytest.raises(UntrustedKeyConfig, match="no trusted keys"):
+    with pytest.raises(UntrustedKeyConfig, match=r"no trusted keys"):
         trusted_keys()
