@@ -79,7 +79,9 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
             return action()
         except AppshelfError as exc:
             message = str(exc)
-            report.failures.append(message if message.startswith(what) else f"{what}: {message}")
+            message = message if message.startswith(what) else f"{what}: {message}"
+            if message not in report.failures:  # a file read twice fails the same way once
+                report.failures.append(message)
             return None
 
     for relpath in sorted(snap.snapshot.meta):
