@@ -115,3 +115,17 @@ def test_exact_pins() -> None:
     assert str(parse_range("1.1.0").exact) == "1.1.0"
     assert parse_range("^1.1.0").exact is None
     assert parse_range("1.1").exact is None
+
+
+def test_build_refuses_an_invalid_dependency_range(example_source: Path, tmp_path: Path) -> None:
+    from appshelf.errors import SourceTreeError
+    from conftest import build
+
+    release = example_source / "apps/slack-notify/1.0.0/release.toml"
+    release.write_text(release.read_text().replace("^1.0.0", "^1..0"))
+    with pytest.raises(SourceTreeError) as info:
+        build(example_source, tmp_path / "out")
+    assert (
+        "apps/slack-notify/1.0.0/release.toml: dependencies: http-client: invalid version range"
+        in str(info.value)
+    )
