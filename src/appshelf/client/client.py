@@ -6,8 +6,6 @@ fetches (through a `Transport`) and remembers (through a `StateStore`), nothing 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +13,7 @@ from pathlib import Path
 
 from appshelf.client import trusted as t
 from appshelf.client.errors import ClientUsageError, Malformed, RepositoryError, UnknownVersion
+from appshelf.client.files import atomic_file
 from appshelf.client.keys import TrustedKeys, check_dev_key
 from appshelf.client.state import StateStore, default_state_dir
 from appshelf.client.transport import (
@@ -218,20 +217,11 @@ class RegistryClient:
                 manifest.app, manifest.version, target, artifact.sha256, artifact.size, reused=True
             )
         chunks, check = self.artifact_chunks(trusted)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    check.update(chunk)
-                    handle.write(chunk)
-                digest = check.finish()
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(folder)
+        with atomic_file(target) as handle:
+            for chunk in chunks:
+                check.update(chunk)
+                handle.write(chunk)
+            digest = check.finish()
         return Download(manifest.app, manifest.version, target, digest, check.size, reused=False)
 
 
@@ -247,16 +237,3 @@ def _matches(path: Path, sha256: str, size: int) -> bool:
     except (RepositoryError, OSError):
         return False
     return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

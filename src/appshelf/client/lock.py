@@ -6,8 +6,6 @@ says after checking that the registry (verified afresh) still serves the same by
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appshelf.client.client import RegistryClient
 from appshelf.client.errors import ClientUsageError, LockMismatch, UnknownApp, UnknownVersion
+from appshelf.client.files import atomic_file
 from appshelf.client.resolve import Plan
 from appshelf.client.trusted import TrustedManifest
 from appshelf.formats.documents import HEX64, ArtifactRef
@@ -79,17 +78,8 @@ def lock_plan(client: RegistryClient, plan: Plan) -> LockFile:
 
 def write_lock(lock: LockFile, path: Path) -> None:
     """Atomic: a temp file beside the target, fsync, rename."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(lock.model_dump_json(indent=2).encode() + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        handle.write(lock.model_dump_json(indent=2).encode() + b"\n")
 
 
 def read_lock(path: Path) -> LockFile:

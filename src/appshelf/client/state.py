@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from appshelf.client.files import atomic_file
 from appshelf.errors import AppshelfError
 
 STATE_ENV = "APPSHELF_STATE_DIR"
@@ -72,15 +72,7 @@ class StateStore:
         path = self.path_for(state.registry)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(state.model_dump_json(indent=2).encode() + b"\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_file(path) as handle:
+                handle.write(state.model_dump_json(indent=2).encode() + b"\n")
         except OSError as exc:
             raise StateError(f"{path}: cannot write the client state ({exc.strerror})") from None
