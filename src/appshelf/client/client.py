@@ -122,7 +122,7 @@ class RegistryClient:
         pin = self.snapshot.pin(relpath)
         if pin is None:
             raise Malformed(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
-        # Read at most the pinned length + 1 so an over-long file is caught as such.
+        # Read at most the pinned length: one byte more is refused as LengthExceeded.
         data = read_all(self.transport, relpath, pin.length, relpath)
         return t.verify_pinned(self.snapshot, relpath, data)
 
