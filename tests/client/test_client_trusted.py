@@ -93,3 +93,19 @@ def test_state_store_round_trip_and_corruption(tmp_path: Path) -> None:
     store.path_for("http://r/").write_text("{not json")
     with pytest.raises(StateError, match=r"corrupt"):
         store.load("http://r/")
+
+
+def test_keys_file_forms(built: Path, tmp_path: Path) -> None:
+    from appshelf.client.errors import UntrustedKeyConfig
+
+    keys_json = built / "keys.json"  # a copy of the registry's keys.json: the dev key here
+    with pytest.raises(UntrustedKeyConfig, match=r"DEVELOPMENT"):
+        trusted_keys(keys_file=keys_json)
+    assert list(trusted_keys(keys_file=keys_json, allow_dev_key=True)) == list(KEYS)
+    other = "ab" * 32
+    listing = tmp_path / "keys.txt"
+    listing.write_text(f"# production key\n{other}\n")
+    assert len(trusted_keys(keys_file=listing)) == 1
+    listing.write_text("not-a-key\n")
+    with pytest.raises(UntrustedKeyConfig, match=r"not an Ed25519 public key"):
+        trusted_keys(keys_file=listing)
