@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -260,3 +262,50 @@ def test_development_key_refused_unless_allowed() -> None:
         trusted_keys([trusted_keys(allow_dev_key=True).popitem()[1].encode().hex()])
     with pytest.raises(UntrustedKeyConfig, match=r"no trusted keys"):
         trusted_keys()
+
+
+def test_slow_retrieval(tmp_path: Path, make_client: ClientFactory) -> None:
+    def drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.end_headers()
+        try:
+            for _ in range(40):
+                handler.wfile.write(b"{")
+                handler.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    with HostileServer(tmp_path, {"/snapshot.json": drip}) as server:
+        limits = Limits(retries=0, speed_grace=0.3, min_speed=1000)
+        with pytest.raises(Timeout, match=r"bytes/s minimum"):
+            make_client(server.url, limits=limits).refresh()
+
+
+def _gzipped(data: bytes) -> Callable[[BaseHTTPRequestHandler], None]:
+    body = gzip.compress(data)
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return route
+
+
+def test_compressed_responses_and_bombs(
+    served_registry: StaticServer, make_client: ClientFactory
+) -> None:
+    """Limits count decoded bytes: a small gzip body cannot unpack past them."""
+    snapshot = (served_registry.root / "snapshot.json").read_bytes()
+    routes = {
+        "/snapshot.json": _gzipped(snapshot),
+        "/apps/kv-store/app.json": _gzipped(b" " * 50_000_000),
+    }
+    with HostileServer(served_registry.root, routes) as server:
+        client = make_client(server.url, expected_registry=served_registry.url)
+        assert client.refresh().snapshot.version == 1
+        with pytest.raises(LengthExceeded, match=r"apps/kv-store/app.json"):
+            client.app("kv-store")

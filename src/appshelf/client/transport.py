@@ -9,6 +9,7 @@ to `Limits.snapshot`, so an endless or oversized response cannot exhaust memory 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -16,7 +17,7 @@ from typing import BinaryIO, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from appshelf import __version__
@@ -43,6 +44,10 @@ class Limits:
     max_redirects: int = 5
     retries: int = 3
     backoff: float = 0.25  # seconds; doubles per retry (urllib3 backoff_factor)
+    # Slow-retrieval attacks (a byte every 29 s beats any read timeout): after a grace
+    # period, a download must average at least this many bytes per second.
+    min_speed: int = 1024
+    speed_grace: float = 30.0
 
 
 class Transport(Protocol):
@@ -122,14 +127,35 @@ class HttpTransport:
             if declared.isdigit() and int(declared) > limit:
                 raise _too_long(what, limit)
             received = 0
+            started = time.monotonic()
+            raw = response.raw
             try:
-                for chunk in response.iter_content(CHUNK):
+                # read1 returns whatever has arrived, so limits and the speed check apply
+                # as bytes trickle in (iter_content would block until a chunk is full).
+                while chunk := raw.read1(CHUNK, decode_content=True):
                     received += len(chunk)
                     if received > limit:
                         raise _too_long(what, limit)
+                    self._check_speed(received, started, url, what)
                     yield chunk
-            except requests.exceptions.RequestException as exc:
-                raise _transport_error(exc, url, what, self.limits) from None
+            except ReadTimeoutError:
+                raise _transport_error(
+                    requests.exceptions.ReadTimeout(), url, what, self.limits
+                ) from None
+            except (HTTPError, OSError) as exc:
+                raise ConnectionFailed(
+                    f"{what}: the download from {url} broke off ({type(exc).__name__}); "
+                    "try again later"
+                ) from None
+
+    def _check_speed(self, received: int, started: float, url: str, what: str) -> None:
+        elapsed = time.monotonic() - started
+        if elapsed > self.limits.speed_grace and received / elapsed < self.limits.min_speed:
+            raise Timeout(
+                f"{what}: {url} sends {received / elapsed:.0f} bytes/s, below the "
+                f"{self.limits.min_speed} bytes/s minimum (a slow-retrieval attack, or a "
+                "very bad connection); try again later"
+            )
 
     def close(self) -> None:
         self.session.close()
