@@ -67,6 +67,14 @@ def command(
             manifests = check_lock(client, lock)
         else:
             plan = resolve_with(client, requirements, prerelease)
+            for item in plan.installs:
+                if item.entry.yanked:
+                    click.secho(
+                        f"Warning: {item.app} {item.version} is yanked ({item.entry.yanked}); "
+                        "fetching it because it is pinned exactly",
+                        err=True,
+                        fg="yellow",
+                    )
             manifests = [client.manifest(i.app, i.version) for i in plan.installs]
         for trusted in manifests:
             downloads.append(client.download_manifest(trusted, dest))
