@@ -67,7 +67,9 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
     try:
         snap = client.refresh()
     except AppshelfError as exc:
-        report.failures.append(f"snapshot.json: {exc}")
+        message = str(exc)
+        prefixed = message.startswith(t.SNAPSHOT_PATH)
+        report.failures.append(message if prefixed else f"{t.SNAPSHOT_PATH}: {message}")
         return
     report.registry = snap.registry
     report.snapshot_version = snap.snapshot.version
