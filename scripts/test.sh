@@ -10,6 +10,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
 ./scripts/setup.sh
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -22,7 +22,7 @@ from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.build.plan import RegistryPlan, plan_registry, plan_snapshot
 from appshelf.build.previous import PreviousOutput, looks_like_output, read_previous_output
 from appshelf.build.writer import write_tree
-from appshelf.errors import OutputError
+from appshelf.errors import OutputError, Problem, SourceTreeError
 from appshelf.formats.schemas import schema_files
 from appshelf.signing.keys import RegistryKey, select_signing_key
 from appshelf.source.tree import SourceTree, load_source_tree
@@ -77,8 +77,14 @@ def build_clock(environ: Mapping[str, str]) -> datetime:
 def check_output_location(source: Path, output: Path) -> None:
     """Refuse outputs that would clobber the source or an unrelated folder."""
     source, output = source.resolve(), output.resolve()
-    if output == source or output in source.parents or (source / "apps") in [output, *output.parents]:
-        raise OutputError(f"{output}: the output folder must not contain or be inside the source tree's apps/")
+    if (
+        output == source
+        or output in source.parents
+        or (source / "apps") in [output, *output.parents]
+    ):
+        raise OutputError(
+            f"{output}: the output folder must not contain or be inside the source tree's apps/"
+        )
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not looks_like_output(output):
@@ -108,14 +114,18 @@ def hash_artifacts(tree: SourceTree) -> dict[tuple[str, str], FileHash]:
         for v in app.versions
         if v.artifact.path is not None
     }
-    by_path = hash_files(local.values())
+    try:
+        by_path = hash_files(local.values())
+    except OSError as exc:
+        where = Path(exc.filename).relative_to(tree.root).as_posix() if exc.filename else "?"
+        raise SourceTreeError([Problem(where, "", f"cannot read ({exc.strerror})")]) from None
     return {ident: by_path[path] for ident, path in local.items()}
 
 
 def known_artifact_digests(previous: PreviousOutput, base_url: str) -> dict[str, str]:
     """Output paths of earlier local artifacts -> sha256, so they are not re-read."""
     return {
-        unquote(entry.artifact.url[len(base_url):]): entry.artifact.sha256
+        unquote(entry.artifact.url[len(base_url) :]): entry.artifact.sha256
         for entry in previous.versions.values()
         if entry.artifact.url.startswith(base_url)
     }

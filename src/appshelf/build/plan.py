@@ -175,7 +175,9 @@ def _plan_app(
             for v in versions
         ]
     )
-    files[f"{app_dir(app.key)}/versions.json"] = OutputFile.from_bytes(model_to_json(flows_versions))
+    files[f"{app_dir(app.key)}/versions.json"] = OutputFile.from_bytes(
+        model_to_json(flows_versions)
+    )
     return PlannedApp(app, detail, versions, icon_path)
 
 
@@ -310,8 +312,11 @@ def _index_entry(planned: PlannedApp) -> IndexEntry:
 
 def _keys_document(tree: SourceTree, key: RegistryKey, previous: PreviousOutput) -> KeysDocument:
     """The active key, then every retired key: configured ones and earlier active ones."""
-    entries = {key.keyid: PublicKey(keyid=key.keyid, public=key.public_hex, status="active",
-                                    development=key.development)}
+    entries = {
+        key.keyid: PublicKey(
+            keyid=key.keyid, public=key.public_hex, status="active", development=key.development
+        )
+    }
     retired = list(tree.config.signing.retired_keys)
     if previous.keys is not None:
         retired += [k.public for k in previous.keys.keys if not k.development]
@@ -319,9 +324,10 @@ def _keys_document(tree: SourceTree, key: RegistryKey, previous: PreviousOutput)
         keyid = key_id(bytes.fromhex(public))
         if keyid not in entries:
             entries[keyid] = PublicKey(keyid=keyid, public=public, status="retired")
-    ordered = [entries[key.keyid]] + sorted(
-        (v for k, v in entries.items() if k != key.keyid), key=lambda k: k.keyid
-    )
+    ordered = [
+        entries[key.keyid],
+        *sorted((v for k, v in entries.items() if k != key.keyid), key=lambda k: k.keyid),
+    ]
     return KeysDocument(registry=tree.config.registry.base_url, keys=ordered)
 
 
@@ -332,8 +338,11 @@ def index_files(files: OutputFiles) -> list[str]:
         path
         for path in files
         if path in top
-        or (path.startswith("apps/") and path.count("/") == 2
-            and path.endswith(("/versions.json", "/app.json")))
+        or (
+            path.startswith("apps/")
+            and path.count("/") == 2
+            and path.endswith(("/versions.json", "/app.json"))
+        )
     )
 
 

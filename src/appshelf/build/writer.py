@@ -74,7 +74,8 @@ def write_tree(
     _clean_leftovers(target)
     existing = _existing_files(target)
     unchanged = {
-        path for path, planned in files.items()
+        path
+        for path, planned in files.items()
         if path in existing and _same(target / path, planned, known.get(path))
     }
     removed = existing - set(files)

@@ -32,9 +32,9 @@ def main() -> None:
 
 def _register() -> None:
     # One module per command, as MkDocs does; each defines a click command named `command`.
-    from appshelf.cli import build, deploy, init, keygen
+    from appshelf.cli import build, deploy, fetch, init, keygen, lock, resolve, search, verify
 
-    for module in (build, keygen, deploy, init):
+    for module in (build, keygen, search, resolve, fetch, lock, verify, deploy, init):
         main.add_command(module.command)
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.formats.canonical import parse_timestamp
+from appshelf.versions import InvalidRange, parse_range
 
 APP_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$")
@@ -221,6 +222,10 @@ class ReleaseConfig(_Config):
                 raise ValueError(f"{key!r} is not a valid app key")
             if not spec.strip() or len(spec) > 256:
                 raise ValueError(f"{key}: version range must be a non-empty string")
+            try:
+                parse_range(spec)
+            except InvalidRange as exc:
+                raise ValueError(f"{key}: {exc}") from None
         return value
 
     @model_validator(mode="before")

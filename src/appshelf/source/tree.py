@@ -317,15 +317,19 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
     else:
         release = ReleaseConfig()
     files: list[Path] = []
+    refused = False
     for entry in reader.list_dir(folder):
         if entry.name == "release.toml":
             continue
         if not reader.inside(entry):
-            continue
-        if entry.is_dir():
+            refused = True
+        elif entry.is_dir():
             reader.problem(entry, "", "unexpected folder inside a version folder")
-            continue
-        files.append(entry)
+            refused = True
+        else:
+            files.append(entry)
+    if refused:
+        return None  # already reported; guessing the artifact now would only add noise
     if release.artifact_url is not None:
         if files:
             reader.problem(
