@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from appshelf.cli.deploy import deploy_config, make_options, s3_options
 from appshelf.cli.deploy import show_report as show_deploy_report
 from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
 from appshelf.deploy.http import read_published_http
+from appshelf.source.models import DeploySection
 
 
 @click.command("build")
@@ -76,26 +78,26 @@ def command(
     )
     if previous_url is not None:
         options.previous_state = read_published_http(previous_url)
-    deploy_options = make_options(deploy_config(source), s3, quiet=as_json)
-    state = None
-    if deploy_target is not None:
-        # Build on exactly the state that the deploy's conditional writes will expect.
-        store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
-        options.previous_state, state = read_published(store, deploy_options.client.jobs)
-    report = build_registry(source, output, options)
-    deployed = None
-    if deploy_target is not None:
-        deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
-    if as_json and deployed is not None:
+    if deploy_target is None:
+        report = build_registry(source, output, options)
+        if as_json:
+            click.echo(report.model_dump_json(indent=2))
+        else:
+            show_report(report)
+        return
+    # Build on exactly the state that the deploy's conditional writes will expect.
+    deploy_options = make_options(DeploySection(), s3, quiet=as_json)
+    store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
+    options.previous_state, state = read_published(store, deploy_options.client.jobs)
+    report = build_registry(source, output, options)  # also validates registry.toml
+    deploy_options = replace(deploy_options, config=deploy_config(source))
+    deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
+    if as_json:
         body = {"build": report.model_dump(), "deploy": deployed.model_dump()}
         click.echo(json.dumps(body, indent=2))
         return
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-        return
     show_report(report)
-    if deployed is not None:
-        show_deploy_report(deployed)
+    show_deploy_report(deployed)
 
 
 def show_report(report: BuildReport) -> None:
