@@ -6,13 +6,16 @@ folder, stopped by its pid at the end. Each test gets its own bucket.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pytest
+from click.testing import CliRunner
 
+from appshelf.cli import main
 from appshelf.deploy import ClientOptions, DeployOptions, DeployReport, deploy_site
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import (
@@ -111,3 +114,13 @@ def site_keys(site: Path) -> list[str]:
     return [
         k.public for k in KeysDocument.model_validate_json((site / "keys.json").read_bytes()).keys
     ]
+
+
+def appshelf_verify(seaweed: SeaweedS3, bucket: str, prefix: str, work: Path) -> tuple[int, str]:
+    """`appshelf verify --artifacts` over HTTP, reading the bucket as a client would (the
+    test server allows anonymous reads, like a public registry bucket)."""
+    url = f"{seaweed.endpoint}/{bucket}/{prefix + '/' if prefix else ''}"
+    state = tempfile.mkdtemp(dir=work)
+    args = ["verify", url, "--allow-dev-key", "--artifacts", "--state-dir", state]
+    result = CliRunner().invoke(main, args)
+    return result.exit_code, result.output

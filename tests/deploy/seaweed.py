@@ -85,7 +85,9 @@ def run_seaweed(weed: str, root: Path) -> Iterator[SeaweedS3]:
                         "name": "deployer",
                         "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
+                    },
+                    # Public read, as a registry bucket is: clients fetch over plain HTTP.
+                    {"name": "anonymous", "actions": ["Read"]},
                 ]
             }
         )

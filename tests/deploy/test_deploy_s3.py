@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,19 @@ from appshelf.deploy.errors import DeployConflictError, DeployRefusedError
 from appshelf.deploy.files import STATE_KEY
 from appshelf.deploy.run import read_published
 from conftest import build
-from deploy.conftest import SeaweedS3, deploy, fetch, site_keys, verify_remote
+from deploy.conftest import (
+    SeaweedS3,
+    appshelf_verify,
+    deploy,
+    fetch,
+    site_keys,
+    verify_remote,
+)
 from deploy.helpers import add_version, replace_artifact
 
 pytestmark = pytest.mark.s3
 BASE = "https://registry.example/"
+NOW = datetime.now(UTC).replace(microsecond=0)  # `appshelf verify` checks expiry
 WRITES = (
     "PutObject",
     "CreateMultipartUpload",
@@ -200,7 +209,7 @@ def _store(seaweed: SeaweedS3, target: str, cls: type[S3Store] = S3Store, **kw: 
     return cls(S3Target.parse(target), options, RequestCounter(), **kw)  # type: ignore[arg-type]
 
 
-def _dangling(seaweed: SeaweedS3, bucket: str) -> list[str]:
+def _dangling(seaweed: SeaweedS3, bucket: str, base: str) -> list[str]:
     """Artifacts or manifests named by any deployed app.json that are not there."""
     from appshelf.formats.documents import AppDetail
 
@@ -212,8 +221,8 @@ def _dangling(seaweed: SeaweedS3, bucket: str) -> list[str]:
             detail = AppDetail.model_validate_json(fetch(client, bucket, key))
             for entry in detail.versions:
                 wanted = [entry.manifest_path]
-                if entry.artifact.url.startswith(BASE):
-                    wanted.append(entry.artifact.url[len(BASE) :])
+                if entry.artifact.url.startswith(base):
+                    wanted.append(entry.artifact.url[len(base) :])
                 missing += [w for w in wanted if w not in keys]
     return missing
 
@@ -221,19 +230,20 @@ def _dangling(seaweed: SeaweedS3, bucket: str) -> list[str]:
 def test_deploy_killed_half_way_leaves_a_readable_registry(
     seaweed: SeaweedS3, example_source: Path, tmp_path: Path, aws_env: None
 ) -> None:
-    site = tmp_path / "site"
-    build(example_source, site, base_url=BASE)
-    add_version(example_source, "hello-world", "1.2.0")
-    add_version(example_source, "kv-store", "2.0.0")
-    site2 = tmp_path / "site2"
-    shutil.copytree(site, site2)
-    build(example_source, site2, base_url=BASE)
-    keys = site_keys(site)
+    newer = tmp_path / "newer-source"
+    shutil.copytree(example_source, newer)
+    add_version(newer, "hello-world", "1.2.0")
+    add_version(newer, "kv-store", "2.0.0")
     planned = 10  # 2 artifacts, 2 manifests, 4 app files, index.json, snapshot.json
     # Dead: before anything, mid-artifacts, after manifests, after one app index, after
     # every app index, just before the snapshot.
     for limit in (0, 1, 4, 5, 8, 9):
         bucket = seaweed.new_bucket()
+        base = f"{seaweed.endpoint}/{bucket}/"  # served straight from the bucket
+        site, site2 = tmp_path / f"site-{limit}", tmp_path / f"site2-{limit}"
+        build(example_source, site, base_url=base, now=NOW)
+        shutil.copytree(site, site2)
+        build(newer, site2, base_url=base, now=NOW)
         deploy(seaweed, site, f"s3://{bucket}", jobs=8)
         with pytest.raises(KilledError):
             deploy(
@@ -243,13 +253,17 @@ def test_deploy_killed_half_way_leaves_a_readable_registry(
                 store=_store(seaweed, f"s3://{bucket}", DyingStore, limit=limit),
             )
         # Never an index naming an object that is not there.
-        assert _dangling(seaweed, bucket) == [], limit
-        if limit < 4:  # died before any signed or pinned file was replaced
-            verify_remote(seaweed.client(), bucket, "", keys)
-        # Running the deploy again finishes the job, uploading only what is missing.
+        assert _dangling(seaweed, bucket, base) == [], limit
+        code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
+        if limit <= 4:  # died before any pinned file was replaced: still the old registry
+            assert code == 0, output
+        else:  # an index newer than the snapshot: verifying clients notice until...
+            assert code == 1 and "FAILED" in output, output
+        # ...running the deploy again, which finishes the job, uploading only the rest.
         again = deploy(seaweed, site2, f"s3://{bucket}")
         assert again.uploaded <= planned - limit
-        verify_remote(seaweed.client(), bucket, "", keys)
+        code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
+        assert code == 0 and "manifests        16 ok" in output, output
 
 
 def test_published_artifact_change_is_refused_with_nothing_uploaded(
@@ -292,8 +306,9 @@ def test_build_missing_a_published_version_or_older_is_refused(
 def test_two_racing_deploys_one_wins_none_loses_a_version(
     seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
 ) -> None:
+    url = f"{seaweed.endpoint}/{bucket}/"  # served straight from the bucket
     base = tmp_path / "base"
-    build(example_source, base, base_url=BASE)
+    build(example_source, base, base_url=url, now=NOW)
     deploy(seaweed, base, f"s3://{bucket}")
     sources = {}
     sites = {}
@@ -303,7 +318,7 @@ def test_two_racing_deploys_one_wins_none_loses_a_version(
         add_version(sources[name], app, version)
         sites[name] = tmp_path / f"site-{name}"
         shutil.copytree(base, sites[name])
-        build(sources[name], sites[name], base_url=BASE)
+        build(sources[name], sites[name], base_url=url, now=NOW)
 
     # Both read the bucket, then both upload at once.
     barrier = threading.Barrier(2)
@@ -342,12 +357,13 @@ def test_two_racing_deploys_one_wins_none_loses_a_version(
     # The winner's registry verifies: the loser put back what it had replaced.
     keys = site_keys(base)
     verify_remote(seaweed.client(), bucket, "", keys)
+    code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
+    assert code == 0, output
 
     # The loser does what the message says: rebuild from the deployed state, deploy again.
     store = _store(seaweed, f"s3://{bucket}")
     previous, state = read_published(store)
     from appshelf.build import BuildOptions, build_registry
-    from conftest import FIXED_NOW
 
     merged = tmp_path / "merged"
     shutil.copytree(sources[loser], merged)
@@ -358,7 +374,7 @@ def test_two_racing_deploys_one_wins_none_loses_a_version(
     )
     out = tmp_path / "rebuilt"
     build_registry(
-        merged, out, BuildOptions(now=FIXED_NOW, environ={}, base_url=BASE, previous_state=previous)
+        merged, out, BuildOptions(now=NOW, environ={}, base_url=url, previous_state=previous)
     )
     from appshelf.deploy import DeployOptions, deploy_site
 
@@ -366,6 +382,8 @@ def test_two_racing_deploys_one_wins_none_loses_a_version(
         out, f"s3://{bucket}", DeployOptions(client=store.options), state=state, store=store
     )
     verify_remote(seaweed.client(), bucket, "", keys)
+    code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
+    assert code == 0 and "manifests        16 ok" in output, output
     client = seaweed.client()
     for key in ("apps/hello-world/1.2.0/manifest.json", "apps/kv-store/2.0.0/manifest.json"):
         assert fetch(client, bucket, key)
