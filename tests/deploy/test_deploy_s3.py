@@ -158,8 +158,9 @@ def test_headers_per_file_kind(
 def test_multipart_upload_is_conditional_and_tagged(
     seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
 ) -> None:
-    big = bytes(range(256)) * (6 * 4096 + 7)  # a bit over 6 MiB
+    big = bytes(range(256)) * 3300  # written 8 times: 6.4 MiB, sent in parts
     add_version(example_source, "http-client", "3.0.0", payload=big)
+    add_version(example_source, "http-client", "3.0.1", payload=big[: 1 << 18])  # 2 MiB, streamed
     site = tmp_path / "site"
     build(example_source, site, base_url=BASE)
     report = deploy(seaweed, site, f"s3://{bucket}", multipart_threshold=5 * 1024 * 1024)
@@ -170,6 +171,7 @@ def test_multipart_upload_is_conditional_and_tagged(
     )
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
     assert head["ContentLength"] == len(big) * 8
+    assert report.requests["PutObject"] == report.uploaded  # 3.0.1 in one request (+ record)
     assert verify_remote(seaweed.client(), bucket, "", site_keys(site)) > 30
     assert writes(deploy(seaweed, site, f"s3://{bucket}").requests) == 0
 
