@@ -57,6 +57,9 @@ def test_init_scaffolds_a_registry_that_builds(tmp_path: Path) -> None:
     # Never over an existing folder.
     result = CliRunner().invoke(main, ["init", str(target)])
     assert result.exit_code == 1 and "not an empty folder" in result.output
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "bad"), "--base-url", "ftp://x"])
+    assert result.exit_code == 1 and "must be an http(s):// URL" in result.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_publish_workflow_has_the_pieces(tmp_path: Path) -> None:

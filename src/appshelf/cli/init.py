@@ -10,9 +10,11 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import click
+import pydantic
 
 from appshelf import __version__
 from appshelf.errors import AppshelfError
+from appshelf.source.models import RegistrySection
 
 # Package-data names -> names in the new repository (dot-files do not ship well in wheels).
 _RENAMES = {"gitignore": ".gitignore", "github": ".github"}
@@ -55,6 +57,11 @@ def scaffold(target: Path, name: str, base_url: str, requirement: str) -> list[s
         raise AppshelfError(
             "--name and --base-url must not contain quotes, backslashes or newlines"
         )
+    try:
+        RegistrySection(name=name, base_url=base_url)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        raise AppshelfError(f"--name/--base-url: {problems}") from None
     files = _files(resources.files("appshelf.scaffold"))
     files["apps/hello/1.0.0/hello-1.0.0.tar.gz"] = _example_artifact()
     replacements = {"@NAME@": name, "@BASE_URL@": base_url, "@REQUIREMENT@": requirement}
