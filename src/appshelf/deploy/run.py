@@ -129,7 +129,7 @@ def _fetch_documents(store: S3Store, state: RemoteState, relpaths: list[str], jo
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for rel, fetched in zip(missing, pool.map(store.get, missing), strict=True):
             if fetched is not None:
-                state.documents[rel] = fetched[0]
+                state.documents[rel], state.document_etags[rel] = fetched
 
 
 def read_published(store: S3Store, jobs: int = 8) -> tuple[PreviousOutput, RemoteState]:
@@ -203,14 +203,21 @@ def _check_snapshot_unchanged(store: S3Store, state: RemoteState) -> None:
 _ROLLBACK_KINDS = (Kind.MANIFEST, Kind.APP_INDEX, Kind.TOP_INDEX)
 
 
-def _rollback_copies(store: S3Store, plan: DeployPlan, jobs: int) -> dict[str, bytes]:
+def _rollback_copies(
+    store: S3Store, state: RemoteState, plan: DeployPlan, jobs: int
+) -> dict[str, bytes]:
     """The current bytes of every signed or pinned file this deploy will replace, so that a
     deploy that loses a race can put them back and leave the winner's state verifiable."""
     wanted = [a for a in plan.uploads if a.kind in _ROLLBACK_KINDS and a.if_match is not None]
-    copies: dict[str, bytes] = {}
+    copies = {
+        a.relpath: state.documents[a.relpath]
+        for a in wanted
+        if state.document_etags.get(a.relpath) == a.if_match
+    }
+    missing = [a for a in wanted if a.relpath not in copies]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for action, fetched in zip(
-            wanted, pool.map(store.get, [a.relpath for a in wanted]), strict=True
+            missing, pool.map(store.get, [a.relpath for a in missing]), strict=True
         ):
             if fetched is not None and fetched[1] == action.if_match:
                 copies[action.relpath] = fetched[0]
@@ -253,7 +260,7 @@ def execute(
     """Upload in phases, delete, then record digests. Returns relpath -> new ETag."""
     etags: dict[str, str] = {}
     jobs = max(1, options.client.jobs)
-    copies = _rollback_copies(store, plan, jobs)
+    copies = _rollback_copies(store, state, plan, jobs)
     checked = False
     try:
         for actions in plan.phases():

@@ -36,6 +36,7 @@ class RemoteState:
     snapshot_bytes: bytes | None = None
     snapshot_etag: str | None = None
     documents: dict[str, bytes] = field(default_factory=dict)  # fetched index files by relpath
+    document_etags: dict[str, str] = field(default_factory=dict)  # the ETag each was read at
     record: DeployRecord | None = None
 
     def snapshot(self) -> Signed[Snapshot] | None:
