@@ -7,13 +7,13 @@ plan it returns is ordered so that no reader ever sees a file naming one not yet
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pydantic
 
 from appshelf.deploy.errors import REBUILD_HINT, DeployRefusedError
-from appshelf.deploy.files import SNAPSHOT, STATE_KEY, Kind, cache_control, content_type, kind_of
+from appshelf.deploy.files import STATE_KEY, Kind, cache_control, content_type, kind_of
 from appshelf.deploy.site import LocalSite, artifact_relpath
 from appshelf.deploy.state import RemoteObject, RemoteState
 from appshelf.formats.canonical import sha256_hex
@@ -212,22 +212,23 @@ def _decide(
     remote: RemoteObject | None,
     config: DeploySection,
 ) -> Action:
-    wanted_type = content_type(relpath)
-    wanted_cache = cache_control(kind, config)
-    common = {
-        "kind": kind,
-        "size": size,
-        "sha256": sha256,
-        "content_type": wanted_type,
-        "cache_control": wanted_cache,
-    }
+    skip = Action(
+        relpath,
+        "skip",
+        "unchanged",
+        kind,
+        size=size,
+        sha256=sha256,
+        content_type=content_type(relpath),
+        cache_control=cache_control(kind, config),
+    )
     if remote is None:
-        return Action(relpath, "upload", "new", if_none_match=True, **common)  # type: ignore[arg-type]
+        return replace(skip, op="upload", reason="new", if_none_match=True)
     if remote.sha256 != sha256 or remote.size != size:
-        return Action(relpath, "upload", "changed", if_match=remote.etag, **common)  # type: ignore[arg-type]
-    if (remote.content_type, remote.cache_control) != (wanted_type, wanted_cache):
-        return Action(relpath, "upload", "headers", if_match=remote.etag, **common)  # type: ignore[arg-type]
-    return Action(relpath, "skip", "unchanged", **common)  # type: ignore[arg-type]
+        return replace(skip, op="upload", reason="changed", if_match=remote.etag)
+    if (remote.content_type, remote.cache_control) != (skip.content_type, skip.cache_control):
+        return replace(skip, op="upload", reason="headers", if_match=remote.etag)
+    return skip
 
 
 def plan_deploy(
@@ -254,12 +255,10 @@ def plan_deploy(
         )
         if kind is Kind.SNAPSHOT and action.op == "upload":
             # The commit point: it replaces exactly the snapshot read at plan time.
-            action = Action(
-                **{
-                    **action.__dict__,
-                    "if_match": state.snapshot_etag,
-                    "if_none_match": state.snapshot_etag is None,
-                }
+            action = replace(
+                action,
+                if_match=state.snapshot_etag,
+                if_none_match=state.snapshot_etag is None,
             )
         (uploads if action.op == "upload" else skips).append(action)
     uploads.sort(key=lambda a: (a.kind.phase, a.relpath))
@@ -293,6 +292,3 @@ def plan_deploy(
             f"{site.base_url}"
         )
     return DeployPlan(uploads, skips, deletes, notes, state.snapshot_etag)
-
-
-__all__ = ["SNAPSHOT", "Action", "DeployPlan", "documents_to_fetch", "plan_deploy"]
