@@ -32,9 +32,9 @@ def main() -> None:
 
 def _register() -> None:
     # One module per command, as MkDocs does; each defines a click command named `command`.
-    from appshelf.cli import build, keygen
+    from appshelf.cli import build, keygen, serve
 
-    for module in (build, keygen):
+    for module in (build, keygen, serve):
         main.add_command(module.command)
 
 
