@@ -106,10 +106,12 @@
     });
   }
 
-  /* Every word must occur somewhere; names and keys that match rank first. */
+  /* Every word must occur somewhere; names and keys that match rank first, then the
+     registry's order (by key). */
   Finder.prototype.search = function (query, tag, category) {
     var words = query.toLowerCase().split(/\s+/).filter(Boolean);
     var out = [];
+    var buckets = [];
     var apps = this.apps;
     outer: for (var i = 0; i < apps.length; i++) {
       var entry = apps[i];
@@ -124,9 +126,12 @@
         else if (entry.name.indexOf(words[w]) === 0 || app.key.indexOf(words[w]) === 0) score += 4;
         else if (entry.name.indexOf(words[w]) >= 0) score += 2;
       }
-      out.push({ app: app, score: score, order: i });
+      (buckets[score] || (buckets[score] = [])).push(app);
     }
-    out.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
+    /* Scores are small integers: bucket them (linear) instead of sorting 10,000 items. */
+    for (var s = buckets.length - 1; s >= 0; s--) {
+      if (buckets[s]) Array.prototype.push.apply(out, buckets[s]);
+    }
     return out;
   };
 
@@ -158,7 +163,7 @@
     var limit = Math.min(count, this.matches.length);
     var start = count > PAGE ? this.shown : 0;
     if (start === 0) list.textContent = "";
-    for (var i = start; i < limit; i++) fragment.appendChild(this.card(this.matches[i].app));
+    for (var i = start; i < limit; i++) fragment.appendChild(this.card(this.matches[i]));
     list.appendChild(fragment);
     this.shown = limit;
     var total = this.matches.length;

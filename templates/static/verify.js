@@ -10,10 +10,7 @@
     if (value === null || typeof value === "boolean") return JSON.stringify(value);
     if (typeof value === "number") {
       if (!isFinite(value)) throw new TypeError("JCS: number is not finite");
-      if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
-        throw new TypeError("JCS: integer outside the safe range");
-      }
-      return JSON.stringify(value);
+      return JSON.stringify(value);  /* ECMAScript Number-to-String, as RFC 8785 says */
     }
     if (typeof value === "string") return JSON.stringify(value);
     if (Array.isArray(value)) return "[" + value.map(canonicalize).join(",") + "]";

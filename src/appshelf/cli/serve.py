@@ -17,8 +17,9 @@ def _show(event: PreviewEvent) -> None:
         for warning in event.report.warnings:
             click.secho(f"Warning: {warning}", err=True, fg="yellow")
     if event.kind == "failed":
-        click.secho(f"Build failed (still serving the last good site):\n{event.message}",
-                    err=True, fg="red")
+        click.secho(
+            f"Build failed (still serving the last good site):\n{event.message}", err=True, fg="red"
+        )
     elif event.kind == "built" and event.report is not None:
         report = event.report
         click.echo(
@@ -29,8 +30,14 @@ def _show(event: PreviewEvent) -> None:
 
 @click.command("serve")
 @click.argument("source", type=click.Path(path_type=Path), default=Path("."))
-@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
 def command(source: Path, port: int) -> None:
     """Build SOURCE, serve it on 127.0.0.1 and rebuild when it changes."""
     server = PreviewServer(source, port=port, on_event=_show)

@@ -166,18 +166,27 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     _render_listing(site, apps)
     for app in apps:
         site.render(
-            "app.html", f"apps/{app.key}/index.html", "../../",
-            app=app, verify_command=verify_command,
+            "app.html",
+            f"apps/{app.key}/index.html",
+            "../../",
+            app=app,
+            verify_command=verify_command,
         )
         for version in app.versions:
             site.render(
-                "version.html", f"apps/{app.key}/{version.version}/index.html", "../../../",
-                app=app, v=version, keys=keys, verify_command=verify_command,
+                "version.html",
+                f"apps/{app.key}/{version.version}/index.html",
+                "../../../",
+                app=app,
+                v=version,
+                keys=keys,
+                verify_command=verify_command,
             )
     base_path = urlsplit(site.base).path or "/"
     site.render("404.html", "404.html", base_path)
-    site.render("feed.xml", "feed.xml", "", releases=_releases(apps)[:FEED_ENTRIES],
-                updated=_newest(apps))
+    site.render(
+        "feed.xml", "feed.xml", "", releases=_releases(apps)[:FEED_ENTRIES], updated=_newest(apps)
+    )
     site.render("sitemap.xml", "sitemap.xml", "", urls=_sitemap_urls(site, apps))
     site.render("robots.txt", "robots.txt", "")
     site.files[".nojekyll"] = OutputFile.from_bytes(b"")
@@ -192,7 +201,7 @@ def _environment(theme: Theme) -> jinja2.Environment:
     env.filters["day"] = lambda stamp: str(stamp)[:10]
     env.filters["urlpart"] = lambda text: quote(str(text), safe="")
     env.filters["key_label"] = key_label
-    env.filters["markdown"] = lambda text: Markup(render_markdown(str(text)))  # noqa: S704
+    env.filters["markdown"] = lambda text: Markup(render_markdown(str(text)))
     return env
 
 
@@ -213,7 +222,8 @@ def _version_view(app_key: str, planned: PlannedVersion) -> VersionView:
     artifact = planned.source.artifact
     folder = quote(planned.source.version, safe="")
     download = (
-        manifest.artifact.url if artifact.external
+        manifest.artifact.url
+        if artifact.external
         else f"{folder}/{quote(artifact.filename, safe='')}"
     )
     return VersionView(
@@ -237,7 +247,7 @@ def _app_view(planned: PlannedApp) -> AppView:
     versions = [_version_view(planned.source.key, v) for v in planned.versions]
     live = [v for v in versions if v.yanked is None]
     stable = [v for v in live if not v.prerelease]
-    latest = (stable or live or versions or [None])[0]
+    latest = next(iter(stable or live or versions), None)
     readme = planned.source.readme
     return AppView(
         planned=planned,
@@ -251,7 +261,7 @@ def _app_view(planned: PlannedApp) -> AppView:
         license=metadata.license,
         tags=list(metadata.tags),
         category=metadata.category,
-        readme_html=Markup(render_markdown(readme)) if readme else None,  # noqa: S704
+        readme_html=Markup(render_markdown(readme)) if readme else None,
         versions=versions,
         latest=latest,
     )
@@ -261,14 +271,20 @@ def _render_listing(site: _Site, apps: list[AppView]) -> None:
     """index.html, then page/2/index.html... for the no-JavaScript listing."""
     tags = sorted(Counter(t for a in apps for t in a.tags).items())
     categories = sorted(Counter(a.category for a in apps if a.category).items())
-    chunks = [apps[i:i + PAGE_SIZE] for i in range(0, len(apps), PAGE_SIZE)] or [[]]
+    chunks = [apps[i : i + PAGE_SIZE] for i in range(0, len(apps), PAGE_SIZE)] or [[]]
     for number, chunk in enumerate(chunks, start=1):
         path = "index.html" if number == 1 else f"page/{number}/index.html"
         root = "" if number == 1 else "../../"
         site.render(
-            "index.html", path, root,
-            apps=chunk, app_count=len(apps), tags=tags, categories=categories,
-            page=number, pages=len(chunks),
+            "index.html",
+            path,
+            root,
+            apps=chunk,
+            app_count=len(apps),
+            tags=tags,
+            categories=categories,
+            page=number,
+            pages=len(chunks),
             page_href=lambda n, root=root: (
                 f"{root}index.html" if n == 1 else f"{root}page/{n}/index.html"
             ),
@@ -297,13 +313,16 @@ def _sitemap_urls(site: _Site, apps: list[AppView]) -> list[tuple[str, str | Non
         if path.endswith("index.html") and not path.startswith("apps/")
     ]
     urls += [
-        (url_for(site.base, f"apps/{a.key}/index.html"),
-         max((v.published for v in a.versions), default=None))
+        (
+            url_for(site.base, f"apps/{a.key}/index.html"),
+            max((v.published for v in a.versions), default=None),
+        )
         for a in apps
     ]
     versions = [
         (url_for(site.base, f"apps/{a.key}/{v.version}/index.html"), v.published)
-        for a in apps for v in a.versions
+        for a in apps
+        for v in a.versions
     ]
     if len(urls) + len(versions) <= SITEMAP_LIMIT:
         urls += versions

@@ -37,7 +37,7 @@ def safe_link(url: str) -> bool:
 
 
 class _SafeMarkdown(MarkdownIt):
-    def validateLink(self, url: str) -> bool:  # noqa: N802 (markdown-it's name)
+    def validateLink(self, url: str) -> bool:
         return safe_link(url)
 
 
@@ -95,4 +95,4 @@ def _parser() -> MarkdownIt:
 def render_markdown(text: str) -> str:
     """HTML for a README; safe to insert into a page unescaped."""
     env: dict[str, Any] = {}
-    return _parser().render(text, env)
+    return str(_parser().render(text, env))

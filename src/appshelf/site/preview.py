@@ -50,7 +50,8 @@ RELOAD_JS = """\
       s.font = "14px/1.4 ui-monospace, monospace"; s.boxShadow = "0 4px 24px rgba(0,0,0,.35)";
       document.body.appendChild(box);
     }
-    box.textContent = "appshelf serve: the last build failed; this is the last good site.\\n\\n" + message;
+    box.textContent = "appshelf serve: the last build failed; showing the last good site." +
+      "\\n\\n" + message;
   }
   function poll() {
     fetch("/__appshelf__/status", { cache: "no-store" })
@@ -87,7 +88,7 @@ class _Handler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         preview = self.server.preview
         path = self.path.split("?", 1)[0]
         if path == CONTROL_PREFIX + "status":
@@ -136,8 +137,8 @@ class _Watch(FileSystemEventHandler):
         self.changed = changed
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _WATCHED_EVENTS or event.is_directory and (
-            event.event_type == "modified"
+        if event.event_type not in _WATCHED_EVENTS or (
+            event.is_directory and (event.event_type == "modified")
         ):
             return
         paths = [event.src_path, getattr(event, "dest_path", "") or ""]
@@ -210,8 +211,9 @@ class PreviewServer:
             now=self.now,
             previous=self._empty,
             generators=(site_generator(SiteOptions(live_reload=True)),),
-            **({"environ": dict(self.environ)} if self.environ is not None else {}),
         )
+        if self.environ is not None:
+            options.environ = dict(self.environ)
         try:
             report = build_registry(self.source, self.output, options)
         except AppshelfError as exc:
@@ -235,8 +237,9 @@ class PreviewServer:
         """First build, then serve and watch in background threads."""
         self.rebuild()
         self._observer = Observer()
-        self._observer.schedule(_Watch(self.source, self._changed), str(self.source),
-                                recursive=True)
+        self._observer.schedule(
+            _Watch(self.source, self._changed), str(self.source), recursive=True
+        )
         self._observer.start()
         for target in (self._httpd.serve_forever, self._rebuild_loop):
             thread = threading.Thread(target=target, daemon=True)

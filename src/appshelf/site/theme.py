@@ -86,8 +86,13 @@ def registry_theme(source_root: Path, overrides: str | None) -> Theme:
         ) from None
     if root not in resolved.parents or not resolved.is_dir():
         raise SourceTreeError(
-            [Problem("registry.toml", "site.overrides",
-                     f"{overrides!r} must be a folder inside the source tree")]
+            [
+                Problem(
+                    "registry.toml",
+                    "site.overrides",
+                    f"{overrides!r} must be a folder inside the source tree",
+                )
+            ]
         )
     if resolved == root / "apps" or (root / "apps") in resolved.parents:
         raise SourceTreeError(
@@ -121,7 +126,12 @@ def read_static(path: Path, relpath: str) -> bytes:
     size = path.stat().st_size
     if size > MAX_STATIC_BYTES:
         raise SourceTreeError(
-            [Problem(f"static/{relpath}", "", f"file is {size} bytes; the limit is "
-                     f"{MAX_STATIC_BYTES}")]
+            [
+                Problem(
+                    f"static/{relpath}",
+                    "",
+                    f"file is {size} bytes; the limit is {MAX_STATIC_BYTES}",
+                )
+            ]
         )
     return path.read_bytes()
