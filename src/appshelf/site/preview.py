@@ -91,6 +91,11 @@ class _Handler(SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         preview = self.server.preview
         path = self.path.split("?", 1)[0]
+        if self.headers.get("Host", "") not in preview.hosts:
+            # DNS rebinding: a page on another site must not read the preview through a
+            # host name of its own that resolves to 127.0.0.1.
+            self._send(421, "text/plain; charset=utf-8", "unknown host\n")
+            return
         if path == CONTROL_PREFIX + "status":
             build, error = preview.state()
             self._send(200, "application/json", json.dumps({"build": build, "error": error}))
@@ -197,6 +202,7 @@ class PreviewServer:
             raise AppshelfError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
         self.port = int(self._httpd.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/"
+        self.hosts = frozenset({f"127.0.0.1:{self.port}", f"localhost:{self.port}"})
         self._observer: Any = None
         self._threads: list[threading.Thread] = []
 
