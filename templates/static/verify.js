@@ -157,7 +157,7 @@
   var TITLES = {
     pass: ["ok", "Verified: the signature and the artifact's SHA-256 and size all check out."],
     fail: ["bad", "Verification FAILED: do not trust this download."],
-    skip: ["warn", "Incomplete: some checks could not run in this browser (see below). Nothing failed."]
+    skip: ["warn", "Incomplete: some checks could not run here (see below). Nothing failed."]
   };
   var MARKS = { pass: "✓", fail: "✗", skip: "!", info: "i" };
 
