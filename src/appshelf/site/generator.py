@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ FEED_ENTRIES = 50
 SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
 # What "verify with appshelf" shows; issue 4's client command.
 VERIFY_COMMAND = "appshelf verify {base} --key {public} --artifacts"
+_SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 
 
 class SiteError(AppshelfError):
@@ -99,6 +101,13 @@ class AppView:
     readme_html: Markup | None
     versions: list[VersionView]
     latest: VersionView | None
+
+    @property
+    def license_url(self) -> str | None:
+        """The SPDX page for a plain SPDX identifier (not for expressions like "A OR B")."""
+        if self.license and _SPDX_ID.match(self.license):
+            return f"https://spdx.org/licenses/{self.license}.html"
+        return None
 
     @property
     def initial(self) -> str:
