@@ -45,10 +45,14 @@ def _site_links(root: Path, page: str) -> tuple[list[str], int]:
 
 
 def test_every_internal_link_resolves(example_source: Path, tmp_path: Path) -> None:
+    odd = example_source / "apps/hello-world/1.2.0+build.5"  # "+" is %2B in URLs
+    odd.mkdir()
+    (odd / "hello+world 1.2.0.tar.gz".replace(" ", "_")).write_bytes(b"odd names\n")
     out = tmp_path / "out"
     build_site(example_source, out, base_url=BASE)
     pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
     assert "index.html" in pages and "apps/kv-store/1.1.0/index.html" in pages
+    assert "apps/hello-world/1.2.0+build.5/index.html" in pages
     checked = 0
     for page in pages:
         links, inline_scripts = _site_links(out, page)
