@@ -44,25 +44,17 @@ def _site_links(root: Path, page: str) -> tuple[list[str], int]:
     return parser.links, parser.scripts_inline
 
 
-def test_every_internal_link_resolves(example_source: Path, tmp_path: Path) -> None:
-    odd = example_source / "apps/hello-world/1.2.0+build.5"  # "+" is %2B in URLs
-    odd.mkdir()
-    (odd / "hello+world 1.2.0.tar.gz".replace(" ", "_")).write_bytes(b"odd names\n")
-    out = tmp_path / "out"
-    build_site(example_source, out, base_url=BASE)
+def _check_links(out: Path) -> int:
+    """Every href/src of every page points at a file of the site (or leaves the site)."""
     pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
-    assert "index.html" in pages and "apps/kv-store/1.1.0/index.html" in pages
-    assert "apps/hello-world/1.2.0+build.5/index.html" in pages
     checked = 0
     for page in pages:
         links, inline_scripts = _site_links(out, page)
         assert inline_scripts == 0, f"{page}: inline script (the CSP forbids it)"
         # 404.html is served at any depth, so it links by absolute path below base_url.
-        page_url = urljoin("https://example.github.io/shelf/", page)
+        page_url = urljoin(BASE, page)
         for link in links:
             if link.startswith(("https://", "http://", "mailto:")) and not link.startswith(BASE):
-                continue
-            if link.startswith("/__appshelf__/"):
                 continue
             target = urlsplit(urljoin(page_url, link))
             assert target.netloc == "example.github.io", f"{page}: {link} leaves the site"
@@ -73,7 +65,32 @@ def test_every_internal_link_resolves(example_source: Path, tmp_path: Path) -> N
                 path = path / "index.html"
             assert path.is_file(), f"{page}: broken link {link} -> {relpath}"
             checked += 1
-    assert checked > 300
+    return checked
+
+
+def test_every_internal_link_resolves(example_source: Path, tmp_path: Path) -> None:
+    odd = example_source / "apps/hello-world/1.2.0+build.5"  # "+" is %2B in URLs
+    odd.mkdir()
+    (odd / "hello+world_1.2.0.tar.gz").write_bytes(b"odd names\n")
+    out = tmp_path / "out"
+    build_site(example_source, out, base_url=BASE)
+    pages = {p.relative_to(out).as_posix() for p in out.rglob("*.html")}
+    assert {"index.html", "404.html", "apps/kv-store/1.1.0/index.html"} <= pages
+    assert "apps/hello-world/1.2.0+build.5/index.html" in pages
+    assert _check_links(out) > 300
+
+
+def test_listing_pages_for_javascript_off(
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("appshelf.site.generator.PAGE_SIZE", 2)
+    out = tmp_path / "out"
+    build_site(example_source, out, base_url=BASE)
+    assert (out / "page/3/index.html").is_file() and not (out / "page/4").exists()
+    third = (out / "page/3/index.html").read_text()
+    assert 'href="../../apps/slack-notify/index.html"' in third  # the 5th app
+    assert "5 apps, page 3 of 3" in third and 'aria-current="page" href="../../page/3/' in third
+    _check_links(out)
 
 
 def test_output_is_deterministic_and_rebuild_writes_nothing(

@@ -25,7 +25,7 @@ from appshelf.build.outputs import OutputFile, OutputFiles, url_for
 from appshelf.build.plan import PlannedApp, PlannedVersion, RegistryPlan
 from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import sha256_hex
-from appshelf.formats.documents import PublicKey
+from appshelf.formats.documents import Manifest, PublicKey, Signature
 from appshelf.site.markdown import render_markdown
 from appshelf.site.theme import Theme, read_static, registry_theme
 
@@ -60,7 +60,7 @@ class VersionView:
     sha256: str
     size: int
     external: bool
-    download: str  # relative to the version page's app folder, or absolute if external
+    download: str  # relative to the app page (apps/<key>/), or absolute if external
     signed_url: str
 
     @property
@@ -68,7 +68,7 @@ class VersionView:
         return quote(self.version, safe="")
 
     @property
-    def manifest(self) -> Any:
+    def manifest(self) -> Manifest:
         return self.planned.manifest
 
     @property
@@ -77,7 +77,7 @@ class VersionView:
         return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
 
     @property
-    def signatures(self) -> list[Any]:
+    def signatures(self) -> list[Signature]:
         return list(self.planned.envelope.signatures)
 
     def download_from(self, depth: str) -> str:
