@@ -32,9 +32,9 @@ def main() -> None:
 
 def _register() -> None:
     # One module per command, as MkDocs does; each defines a click command named `command`.
-    from appshelf.cli import build, fetch, keygen, lock, resolve, search, verify
+    from appshelf.cli import build, fetch, keygen, lock, resolve, search, serve, verify
 
-    for module in (build, keygen, search, resolve, fetch, lock, verify):
+    for module in (build, keygen, serve, search, resolve, fetch, lock, verify):
         main.add_command(module.command)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.site import site_generator
 
 
 @click.command("build")
@@ -32,6 +33,7 @@ from appshelf.build import BuildOptions, BuildReport, build_registry
 )
 @click.option("--base-url", help="Use this base URL instead of registry.toml's.")
 @click.option("--resign", is_flag=True, help="Sign a fresh snapshot even if nothing changed.")
+@click.option("--no-site", is_flag=True, help="Write only the registry files, no HTML site.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def command(
     source: Path,
@@ -41,6 +43,7 @@ def command(
     previous: Path | None,
     base_url: str | None,
     resign: bool,
+    no_site: bool,
     as_json: bool,
 ) -> None:
     """Build the registry in SOURCE into the output folder."""
@@ -50,6 +53,7 @@ def command(
         previous=previous,
         resign=resign,
         base_url=base_url,
+        generators=() if no_site else (site_generator(),),
     )
     report = build_registry(source, output, options)
     if as_json:
