@@ -272,3 +272,42 @@ def test_filesize() -> None:
         "5.0 MB",
         "3.0 GB",
     ]
+
+
+def _shown_verify_command(page: Path) -> list[str]:
+    import html
+    import re
+    import shlex
+
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    found = re.search(r"(appshelf verify [^<]+)</code>", text)
+    assert found, f"{page}: no verify command shown"
+    return shlex.split(found.group(1))
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_the_verify_command_shown_on_app_pages_works(
+    example_source: Path, tmp_path: Path, with_key: bool
+) -> None:
+    """Copy the command from the page, run it against the served registry: it passes."""
+    from datetime import UTC, datetime
+
+    from appshelf.signing.keys import write_new_key_file
+    from conftest import StaticServer
+
+    options: dict[str, object] = {"now": datetime.now(UTC).replace(microsecond=0)}
+    if with_key:
+        key = write_new_key_file(tmp_path / "registry.key")
+        options["key_file"] = tmp_path / "registry.key"
+    root = tmp_path / "www"
+    with StaticServer(root) as server:
+        build_site(example_source, root, base_url=server.url, **options)
+        argv = _shown_verify_command(root / "apps/kv-store/index.html")
+        assert argv[:3] == ["appshelf", "verify", server.url]
+        if with_key:
+            assert argv[3:5] == ["--key", key.public_hex]
+        else:
+            assert "--allow-dev-key" in argv
+        argv += ["--state-dir", str(tmp_path / "state")]
+        result = CliRunner().invoke(main, argv[1:])
+    assert result.exit_code == 0, result.output

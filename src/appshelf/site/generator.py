@@ -34,6 +34,8 @@ FEED_ENTRIES = 50
 SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
 # What "verify with appshelf" shows; issue 4's client command.
 VERIFY_COMMAND = "appshelf verify {base} --key {public} --artifacts"
+# The client refuses the public development key unless told to trust it explicitly.
+VERIFY_COMMAND_DEV = "appshelf verify {base} --allow-dev-key --artifacts"
 _SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 
 
@@ -170,7 +172,8 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     apps = [_app_view(planned) for planned in plan.apps]
     keys = {k.keyid: k for k in plan.keys.keys}
     active = next((k for k in plan.keys.keys if k.status == "active"), None)
-    verify_command = VERIFY_COMMAND.format(base=site.base, public=active.public if active else "")
+    template = VERIFY_COMMAND_DEV if active is None or active.development else VERIFY_COMMAND
+    verify_command = template.format(base=site.base, public=active.public if active else "")
 
     _render_listing(site, apps)
     for app in apps:
