@@ -14,6 +14,7 @@ from appshelf.cli.deploy import deploy_config, make_options, s3_options
 from appshelf.cli.deploy import show_report as show_deploy_report
 from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
 from appshelf.deploy.http import read_published_http
+from appshelf.site import site_generator
 from appshelf.source.models import DeploySection
 
 
@@ -52,6 +53,7 @@ from appshelf.source.models import DeploySection
     help="Start from what is deployed there, build, then deploy (see `appshelf deploy`).",
 )
 @s3_options
+@click.option("--no-site", is_flag=True, help="Write only the registry files, no HTML site.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def command(
     source: Path,
@@ -63,6 +65,7 @@ def command(
     resign: bool,
     previous_url: str | None,
     deploy_target: str | None,
+    no_site: bool,
     as_json: bool,
     s3: dict[str, Any],
 ) -> None:
@@ -75,6 +78,7 @@ def command(
         previous=previous,
         resign=resign,
         base_url=base_url,
+        generators=() if no_site else (site_generator(),),
     )
     if previous_url is not None:
         options.previous_state = read_published_http(previous_url)

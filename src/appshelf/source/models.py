@@ -100,12 +100,44 @@ class DeploySection(_Config):
         return _header_value(value)
 
 
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
+
+
+class SiteSection(_Config):
+    """`[site]`: the HTML browse site."""
+
+    overrides: str | None = None  # folder (relative to registry.toml) with templates/static
+    cname: str | None = None  # custom domain for GitHub Pages: written to CNAME
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or value.startswith(("/", "~")) or ".." in parts:
+            raise ValueError(
+                f"must be a folder inside the source tree, relative to registry.toml, got {value!r}"
+            )
+        return value
+
+    @field_validator("cname")
+    @classmethod
+    def _cname(cls, value: str | None) -> str | None:
+        if value is not None and not _HOSTNAME_RE.match(value):
+            raise ValueError(f"must be a lowercase host name like apps.example.com, got {value!r}")
+        return value
+
+
 class RegistryConfig(_Config):
     """`registry.toml`."""
 
     registry: RegistrySection
     signing: SigningSection = Field(default_factory=SigningSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
+    site: SiteSection = Field(default_factory=SiteSection)
 
 
 class AppConfig(_Config):
