@@ -106,7 +106,15 @@ def test_build_deploy_twice_from_empty_folders_is_a_no_op(
     assert third.exit_code == 0, third.output
     report = json.loads(third.output)
     assert report["build"]["snapshot_version"] == 2
-    assert report["deploy"]["uploaded"] == 6
+    sent = {i["path"]: i["kind"] for i in report["deploy"]["plan"] if i["action"] == "upload"}
+    assert {p for p, kind in sent.items() if kind not in ("page", "asset")} == {
+        "apps/slack-notify/1.2.0/slack-notify-1.2.0.tar.gz",
+        "apps/slack-notify/1.2.0/manifest.json",
+        "apps/slack-notify/app.json",
+        "apps/slack-notify/versions.json",
+        "index.json",
+        "snapshot.json",
+    }
     verify_remote(seaweed.client(), bucket, "r", site_keys(tmp_path / "three"))
 
 
