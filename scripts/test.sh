@@ -3,7 +3,8 @@
 # Debian's Chromium for the browser tests, the Python environment, lint, types, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null 2>&1; then
+# APPSHELF_CHROMIUM names another Chromium-based browser (e.g. google-chrome on GitHub runners).
+if [ -z "${APPSHELF_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq

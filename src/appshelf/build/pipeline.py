@@ -36,6 +36,7 @@ class BuildOptions:
     key_file: Path | None = None
     production: bool = False
     previous: Path | None = None  # an earlier output to take published state from
+    previous_state: PreviousOutput | None = None  # published state read elsewhere (a bucket)
     now: datetime | None = None  # default: $SOURCE_DATE_EPOCH, else the current time
     resign: bool = False  # sign a new snapshot even when nothing changed
     base_url: str | None = None  # overrides registry.toml (preview servers, Pages demos)
@@ -148,7 +149,7 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
         cache.flush(prune=True)
         check_output_location(tree.root, output)
         recover_interrupted(output)  # a killed build's half-done commit is finished first
-        previous = read_previous_output(options.previous or output)
+        previous = options.previous_state or read_previous_output(options.previous or output)
         key = load_signing_key(tree, options)
         return _build(tree, output, options, now, started, previous, key, cache)
     finally:

@@ -32,9 +32,20 @@ def main() -> None:
 
 def _register() -> None:
     # One module per command, as MkDocs does; each defines a click command named `command`.
-    from appshelf.cli import build, keygen
+    from appshelf.cli import (
+        build,
+        deploy,
+        fetch,
+        init,
+        keygen,
+        lock,
+        resolve,
+        search,
+        serve,
+        verify,
+    )
 
-    for module in (build, keygen):
+    for module in (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init):
         main.add_command(module.command)
 
 

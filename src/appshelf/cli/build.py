@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.cli.deploy import deploy_config, make_options, s3_options
+from appshelf.cli.deploy import show_report as show_deploy_report
+from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
+from appshelf.deploy.http import read_published_http
+from appshelf.site import site_generator
+from appshelf.source.models import DeploySection
 
 
 @click.command("build")
@@ -32,6 +41,19 @@ from appshelf.build import BuildOptions, BuildReport, build_registry
 )
 @click.option("--base-url", help="Use this base URL instead of registry.toml's.")
 @click.option("--resign", is_flag=True, help="Sign a fresh snapshot even if nothing changed.")
+@click.option(
+    "--previous-url",
+    metavar="URL",
+    help="Start from the registry published at URL (GitHub Pages: CI has no earlier output).",
+)
+@click.option(
+    "--deploy",
+    "deploy_target",
+    metavar="s3://BUCKET[/PREFIX]",
+    help="Start from what is deployed there, build, then deploy (see `appshelf deploy`).",
+)
+@s3_options
+@click.option("--no-site", is_flag=True, help="Write only the registry files, no HTML site.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def command(
     source: Path,
@@ -41,21 +63,45 @@ def command(
     previous: Path | None,
     base_url: str | None,
     resign: bool,
+    previous_url: str | None,
+    deploy_target: str | None,
+    no_site: bool,
     as_json: bool,
+    s3: dict[str, Any],
 ) -> None:
-    """Build the registry in SOURCE into the output folder."""
+    """Build the registry in SOURCE into the output folder (and optionally deploy it)."""
+    if sum(x is not None for x in (previous, previous_url, deploy_target)) > 1:
+        raise click.UsageError("give at most one of --previous, --previous-url and --deploy")
     options = BuildOptions(
         key_file=key_file,
         production=production,
         previous=previous,
         resign=resign,
         base_url=base_url,
+        generators=() if no_site else (site_generator(),),
     )
-    report = build_registry(source, output, options)
+    if previous_url is not None:
+        options.previous_state = read_published_http(previous_url)
+    if deploy_target is None:
+        report = build_registry(source, output, options)
+        if as_json:
+            click.echo(report.model_dump_json(indent=2))
+        else:
+            show_report(report)
+        return
+    # Build on exactly the state that the deploy's conditional writes will expect.
+    deploy_options = make_options(DeploySection(), s3, quiet=as_json)
+    store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
+    options.previous_state, state = read_published(store, deploy_options.client.jobs)
+    report = build_registry(source, output, options)  # also validates registry.toml
+    deploy_options = replace(deploy_options, config=deploy_config(source))
+    deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
     if as_json:
-        click.echo(report.model_dump_json(indent=2))
+        body = {"build": report.model_dump(), "deploy": deployed.model_dump()}
+        click.echo(json.dumps(body, indent=2))
         return
     show_report(report)
+    show_deploy_report(deployed)
 
 
 def show_report(report: BuildReport) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.formats.canonical import parse_timestamp
+from appshelf.versions import InvalidRange, parse_range
 
 APP_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$")
@@ -77,11 +78,66 @@ class SigningSection(_Config):
         return value
 
 
+def _header_value(value: str) -> str:
+    if not value.strip() or len(value) > 256 or any(ord(c) < 32 or ord(c) > 126 for c in value):
+        raise ValueError(f"must be a printable ASCII HTTP header value, got {value!r}")
+    return value
+
+
+class DeploySection(_Config):
+    """`[deploy]`: HTTP caching of the deployed files (see docs/deploy.md)."""
+
+    # Artifacts never change once published.
+    immutable_cache_control: str = "public, max-age=31536000, immutable"
+    # Indexes, manifests, icons, HTML: they change when a version is added or yanked.
+    cache_control: str = "public, max-age=300"
+    # The signed snapshot: clients must see a new one promptly.
+    snapshot_cache_control: str = "public, max-age=60, must-revalidate"
+
+    @field_validator("immutable_cache_control", "cache_control", "snapshot_cache_control")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        return _header_value(value)
+
+
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
+
+
+class SiteSection(_Config):
+    """`[site]`: the HTML browse site."""
+
+    overrides: str | None = None  # folder (relative to registry.toml) with templates/static
+    cname: str | None = None  # custom domain for GitHub Pages: written to CNAME
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or value.startswith(("/", "~")) or ".." in parts:
+            raise ValueError(
+                f"must be a folder inside the source tree, relative to registry.toml, got {value!r}"
+            )
+        return value
+
+    @field_validator("cname")
+    @classmethod
+    def _cname(cls, value: str | None) -> str | None:
+        if value is not None and not _HOSTNAME_RE.match(value):
+            raise ValueError(f"must be a lowercase host name like apps.example.com, got {value!r}")
+        return value
+
+
 class RegistryConfig(_Config):
     """`registry.toml`."""
 
     registry: RegistrySection
     signing: SigningSection = Field(default_factory=SigningSection)
+    deploy: DeploySection = Field(default_factory=DeploySection)
+    site: SiteSection = Field(default_factory=SiteSection)
 
 
 class AppConfig(_Config):
@@ -198,6 +254,10 @@ class ReleaseConfig(_Config):
                 raise ValueError(f"{key!r} is not a valid app key")
             if not spec.strip() or len(spec) > 256:
                 raise ValueError(f"{key}: version range must be a non-empty string")
+            try:
+                parse_range(spec)
+            except InvalidRange as exc:
+                raise ValueError(f"{key}: {exc}") from None
         return value
 
     @model_validator(mode="before")

@@ -1,0 +1,124 @@
+"""Options shared by the consumer commands (search, resolve, fetch, lock, verify)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from appshelf.client import RegistryClient, trusted_keys
+from appshelf.client.errors import UnknownApp
+from appshelf.client.resolve import Plan, resolve
+from appshelf.formats.documents import AppDetail
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def trust_options(func: F) -> F:
+    """--key, --keys-file, --allow-dev-key, --state-dir."""
+    decorators = [
+        click.option(
+            "--key",
+            "keys",
+            multiple=True,
+            metavar="HEX",
+            help="A trusted Ed25519 public key (64 hex digits); repeatable.",
+        ),
+        click.option(
+            "--keys-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="A file of trusted public keys (a keys.json copy, or one hex key per line).",
+        ),
+        click.option(
+            "--allow-dev-key",
+            is_flag=True,
+            help="Trust the public DEVELOPMENT key (local testing only; anyone can sign with it).",
+        ),
+        click.option(
+            "--state-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            envvar="APPSHELF_STATE_DIR",
+            help="Where the highest snapshot version seen is kept "
+            "[default: $XDG_STATE_HOME/appshelf].",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def registry_option(required: bool = True) -> Callable[[F], F]:
+    return click.option(
+        "-r",
+        "--registry",
+        envvar="APPSHELF_REGISTRY",
+        required=required,
+        metavar="URL|FOLDER",
+        help="The registry's base URL or a local folder holding it [env: APPSHELF_REGISTRY].",
+    )
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def make_client(
+    registry: str,
+    keys: tuple[str, ...],
+    keys_file: Path | None,
+    allow_dev_key: bool,
+    state_dir: Path | None,
+) -> RegistryClient:
+    return RegistryClient(
+        registry,
+        trusted_keys(keys, keys_file, allow_dev_key),
+        allow_dev_key=allow_dev_key,
+        state_dir=state_dir,
+    )
+
+
+def resolve_with(client: RegistryClient, requirements: tuple[str, ...], prerelease: bool) -> Plan:
+    def app(key: str) -> AppDetail | None:
+        try:
+            return client.app(key)
+        except UnknownApp:
+            return None
+
+    return resolve(requirements, app, client.app_keys, include_prerelease=prerelease)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "requirements": plan.requirements,
+        "interfaces": plan.interfaces,
+        "install": [
+            {
+                "app": item.app,
+                "version": item.version,
+                "yanked": item.entry.yanked,
+                "required_by": item.required_by,
+                "artifact": item.entry.artifact.model_dump(),
+            }
+            for item in plan.installs
+        ],
+    }
+
+
+def show_plan(plan: Plan) -> None:
+    click.echo(f"Install plan for {', '.join(plan.requirements)}:")
+    width = max((len(i.app) for i in plan.installs), default=0)
+    for item in plan.installs:
+        yanked = "  [YANKED, pinned exactly]" if item.entry.yanked else ""
+        click.echo(
+            f"  {item.app:<{width}}  {item.version:<12} required by {', '.join(item.required_by)}"
+            f"{yanked}"
+        )
+    for interface, app in sorted(plan.interfaces.items()):
+        click.echo(f"  interface {interface} provided by {app}")
+
+
+prerelease_option = click.option(
+    "--prerelease", is_flag=True, help="Let every range match prerelease versions too."
+)

@@ -1,0 +1,156 @@
+"""`appshelf deploy`: upload a built site to S3, incrementally, safely ordered, conditionally."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+import pydantic
+
+from appshelf.deploy import ClientOptions, DeployOptions, DeployReport, deploy_site
+from appshelf.errors import AppshelfError
+from appshelf.source.models import DeploySection, RegistryConfig
+
+
+def deploy_config(source: Path | None) -> DeploySection:
+    """The [deploy] section of SOURCE/registry.toml, or the defaults."""
+    if source is None:
+        return DeploySection()
+    path = source / "registry.toml" if source.is_dir() else source
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return RegistryConfig.model_validate(data).deploy
+    except (OSError, tomllib.TOMLDecodeError, pydantic.ValidationError) as exc:
+        raise AppshelfError(f"{path}: cannot read the [deploy] settings: {exc}") from None
+
+
+def s3_options(function: Any) -> Any:
+    """Options shared by `deploy` and `build --deploy`, passed on as one `s3` dict."""
+    options = [
+        click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, SeaweedFS, R2...)."),
+        click.option("--profile", help="AWS profile (else the standard AWS_* variables)."),
+        click.option("--region", help="AWS region (else the profile's or AWS_REGION)."),
+        click.option(
+            "--delete",
+            is_flag=True,
+            help="Remove objects the site no longer has "
+            "(never an artifact of a published version).",
+        ),
+        click.option("--dry-run", is_flag=True, help="Print the plan; change nothing."),
+        click.option(
+            "--cloudfront-distribution",
+            metavar="ID",
+            help="Invalidate the changed short-cache paths in this distribution.",
+        ),
+        click.option(
+            "--jobs",
+            type=click.IntRange(1, 64),
+            default=8,
+            show_default=True,
+            help="Concurrent uploads.",
+        ),
+        click.option(
+            "--multipart-threshold-mb",
+            type=click.IntRange(5, 5000),
+            default=64,
+            show_default=True,
+            help="Upload larger files in parts.",
+        ),
+    ]
+
+    @functools.wraps(function)
+    def collect(**kwargs: Any) -> Any:
+        s3 = {name: kwargs.pop(name) for name in _S3_PARAMS}
+        return function(s3=s3, **kwargs)
+
+    for option in reversed(options):
+        collect = option(collect)
+    return collect
+
+
+_S3_PARAMS = (
+    "endpoint_url",
+    "profile",
+    "region",
+    "delete",
+    "dry_run",
+    "cloudfront_distribution",
+    "jobs",
+    "multipart_threshold_mb",
+)
+
+
+def make_options(config: DeploySection, s3: dict[str, Any], quiet: bool = False) -> DeployOptions:
+    return DeployOptions(
+        client=ClientOptions(
+            endpoint_url=s3["endpoint_url"],
+            profile=s3["profile"],
+            region=s3["region"],
+            jobs=s3["jobs"],
+            multipart_threshold=s3["multipart_threshold_mb"] * 1024 * 1024,
+        ),
+        config=config,
+        delete=s3["delete"],
+        dry_run=s3["dry_run"],
+        cloudfront_distribution=s3["cloudfront_distribution"],
+        events=None if quiet else (lambda line: click.echo(line, err=True)),
+    )
+
+
+@click.command("deploy")
+@click.argument("site", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("target", metavar="s3://BUCKET[/PREFIX]")
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path, exists=True),
+    help="Registry source (or its registry.toml) whose [deploy] settings to use.",
+)
+@s3_options
+@click.option("--json", "as_json", is_flag=True, help="Print the deploy report as JSON.")
+def command(
+    site: Path,
+    target: str,
+    source: Path | None,
+    as_json: bool,
+    s3: dict[str, Any],
+) -> None:
+    """Upload the built SITE folder to an S3 bucket.
+
+    Only changed files are uploaded (by sha256), artifacts first and the signed snapshot
+    last, each write conditional on what was read, so a racing deploy fails cleanly.
+    """
+    options = make_options(deploy_config(source), s3, quiet=as_json)
+    report = deploy_site(site, target, options)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        show_report(report)
+
+
+def show_report(report: DeployReport) -> None:
+    for note in report.notes:
+        click.secho(f"Note: {note}", err=True, fg="yellow")
+    if report.dry_run:
+        click.echo(f"Plan for {report.target} (dry run, nothing changed):")
+        for item in report.plan:
+            if item.action != "skip":
+                click.echo(f"  {item.action:<7} {item.path}  ({item.reason}, {item.kind})")
+        click.echo(f"  skip    {report.skipped} unchanged file(s)")
+    else:
+        state = "deployed" if report.uploaded or report.deleted else "already up to date"
+        click.echo(f"{report.target}: {state}")
+    verbs = ("would upload", "would delete") if report.dry_run else ("uploaded", "deleted")
+    click.echo(
+        f"  {verbs[0]} {report.uploaded} file(s) ({report.uploaded_bytes} bytes), "
+        f"skipped {report.skipped}, {verbs[1]} {report.deleted}"
+    )
+    requests = ", ".join(f"{op} {n}" for op, n in report.requests.items())
+    click.echo(f"  requests {report.requests_total} ({requests})")
+    if report.invalidation:
+        click.echo(f"  CloudFront invalidation {report.invalidation}")
+    elif report.invalidation_paths and report.dry_run:
+        click.echo(f"  would invalidate {', '.join(report.invalidation_paths)}")
+    click.echo(f"  time     {report.seconds:.3f} s")

@@ -1,0 +1,98 @@
+"""`appshelf fetch`: download verified artifacts for requirements or a lock file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from appshelf.cli.client_options import (
+    json_option,
+    make_client,
+    prerelease_option,
+    registry_option,
+    resolve_with,
+    trust_options,
+)
+from appshelf.client.client import Download
+from appshelf.client.errors import ClientUsageError
+from appshelf.client.lock import check_lock, read_lock
+
+
+@click.command("fetch")
+@click.argument("requirements", nargs=-1, metavar="[APP@RANGE...]")
+@registry_option(required=False)
+@trust_options
+@prerelease_option
+@click.option(
+    "-d",
+    "--dest",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Folder to download into.",
+)
+@click.option(
+    "--lock",
+    "lock_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Install exactly what this lock file records.",
+)
+@json_option
+def command(
+    requirements: tuple[str, ...],
+    registry: str | None,
+    keys: tuple[str, ...],
+    keys_file: Path | None,
+    allow_dev_key: bool,
+    state_dir: Path | None,
+    prerelease: bool,
+    dest: Path,
+    lock_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Download the artifacts of the resolved plan (or of --lock) into DEST, verified."""
+    if lock_file is not None and requirements:
+        raise ClientUsageError("give either requirements or --lock, not both")
+    if lock_file is None and not requirements:
+        raise ClientUsageError("nothing to fetch: give app@range requirements or --lock FILE")
+    lock = read_lock(lock_file) if lock_file is not None else None
+    location = registry or (lock.registry if lock is not None else None)
+    if location is None:
+        raise ClientUsageError("no registry: pass --registry URL|FOLDER")
+    downloads: list[Download] = []
+    with make_client(location, keys, keys_file, allow_dev_key, state_dir) as client:
+        if lock is not None:
+            manifests = check_lock(client, lock)
+        else:
+            plan = resolve_with(client, requirements, prerelease)
+            for item in plan.installs:
+                if item.entry.yanked:
+                    click.secho(
+                        f"Warning: {item.app} {item.version} is yanked ({item.entry.yanked}); "
+                        "fetching it because it is pinned exactly",
+                        err=True,
+                        fg="yellow",
+                    )
+            manifests = [client.manifest(i.app, i.version) for i in plan.installs]
+        for trusted in manifests:
+            downloads.append(client.download_manifest(trusted, dest))
+    if as_json:
+        rows = [
+            {
+                "app": d.app,
+                "version": d.version,
+                "path": str(d.path),
+                "sha256": d.sha256,
+                "size": d.size,
+                "reused": d.reused,
+            }
+            for d in downloads
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for d in downloads:
+        state = "already present, verified" if d.reused else "downloaded, verified"
+        click.echo(f"  {d.app} {d.version} -> {d.path} ({d.size:,} bytes, {state})")
+    click.echo(f"Fetched {len(downloads)} artifact(s) into {dest}")

@@ -1,0 +1,72 @@
+"""`appshelf verify`: check a whole published registry; non-zero exit on any failure."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import click
+
+from appshelf.cli.client_options import json_option, make_client, trust_options
+from appshelf.client.verify import VerificationFailed, VerifyReport, verify_registry
+
+
+@click.command("verify")
+@click.argument("location", metavar="URL|FOLDER")
+@trust_options
+@click.option("--artifacts", is_flag=True, help="Also download and check every artifact.")
+@click.option(
+    "--external", is_flag=True, help="With --artifacts, also download externally hosted ones."
+)
+@json_option
+def command(
+    location: str,
+    keys: tuple[str, ...],
+    keys_file: Path | None,
+    allow_dev_key: bool,
+    state_dir: Path | None,
+    artifacts: bool,
+    external: bool,
+    as_json: bool,
+) -> None:
+    """Verify every signature, pinned digest and checksum of the registry at URL|FOLDER."""
+    with make_client(location, keys, keys_file, allow_dev_key, state_dir) as client:
+        report = verify_registry(client, artifacts=artifacts, external=external)
+    if as_json:
+        click.echo(json.dumps({"ok": report.ok, **dataclasses.asdict(report)}, indent=2))
+    else:
+        show(report, artifacts)
+    if not report.ok:
+        raise VerificationFailed(
+            f"{len(report.failures)} problem(s) found in {location}; do not use this registry "
+            "until they are fixed"
+        )
+
+
+def show(report: VerifyReport, artifacts: bool) -> None:
+    click.echo(f"Verifying {report.location}")
+    if report.registry is not None:
+        click.echo(
+            f"  snapshot         version {report.snapshot_version} for {report.registry}, "
+            f"expires {report.snapshot_expires}, signed by {(report.keyid or '')[:16]}..."
+        )
+    click.echo(f"  pinned files     {report.pinned_files} ok")
+    click.echo(f"  manifests        {report.manifests} ok (signature, pin, agreement)")
+    if artifacts:
+        click.echo(
+            f"  artifacts        {report.artifacts_checked} ok ({report.artifact_bytes:,} bytes), "
+            f"{len(report.external_skipped)} external skipped"
+        )
+    else:
+        click.echo("  artifacts        not downloaded (pass --artifacts)")
+    click.echo(f"  unpinned files   {len(report.unpinned)} (icons, site pages: informational)")
+    click.echo(f"  uncovered files  {len(report.uncovered)}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+    if report.failures:
+        click.secho(f"FAILED: {len(report.failures)} problem(s)", fg="red")
+        for failure in report.failures:
+            click.echo(f"  - {failure}")
+    else:
+        click.secho(f"OK: no problems ({report.seconds:.2f}s)", fg="green")

@@ -1,0 +1,136 @@
+"""Lock files: exactly which artifact of which app version to install, and why to trust it.
+
+`appshelf lock` writes one from a resolved plan; `fetch --lock` installs exactly what it
+says after checking that the registry (verified afresh) still serves the same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from appshelf.client.client import RegistryClient
+from appshelf.client.errors import ClientUsageError, LockMismatch, UnknownApp, UnknownVersion
+from appshelf.client.files import atomic_file
+from appshelf.client.resolve import Plan
+from appshelf.client.trusted import TrustedManifest
+from appshelf.formats.documents import HEX64, ArtifactRef
+
+LOCK_TYPE = "appshelf.lock"
+
+
+class LockedManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    sha256: str = Field(pattern=HEX64)
+    length: int = Field(ge=0)
+
+
+class LockedApp(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    app: str
+    version: str
+    artifact: ArtifactRef
+    manifest: LockedManifest
+    keyid: str = Field(pattern=HEX64)
+
+
+class LockFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["appshelf.lock"] = "appshelf.lock"
+    lock_version: Literal[1] = 1
+    registry: str
+    snapshot_version: int
+    requirements: list[str]
+    apps: list[LockedApp]
+
+
+def lock_plan(client: RegistryClient, plan: Plan) -> LockFile:
+    """Verify every planned manifest and record what it pins."""
+    apps = []
+    for install in plan.installs:
+        trusted = client.manifest(install.app, install.version)
+        apps.append(
+            LockedApp(
+                app=install.app,
+                version=install.version,
+                artifact=trusted.manifest.artifact,
+                manifest=LockedManifest(
+                    path=install.entry.manifest_path,
+                    sha256=trusted.digest.sha256,
+                    length=trusted.digest.length,
+                ),
+                keyid=trusted.keyid,
+            )
+        )
+    return LockFile(
+        registry=client.snapshot.registry,
+        snapshot_version=client.snapshot.snapshot.version,
+        requirements=plan.requirements,
+        apps=apps,
+    )
+
+
+def write_lock(lock: LockFile, path: Path) -> None:
+    """Atomic: a temp file beside the target, fsync, rename."""
+    with atomic_file(path) as handle:
+        handle.write(lock.model_dump_json(indent=2).encode() + b"\n")
+
+
+def read_lock(path: Path) -> LockFile:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ClientUsageError(f"{path}: cannot read the lock file ({exc.strerror})") from None
+    try:
+        return LockFile.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ClientUsageError(
+            f"{path}: not a valid appshelf lock file: {where}: {first['msg']}"
+        ) from None
+
+
+def check_lock(client: RegistryClient, lock: LockFile) -> list[TrustedManifest]:
+    """Each locked app's verified manifest; `LockMismatch` if the registry disagrees."""
+    if client.snapshot.registry != lock.registry:
+        raise LockMismatch(
+            f"the lock is for registry {lock.registry}, but this registry is "
+            f"{client.snapshot.registry}"
+        )
+    verified = []
+    for locked in lock.apps:
+        what = f"{locked.app} {locked.version}"
+        try:
+            entry = client.entry(locked.app, locked.version)
+        except (UnknownApp, UnknownVersion):
+            raise LockMismatch(f"{what}: locked, but the registry no longer publishes it") from None
+        if entry.artifact != locked.artifact:
+            raise LockMismatch(
+                f"{what}: the registry's artifact (sha256 {entry.artifact.sha256[:16]}..., "
+                f"{entry.artifact.url}) differs from the lock's (sha256 "
+                f"{locked.artifact.sha256[:16]}...); refusing to install"
+            )
+        if (entry.manifest.sha256, entry.manifest.length) != (
+            locked.manifest.sha256,
+            locked.manifest.length,
+        ):
+            detail = f" (it was yanked: {entry.yanked})" if entry.yanked else ""
+            raise LockMismatch(
+                f"{what}: the registry's signed manifest changed since the lock was "
+                f"written{detail}; re-run `appshelf lock` after reviewing the change"
+            )
+        trusted = client.manifest(locked.app, locked.version)
+        if trusted.keyid != locked.keyid:
+            raise LockMismatch(
+                f"{what}: signed by key {trusted.keyid[:16]}..., the lock says "
+                f"{locked.keyid[:16]}..."
+            )
+        verified.append(trusted)
+    return verified

@@ -1,0 +1,309 @@
+"""The trusted-metadata layer: bytes in, verified objects out. No I/O, no clock reads.
+
+This is the verification walk of docs/spec.md, one function per step:
+
+1. `verify_snapshot`: signature by a trusted key, type, registry binding, expiry
+   against the caller's clock, version never below the highest seen before.
+2. `verify_pinned`: any index file (registry.json, index.json, keys.json,
+   apps/<key>/app.json, apps/<key>/versions.json) against the snapshot's digest+length.
+3. `verify_manifest`: a manifest against app.json's pinned digest, its own signature,
+   and agreement with app.json (app, version, artifact, yanked, dependencies...).
+4. `ArtifactCheck`: an artifact against the manifest's sha256 and size, incrementally.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+from urllib.parse import unquote
+
+import nacl.signing
+from pydantic import BaseModel, ValidationError
+
+from appshelf.client.errors import (
+    BadSignature,
+    DigestMismatch,
+    Expired,
+    InconsistentMetadata,
+    LengthExceeded,
+    Malformed,
+    Rollback,
+    UnknownApp,
+    UnknownKey,
+)
+from appshelf.client.state import RegistryState
+from appshelf.formats.canonical import parse_timestamp, sha256_hex
+from appshelf.formats.documents import (
+    MANIFEST_TYPE,
+    SNAPSHOT_TYPE,
+    AppDetail,
+    FileDigest,
+    Manifest,
+    Snapshot,
+    VersionEntry,
+)
+from appshelf.formats.flows import FlowsVersions
+from appshelf.signing.envelope import SignatureError, UnknownKeyError, verify_envelope
+
+SNAPSHOT_PATH = "snapshot.json"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class TrustedSnapshot:
+    snapshot: Snapshot
+    keyid: str
+    sha256: str
+
+    @property
+    def registry(self) -> str:
+        return self.snapshot.registry
+
+    def pin(self, relpath: str) -> FileDigest | None:
+        return self.snapshot.meta.get(relpath)
+
+    def app_keys(self) -> list[str]:
+        """Apps the snapshot pins an app.json for."""
+        return sorted(
+            path.split("/")[1]
+            for path in self.snapshot.meta
+            if path.startswith("apps/") and path.endswith("/app.json") and path.count("/") == 2
+        )
+
+
+@dataclass(frozen=True)
+class TrustedManifest:
+    manifest: Manifest
+    keyid: str
+    digest: FileDigest
+
+
+def _envelope(
+    data: bytes, expected_type: str, trusted: Mapping[str, nacl.signing.VerifyKey], what: str
+) -> tuple[dict[str, object], str]:
+    try:
+        envelope = json.loads(data)
+    except ValueError as exc:
+        raise Malformed(f"{what}: not valid JSON ({exc})") from None
+    try:
+        return verify_envelope(envelope, expected_type, trusted, what=what)
+    except UnknownKeyError as exc:
+        raise UnknownKey(
+            f"{exc}; if the registry rotated its key, get the new public key from its "
+            "operators and pass it with --key"
+        ) from None
+    except SignatureError as exc:
+        raise BadSignature(str(exc)) from None
+
+
+def _model(model: type[ModelT], data: object, what: str) -> ModelT:
+    try:
+        if isinstance(data, bytes):
+            return model.model_validate_json(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise Malformed(f"{what}: {where}: {first['msg']}") from None
+
+
+def verify_snapshot(
+    data: bytes,
+    trusted: Mapping[str, nacl.signing.VerifyKey],
+    now: datetime,
+    state: RegistryState | None,
+    expected_registry: str | None = None,
+) -> TrustedSnapshot:
+    """Step 1. `state` is what this client saw before for the same registry."""
+    body, keyid = _envelope(data, SNAPSHOT_TYPE, trusted, SNAPSHOT_PATH)
+    snapshot = _model(Snapshot, body, SNAPSHOT_PATH)
+    if expected_registry is not None and snapshot.registry != expected_registry:
+        raise InconsistentMetadata(
+            f"{SNAPSHOT_PATH}: signed for registry {snapshot.registry}, but served from "
+            f"{expected_registry}; a snapshot only vouches for the registry it names"
+        )
+    if parse_timestamp(snapshot.expires) <= now:
+        raise Expired(
+            f"{SNAPSHOT_PATH}: version {snapshot.version} expired at {snapshot.expires}; "
+            "the registry must be rebuilt and re-signed (or something serves a stale copy)"
+        )
+    digest = sha256_hex(data)
+    if state is not None and state.snapshot_version > snapshot.version:
+        raise Rollback(
+            f"{SNAPSHOT_PATH}: version {snapshot.version} is older than version "
+            f"{state.snapshot_version} already seen from {snapshot.registry}; refusing a "
+            "rolled-back registry (a stale mirror or cache, or an attack)"
+        )
+    if (
+        state is not None
+        and state.snapshot_version == snapshot.version
+        and state.snapshot_sha256 not in (None, digest)
+    ):
+        raise Rollback(
+            f"{SNAPSHOT_PATH}: a different snapshot with the same version {snapshot.version} "
+            "was seen before; a registry never signs two snapshots with one version"
+        )
+    return TrustedSnapshot(snapshot, keyid, digest)
+
+
+def next_state(trusted: TrustedSnapshot) -> RegistryState:
+    return RegistryState(
+        registry=trusted.registry,
+        snapshot_version=trusted.snapshot.version,
+        snapshot_sha256=trusted.sha256,
+    )
+
+
+def check_digest(data: bytes, pin: FileDigest, what: str) -> None:
+    if len(data) > pin.length:
+        raise LengthExceeded(f"{what}: {len(data)} bytes, but {pin.length} are pinned")
+    if len(data) != pin.length or sha256_hex(data) != pin.sha256:
+        raise DigestMismatch(
+            f"{what}: sha256 {sha256_hex(data)[:16]}... ({len(data)} bytes) does not match the "
+            f"pinned {pin.sha256[:16]}... ({pin.length} bytes); the file was altered or mixed "
+            "up with another build"
+        )
+
+
+def verify_pinned(trusted: TrustedSnapshot, relpath: str, data: bytes) -> bytes:
+    """Step 2: check bytes against the snapshot's pin for `relpath`."""
+    pin = trusted.pin(relpath)
+    if pin is None:
+        raise Malformed(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
+    check_digest(data, pin, relpath)
+    return data
+
+
+def app_path(key: str) -> str:
+    return f"apps/{key}/app.json"
+
+
+def versions_path(key: str) -> str:
+    return f"apps/{key}/versions.json"
+
+
+def require_app(trusted: TrustedSnapshot, key: str) -> str:
+    relpath = app_path(key)
+    if trusted.pin(relpath) is None:
+        raise UnknownApp(f"no app {key!r} in the registry {trusted.registry}")
+    return relpath
+
+
+def parse_app(trusted: TrustedSnapshot, key: str, data: bytes) -> AppDetail:
+    relpath = app_path(key)
+    verify_pinned(trusted, relpath, data)
+    detail = _model(AppDetail, data, relpath)
+    if detail.key != key:
+        raise InconsistentMetadata(f"{relpath}: describes app {detail.key!r}, not {key!r}")
+    return detail
+
+
+def parse_document(
+    trusted: TrustedSnapshot, relpath: str, model: type[ModelT], data: bytes
+) -> ModelT:
+    """A pinned index file as its model; checks the registry binding when it has one."""
+    verify_pinned(trusted, relpath, data)
+    document = _model(model, data, relpath)
+    bound = getattr(document, "registry", None)
+    if bound is not None and bound != trusted.registry:
+        raise InconsistentMetadata(f"{relpath}: belongs to registry {bound}")
+    return document
+
+
+def check_versions_file(detail: AppDetail, versions: FlowsVersions) -> None:
+    """versions.json (the Flows view) must list exactly app.json's versions and artifacts."""
+    relpath = versions_path(detail.key)
+    expected = [(v.version, v.artifact.url, f"sha256:{v.artifact.sha256}") for v in detail.versions]
+    actual = [(v.version, v.artifactUrl, v.artifactChecksum) for v in versions.versions]
+    if expected != actual:
+        raise InconsistentMetadata(f"{relpath}: disagrees with {app_path(detail.key)}")
+
+
+def manifest_relpath(key: str, entry: VersionEntry) -> str:
+    expected = f"apps/{key}/{entry.version}/manifest.json"
+    if entry.manifest_path != expected:
+        raise Malformed(
+            f"{app_path(key)}: version {entry.version}: manifest_path {entry.manifest_path!r} "
+            f"should be {expected!r}"
+        )
+    return expected
+
+
+def verify_manifest(
+    trusted: TrustedSnapshot,
+    key: str,
+    entry: VersionEntry,
+    data: bytes,
+    keys: Mapping[str, nacl.signing.VerifyKey],
+) -> TrustedManifest:
+    """Step 3: digest pinned by app.json, signature, then agreement with app.json."""
+    relpath = manifest_relpath(key, entry)
+    check_digest(data, entry.manifest, relpath)
+    body, keyid = _envelope(data, MANIFEST_TYPE, keys, relpath)
+    manifest = _model(Manifest, body, relpath)
+    mismatches = [
+        name
+        for name, mine, theirs in (
+            ("registry", manifest.registry, trusted.registry),
+            ("app", manifest.app, key),
+            ("version", manifest.version, entry.version),
+            ("artifact", manifest.artifact, entry.artifact),
+            ("yanked", manifest.yanked, entry.yanked),
+            ("provides", manifest.provides, entry.provides),
+            ("requires", manifest.requires, entry.requires),
+            ("dependencies", manifest.dependencies, entry.dependencies),
+            ("published", manifest.published, entry.published),
+        )
+        if mine != theirs
+    ]
+    if mismatches:
+        raise InconsistentMetadata(
+            f"{relpath}: {', '.join(mismatches)} differ from {app_path(key)}"
+        )
+    return TrustedManifest(manifest, keyid, entry.manifest)
+
+
+def local_artifact_path(trusted: TrustedSnapshot, manifest: Manifest) -> str | None:
+    """The registry-relative path of a locally hosted artifact; None for external URLs."""
+    url = manifest.artifact.url
+    if not url.startswith(trusted.registry):
+        if not url.startswith("https://"):
+            raise Malformed(
+                f"apps/{manifest.app}/{manifest.version}/manifest.json: external artifact "
+                f"URL {url!r} is not https"
+            )
+        return None
+    return unquote(url[len(trusted.registry) :])
+
+
+class ArtifactCheck:
+    """Step 4, incrementally: feed chunks, then `finish()`; never trusts a partial file."""
+
+    def __init__(self, sha256: str, size: int, what: str):
+        self.expected_sha256 = sha256
+        self.expected_size = size
+        self.what = what
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.expected_size:
+            raise LengthExceeded(
+                f"{self.what}: more than the {self.expected_size:,} bytes pinned by its manifest"
+            )
+        self._hash.update(chunk)
+
+    def finish(self) -> str:
+        digest = self._hash.hexdigest()
+        if self.size != self.expected_size or digest != self.expected_sha256:
+            raise DigestMismatch(
+                f"{self.what}: got sha256 {digest[:16]}... ({self.size:,} bytes), the signed "
+                f"manifest pins {self.expected_sha256[:16]}... ({self.expected_size:,} bytes); "
+                "the artifact was altered, truncated or replaced"
+            )
+        return digest

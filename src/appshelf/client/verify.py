@@ -1,0 +1,164 @@
+"""Registry-wide verification: every signature, pin and checksum a client could check.
+
+Unlike the client's lazy walk, this reads everything the snapshot covers, keeps going
+after a failure so one run lists every problem, and (for folders) looks for files under
+apps/ that nothing pins. Run it after each deploy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from urllib.parse import unquote
+
+from appshelf.client import trusted as t
+from appshelf.client.client import RegistryClient
+from appshelf.client.errors import DigestMismatch, NotFound
+from appshelf.client.transport import FolderTransport
+from appshelf.errors import AppshelfError
+from appshelf.formats.documents import AppDetail, KeysDocument, RegistryIndex
+from appshelf.formats.flows import FlowsRegistry
+
+SITE_SUFFIXES = (".html", ".css", ".js", ".webmanifest", ".txt", ".xml")
+
+
+@dataclass
+class VerifyReport:
+    location: str
+    registry: str | None = None
+    snapshot_version: int | None = None
+    snapshot_expires: str | None = None
+    keyid: str | None = None
+    pinned_files: int = 0
+    manifests: int = 0
+    artifacts_checked: int = 0
+    artifact_bytes: int = 0
+    external_skipped: list[str] = field(default_factory=list)
+    unpinned: list[str] = field(default_factory=list)  # site pages, icons: informational
+    uncovered: list[str] = field(default_factory=list)  # unexpected files under apps/
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class VerificationFailed(AppshelfError):
+    """`appshelf verify` found problems (listed in its report)."""
+
+
+def verify_registry(
+    client: RegistryClient, artifacts: bool = False, external: bool = False
+) -> VerifyReport:
+    started = time.perf_counter()
+    report = VerifyReport(location=client.location)
+    try:
+        _verify(client, report, artifacts, external)
+    finally:
+        report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, external: bool) -> None:
+    try:
+        snap = client.refresh()
+    except AppshelfError as exc:
+        message = str(exc)
+        prefixed = message.startswith(t.SNAPSHOT_PATH)
+        report.failures.append(message if prefixed else f"{t.SNAPSHOT_PATH}: {message}")
+        return
+    report.registry = snap.registry
+    report.snapshot_version = snap.snapshot.version
+    report.snapshot_expires = snap.snapshot.expires
+    report.keyid = snap.keyid
+
+    def attempt(what: str, action: Callable[[], object]) -> object | None:
+        try:
+            return action()
+        except AppshelfError as exc:
+            message = str(exc)
+            message = message if message.startswith(what) else f"{what}: {message}"
+            if message not in report.failures:  # a file read twice fails the same way once
+                report.failures.append(message)
+            return None
+
+    for relpath in sorted(snap.snapshot.meta):
+        if attempt(relpath, partial(client.read_pinned, relpath)) is not None:
+            report.pinned_files += 1
+    keys = app_keys = set(snap.app_keys())
+    index = attempt("index.json", client.index)
+    if isinstance(index, RegistryIndex) and {a.key for a in index.apps} != keys:
+        report.failures.append("index.json: its apps differ from the apps the snapshot pins")
+    flows = attempt("registry.json", client.flows_registry)
+    if isinstance(flows, FlowsRegistry) and set(flows.apps) != keys:
+        report.failures.append("registry.json: its apps differ from the apps the snapshot pins")
+    keys_doc = attempt("keys.json", client.keys_document)
+    if isinstance(keys_doc, KeysDocument) and snap.keyid not in {k.keyid for k in keys_doc.keys}:
+        report.notes.append("keys.json does not list the key that signed the snapshot")
+
+    expected = {t.SNAPSHOT_PATH, *snap.snapshot.meta}
+    icons: set[str] = set()
+    for key in sorted(app_keys):
+        detail = attempt(t.app_path(key), partial(client.app, key))
+        if not isinstance(detail, AppDetail):
+            continue
+        if detail.metadata.icon_url and detail.metadata.icon_url.startswith(snap.registry):
+            icons.add(unquote(detail.metadata.icon_url[len(snap.registry) :]))
+        attempt(t.versions_path(key), partial(client.flows_versions, key))
+        for entry in detail.versions:
+            what = f"apps/{key}/{entry.version}/manifest.json"
+            expected.add(what)
+            trusted = attempt(what, partial(client.manifest, key, entry.version))
+            if not isinstance(trusted, t.TrustedManifest):
+                continue
+            report.manifests += 1
+            local = attempt(what, partial(t.local_artifact_path, snap, trusted.manifest))
+            url = trusted.manifest.artifact.url
+            if local is not None:
+                expected.add(str(local))
+                if not artifacts and isinstance(client.transport, FolderTransport):
+                    attempt(url, partial(_stat, client, str(local), trusted))
+            elif not url.startswith(snap.registry) and not external:
+                report.external_skipped.append(url)
+                continue
+            if artifacts and attempt(url, partial(client.check_artifact, trusted)):
+                report.artifacts_checked += 1
+                report.artifact_bytes += trusted.manifest.artifact.size
+    if isinstance(client.transport, FolderTransport):
+        for relpath in client.transport.files_under("apps"):
+            if relpath in expected:
+                continue
+            if relpath in icons or relpath.endswith(SITE_SUFFIXES):
+                report.unpinned.append(relpath)
+            else:
+                report.uncovered.append(relpath)
+                report.failures.append(
+                    f"{relpath}: under apps/ but not covered by the snapshot's chain of pins "
+                    "(a leftover, or an injected file)"
+                )
+    else:
+        report.notes.append("uncovered files are only detected for folders (HTTP has no listing)")
+    if artifacts and report.external_skipped:
+        report.notes.append(
+            f"{len(report.external_skipped)} external artifact(s) skipped; pass --external "
+            "to download them too"
+        )
+
+
+def _stat(client: RegistryClient, relpath: str, trusted: t.TrustedManifest) -> None:
+    """Without --artifacts, a folder's artifacts are still checked for presence and size."""
+    assert isinstance(client.transport, FolderTransport)
+    what = f"{trusted.manifest.app} {trusted.manifest.version} artifact"
+    path = client.transport.path_of(relpath, what)
+    if not path.is_file():
+        raise NotFound(f"{what}: {relpath} is missing")
+    size = path.stat().st_size
+    if size != trusted.manifest.artifact.size:
+        raise DigestMismatch(
+            f"{what}: {relpath} has {size:,} bytes, the manifest pins "
+            f"{trusted.manifest.artifact.size:,}"
+        )

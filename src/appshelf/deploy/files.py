@@ -1,0 +1,123 @@
+"""What each deployed file is: its kind (which decides upload order and caching) and type.
+
+Pure functions of the relative path and of the set of artifact paths, so the planner
+and its tests need no bucket.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from appshelf.source.models import DeploySection
+
+SNAPSHOT = "snapshot.json"
+TOP_INDEXES = frozenset({"registry.json", "index.json", "keys.json"})
+STATE_KEY = ".appshelf/deploy-state.json"  # digests of what was deployed (saves HEAD requests)
+
+
+class Kind(Enum):
+    ARTIFACT = "artifact"  # immutable once published
+    ASSET = "asset"  # icons, css, js, images: referenced by what comes later
+    MANIFEST = "manifest"  # apps/<key>/<version>/manifest.json, pinned by app.json
+    APP_INDEX = "app-index"  # apps/<key>/app.json and versions.json, pinned by the snapshot
+    TOP_INDEX = "top-index"  # registry.json, index.json, keys.json, pinned by the snapshot
+    PAGE = "page"  # HTML, feeds, schemas and everything else, pointing at the above
+    SNAPSHOT = "snapshot"  # the signed root: written last, conditionally
+
+    @property
+    def phase(self) -> int:
+        """Upload phase: a reader must never see a file before the files it names."""
+        return _PHASES[self]
+
+
+_PHASES = {
+    Kind.ARTIFACT: 1,
+    Kind.ASSET: 1,
+    Kind.MANIFEST: 2,
+    Kind.APP_INDEX: 3,
+    Kind.TOP_INDEX: 4,
+    Kind.PAGE: 4,
+    Kind.SNAPSHOT: 5,
+}
+
+_TYPES = {
+    ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
+    ".htm": "text/html; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".ico": "image/x-icon",
+    ".xml": "application/xml",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".map": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+    ".tar.gz": "application/gzip",
+    ".tgz": "application/gzip",
+    ".gz": "application/gzip",
+    ".tar": "application/x-tar",
+    ".zip": "application/zip",
+    ".wasm": "application/wasm",
+    ".mpk": "application/octet-stream",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+}
+_PLAIN_NAMES = frozenset({"CNAME", ".nojekyll"})
+_ASSET_SUFFIXES = (
+    ".css",
+    ".js",
+    ".mjs",
+    ".map",
+    ".png",
+    ".svg",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".webp",
+    ".ico",
+    ".woff",
+    ".woff2",
+)
+
+
+def content_type(relpath: str) -> str:
+    name = relpath.rsplit("/", 1)[-1]
+    if name in _PLAIN_NAMES:
+        return "text/plain; charset=utf-8"
+    lower = name.lower()
+    for suffix in (".tar.gz", *(s for s in _TYPES if s != ".tar.gz")):
+        if lower.endswith(suffix):
+            return _TYPES[suffix]
+    return "application/octet-stream"
+
+
+def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
+    """Classify one path; `artifacts` are the paths app.json files name as artifacts."""
+    if relpath in artifacts:
+        return Kind.ARTIFACT
+    if relpath == SNAPSHOT:
+        return Kind.SNAPSHOT
+    if relpath in TOP_INDEXES:
+        return Kind.TOP_INDEX
+    parts = relpath.split("/")
+    if parts[0] == "apps" and len(parts) == 3 and parts[2] in ("app.json", "versions.json"):
+        return Kind.APP_INDEX
+    if parts[0] == "apps" and len(parts) == 4 and parts[3] == "manifest.json":
+        return Kind.MANIFEST
+    if relpath.lower().endswith(_ASSET_SUFFIXES):
+        return Kind.ASSET
+    return Kind.PAGE
+
+
+def cache_control(kind: Kind, config: DeploySection) -> str:
+    if kind is Kind.ARTIFACT:
+        return config.immutable_cache_control
+    if kind is Kind.SNAPSHOT:
+        return config.snapshot_cache_control
+    return config.cache_control

@@ -1,0 +1,294 @@
+"""The deploy planner: local site + what the bucket holds -> an ordered plan (pure, no I/O).
+
+It refuses (raising, so nothing is uploaded) when a published version would get other
+artifact bytes or would vanish, or when the build is older than what is deployed. The
+plan it returns is ordered so that no reader ever sees a file naming one not yet there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import pydantic
+
+from appshelf.deploy.errors import REBUILD_HINT, DeployRefusedError
+from appshelf.deploy.files import STATE_KEY, Kind, cache_control, content_type, kind_of
+from appshelf.deploy.site import LocalSite, artifact_relpath
+from appshelf.deploy.state import RemoteObject, RemoteState
+from appshelf.formats.canonical import sha256_hex
+from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, VersionEntry
+from appshelf.signing.envelope import (
+    SignatureError,
+    UnknownKeyError,
+    trusted_keys_from_hex,
+    verify_envelope,
+)
+from appshelf.signing.keys import development_key
+from appshelf.source.models import DeploySection
+
+Operation = Literal["upload", "skip", "delete"]
+
+
+@dataclass(frozen=True)
+class Action:
+    relpath: str
+    op: Operation
+    reason: str  # new, changed, headers, unchanged, not in the site
+    kind: Kind
+    size: int = 0
+    sha256: str = ""
+    content_type: str = ""
+    cache_control: str = ""
+    if_match: str | None = None  # overwrite only the object read at plan time
+    if_none_match: bool = False  # create only: fail if someone else created it meanwhile
+
+
+@dataclass
+class DeployPlan:
+    uploads: list[Action]  # in safe order: phase by phase
+    skips: list[Action]
+    deletes: list[Action]
+    notes: list[str] = field(default_factory=list)
+    snapshot_etag: str | None = None  # what the final conditional write expects
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.uploads or self.deletes)
+
+    def phases(self) -> list[list[Action]]:
+        groups: dict[int, list[Action]] = {}
+        for action in self.uploads:
+            groups.setdefault(action.kind.phase, []).append(action)
+        return [groups[phase] for phase in sorted(groups)]
+
+    def short_cache_paths(self) -> list[str]:
+        """Changed or removed paths a CDN may still serve stale (everything but artifacts)."""
+        return sorted(
+            a.relpath for a in [*self.uploads, *self.deletes] if a.kind is not Kind.ARTIFACT
+        )
+
+
+@dataclass
+class Deployed:
+    """The deployed registry as far as it can be trusted."""
+
+    published: dict[tuple[str, str], VersionEntry]
+    base_url: str | None
+    version: int | None
+    notes: list[str]
+
+
+def documents_to_fetch(site: LocalSite | None, state: RemoteState) -> list[str]:
+    """The deployed index files the planner must read: app.json files that differ from
+    the local ones (an equal one needs no reading), or all of them when building."""
+    envelope = state.snapshot()
+    wanted = {
+        rel
+        for rel in state.objects
+        if rel.startswith("apps/") and rel.endswith("/app.json") and rel.count("/") == 2
+    }
+    if envelope is not None:
+        wanted |= {rel for rel in envelope.signed.meta if rel.endswith("/app.json")}
+        if site is None:
+            wanted.add("keys.json")
+    if site is not None:
+        wanted = {
+            rel
+            for rel in wanted
+            if rel not in site.files
+            or rel not in state.objects
+            or state.objects[rel].sha256 != site.files[rel].sha256
+        }
+    return sorted(rel for rel in wanted if rel in state.objects)
+
+
+def read_deployed(site: LocalSite, state: RemoteState) -> Deployed:
+    """Authenticate the deployed snapshot and collect every published version."""
+    notes: list[str] = []
+    envelope = state.snapshot()
+    meta = envelope.signed.meta if envelope else {}
+    if envelope is not None and state.snapshot_bytes is not None:
+        trusted = trusted_keys_from_hex([k.public for k in site.keys.keys])
+        dev = development_key()
+        try:
+            verify_envelope(
+                state.snapshot_bytes, SNAPSHOT_TYPE, trusted, what="deployed snapshot.json"
+            )
+        except UnknownKeyError:
+            if envelope.signatures[0].keyid != dev.keyid:
+                raise DeployRefusedError(
+                    "the deployed snapshot.json is signed by a key this build does not list "
+                    f"(key id {envelope.signatures[0].keyid[:16]}...). If you rotated keys, "
+                    "list the old public key in registry.toml [signing] retired_keys, or "
+                    "build with `--deploy`, which carries the deployed keys over"
+                ) from None
+            notes.append(
+                "the deployed registry was signed with the DEVELOPMENT key; it is replaced"
+            )
+        except SignatureError as exc:
+            raise DeployRefusedError(
+                f"{exc}: the bucket was altered outside appshelf; restore it before deploying"
+            ) from None
+    published: dict[tuple[str, str], VersionEntry] = {}
+    for relpath, data in sorted(state.documents.items()):
+        if not relpath.endswith("/app.json"):
+            continue
+        pinned = meta.get(relpath)
+        authentic = pinned is not None and sha256_hex(data) == pinned.sha256
+        try:
+            detail = AppDetail.model_validate_json(data)
+        except pydantic.ValidationError as exc:
+            if authentic:
+                raise DeployRefusedError(f"the deployed {relpath} cannot be read: {exc}") from None
+            notes.append(f"ignored the deployed {relpath}: unreadable and not in the snapshot")
+            continue
+        if not authentic:
+            notes.append(
+                f"the deployed {relpath} does not match the deployed snapshot (an interrupted "
+                "or losing deploy wrote it); its versions are treated as published"
+            )
+        for entry in detail.versions:
+            published[(detail.key, entry.version)] = entry
+    # Apps whose deployed app.json equals the local one: the local one says it all.
+    for detail in site.apps.values():
+        rel = f"apps/{detail.key}/app.json"
+        remote = state.objects.get(rel)
+        if (
+            rel not in state.documents
+            and remote is not None
+            and remote.sha256 == site.files[rel].sha256
+        ):
+            for entry in detail.versions:
+                published.setdefault((detail.key, entry.version), entry)
+    return Deployed(
+        published=published,
+        base_url=envelope.signed.registry if envelope else None,
+        version=envelope.signed.version if envelope else None,
+        notes=notes,
+    )
+
+
+def check_published(site: LocalSite, deployed: Deployed) -> None:
+    """Every published version must be in the build, with the same artifact bytes."""
+    problems: list[str] = []
+    for (app, version), entry in sorted(deployed.published.items()):
+        local = site.apps.get(app)
+        mine = next((e for e in local.versions if e.version == version), None) if local else None
+        if mine is None:
+            problems.append(
+                f"{app} {version} is deployed but not in this build: a deploy that left it "
+                "out would lose it (add it back to the source, e.g. pull the latest commit; "
+                "yank it rather than deleting it)"
+            )
+        elif mine.artifact.sha256 != entry.artifact.sha256:
+            problems.append(
+                f"{app} {version} is deployed with artifact sha256:{entry.artifact.sha256} "
+                f"but this build has sha256:{mine.artifact.sha256}; published versions are "
+                "immutable: release a new version instead"
+            )
+    if problems:
+        raise DeployRefusedError(
+            "refusing to deploy, nothing was uploaded:\n" + "\n".join(f"  {p}" for p in problems)
+        )
+
+
+def check_snapshot(site: LocalSite, state: RemoteState, deployed: Deployed) -> None:
+    if deployed.version is None or state.snapshot_bytes == site.snapshot_bytes:
+        return
+    if site.snapshot.version <= deployed.version:
+        raise DeployRefusedError(
+            f"this build's snapshot is version {site.snapshot.version} but the deployed one "
+            f"is version {deployed.version}: the build does not start from the deployed "
+            f"state (another deploy happened since); {REBUILD_HINT}"
+        )
+
+
+def _decide(
+    relpath: str,
+    kind: Kind,
+    sha256: str,
+    size: int,
+    remote: RemoteObject | None,
+    config: DeploySection,
+) -> Action:
+    skip = Action(
+        relpath,
+        "skip",
+        "unchanged",
+        kind,
+        size=size,
+        sha256=sha256,
+        content_type=content_type(relpath),
+        cache_control=cache_control(kind, config),
+    )
+    if remote is None:
+        return replace(skip, op="upload", reason="new", if_none_match=True)
+    if remote.sha256 != sha256 or remote.size != size:
+        return replace(skip, op="upload", reason="changed", if_match=remote.etag)
+    if (remote.content_type, remote.cache_control) != (skip.content_type, skip.cache_control):
+        return replace(skip, op="upload", reason="headers", if_match=remote.etag)
+    return skip
+
+
+def plan_deploy(
+    site: LocalSite, state: RemoteState, config: DeploySection, delete: bool = False
+) -> DeployPlan:
+    deployed = read_deployed(site, state)
+    check_published(site, deployed)
+    check_snapshot(site, state, deployed)
+
+    local_artifacts = frozenset(site.artifact_paths())
+    protected = set(local_artifacts)
+    if deployed.base_url is not None:
+        protected |= {
+            rel
+            for entry in deployed.published.values()
+            if (rel := artifact_relpath(entry.artifact.url, deployed.base_url)) is not None
+        }
+    uploads: list[Action] = []
+    skips: list[Action] = []
+    for relpath, local in site.files.items():
+        kind = kind_of(relpath, local_artifacts)
+        action = _decide(
+            relpath, kind, local.sha256, local.size, state.objects.get(relpath), config
+        )
+        if kind is Kind.SNAPSHOT and action.op == "upload":
+            # The commit point: it replaces exactly the snapshot read at plan time.
+            action = replace(
+                action,
+                if_match=state.snapshot_etag,
+                if_none_match=state.snapshot_etag is None,
+            )
+        (uploads if action.op == "upload" else skips).append(action)
+    uploads.sort(key=lambda a: (a.kind.phase, a.relpath))
+    deletes: list[Action] = []
+    kept: list[str] = []
+    if delete:
+        for relpath, remote in sorted(state.objects.items()):
+            if relpath in site.files or relpath == STATE_KEY:
+                continue
+            if relpath in protected:
+                kept.append(relpath)
+                continue
+            deletes.append(
+                Action(
+                    relpath,
+                    "delete",
+                    "not in the site",
+                    kind_of(relpath, frozenset()),
+                    size=remote.size,
+                    if_match=remote.etag,
+                )
+            )
+    notes = list(deployed.notes)
+    if kept:
+        notes.append(
+            f"kept {len(kept)} artifact(s) of published versions although the site lacks them"
+        )
+    if deployed.base_url is not None and deployed.base_url != site.base_url:
+        notes.append(
+            f"the deployed registry's base URL was {deployed.base_url}; this build uses "
+            f"{site.base_url}"
+        )
+    return DeployPlan(uploads, skips, deletes, notes, state.snapshot_etag)

@@ -1,0 +1,138 @@
+"""Read the local output folder that is about to be deployed, and check it is whole.
+
+A site that does not verify against its own snapshot is never uploaded: what leaves
+the machine is exactly what `appshelf build` signed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+import pydantic
+
+from appshelf.build.hashing import hash_files
+from appshelf.deploy.errors import SiteError
+from appshelf.deploy.files import SNAPSHOT, STATE_KEY
+from appshelf.formats.documents import (
+    SNAPSHOT_TYPE,
+    AppDetail,
+    KeysDocument,
+    Signed,
+    Snapshot,
+)
+from appshelf.signing.envelope import SignatureError, trusted_keys_from_hex, verify_envelope
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    relpath: str
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass
+class LocalSite:
+    root: Path
+    files: dict[str, LocalFile]
+    snapshot: Snapshot
+    snapshot_bytes: bytes
+    keys: KeysDocument
+    apps: dict[str, AppDetail]  # app key -> apps/<key>/app.json
+
+    @property
+    def base_url(self) -> str:
+        return self.snapshot.registry
+
+    def artifact_paths(self) -> dict[str, str]:
+        """Local artifact path -> sha256, for every version whose artifact is hosted here."""
+        return {
+            path: entry.artifact.sha256
+            for detail in self.apps.values()
+            for entry in detail.versions
+            if (path := artifact_relpath(entry.artifact.url, self.base_url)) is not None
+        }
+
+
+def artifact_relpath(url: str, base_url: str) -> str | None:
+    """The output path of a hosted artifact, or None for an external one."""
+    if not url.startswith(base_url):
+        return None
+    return unquote(url[len(base_url) :])
+
+
+def _walk(root: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder, dirs, names in os.walk(root):
+        here = Path(folder)
+        for name in [*dirs, *names]:
+            path = here / name
+            if path.is_symlink():
+                raise SiteError(
+                    f"{path}: is a symbolic link; appshelf deploys regular files only "
+                    "(build output never contains links)"
+                )
+        for name in names:
+            path = here / name
+            relpath = path.relative_to(root).as_posix()
+            if relpath == STATE_KEY:
+                continue
+            found[relpath] = path
+    return found
+
+
+def read_site(root: Path) -> LocalSite:
+    """Hash every file and check the snapshot's pins and signature and each artifact."""
+    if not (root / SNAPSHOT).is_file():
+        raise SiteError(
+            f"{root}: has no snapshot.json, so it is not an appshelf build output "
+            "(run `appshelf build` first, or pass the folder it wrote)"
+        )
+    paths = _walk(root)
+    hashes = hash_files(paths.values())
+    files = {
+        rel: LocalFile(rel, path, hashes[path].sha256, hashes[path].size)
+        for rel, path in sorted(paths.items())
+    }
+    snapshot_bytes = (root / SNAPSHOT).read_bytes()
+    try:
+        envelope = Signed[Snapshot].model_validate_json(snapshot_bytes)
+        keys = KeysDocument.model_validate_json((root / "keys.json").read_bytes())
+    except (OSError, pydantic.ValidationError) as exc:
+        raise SiteError(f"{root}: snapshot.json or keys.json cannot be read: {exc}") from None
+    try:
+        verify_envelope(
+            snapshot_bytes,
+            SNAPSHOT_TYPE,
+            trusted_keys_from_hex([k.public for k in keys.keys]),
+            what=f"{root / SNAPSHOT}",
+        )
+    except SignatureError as exc:
+        raise SiteError(f"{exc}; rebuild the site") from None
+    for relpath, pinned in envelope.signed.meta.items():
+        local = files.get(relpath)
+        if local is None or local.sha256 != pinned.sha256 or local.size != pinned.length:
+            raise SiteError(
+                f"{root / relpath}: missing or different from the digest in snapshot.json; "
+                "the folder was changed after the build: rebuild it"
+            )
+    apps: dict[str, AppDetail] = {}
+    for relpath in envelope.signed.meta:
+        if relpath.startswith("apps/") and relpath.endswith("/app.json"):
+            try:
+                detail = AppDetail.model_validate_json((root / relpath).read_bytes())
+            except pydantic.ValidationError as exc:
+                raise SiteError(f"{root / relpath}: not a valid app.json: {exc}") from None
+            apps[detail.key] = detail
+    site = LocalSite(root, files, envelope.signed, snapshot_bytes, keys, apps)
+    for relpath, sha256 in site.artifact_paths().items():
+        local = files.get(relpath)
+        if local is None or local.sha256 != sha256:
+            raise SiteError(
+                f"{root / relpath}: missing or different from the sha256 its app.json "
+                "gives; rebuild the site"
+            )
+    return site

@@ -1,0 +1,1 @@
+"""Files `appshelf init` copies into a new registry repository (shipped as package data)."""

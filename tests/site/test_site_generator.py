@@ -1,0 +1,313 @@
+"""The site generator without a browser: links, determinism, overrides, hostile input."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+from click.testing import CliRunner
+from site_support import build_site
+
+from appshelf.cli import main
+from appshelf.errors import SourceTreeError
+from appshelf.site import SiteError
+from appshelf.site.generator import filesize
+from appshelf.site.markdown import render_markdown, safe_link
+
+BASE = "https://example.github.io/shelf/"
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.scripts_inline = 0
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for name in ("href", "src"):
+            value = values.get(name)
+            if value is not None:
+                self.links.append(value)
+        if tag == "script" and "src" not in values:
+            self.scripts_inline += 1
+
+
+def _site_links(root: Path, page: str) -> tuple[list[str], int]:
+    parser = _Links()
+    parser.feed((root / page).read_text(encoding="utf-8"))
+    return parser.links, parser.scripts_inline
+
+
+def _check_links(out: Path) -> int:
+    """Every href/src of every page points at a file of the site (or leaves the site)."""
+    pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
+    checked = 0
+    for page in pages:
+        links, inline_scripts = _site_links(out, page)
+        assert inline_scripts == 0, f"{page}: inline script (the CSP forbids it)"
+        # 404.html is served at any depth, so it links by absolute path below base_url.
+        page_url = urljoin(BASE, page)
+        for link in links:
+            if link.startswith(("https://", "http://", "mailto:")) and not link.startswith(BASE):
+                continue
+            target = urlsplit(urljoin(page_url, link))
+            assert target.netloc == "example.github.io", f"{page}: {link} leaves the site"
+            assert target.path.startswith("/shelf/"), f"{page}: {link} escapes the base path"
+            relpath = unquote(target.path[len("/shelf/") :]) or "index.html"
+            path = out / relpath
+            if relpath.endswith("/"):
+                path = path / "index.html"
+            assert path.is_file(), f"{page}: broken link {link} -> {relpath}"
+            checked += 1
+    return checked
+
+
+def test_every_internal_link_resolves(example_source: Path, tmp_path: Path) -> None:
+    odd = example_source / "apps/hello-world/1.2.0+build.5"  # "+" is %2B in URLs
+    odd.mkdir()
+    (odd / "hello+world_1.2.0.tar.gz").write_bytes(b"odd names\n")
+    out = tmp_path / "out"
+    build_site(example_source, out, base_url=BASE)
+    pages = {p.relative_to(out).as_posix() for p in out.rglob("*.html")}
+    assert {"index.html", "404.html", "apps/kv-store/1.1.0/index.html"} <= pages
+    assert "apps/hello-world/1.2.0+build.5/index.html" in pages
+    assert _check_links(out) > 300
+
+
+def test_listing_pages_for_javascript_off(
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("appshelf.site.generator.PAGE_SIZE", 2)
+    out = tmp_path / "out"
+    build_site(example_source, out, base_url=BASE)
+    assert (out / "page/3/index.html").is_file() and not (out / "page/4").exists()
+    third = (out / "page/3/index.html").read_text()
+    assert 'href="../../apps/slack-notify/index.html"' in third  # the 5th app
+    assert "5 apps, page 3 of 3" in third and 'aria-current="page" href="../../page/3/' in third
+    _check_links(out)
+
+
+def test_output_is_deterministic_and_rebuild_writes_nothing(
+    example_source: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    build_site(example_source, first)
+    build_site(example_source, second)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    again = build_site(example_source, first)
+    assert not again.changed and again.files_written == 0
+
+
+def test_site_files(example_source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build_site(example_source, out, base_url=BASE)
+    assert (out / ".nojekyll").read_bytes() == b""
+    assert not (out / "CNAME").exists()
+    assert f"Sitemap: {BASE}sitemap.xml" in (out / "robots.txt").read_text()
+    atom = "{http://www.w3.org/2005/Atom}"
+    feed = ET.parse(out / "feed.xml").getroot()
+    entries = feed.findall(f"{atom}entry")
+    assert len(entries) == 14
+    first = entries[0]
+    assert first.findtext(f"{atom}title") == "Jira Sync 3.2.0"  # newest published
+    assert first.find(f"{atom}link").get("href") == f"{BASE}apps/jira-sync/3.2.0/index.html"  # type: ignore[union-attr]
+    published = [e.findtext(f"{atom}published") or "" for e in entries]
+    assert published == sorted(published, reverse=True)
+    sm = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    locs = [e.text for e in ET.parse(out / "sitemap.xml").getroot().iter(f"{sm}loc")]
+    assert f"{BASE}index.html" in locs and f"{BASE}apps/kv-store/1.1.0/index.html" in locs
+    not_found = (out / "404.html").read_text()
+    assert 'href="/shelf/static/site.css?v=' in not_found
+    yanked = (out / "apps/kv-store/index.html").read_text()
+    assert "yanked" in yanked and "corrupts values larger than 1 MiB" in yanked
+
+
+def test_cname_and_overrides(example_source: Path, tmp_path: Path) -> None:
+    theme = example_source / "theme"
+    (theme / "static").mkdir(parents=True)
+    (theme / "main.html").write_text(
+        '{% extends "base.html" %}{% block footer %}<p id="custom">Run by the ACME '
+        "platform team</p>{% endblock %}"
+    )
+    (theme / "static" / "site.css").write_text("body { color: rebeccapurple; }\n")
+    (theme / "static" / "logo.txt").write_text("extra file\n")
+    registry = example_source / "registry.toml"
+    registry.write_text(
+        registry.read_text() + '\n[site]\noverrides = "theme"\ncname = "apps.example.com"\n'
+    )
+    out = tmp_path / "out"
+    build_site(example_source, out)
+    assert (out / "CNAME").read_text() == "apps.example.com\n"
+    assert (out / "static/site.css").read_text() == "body { color: rebeccapurple; }\n"
+    assert (out / "static/logo.txt").is_file()
+    assert (out / "static/verify.js").is_file()  # built-ins still there
+    for page in ("index.html", "apps/kv-store/index.html", "apps/kv-store/1.1.1/index.html"):
+        assert "Run by the ACME platform team" in (out / page).read_text()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('overrides = "missing"', "site.overrides: folder 'missing' not found"),
+        ('overrides = "../elsewhere"', "must be a folder inside the source tree"),
+        ('overrides = "apps"', "must not be inside apps/"),
+        ('cname = "Not A Host"', "site.cname: must be a lowercase host name"),
+    ],
+)
+def test_bad_site_settings(
+    example_source: Path, tmp_path: Path, setting: str, message: str
+) -> None:
+    registry = example_source / "registry.toml"
+    registry.write_text(registry.read_text() + f"\n[site]\n{setting}\n")
+    with pytest.raises(SourceTreeError) as caught:
+        build_site(example_source, tmp_path / "out")
+    assert "registry.toml: " in str(caught.value) and message in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_override_symlink_out_of_tree_refused(example_source: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not publish")
+    (example_source / "theme" / "static").mkdir(parents=True)
+    os.symlink(secret, example_source / "theme" / "static" / "leak.txt")
+    registry = example_source / "registry.toml"
+    registry.write_text(registry.read_text() + '\n[site]\noverrides = "theme"\n')
+    with pytest.raises(SourceTreeError, match=r"theme/static/leak\.txt: symlink points outside"):
+        build_site(example_source, tmp_path / "out")
+
+
+def test_broken_override_template_is_a_clear_error(example_source: Path, tmp_path: Path) -> None:
+    (example_source / "theme").mkdir()
+    (example_source / "theme" / "main.html").write_text(
+        '{% extends "base.html" %}\n{% block footer %}{{ oops( }}{% endblock %}\n'
+    )
+    registry = example_source / "registry.toml"
+    registry.write_text(registry.read_text() + '\n[site]\noverrides = "theme"\n')
+    with pytest.raises(SiteError, match=r"main.html: line 2: "):
+        build_site(example_source, tmp_path / "out")
+    result = CliRunner().invoke(main, ["build", str(example_source), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "Error: " in result.output and "main.html: line 2" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_build_includes_site_unless_no_site(example_source: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    with_site, without = tmp_path / "with", tmp_path / "without"
+    assert runner.invoke(main, ["build", str(example_source), "-o", str(with_site)]).exit_code == 0
+    assert (with_site / "index.html").is_file() and (with_site / "static/site.js").is_file()
+    result = runner.invoke(main, ["build", str(example_source), "-o", str(without), "--no-site"])
+    assert result.exit_code == 0
+    assert not (without / "index.html").exists() and (without / "index.json").is_file()
+
+
+def test_text_is_escaped_everywhere(example_source: Path, tmp_path: Path) -> None:
+    app = example_source / "apps" / "hello-world" / "app.toml"
+    app.write_text(
+        app.read_text().replace(
+            'description = "The smallest', 'description = "<script>alert(1)</script> The smallest'
+        )
+    )
+    out = tmp_path / "out"
+    build_site(example_source, out)
+    for page in ("index.html", "apps/hello-world/index.html", "apps/hello-world/1.0.0/index.html"):
+        text = (out / page).read_text()
+        assert "<script>alert(1)" not in text
+        assert "&lt;script&gt;alert(1)" in text
+    assert "<script>" not in (out / "feed.xml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://example.com/x", True),
+        ("http://example.com", True),
+        ("mailto:a@example.com", True),
+        ("docs/usage.md", True),
+        ("#install", True),
+        ("//cdn.example.com/x.png", True),
+        ("javascript:alert(1)", False),
+        ("JavaScript:alert(1)", False),
+        (" javascript:alert(1)", False),
+        ("java\tscript:alert(1)", False),
+        ("java\u200bscript:alert(1)", False),
+        ("vbscript:x", False),
+        ("data:text/html,<b>x</b>", False),
+        ("data:image/png;base64,AAAA", False),
+        ("file:///etc/passwd", False),
+    ],
+)
+def test_safe_link(url: str, ok: bool) -> None:
+    assert safe_link(url) is ok
+
+
+def test_markdown_has_no_raw_html_or_script_links() -> None:
+    html = render_markdown(
+        "# Title\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n"
+        "[a](javascript:alert(1)) [b](JAVASCRIPT:alert(1)) <javascript:alert(1)>\n"
+        "[c](https://example.com) ![d](data:image/svg+xml,<svg onload=alert(1)>)\n"
+    )
+    assert "<script" not in html and '<img src="x"' not in html
+    assert 'href="javascript' not in html.lower() and 'src="data:' not in html
+    assert '<a href="https://example.com" rel="nofollow ugc noopener noreferrer">c</a>' in html
+    assert html.startswith("<h2>Title</h2>")  # the page's own <h1> is the app name
+
+
+def test_filesize() -> None:
+    assert [filesize(n) for n in (0, 1023, 1024, 1536, 5 << 20, 3 << 30)] == [
+        "0 B",
+        "1023 B",
+        "1.0 KB",
+        "1.5 KB",
+        "5.0 MB",
+        "3.0 GB",
+    ]
+
+
+def _shown_verify_command(page: Path) -> list[str]:
+    import html
+    import re
+    import shlex
+
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    found = re.search(r"(appshelf verify [^<]+)</code>", text)
+    assert found, f"{page}: no verify command shown"
+    return shlex.split(found.group(1))
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_the_verify_command_shown_on_app_pages_works(
+    example_source: Path, tmp_path: Path, with_key: bool
+) -> None:
+    """Copy the command from the page, run it against the served registry: it passes."""
+    from datetime import UTC, datetime
+
+    from appshelf.signing.keys import write_new_key_file
+    from conftest import StaticServer
+
+    options: dict[str, object] = {"now": datetime.now(UTC).replace(microsecond=0)}
+    if with_key:
+        key = write_new_key_file(tmp_path / "registry.key")
+        options["key_file"] = tmp_path / "registry.key"
+    root = tmp_path / "www"
+    with StaticServer(root) as server:
+        build_site(example_source, root, base_url=server.url, **options)
+        argv = _shown_verify_command(root / "apps/kv-store/index.html")
+        assert argv[:3] == ["appshelf", "verify", server.url]
+        if with_key:
+            assert argv[3:5] == ["--key", key.public_hex]
+        else:
+            assert "--allow-dev-key" in argv
+        argv += ["--state-dir", str(tmp_path / "state")]
+        result = CliRunner().invoke(main, argv[1:])
+    assert result.exit_code == 0, result.output
