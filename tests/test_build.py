@@ -349,3 +349,28 @@ def test_build_function_defaults(example_source: Path, tmp_path: Path) -> None:
     assert report.development_key and report.warnings[0].startswith(
         "signed with the DEVELOPMENT key"
     )
+
+
+def test_artifact_changed_between_hashing_and_copying_is_refused(
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes published must be the bytes whose digest the manifest signs."""
+    import appshelf.build.pipeline as pipeline
+
+    out = tmp_path / "out"
+    build(example_source, out)
+    before = _files(out)
+    new = example_source / "apps/kv-store/9.0.0"
+    new.mkdir()
+    (new / "kv.tar.gz").write_bytes(b"the bytes that were hashed")
+    real_plan = pipeline.plan_registry
+
+    def plan_then_edit(*args: Any, **kwargs: Any) -> Any:
+        plan = real_plan(*args, **kwargs)
+        (new / "kv.tar.gz").write_bytes(b"the bytes that would be copied")
+        return plan
+
+    monkeypatch.setattr(pipeline, "plan_registry", plan_then_edit)
+    with pytest.raises(OutputError, match="changed while the build was running"):
+        build(example_source, out, now=FIXED_NOW + timedelta(hours=1))
+    assert _files(out) == before

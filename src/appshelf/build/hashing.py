@@ -4,25 +4,18 @@ a stat-keyed cache (build/cache.py) so an unchanged artifact is never read again
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from appshelf.build.cache import BuildCache, StatKey, parallel_map, settled, stat_key
 
-CHUNK_BYTES = 1 << 20  # read buffer per worker for small files
-# Large files are hashed from read-only memory maps, one window at a time: hashing
-# straight from the page cache skips the copy into a buffer, which is what kept
-# readinto() at ~87% of `openssl speed -evp sha256` (maps reach ~91%). Each window is
-# unmapped before the next, so resident memory stays at one window per worker,
-# whatever the file's size. (As for git's packfiles, a file truncated by another
-# process while it is being hashed would end the build with SIGBUS.)
-MMAP_MIN_BYTES = 8 << 20
-MMAP_WINDOW_BYTES = 16 << 20
+# Plain buffered reads, not memory maps: a map gains a few percent of throughput, but a
+# file truncated by another process while mapped kills the build with SIGBUS instead
+# of a clear error.
+CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -38,11 +31,9 @@ def _hash_open_file(path: Path) -> tuple[FileHash, StatKey | None]:
     size = 0
     with path.open("rb", buffering=0) as handle:
         before = stat_key(os.fstat(handle.fileno()))
-        if before[0] >= MMAP_MIN_BYTES:
-            size = _hash_mapped(handle.fileno(), before[0], digest)
         buffer = bytearray(CHUNK_BYTES)
         view = memoryview(buffer)
-        while True:  # small files, and whatever a large one grew by meanwhile
+        while True:
             count = handle.readinto(buffer)
             if not count:
                 break
@@ -56,22 +47,6 @@ def _hash_open_file(path: Path) -> tuple[FileHash, StatKey | None]:
 class HashStats:
     files_read: int = 0
     bytes_read: int = 0
-
-
-def _hash_mapped(fd: int, size: int, digest: Any) -> int:
-    """Hash the first `size` bytes of `fd` window by window; leave the offset after them."""
-    offset = 0
-    while offset < size:
-        length = min(MMAP_WINDOW_BYTES, size - offset)
-        window = mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=offset)
-        try:
-            window.madvise(mmap.MADV_SEQUENTIAL)
-            digest.update(window)
-        finally:
-            window.close()
-        offset += length
-    os.lseek(fd, offset, os.SEEK_SET)
-    return offset
 
 
 def _stat_or_none(path: Path) -> StatKey | None:

@@ -29,6 +29,7 @@ not planned is removed, as the folder belongs to the build.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ from appshelf.build.cache import BuildCache, parallel_map, stat_key
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
 
+_COPY_CHUNK = 1 << 20
 _TEMP_MARK = ".appshelf-tmp-"
 _OLD_MARK = ".appshelf-old-"
 _JOURNAL_MARK = ".appshelf-journal-"
@@ -233,8 +235,26 @@ def _write_file(planned: OutputFile, destination: Path) -> None:
             handle.write(planned.data)
     else:
         assert planned.source is not None
-        shutil.copyfile(planned.source, destination)
-        destination.chmod(0o644)
+        _copy_verified(planned.source, destination, planned.sha256, planned.size)
+
+
+def _copy_verified(source: Path, destination: Path, sha256: str, size: int) -> None:
+    """Copy an artifact and hash the bytes actually copied: an artifact edited between
+    hashing and copying must not be published under the digest the manifest signs."""
+    digest = hashlib.sha256()
+    copied = 0
+    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with source.open("rb") as reader, os.fdopen(fd, "wb") as writer:
+        while chunk := reader.read(_COPY_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+            copied += len(chunk)
+    if copied != size or digest.hexdigest() != sha256:
+        raise OutputError(
+            f"{source}: changed while the build was running (hashed sha256:{sha256}, "
+            f"{size} bytes; copied sha256:{digest.hexdigest()}, {copied} bytes); run the "
+            "build again once the file is final. The previous output is unchanged"
+        )
 
 
 def _journal_path(target: Path) -> Path:
