@@ -33,7 +33,7 @@ def schema_files() -> dict[str, bytes]:
     """`schemas/<kind>.schema.json` -> bytes (pretty-printed: people read these)."""
     files: dict[str, bytes] = {}
     for kind, model in SCHEMA_MODELS.items():
-        schema = model.model_json_schema(mode="serialization")
+        schema = model.model_json_schema(mode="validation")
         schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
         text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         files[f"schemas/{kind}.schema.json"] = text.encode("utf-8")
