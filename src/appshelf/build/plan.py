@@ -76,6 +76,23 @@ class RegistryPlan:
     snapshot: Snapshot | None = None
 
 
+@dataclass
+class _Planning:
+    """What every planning step reads (inputs) or adds to (files, problems)."""
+
+    tree: SourceTree
+    hashes: dict[tuple[str, str], FileHash]
+    previous: PreviousOutput
+    key: RegistryKey
+    now: datetime
+    files: OutputFiles = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return self.tree.config.registry.base_url
+
+
 def default_color(key: str) -> str:
     """A stable colour per app when app.toml gives none (Flows requires one)."""
     return _PALETTE[hashlib.sha256(key.encode()).digest()[0] % len(_PALETTE)]
@@ -89,15 +106,12 @@ def plan_registry(
     now: datetime,
 ) -> RegistryPlan:
     """Plan every JSON document; raise `SourceTreeError` on immutability violations."""
-    base = tree.config.registry.base_url
-    files: OutputFiles = {}
-    problems: list[Problem] = []
+    ctx = _Planning(tree, hashes, previous, key, now)
+    base, files = ctx.base, ctx.files
     warnings: list[str] = []
-    planned_apps = [
-        _plan_app(tree, app, hashes, previous, key, now, files, problems) for app in tree.apps
-    ]
-    if problems:
-        raise SourceTreeError(problems)
+    planned_apps = [_plan_app(ctx, app) for app in tree.apps]
+    if ctx.problems:
+        raise SourceTreeError(ctx.problems)
     current = {(a.source.key, v.source.version) for a in planned_apps for v in a.versions}
     for app_key, version in sorted(set(previous.versions) - current):
         warnings.append(
@@ -131,17 +145,8 @@ def plan_registry(
     return RegistryPlan(tree, files, planned_apps, index, keys, warnings)
 
 
-def _plan_app(
-    tree: SourceTree,
-    app: SourceApp,
-    hashes: dict[tuple[str, str], FileHash],
-    previous: PreviousOutput,
-    key: RegistryKey,
-    now: datetime,
-    files: OutputFiles,
-    problems: list[Problem],
-) -> PlannedApp:
-    base = tree.config.registry.base_url
+def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
+    base, files = ctx.base, ctx.files
     config = app.config
     icon_path: str | None = None
     if app.icon is not None:
@@ -160,7 +165,7 @@ def _plan_app(
     )
     versions: list[PlannedVersion] = []
     for source in app.versions:
-        planned = _plan_version(tree, source, metadata, hashes, previous, key, now, files, problems)
+        planned = _plan_version(ctx, source, metadata)
         if planned is not None:
             versions.append(planned)
     detail = AppDetail(key=app.key, metadata=metadata, versions=[v.entry for v in versions])
@@ -182,17 +187,10 @@ def _plan_app(
 
 
 def _plan_version(
-    tree: SourceTree,
-    source: SourceVersion,
-    metadata: AppMetadata,
-    hashes: dict[tuple[str, str], FileHash],
-    previous: PreviousOutput,
-    key: RegistryKey,
-    now: datetime,
-    files: OutputFiles,
-    problems: list[Problem],
+    ctx: _Planning, source: SourceVersion, metadata: AppMetadata
 ) -> PlannedVersion | None:
-    base = tree.config.registry.base_url
+    tree, hashes, previous, key, now = ctx.tree, ctx.hashes, ctx.previous, ctx.key, ctx.now
+    base, files, problems = ctx.base, ctx.files, ctx.problems
     folder = version_dir(source.app_key, source.version)
     where = source.folder.relative_to(tree.root).as_posix()
     artifact = source.artifact
