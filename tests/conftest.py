@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from socketserver import BaseRequestHandler
+from typing import Self
 
 import pytest
 
@@ -40,26 +42,33 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-class StaticServer:
-    """A real HTTP server on 127.0.0.1 serving one folder (what a web host does)."""
+class LoopbackServer:
+    """A real HTTP server on a free 127.0.0.1 port, run in a thread while in a `with`."""
 
-    def __init__(self, root: Path):
-        self.root = root
-        handler = functools.partial(_QuietHandler, directory=str(root))
+    def __init__(self, handler: Callable[..., BaseRequestHandler]):
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
-    def __enter__(self) -> StaticServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class StaticServer(LoopbackServer):
+    """Serves one folder, as a web host does."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        super().__init__(functools.partial(_QuietHandler, directory=str(root)))
 
 
 @pytest.fixture

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from appshelf.client import Limits, RegistryClient, trusted_keys
-from conftest import FIXED_NOW
+from conftest import FIXED_NOW, LoopbackServer
 
 # The example registry is built with FIXED_NOW and a 30-day snapshot lifetime.
 CLIENT_NOW = FIXED_NOW + timedelta(days=1)
@@ -47,7 +46,7 @@ def make_client(state_dir: Path) -> Iterator[ClientFactory]:
 Route = Callable[[BaseHTTPRequestHandler], None]
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
     """Serves a folder like a web host, except for paths given special `routes`."""
 
     def __init__(self, root: Path, routes: dict[str, Route] | None = None):
@@ -79,20 +78,7 @@ class HostileServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def __enter__(self) -> HostileServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 def endless(handler: BaseHTTPRequestHandler) -> None:
