@@ -181,7 +181,7 @@ def _build(
     plan_snapshot(plan, previous, key, now, force_new=options.resign)
     assert plan.snapshot is not None
 
-    # 3. Write atomically.
+    # 3. Write: stage only what changed, then commit it in reader-safe order (writer.py).
     known = (
         known_artifact_digests(previous, tree.config.registry.base_url)
         if previous.root is not None and previous.root.resolve() == output.resolve()
