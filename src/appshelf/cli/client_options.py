@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -16,8 +18,29 @@ from appshelf.formats.documents import AppDetail
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@dataclass(frozen=True)
+class Trust:
+    """What the consumer commands trust, and where they remember what they have seen."""
+
+    keys: tuple[str, ...]
+    keys_file: Path | None
+    allow_dev_key: bool
+    state_dir: Path | None
+
+
 def trust_options(func: F) -> F:
-    """--key, --keys-file, --allow-dev-key, --state-dir."""
+    """--key, --keys-file, --allow-dev-key, --state-dir, handed to the command as `trust`."""
+
+    @functools.wraps(func)
+    def with_trust(*args: Any, **kwargs: Any) -> Any:
+        kwargs["trust"] = Trust(
+            keys=kwargs.pop("keys"),
+            keys_file=kwargs.pop("keys_file"),
+            allow_dev_key=kwargs.pop("allow_dev_key"),
+            state_dir=kwargs.pop("state_dir"),
+        )
+        return func(*args, **kwargs)
+
     decorators = [
         click.option(
             "--key",
@@ -44,9 +67,10 @@ def trust_options(func: F) -> F:
             "[default: $XDG_STATE_HOME/appshelf].",
         ),
     ]
+    wrapped: Any = with_trust
     for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+        wrapped = decorator(wrapped)
+    return cast(F, wrapped)
 
 
 def registry_option(required: bool = True) -> Callable[[F], F]:
@@ -64,18 +88,12 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
 
 
-def make_client(
-    registry: str,
-    keys: tuple[str, ...],
-    keys_file: Path | None,
-    allow_dev_key: bool,
-    state_dir: Path | None,
-) -> RegistryClient:
+def make_client(registry: str, trust: Trust) -> RegistryClient:
     return RegistryClient(
         registry,
-        trusted_keys(keys, keys_file, allow_dev_key),
-        allow_dev_key=allow_dev_key,
-        state_dir=state_dir,
+        trusted_keys(trust.keys, trust.keys_file, trust.allow_dev_key),
+        allow_dev_key=trust.allow_dev_key,
+        state_dir=trust.state_dir,
     )
 
 

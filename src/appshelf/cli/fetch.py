@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from appshelf.cli.client_options import (
+    Trust,
     json_option,
     make_client,
     prerelease_option,
@@ -43,10 +44,7 @@ from appshelf.client.lock import check_lock, read_lock
 def command(
     requirements: tuple[str, ...],
     registry: str | None,
-    keys: tuple[str, ...],
-    keys_file: Path | None,
-    allow_dev_key: bool,
-    state_dir: Path | None,
+    trust: Trust,
     prerelease: bool,
     dest: Path,
     lock_file: Path | None,
@@ -62,7 +60,7 @@ def command(
     if location is None:
         raise ClientUsageError("no registry: pass --registry URL|FOLDER")
     downloads: list[Download] = []
-    with make_client(location, keys, keys_file, allow_dev_key, state_dir) as client:
+    with make_client(location, trust) as client:
         if lock is not None:
             manifests = check_lock(client, lock)
         else:

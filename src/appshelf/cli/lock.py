@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from appshelf.cli.client_options import (
+    Trust,
     json_option,
     make_client,
     prerelease_option,
@@ -34,17 +35,14 @@ from appshelf.client.lock import lock_plan, write_lock
 def command(
     requirements: tuple[str, ...],
     registry: str,
-    keys: tuple[str, ...],
-    keys_file: Path | None,
-    allow_dev_key: bool,
-    state_dir: Path | None,
+    trust: Trust,
     prerelease: bool,
     output: Path,
     as_json: bool,
 ) -> None:
     """Write a lock file: per app its version, artifact URL, sha256, size, manifest digest
     and signing key id."""
-    with make_client(registry, keys, keys_file, allow_dev_key, state_dir) as client:
+    with make_client(registry, trust) as client:
         lock = lock_plan(client, resolve_with(client, requirements, prerelease))
     write_lock(lock, output)
     if as_json:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from appshelf.cli.client_options import (
+    Trust,
     json_option,
     make_client,
     plan_json,
@@ -28,15 +28,12 @@ from appshelf.cli.client_options import (
 def command(
     requirements: tuple[str, ...],
     registry: str,
-    keys: tuple[str, ...],
-    keys_file: Path | None,
-    allow_dev_key: bool,
-    state_dir: Path | None,
+    trust: Trust,
     prerelease: bool,
     as_json: bool,
 ) -> None:
     """Resolve requirements (e.g. slack-notify@^1 jira-sync) to one version per app."""
-    with make_client(registry, keys, keys_file, allow_dev_key, state_dir) as client:
+    with make_client(registry, trust) as client:
         plan = resolve_with(client, requirements, prerelease)
     if as_json:
         click.echo(json.dumps(plan_json(plan), indent=2))

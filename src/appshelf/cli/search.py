@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
-from appshelf.cli.client_options import json_option, make_client, registry_option, trust_options
+from appshelf.cli.client_options import (
+    Trust,
+    json_option,
+    make_client,
+    registry_option,
+    trust_options,
+)
 from appshelf.client.search import search
 
 
@@ -22,17 +27,14 @@ from appshelf.client.search import search
 def command(
     query: tuple[str, ...],
     registry: str,
-    keys: tuple[str, ...],
-    keys_file: Path | None,
-    allow_dev_key: bool,
-    state_dir: Path | None,
+    trust: Trust,
     provides: str | None,
     requires: str | None,
     tag: str | None,
     as_json: bool,
 ) -> None:
     """Search apps by key, name, description, tags and interfaces (all words must match)."""
-    with make_client(registry, keys, keys_file, allow_dev_key, state_dir) as client:
+    with make_client(registry, trust) as client:
         hits = search(
             client.index(), " ".join(query), provides=provides, requires=requires, tag=tag
         )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import click
 
-from appshelf.cli.client_options import json_option, make_client, trust_options
+from appshelf.cli.client_options import Trust, json_option, make_client, trust_options
 from appshelf.client.verify import VerificationFailed, VerifyReport, verify_registry
 
 
@@ -22,16 +21,13 @@ from appshelf.client.verify import VerificationFailed, VerifyReport, verify_regi
 @json_option
 def command(
     location: str,
-    keys: tuple[str, ...],
-    keys_file: Path | None,
-    allow_dev_key: bool,
-    state_dir: Path | None,
+    trust: Trust,
     artifacts: bool,
     external: bool,
     as_json: bool,
 ) -> None:
     """Verify every signature, pinned digest and checksum of the registry at URL|FOLDER."""
-    with make_client(location, keys, keys_file, allow_dev_key, state_dir) as client:
+    with make_client(location, trust) as client:
         report = verify_registry(client, artifacts=artifacts, external=external)
     if as_json:
         click.echo(json.dumps({"ok": report.ok, **dataclasses.asdict(report)}, indent=2))
