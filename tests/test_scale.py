@@ -20,6 +20,7 @@ import pytest
 
 import appshelf.build.cache as cache_module
 import appshelf.build.writer as writer
+import appshelf.source.tree as tree_module
 from appshelf.build.cache import CACHE_DIR, BuildCache
 from appshelf.build.hashing import HashStats, hash_files
 from appshelf.errors import OutputError, SourceTreeError
@@ -70,8 +71,10 @@ def source(tree: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def remember_new_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files here are seconds old; let the cache record them as if they were settled."""
+    """Files here are seconds old; let the cache record them as if they were settled
+    (and let unchanged app folders be reused, as they would be minutes later)."""
     monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(tree_module, "RACY_NS", -(10**18))
 
 
 def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:
@@ -84,6 +87,7 @@ def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:
     before = _state(out)
     noop = build(source, out, now=FIXED_NOW + timedelta(hours=1))
     assert (noop.changed, noop.files_written, noop.artifacts_hashed) == (False, 0, 0)
+    assert noop.apps_reused == APPS
     assert _state(out) == before
 
     generate.add_version(source, "app-00050", "99.0.0")
@@ -97,7 +101,7 @@ def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:
         "index.json",
         "snapshot.json",
     }
-    assert (added.files_written, added.artifacts_hashed) == (6, 1)
+    assert (added.files_written, added.artifacts_hashed, added.apps_reused) == (6, 1, APPS - 1)
     assert added.snapshot_version == 2
 
     # The incremental output is byte-identical to a cold build of the same source.

@@ -5,13 +5,17 @@ It lives in `<output's parent>/.appshelf-cache/<output name>.sqlite`: beside the
 state), not in the source tree (which may be a read-only checkout feeding several
 outputs). Deleting it is always safe.
 
-Three tables, keyed by a file's stat: (size, mtime_ns, inode, ctime_ns, device).
+Three tables keyed by a file's stat: (size, mtime_ns, inode, ctime_ns, device), and one
+keyed by app.
 - `artifacts`: source path -> SHA-256, so unchanged artifacts are never re-read.
 - `outputs`: output relpath -> SHA-256 of what the writer put there, so a rebuild can
   tell an unchanged output file from a stat() instead of reading it back.
 - `sources`: source config file -> its validated model as JSON (re-validated by
   pydantic on use, never unpickled), and source folder -> its listing, so an
   unchanged tree is read with stat() calls instead of open/read/parse and getdents.
+- `apps`: app key -> what the last build planned for it (build/memo.py), used only while
+  the fingerprint of the app's folder (every entry's stat key) and of everything else
+  its files depend on is unchanged, and its output files are still what was written.
 
 A cache may be lost, stale or corrupt; that must only cost time, never give a wrong
 digest. So a row is used only when every stat field matches (ctime cannot be set from
@@ -38,7 +42,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 CACHE_DIR = ".appshelf-cache"
-SCHEMA = 2
+SCHEMA = 3
 RACY_NS = 2_000_000_000  # a file touched this recently is hashed, not remembered
 
 _COLUMNS = (
@@ -50,6 +54,7 @@ _CREATE = (
     f"CREATE TABLE outputs {_COLUMNS} WITHOUT ROWID;"
     "CREATE TABLE sources (name TEXT PRIMARY KEY, size INT, mtime INT, ino INT, ctime INT,"
     " dev INT, payload BLOB, crc INT) WITHOUT ROWID;"
+    "CREATE TABLE apps (name TEXT PRIMARY KEY, payload BLOB, crc INT) WITHOUT ROWID;"
     f"PRAGMA user_version={SCHEMA};"
 )
 
@@ -120,7 +125,7 @@ class BuildCache:
             if version != SCHEMA:
                 self._db.executescript(
                     "DROP TABLE IF EXISTS artifacts; DROP TABLE IF EXISTS outputs;"
-                    "DROP TABLE IF EXISTS sources;" + _CREATE
+                    "DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS apps;" + _CREATE
                 )
         except (sqlite3.Error, OSError) as exc:
             self._discard(exc)
@@ -183,7 +188,7 @@ class BuildCache:
 
     def forget(self, table: str, names: Iterable[str] | None = None) -> None:
         """Delete the given rows, or the whole table when `names` is None."""
-        assert table in ("artifacts", "outputs", "sources")
+        assert table in ("artifacts", "outputs", "sources", "apps")
         if self._db is None:
             return
         try:
@@ -193,6 +198,36 @@ class BuildCache:
                 self._db.execute("BEGIN")
                 self._db.executemany(f"DELETE FROM {table} WHERE name = ?", ((n,) for n in names))
                 self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._discard(exc)
+
+    def load_apps(self) -> dict[str, bytes]:
+        """app key -> the payload build/memo.py stored; damaged rows are left out."""
+        if self._db is None:
+            return {}
+        try:
+            rows = self._db.execute("SELECT name, payload, crc FROM apps").fetchall()
+        except sqlite3.Error as exc:
+            self._discard(exc)
+            return {}
+        return {
+            name: payload
+            for name, payload, crc in rows
+            if isinstance(name, str)
+            and isinstance(payload, bytes)
+            and zlib.crc32(payload, zlib.crc32(name.encode())) == crc
+        }
+
+    def store_apps(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        if self._db is None:
+            return
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO apps VALUES (?, ?, ?)",
+                ((n, p, zlib.crc32(p, zlib.crc32(n.encode()))) for n, p in rows),
+            )
+            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._discard(exc)
 
@@ -226,12 +261,14 @@ class BuildCache:
                 loaded[name] = ((size, mtime, ino, ctime, dev), payload)
         return loaded
 
-    def flush(self, prune: bool = False) -> None:
+    def flush(self, prune: bool = False, keep: Callable[[str], bool] | None = None) -> None:
         """Write what `remember` collected (one transaction, not one per file); with
         `prune`, after a complete read of the tree, drop rows of files no longer asked
-        about (deleted or renamed), so the cache does not grow forever."""
+        about (deleted or renamed) unless `keep` says they belong to a folder that was
+        not read (an unchanged app), so the cache does not grow forever."""
         if prune and self._sources:
-            self.forget("sources", set(self._sources) - self._sources_asked)
+            unasked = set(self._sources) - self._sources_asked
+            self.forget("sources", {n for n in unasked if keep is None or not keep(n)})
         if prune:
             self._sources, self._sources_asked = None, set()  # read once per build: free it
         pending, self._pending_sources = self._pending_sources, []

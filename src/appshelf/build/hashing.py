@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,19 +66,22 @@ def hash_files(
     cache: BuildCache | None = None,
     stats: HashStats | None = None,
     prune: bool = False,
+    keep: Callable[[str], bool] | None = None,
 ) -> dict[Path, FileHash]:
     """Hash many files in parallel; the result maps each path to its digest and size.
 
     With a cache, a file whose stat key matches its row is not read; every file that is
     read (and was stable while read, and is not racily new) is remembered; `prune`
-    (when `paths` are all of the build's artifacts) forgets every other row."""
+    (when `paths` are all of the build's artifacts but those `keep` names) forgets every
+    other row."""
     unique = sorted(set(paths))
     result: dict[Path, FileHash] = {}
     todo = unique
     if cache is not None:
         known = cache.load("artifacts")
         if prune:
-            cache.forget("artifacts", set(known) - {str(path) for path in unique})
+            stale = set(known) - {str(path) for path in unique}
+            cache.forget("artifacts", {n for n in stale if keep is None or not keep(n)})
         candidates = [path for path in unique if str(path) in known]
         todo = [path for path in unique if str(path) not in known]
         for path, key in zip(candidates, parallel_map(_stat_or_none, candidates), strict=True):

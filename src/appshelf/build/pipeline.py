@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from appshelf.build.cache import BuildCache
 from appshelf.build.hashing import FileHash, HashStats, hash_files
+from appshelf.build.memo import AppMemo, MemoizableGenerator
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.build.plan import RegistryPlan, plan_registry, plan_snapshot
 from appshelf.build.previous import PreviousOutput, looks_like_output, read_previous_output
@@ -49,6 +50,7 @@ class BuildReport(BaseModel):
     source: str
     output: str
     apps: int
+    apps_reused: int  # unchanged apps not read, planned or rendered again (build/memo.py)
     versions: int
     artifacts_hashed: int
     bytes_hashed: int
@@ -110,7 +112,10 @@ def load_signing_key(tree: SourceTree, options: BuildOptions) -> RegistryKey:
 
 
 def hash_artifacts(
-    tree: SourceTree, cache: BuildCache | None = None, stats: HashStats | None = None
+    tree: SourceTree,
+    cache: BuildCache | None = None,
+    stats: HashStats | None = None,
+    keep: Callable[[str], bool] | None = None,
 ) -> dict[tuple[str, str], FileHash]:
     local = {
         (v.app_key, v.version): v.artifact.path
@@ -119,11 +124,24 @@ def hash_artifacts(
         if v.artifact.path is not None
     }
     try:
-        by_path = hash_files(local.values(), cache=cache, stats=stats, prune=True)
+        by_path = hash_files(local.values(), cache=cache, stats=stats, prune=True, keep=keep)
     except OSError as exc:
         where = Path(exc.filename).relative_to(tree.root).as_posix() if exc.filename else "?"
         raise SourceTreeError([Problem(where, "", f"cannot read ({exc.strerror})")]) from None
     return {ident: by_path[path] for ident, path in local.items()}
+
+
+def _in_apps(tree: SourceTree, relative: bool) -> Callable[[str], bool]:
+    """Whether a cache row's path lies in an unchanged app's folder (which was not read,
+    so its rows must not be pruned as stale). Paths are relative to the source root, or
+    absolute."""
+    unchanged = {app.key for app in tree.unchanged}
+    prefix = "apps/" if relative else f"{tree.root}/apps/"
+
+    def keep(name: str) -> bool:
+        return name.startswith(prefix) and name[len(prefix) :].split("/", 1)[0] in unchanged
+
+    return keep
 
 
 def known_artifact_digests(previous: PreviousOutput, base_url: str) -> dict[str, str]:
@@ -143,17 +161,38 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
     # 1. Gather: source tree, earlier output, signing key, artifact hashes.
     if source.is_dir():
         check_output_location(source, output)  # before the cache folder is made beside it
+        recover_interrupted(output)  # a killed build's half-done commit is finished first
     cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
     try:
-        tree = load_source_tree(source, base_url=options.base_url, memo=cache)
-        cache.flush(prune=True)
+        memo = _app_memo(source, output, options, cache)
+        tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
+        cache.flush(prune=True, keep=_in_apps(tree, relative=True))
         check_output_location(tree.root, output)
-        recover_interrupted(output)  # a killed build's half-done commit is finished first
-        previous = options.previous_state or read_previous_output(options.previous or output)
         key = load_signing_key(tree, options)
-        return _build(tree, output, options, now, started, previous, key, cache)
+        if memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values()):
+            memo.forget_all()  # a new signing key: every manifest is signed again
+            tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
+        skip = memo.reused if memo is not None else {}
+        previous = options.previous_state or read_previous_output(
+            options.previous or output, skip_apps=skip
+        )
+        report = _build(tree, output, options, now, started, previous, key, cache, memo)
+        return report
     finally:
         cache.close()
+
+
+def _app_memo(
+    source: Path, output: Path, options: BuildOptions, cache: BuildCache
+) -> AppMemo | None:
+    """Reuse unchanged apps only when the output is also the published state read (no
+    --previous) and every generator can say what its pages depend on."""
+    if cache.path is None or options.previous is not None or options.previous_state is not None:
+        return None
+    if not all(isinstance(g, MemoizableGenerator) for g in options.generators):
+        return None
+    generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
+    return AppMemo(cache, output.absolute(), source.resolve(), generators)
 
 
 def _build(
@@ -165,12 +204,15 @@ def _build(
     previous: PreviousOutput,
     key: RegistryKey,
     cache: BuildCache,
+    memo: AppMemo | None,
 ) -> BuildReport:
     hash_stats = HashStats()
-    hashes = hash_artifacts(tree, cache, hash_stats)
+    hashes = hash_artifacts(tree, cache, hash_stats, keep=_in_apps(tree, relative=False))
 
     # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
-    plan = plan_registry(tree, hashes, previous, key, now)
+    # Unchanged apps (build/memo.py) are not planned again: their files are reused.
+    reused = [app for _, app in memo.reused.values()] if memo is not None else []
+    plan = plan_registry(tree, hashes, previous, key, now, reused)
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
     for generator in options.generators:
         extra = generator(plan)
@@ -187,7 +229,9 @@ def _build(
         if previous.root is not None and previous.root.resolve() == output.resolve()
         else {}
     )
-    stats = write_tree(plan.files, output, known, cache)
+    stats = write_tree(plan.files, output, known, cache, verified=plan.reused)
+    if memo is not None:
+        memo.store(tree.config, plan, key.keyid)
 
     warnings = list(plan.warnings) + cache.problems
     if key.development:
@@ -199,7 +243,8 @@ def _build(
     return BuildReport(
         source=str(tree.root),
         output=str(output.resolve()),
-        apps=len(tree.apps),
+        apps=tree.app_count,
+        apps_reused=len(tree.unchanged),
         versions=tree.version_count,
         artifacts_hashed=hash_stats.files_read,
         bytes_hashed=hash_stats.bytes_read,

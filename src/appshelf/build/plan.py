@@ -8,10 +8,13 @@ pins them all.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import semver
+from pydantic import BaseModel, ConfigDict
 
 from appshelf.build.hashing import FileHash
 from appshelf.build.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
@@ -63,15 +66,54 @@ class PlannedApp:
     icon_path: str | None  # relative output path
 
 
+class ReleaseSummary(BaseModel):
+    """One version as the cross-app pages (listing, feed, sitemap) need it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: str
+    published: str
+    yanked: str | None
+    notes: str | None
+    sha256: str
+    size: int
+
+    @property
+    def folder(self) -> str:
+        """The version's folder as one URL path segment (`+` in build metadata)."""
+        return quote(self.version, safe="")
+
+
+class AppSummary(BaseModel):
+    """What the files shared by every app (registry.json, index.json, the site's listing,
+    feed and sitemap) take from one app: all an unchanged app contributes to a build."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str
+    flows: FlowsApp
+    index: IndexEntry
+    releases: list[ReleaseSummary]  # newest first
+
+
+@dataclass(frozen=True)
+class ReusedApp:
+    """An unchanged app (build/memo.py): its summary, and its output files as the last
+    build wrote them (digest and size only; they are checked to be still on disk)."""
+
+    summary: AppSummary
+    files: OutputFiles
+
+
 @dataclass
 class RegistryPlan:
     """Everything the build will write, plus the typed documents the site renders from."""
 
     tree: SourceTree
     files: OutputFiles
-    apps: list[PlannedApp]
+    apps: list[PlannedApp]  # the apps planned in full by this build
     index: RegistryIndex
     keys: KeysDocument
+    summaries: list[AppSummary] = field(default_factory=list)  # every app, by key
+    reused: set[str] = field(default_factory=set)  # output paths of unchanged apps
     warnings: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
 
@@ -104,8 +146,12 @@ def plan_registry(
     previous: PreviousOutput,
     key: RegistryKey,
     now: datetime,
+    reused: Sequence[ReusedApp] = (),
 ) -> RegistryPlan:
-    """Plan every JSON document; raise `SourceTreeError` on immutability violations."""
+    """Plan every JSON document; raise `SourceTreeError` on immutability violations.
+
+    `reused` apps are not planned again: their files are taken as they are, and their
+    summaries go into the shared files, which are always rebuilt from every app."""
     ctx = _Planning(tree, hashes, previous, key, now)
     base, files = ctx.base, ctx.files
     warnings: list[str] = []
@@ -113,36 +159,59 @@ def plan_registry(
     if ctx.problems:
         raise SourceTreeError(ctx.problems)
     current = {(a.source.key, v.source.version) for a in planned_apps for v in a.versions}
+    same = {app.summary.key for app in reused}
     for app_key, version in sorted(set(previous.versions) - current):
-        warnings.append(
-            f"{app_key} {version} was published before and is no longer in the source; "
-            "it is dropped from the indexes (yank it instead to keep existing pins working)"
-        )
-
-    flows_registry = FlowsRegistry(
-        apps={
-            planned.source.key: FlowsApp(
-                name=planned.detail.metadata.name,
-                description=planned.detail.metadata.description,
-                blockStyle=BlockStyle(
-                    iconUrl=planned.detail.metadata.icon_url, color=planned.detail.metadata.color
-                ),
-                appMetadataUrl=url_for(base, f"{app_dir(planned.source.key)}/versions.json"),
+        if app_key not in same:
+            warnings.append(
+                f"{app_key} {version} was published before and is no longer in the source; "
+                "it is dropped from the indexes (yank it instead to keep existing pins working)"
             )
-            for planned in planned_apps
-        }
+    summaries = sorted(
+        [app_summary(base, planned) for planned in planned_apps] + [app.summary for app in reused],
+        key=lambda summary: summary.key,
     )
+    reused_paths: set[str] = set()
+    for app in reused:
+        files.update(app.files)
+        reused_paths.update(app.files)
+
+    flows_registry = FlowsRegistry(apps={summary.key: summary.flows for summary in summaries})
     files["registry.json"] = OutputFile.from_bytes(model_to_json(flows_registry))
     index = RegistryIndex(
         registry=base,
         name=tree.config.registry.name,
         description=tree.config.registry.description,
-        apps=[_index_entry(planned) for planned in planned_apps],
+        apps=[summary.index for summary in summaries],
     )
     files["index.json"] = OutputFile.from_bytes(model_to_json(index))
     keys = _keys_document(tree, key, previous)
     files["keys.json"] = OutputFile.from_bytes(model_to_json(keys))
-    return RegistryPlan(tree, files, planned_apps, index, keys, warnings)
+    return RegistryPlan(tree, files, planned_apps, index, keys, summaries, reused_paths, warnings)
+
+
+def app_summary(base: str, planned: PlannedApp) -> AppSummary:
+    metadata = planned.detail.metadata
+    return AppSummary(
+        key=planned.source.key,
+        flows=FlowsApp(
+            name=metadata.name,
+            description=metadata.description,
+            blockStyle=BlockStyle(iconUrl=metadata.icon_url, color=metadata.color),
+            appMetadataUrl=url_for(base, f"{app_dir(planned.source.key)}/versions.json"),
+        ),
+        index=_index_entry(planned),
+        releases=[
+            ReleaseSummary(
+                version=v.source.version,
+                published=v.manifest.published,
+                yanked=v.manifest.yanked,
+                notes=v.manifest.notes,
+                sha256=v.manifest.artifact.sha256,
+                size=v.manifest.artifact.size,
+            )
+            for v in planned.versions
+        ],
+    )
 
 
 def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:

@@ -6,6 +6,7 @@ keys, and every app's versions with their artifact digests and published times.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,8 +43,10 @@ def looks_like_output(folder: Path) -> bool:
     return (folder / SNAPSHOT_FILE).is_file()
 
 
-def read_previous_output(folder: Path) -> PreviousOutput:
-    """Read an earlier output; an absent folder means a first build."""
+def read_previous_output(folder: Path, skip_apps: Collection[str] = ()) -> PreviousOutput:
+    """Read an earlier output; an absent folder means a first build. The files of
+    `skip_apps` (apps reused unchanged, whose files the build cache vouches for) are
+    not read: their versions are not listed."""
     if not folder.exists():
         return PreviousOutput()
     snapshot_path = folder / SNAPSHOT_FILE
@@ -55,7 +58,11 @@ def read_previous_output(folder: Path) -> PreviousOutput:
     except (OSError, pydantic.ValidationError) as exc:
         raise OutputError(_corrupt(snapshot_path, exc)) from None
     previous = PreviousOutput(root=folder, snapshot=snapshot, snapshot_bytes=raw)
+    skip = {f"apps/{key}/{name}" for key in skip_apps for name in ("app.json", "versions.json")}
     for relpath, pinned in snapshot.meta.items():
+        if relpath in skip:
+            previous.digests[relpath] = pinned.sha256
+            continue
         path = folder / relpath
         try:
             data = path.read_bytes()

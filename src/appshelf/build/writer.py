@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from appshelf.build.cache import BuildCache, parallel_map, stat_key
+from appshelf.build.cache import BuildCache, Record, parallel_map, stat_key
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
 
@@ -117,9 +117,12 @@ def write_tree(
     target: Path,
     known_digests: dict[str, str] | None = None,
     cache: BuildCache | None = None,
+    verified: set[str] | None = None,
 ) -> WriteStats:
-    """Make `target` hold exactly `files`; return what it took."""
+    """Make `target` hold exactly `files`; return what it took. `verified` paths were
+    just checked against the cache by the caller (build/memo.py): not stat-ed again."""
     known = known_digests or {}
+    verified = verified or set()
     target = target.absolute()
     cache = cache or BuildCache(None)
     recover_interrupted(target)
@@ -130,16 +133,15 @@ def write_tree(
         _remember(cache, target, files, sorted(files))
         return WriteStats(written=len(files), unchanged=0, removed=0)
 
-    records = cache.load("outputs")
-    root_record = records.pop(_ROOT_RECORD, None)
-    root_stat = target.stat()
-    if root_record is None or root_record.key[2::2] != (root_stat.st_ino, root_stat.st_dev):
-        records = {}  # rows about some other folder: trust none, walk instead
+    records = output_records(cache, target)
     planned = sorted(files)
-    keys = _stat_keys(target, planned)
     unchanged: set[str] = set()
+    if records:
+        unchanged = {path for path in verified if path in files and path in records}
+    to_check = [path for path in planned if path not in unchanged]
+    keys = _stat_keys(target, to_check)
     confirmed: list[str] = []  # unchanged, but only known by reading: remember them
-    for path, key in zip(planned, keys, strict=True):
+    for path, key in zip(to_check, keys, strict=True):
         if key is None:
             continue
         record = records.get(path)
@@ -185,6 +187,20 @@ def write_tree(
     cache.forget("outputs", removed)
     _remember(cache, target, files, (planned if not records else changed + confirmed))
     return WriteStats(written=len(changed), unchanged=len(unchanged), removed=len(removed))
+
+
+def output_records(cache: BuildCache, target: Path) -> dict[str, Record]:
+    """What the cache says the writer last put in `target` (relpath -> stat key and
+    token); nothing when the rows describe some other folder."""
+    records = cache.load("outputs")
+    root_record = records.pop(_ROOT_RECORD, None)
+    try:
+        root_stat = target.stat()
+    except OSError:
+        return {}
+    if root_record is None or root_record.key[2::2] != (root_stat.st_ino, root_stat.st_dev):
+        return {}  # rows about some other folder: trust none, walk instead
+    return records
 
 
 def _remember(cache: BuildCache, target: Path, files: OutputFiles, paths: Iterable[str]) -> None:
@@ -233,8 +249,12 @@ def _write_file(planned: OutputFile, destination: Path) -> None:
         fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as handle:
             handle.write(planned.data)
+    elif planned.source is None:  # reused from the last build, but no longer on disk
+        raise OutputError(
+            f"{destination.name}: an output file changed while the build was running; "
+            "run the build again. The previous output is unchanged"
+        )
     else:
-        assert planned.source is not None
         _copy_verified(planned.source, destination, planned.sha256, planned.size)
 
 

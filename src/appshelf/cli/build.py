@@ -109,7 +109,7 @@ def show_report(report: BuildReport) -> None:
         click.secho(f"Warning: {warning}", err=True, fg="yellow")
     state = "updated" if report.changed else "unchanged (no file rewritten)"
     click.echo(f"Built {report.output}: {state}")
-    click.echo(f"  apps            {report.apps}")
+    click.echo(f"  apps            {report.apps} ({report.apps_reused} unchanged, reused as built)")
     click.echo(f"  versions        {report.versions}")
     click.echo(
         f"  hashed          {report.artifacts_hashed} artifacts, {report.bytes_hashed} bytes"

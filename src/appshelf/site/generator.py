@@ -8,12 +8,15 @@ pure function of the plan and the theme: same input, same bytes.
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import hashlib
 import json
+import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -22,12 +25,19 @@ import semver
 from markupsafe import Markup
 
 from appshelf.build.outputs import OutputFile, OutputFiles, url_for
-from appshelf.build.plan import PlannedApp, PlannedVersion, RegistryPlan
+from appshelf.build.plan import (
+    AppSummary,
+    PlannedApp,
+    PlannedVersion,
+    RegistryPlan,
+    ReleaseSummary,
+)
 from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Manifest, PublicKey, Signature
 from appshelf.site.markdown import render_markdown
 from appshelf.site.theme import Theme, read_static, registry_theme
+from appshelf.source.models import RegistryConfig
 
 PAGE_SIZE = 100  # app cards per listing page (the page readable without JavaScript)
 FEED_ENTRIES = 50
@@ -116,6 +126,45 @@ class AppView:
         return (self.name.strip()[:1] or self.key[:1]).upper()
 
 
+@dataclass(frozen=True)
+class LatestView:
+    version: str
+
+
+@dataclass(frozen=True)
+class CardView:
+    """One app as the listing, the feed and the sitemap show it."""
+
+    key: str
+    name: str
+    description: str
+    color: str
+    icon: str | None
+    tags: list[str]
+    category: str | None
+    latest: LatestView | None
+    releases: list[ReleaseSummary]  # newest first
+
+    @property
+    def initial(self) -> str:
+        return (self.name.strip()[:1] or self.key[:1]).upper()
+
+
+def _card_view(summary: AppSummary) -> CardView:
+    entry = summary.index
+    return CardView(
+        key=summary.key,
+        name=entry.name,
+        description=entry.description,
+        color=entry.color,
+        icon=entry.icon,
+        tags=list(entry.tags),
+        category=entry.category,
+        latest=LatestView(entry.latest) if entry.latest else None,
+        releases=summary.releases,
+    )
+
+
 @dataclass
 class _Site:
     plan: RegistryPlan
@@ -154,9 +203,32 @@ class _Site:
         self.files[path] = OutputFile.from_bytes(text.encode("utf-8"))
 
 
-def site_generator(options: SiteOptions | None = None) -> Callable[[RegistryPlan], OutputFiles]:
+@dataclass(frozen=True)
+class SiteGenerator:
     """A `BuildOptions.generators` entry that adds the site to a build."""
-    return functools.partial(generate_site, options=options or SiteOptions())
+
+    options: SiteOptions = SiteOptions()
+
+    def __call__(self, plan: RegistryPlan) -> OutputFiles:
+        return generate_site(plan, self.options)
+
+    def memo_salt(self, root: Path, config: RegistryConfig) -> str:
+        """What an app's pages depend on besides the app itself (build/memo.py): the
+        options and every file of the theme's search path."""
+        digest = hashlib.sha256(repr(self.options).encode())
+        for theme_dir in registry_theme(root, config.site.overrides).dirs:
+            for folder, dirnames, filenames in os.walk(theme_dir):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    path = Path(folder) / name
+                    digest.update(f"{path.relative_to(theme_dir)}\0".encode())
+                    with contextlib.suppress(OSError):
+                        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
+
+
+def site_generator(options: SiteOptions | None = None) -> SiteGenerator:
+    return SiteGenerator(options or SiteOptions())
 
 
 def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> OutputFiles:
@@ -175,7 +247,8 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     template = VERIFY_COMMAND_DEV if active is None or active.development else VERIFY_COMMAND
     verify_command = template.format(base=site.base, public=active.public if active else "")
 
-    _render_listing(site, apps)
+    cards = [_card_view(summary) for summary in plan.summaries]
+    _render_listing(site, cards)
     for app in apps:
         site.render(
             "app.html",
@@ -197,9 +270,9 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     base_path = urlsplit(site.base).path or "/"
     site.render("404.html", "404.html", base_path)
     site.render(
-        "feed.xml", "feed.xml", "", releases=_releases(apps)[:FEED_ENTRIES], updated=_newest(apps)
+        "feed.xml", "feed.xml", "", releases=_releases(cards, FEED_ENTRIES), updated=_newest(cards)
     )
-    site.render("sitemap.xml", "sitemap.xml", "", urls=_sitemap_urls(site, apps))
+    site.render("sitemap.xml", "sitemap.xml", "", urls=_sitemap_urls(site, cards))
     site.render("robots.txt", "robots.txt", "")
     site.files[".nojekyll"] = OutputFile.from_bytes(b"")
     if config.site.cname:
@@ -279,7 +352,7 @@ def _app_view(planned: PlannedApp) -> AppView:
     )
 
 
-def _render_listing(site: _Site, apps: list[AppView]) -> None:
+def _render_listing(site: _Site, apps: list[CardView]) -> None:
     """index.html, then page/2/index.html... for the no-JavaScript listing."""
     tags = sorted(Counter(t for a in apps for t in a.tags).items())
     categories = sorted(Counter(a.category for a in apps if a.category).items())
@@ -303,20 +376,27 @@ def _render_listing(site: _Site, apps: list[AppView]) -> None:
         )
 
 
-def _releases(apps: Iterable[AppView]) -> list[tuple[AppView, VersionView]]:
-    """Every version, newest published first (ties by app key, then version)."""
-    pairs = [(app, v) for app in apps for v in app.versions]
-    pairs.sort(key=lambda p: (p[0].key, p[1].planned.source.semver), reverse=True)
-    pairs.sort(key=lambda p: p[1].published, reverse=True)
-    return pairs
+def _releases(cards: Iterable[CardView], limit: int) -> list[tuple[CardView, ReleaseSummary]]:
+    """The `limit` newest versions: published first, then app key, then version
+    precedence, all descending. SemVer is parsed only for the candidates."""
+    pairs = [(card, r) for card in cards for r in card.releases]
+    pairs.sort(key=lambda p: (p[1].published, p[0].key), reverse=True)
+    if len(pairs) > limit:
+        cut = (pairs[limit - 1][1].published, pairs[limit - 1][0].key)
+        pairs = [p for p in pairs if (p[1].published, p[0].key) >= cut]
+    pairs.sort(
+        key=lambda p: (p[1].published, p[0].key, semver.Version.parse(p[1].version)),
+        reverse=True,
+    )
+    return pairs[:limit]
 
 
-def _newest(apps: Iterable[AppView]) -> str:
-    stamps = [v.published for app in apps for v in app.versions]
+def _newest(cards: Iterable[CardView]) -> str:
+    stamps = [r.published for card in cards for r in card.releases]
     return max(stamps) if stamps else "1970-01-01T00:00:00Z"
 
 
-def _sitemap_urls(site: _Site, apps: list[AppView]) -> list[tuple[str, str | None]]:
+def _sitemap_urls(site: _Site, cards: list[CardView]) -> list[tuple[str, str | None]]:
     """(absolute URL, last modified) for the listing and app pages, and the version
     pages while the sitemap stays within its 50,000 URL limit."""
     urls: list[tuple[str, str | None]] = [
@@ -326,18 +406,17 @@ def _sitemap_urls(site: _Site, apps: list[AppView]) -> list[tuple[str, str | Non
     ]
     urls += [
         (
-            url_for(site.base, f"apps/{a.key}/index.html"),
-            max((v.published for v in a.versions), default=None),
+            url_for(site.base, f"apps/{card.key}/index.html"),
+            max((r.published for r in card.releases), default=None),
         )
-        for a in apps
+        for card in cards
     ]
-    versions = [
-        (url_for(site.base, f"apps/{a.key}/{v.version}/index.html"), v.published)
-        for a in apps
-        for v in a.versions
-    ]
-    if len(urls) + len(versions) <= SITEMAP_LIMIT:
-        urls += versions
+    if len(urls) + sum(len(card.releases) for card in cards) <= SITEMAP_LIMIT:
+        urls += [
+            (url_for(site.base, f"apps/{card.key}/{r.version}/index.html"), r.published)
+            for card in cards
+            for r in card.releases
+        ]
     return urls[:SITEMAP_LIMIT]
 
 

@@ -7,9 +7,11 @@ huge config files, odd names. Each becomes a `Problem` naming the file and field
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,65 @@ def _stat_key(st: os.stat_result) -> StatKey:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
 
 
+RACY_NS = 2_000_000_000  # an entry touched this recently makes its app not memoisable
+
+
+def fingerprint_app(folder: Path, now_ns: int | None = None) -> str | None:
+    """A digest of every entry of an app folder and of its version folders (name and
+    stat key: size, mtime, inode, ctime, device), or None when the folder cannot vouch
+    for its content by stat alone: it holds a symlink (the target's changes would not
+    show), a deeper folder, or an entry changed in the last seconds (timestamps are
+    coarser than writes). Editing, adding, removing or renaming any file changes it."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    digest = hashlib.sha256()
+    folders = [(folder, "")]
+    newest = 0
+    try:
+        while folders:
+            current, prefix = folders.pop()
+            with os.scandir(current) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+            for entry in entries:
+                if entry.is_symlink():
+                    return None
+                st = entry.stat(follow_symlinks=False)
+                newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+                name = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if prefix:
+                        return None  # only app/ and app/<version>/ hold files
+                    folders.append((Path(entry.path), name + "/"))
+                    digest.update(f"{name}/\0{st.st_ino}\0{st.st_dev}\n".encode())
+                else:
+                    key = _stat_key(st)
+                    digest.update(f"{name}\0{key}\n".encode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+    if now_ns - newest <= RACY_NS:
+        return None
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class UnchangedApp:
+    """An app whose folder is exactly as when an earlier build planned it, so it is not
+    read again: the build reuses what it planned then (build/memo.py)."""
+
+    key: str
+    folder: Path
+    fingerprint: str
+    versions: int
+    dependencies: tuple[tuple[str, str], ...]  # (depended-on app, version declaring it)
+
+
+class AppReuse(Protocol):
+    """Decides, from an app folder's fingerprint, whether the app need not be read."""
+
+    def unchanged(
+        self, config: RegistryConfig, key: str, folder: Path, fingerprint: str
+    ) -> UnchangedApp | None: ...
+
+
 @dataclass(frozen=True)
 class SourceArtifact:
     """A local file to hash and copy, or an external URL pinned by digest and size."""
@@ -92,17 +153,25 @@ class SourceApp:
     icon: Path | None
     readme: str | None
     versions: list[SourceVersion]  # newest first
+    fingerprint: str | None = None  # fingerprint_app() taken before the folder was read
 
 
 @dataclass(frozen=True)
 class SourceTree:
     root: Path
     config: RegistryConfig
-    apps: list[SourceApp]  # sorted by key
+    apps: list[SourceApp]  # sorted by key: the apps that were read
+    unchanged: list[UnchangedApp] = field(default_factory=list)  # sorted; not read again
 
     @property
     def version_count(self) -> int:
-        return sum(len(app.versions) for app in self.apps)
+        return sum(len(app.versions) for app in self.apps) + sum(
+            app.versions for app in self.unchanged
+        )
+
+    @property
+    def app_count(self) -> int:
+        return len(self.apps) + len(self.unchanged)
 
 
 @dataclass
@@ -284,12 +353,16 @@ def _message(error: ErrorDetails) -> str:
 
 
 def load_source_tree(
-    root: Path, base_url: str | None = None, memo: SourceMemo | None = None
+    root: Path,
+    base_url: str | None = None,
+    memo: SourceMemo | None = None,
+    reuse: AppReuse | None = None,
 ) -> SourceTree:
     """Read and validate the whole tree; raise `SourceTreeError` listing every problem.
 
     `base_url` replaces registry.toml's (for a preview server or a Pages demo). `memo`
-    lets unchanged config files and folders be taken from an earlier build."""
+    lets unchanged config files and folders be taken from an earlier build; `reuse`
+    lets whole unchanged app folders be skipped (they land in `SourceTree.unchanged`)."""
     root = root.resolve()
     reader = _Reader(root, memo=memo)
     if not root.is_dir():
@@ -302,21 +375,37 @@ def load_source_tree(
         config = _with_base_url(reader, config, base_url)
     apps_folder = root / "apps"
     apps: list[SourceApp] = []
+    unchanged: list[UnchangedApp] = []
     if not apps_folder.is_symlink():
         reader.dirs_inside.update((root, apps_folder))
     if not apps_folder.is_dir():
         reader.problem(apps_folder, "", "missing: put each app in apps/<app-key>/")
     else:
         for folder in reader.list_dir(apps_folder):
-            app = _read_app(reader, folder)
+            fingerprint = None
+            kind = reader.kinds.get(folder)
+            if reuse is not None and kind is not None and kind[1] and APP_KEY_RE.match(folder.name):
+                fingerprint = fingerprint_app(folder)
+            if config is not None and fingerprint is not None:
+                assert reuse is not None
+                same = reuse.unchanged(config, folder.name, folder, fingerprint)
+                if same is not None:
+                    unchanged.append(same)
+                    continue
+            app = _read_app(reader, folder, fingerprint)
             if app is not None:
                 apps.append(app)
     if reader.problems or config is None:
         raise SourceTreeError(reader.problems)
-    _check_dependencies(reader, apps)
+    _check_dependencies(reader, apps, unchanged)
     if reader.problems:
         raise SourceTreeError(reader.problems)
-    return SourceTree(root=root, config=config, apps=sorted(apps, key=lambda a: a.key))
+    return SourceTree(
+        root=root,
+        config=config,
+        apps=sorted(apps, key=lambda a: a.key),
+        unchanged=sorted(unchanged, key=lambda a: a.key),
+    )
 
 
 def _with_base_url(reader: _Reader, config: RegistryConfig, base_url: str) -> RegistryConfig | None:
@@ -330,7 +419,7 @@ def _with_base_url(reader: _Reader, config: RegistryConfig, base_url: str) -> Re
         return None
 
 
-def _read_app(reader: _Reader, folder: Path) -> SourceApp | None:
+def _read_app(reader: _Reader, folder: Path, fingerprint: str | None) -> SourceApp | None:
     key = folder.name
     if not reader.inside(folder):
         return None
@@ -387,7 +476,7 @@ def _read_app(reader: _Reader, folder: Path) -> SourceApp | None:
     if config is None:
         return None
     versions.sort(key=lambda v: v.semver, reverse=True)
-    return SourceApp(key, folder, config, icon, readme, versions)
+    return SourceApp(key, folder, config, icon, readme, versions, fingerprint)
 
 
 def _find_icon(reader: _Reader, folder: Path, config: AppConfig | None) -> Path | None:
@@ -482,9 +571,19 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
     return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
 
 
-def _check_dependencies(reader: _Reader, apps: list[SourceApp]) -> None:
+def _check_dependencies(
+    reader: _Reader, apps: list[SourceApp], unchanged: list[UnchangedApp]
+) -> None:
     """A dependency on an app the registry does not have can never resolve."""
-    keys = {app.key for app in apps}
+    keys = {app.key for app in apps} | {app.key for app in unchanged}
+    for same in unchanged:  # its own checks passed when it was read; its targets may be gone
+        for dependency, declared_in in same.dependencies:
+            if dependency not in keys:
+                reader.problem(
+                    same.folder / declared_in / "release.toml",
+                    f"dependencies.{dependency}",
+                    f"no app {dependency!r} in this registry",
+                )
     for app in apps:
         for version in app.versions:
             for dependency in version.release.dependencies:

@@ -1,0 +1,195 @@
+"""Unchanged apps are reused (build/memo.py): only ever a saving, never a different output.
+
+Every scenario ends with the same check: the incremental output, site included, is
+byte-identical (snapshot aside: its version counts builds) to a cold build of the same
+source that takes its published state from the incremental one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import appshelf.build.cache as cache_module
+import appshelf.source.tree as tree_module
+from appshelf.build.cache import CACHE_DIR
+from appshelf.build.pipeline import BuildReport
+from appshelf.errors import SourceTreeError
+from appshelf.signing.keys import write_new_key_file
+from appshelf.site import SiteOptions, site_generator
+from conftest import FIXED_NOW, REPO_ROOT, build
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import generate
+
+APPS, VERSIONS = 12, 3
+
+
+@pytest.fixture(autouse=True)
+def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files here are seconds old; treat them as settled, as they would be a bit later."""
+    monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(tree_module, "RACY_NS", -(10**18))
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    root = tmp_path / "source"
+    generate.generate_small(root, APPS, VERSIONS, seed=3)
+    return root
+
+
+def site_build(source: Path, out: Path, hours: int = 0, **options: object) -> BuildReport:
+    options.setdefault("generators", (site_generator(),))
+    return build(source, out, now=FIXED_NOW + timedelta(hours=hours), **options)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "snapshot.json"
+    }
+
+
+def assert_same_as_cold(
+    source: Path, out: Path, tmp_path: Path, hours: int, **options: object
+) -> None:
+    cold = tmp_path / f"cold-{hours}"
+    site_build(source, cold, hours, previous=out, **options)
+    assert files(cold) == files(out)
+
+
+def test_noop_reuses_every_app_and_writes_nothing(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert site_build(source, out).apps_reused == 0
+    again = site_build(source, out, 1)
+    assert (again.apps_reused, again.files_written, again.versions) == (
+        APPS,
+        0,
+        APPS * VERSIONS,
+    )
+    assert_same_as_cold(source, out, tmp_path, 1)
+
+
+def test_edits_are_seen_and_only_that_app_is_replanned(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    site_build(source, out)
+    app_toml = source / "apps/app-00004/app.toml"
+    app_toml.write_text(app_toml.read_text().replace('name = "', 'name = "Renamed '))
+    generate.add_version(source, "app-00007", "50.0.0")
+    report = site_build(source, out, 1)
+    assert report.apps_reused == APPS - 2
+    assert b"Renamed " in (out / "apps/app-00004/index.html").read_bytes()
+    assert b"Renamed " in (out / "index.json").read_bytes()
+    assert b"50.0.0" in (out / "apps/app-00007/index.html").read_bytes()
+    assert (out / "apps/app-00007/50.0.0/index.html").is_file()
+    assert_same_as_cold(source, out, tmp_path, 1)
+
+
+def test_removed_version_and_app_are_dropped(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    site_build(source, out)
+    last = f"app-{APPS - 1:05d}"  # the last app: nobody depends on it
+    shutil.rmtree(source / "apps" / last)
+    report = site_build(source, out, 1)
+    assert report.apps_reused == APPS - 1 and not (out / "apps" / last).exists()
+    assert any(last in w and "no longer in the source" in w for w in report.warnings)
+    db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
+    assert last not in {row[0] for row in db.execute("SELECT name FROM apps")}
+    db.close()
+    assert_same_as_cold(source, out, tmp_path, 1)
+
+
+def test_dependency_on_a_removed_app_is_still_refused(source: Path, tmp_path: Path) -> None:
+    """The depending app is unchanged, so it is not read; its recorded dependencies are
+    still checked against the apps that remain."""
+    out = tmp_path / "out"
+    site_build(source, out)
+    needed = {
+        line.split('"')[1]
+        for path in (source / "apps").glob("*/*/release.toml")
+        for line in path.read_text().splitlines()
+        if line.startswith('"app-')
+    }
+    gone = sorted(needed)[0]
+    shutil.rmtree(source / "apps" / gone)
+    with pytest.raises(SourceTreeError, match=f"no app '{gone}' in this registry"):
+        site_build(source, out, 1)
+
+
+def test_hand_edited_page_of_an_unchanged_app_is_repaired(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    site_build(source, out)
+    page = out / "apps/app-00002/index.html"
+    good = page.read_bytes()
+    page.write_bytes(good.replace(b"<html", b"<HTML", 1))
+    report = site_build(source, out, 1)
+    assert report.apps_reused == APPS - 1 and report.files_written == 1
+    assert page.read_bytes() == good
+
+
+def test_new_signing_key_replans_every_app(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    site_build(source, out)
+    key_file = tmp_path / "key"
+    write_new_key_file(key_file)
+    report = site_build(source, out, 1, key_file=key_file)
+    assert report.apps_reused == 0
+    assert report.files_written > APPS * VERSIONS  # every manifest signed again
+    assert site_build(source, out, 2, key_file=key_file).apps_reused == APPS
+    assert_same_as_cold(source, out, tmp_path, 2, key_file=key_file)
+
+
+def test_other_site_options_or_no_site_replan_every_app(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    site_build(source, out)
+    live = (site_generator(SiteOptions(live_reload=True)),)
+    assert site_build(source, out, 1, generators=live).apps_reused == 0
+    assert site_build(source, out, 2, generators=live).apps_reused == APPS
+    bare = site_build(source, out, 3, generators=())
+    assert bare.apps_reused == 0 and not (out / "apps/app-00001/index.html").exists()
+
+
+def test_template_override_change_rerenders_pages(source: Path, tmp_path: Path) -> None:
+    overrides = source / "theme"
+    overrides.mkdir()
+    registry_toml = source / "registry.toml"
+    registry_toml.write_text(registry_toml.read_text() + '\n[site]\noverrides = "theme"\n')
+    out = tmp_path / "out"
+    site_build(source, out)
+    builtin = REPO_ROOT / "templates" / "app.html"
+    (overrides / "app.html").write_text(
+        builtin.read_text().replace("{% block content %}", "{% block content %}<p>OVERRIDE</p>", 1)
+    )
+    report = site_build(source, out, 1)
+    assert report.apps_reused == 0
+    assert b"OVERRIDE" in (out / "apps/app-00003/index.html").read_bytes()
+    assert_same_as_cold(source, out, tmp_path, 1)
+
+
+def test_damaged_record_is_a_miss(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    site_build(source, out)
+    db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
+    db.execute("UPDATE apps SET payload = ? WHERE name = 'app-00001'", (b'{"salt": "x"}',))
+    db.execute("UPDATE apps SET crc = 0 WHERE name = 'app-00002'")
+    db.commit()
+    db.close()
+    report = site_build(source, out, 1)
+    assert (report.apps_reused, report.files_written) == (APPS - 2, 0)
+
+
+def test_recent_edits_are_never_reused(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the test's shortcut, files seconds old make their app folder unmemoisable."""
+    monkeypatch.setattr(tree_module, "RACY_NS", 2_000_000_000)
+    out = tmp_path / "out"
+    site_build(source, out)
+    assert site_build(source, out, 1).apps_reused == 0
