@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import appshelf.build.cache as cache_module
-import appshelf.source.tree as tree_module
+import appshelf.source.fingerprint as fingerprint_module
 from appshelf.build.cache import CACHE_DIR
 from appshelf.build.pipeline import BuildReport
 from appshelf.errors import SourceTreeError
@@ -34,7 +34,7 @@ APPS, VERSIONS = 12, 3
 def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files here are seconds old; treat them as settled, as they would be a bit later."""
     monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))
-    monkeypatch.setattr(tree_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(fingerprint_module, "RACY_NS", -(10**18))
 
 
 @pytest.fixture
@@ -189,7 +189,7 @@ def test_recent_edits_are_never_reused(
     source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without the test's shortcut, files seconds old make their app folder unmemoisable."""
-    monkeypatch.setattr(tree_module, "RACY_NS", 2_000_000_000)
+    monkeypatch.setattr(fingerprint_module, "RACY_NS", 2_000_000_000)
     out = tmp_path / "out"
     site_build(source, out)
     assert site_build(source, out, 1).apps_reused == 0

@@ -20,7 +20,7 @@ import pytest
 
 import appshelf.build.cache as cache_module
 import appshelf.build.writer as writer
-import appshelf.source.tree as tree_module
+import appshelf.source.fingerprint as fingerprint_module
 from appshelf.build.cache import CACHE_DIR, BuildCache
 from appshelf.build.hashing import HashStats, hash_files
 from appshelf.errors import OutputError, SourceTreeError
@@ -74,7 +74,7 @@ def remember_new_files(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files here are seconds old; let the cache record them as if they were settled
     (and let unchanged app folders be reused, as they would be minutes later)."""
     monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))
-    monkeypatch.setattr(tree_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(fingerprint_module, "RACY_NS", -(10**18))
 
 
 def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:
@@ -145,6 +145,7 @@ def test_lying_cache_row_is_not_believed(source: Path, tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
     db.execute("UPDATE artifacts SET sha256 = ?", ("0" * 64,))
     db.execute("UPDATE outputs SET sha256 = ?", ("0" * 64,))
+    db.execute("UPDATE apps SET crc = 0")  # so no app is reused (test_memo.py covers that)
     db.commit()
     db.close()
     report = build(source, out)

@@ -32,18 +32,18 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
-R = TypeVar("R")
+from appshelf.filestat import StatKey, parallel_map, stat_key
+
+__all__ = ["BuildCache", "Record", "StatKey", "parallel_map", "settled", "stat_key"]
 
 CACHE_DIR = ".appshelf-cache"
 SCHEMA = 3
 RACY_NS = 2_000_000_000  # a file touched this recently is hashed, not remembered
+_FEW_SOURCES = 16  # source rows fetched one by one before the whole table is loaded
 
 _COLUMNS = (
     "(name TEXT PRIMARY KEY, size INT, mtime INT, ino INT, ctime INT, dev INT,"
@@ -57,28 +57,6 @@ _CREATE = (
     "CREATE TABLE apps (name TEXT PRIMARY KEY, payload BLOB, crc INT) WITHOUT ROWID;"
     f"PRAGMA user_version={SCHEMA};"
 )
-
-StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, ino, ctime_ns, dev
-
-
-def stat_key(st: os.stat_result) -> StatKey:
-    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
-
-
-def parallel_map(
-    function: Callable[[T], R], items: Sequence[T], workers: int | None = None
-) -> list[R]:
-    """`map` over threads, in a few large slices: for work that waits in syscalls or
-    releases the GIL (stat, open/write/close, hashlib). One future per item would cost
-    more than a small file's I/O."""
-    workers = workers or min(4, 2 * (os.cpu_count() or 1))
-    if len(items) < 64 or workers <= 1:
-        return [function(item) for item in items]
-    step = -(-len(items) // (workers * 4))
-    slices = [items[i : i + step] for i in range(0, len(items), step)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        parts = pool.map(lambda part: [function(item) for item in part], slices)
-        return [result for part in parts for result in part]
 
 
 def _crc(name: str, key: StatKey, sha256: str) -> int:
@@ -148,15 +126,33 @@ class BuildCache:
             except (sqlite3.Error, OSError):
                 self._db = None  # unwritable: carry on without a cache
 
-    def load(self, table: str) -> dict[str, Record]:
-        """Every sound row of `artifacts` or `outputs`; damaged rows are left out."""
+    def load(self, table: str, skip_apps: Collection[str] = ()) -> dict[str, Record]:
+        """Every sound row of `artifacts` or `outputs`; damaged rows are left out. For
+        `outputs`, rows under `apps/<key>/` of `skip_apps` are not even fetched (SQLite
+        walks its index; Python never sees them): a no-op build reuses every app."""
         assert table in ("artifacts", "outputs")
         if self._db is None:
             return {}
+        select = f"SELECT name, size, mtime, ino, ctime, dev, sha256, crc FROM {table}"
         try:
-            rows = self._db.execute(
-                f"SELECT name, size, mtime, ino, ctime, dev, sha256, crc FROM {table}"
-            ).fetchall()
+            if not skip_apps:
+                rows = self._db.execute(select).fetchall()
+            else:
+                assert table == "outputs"
+                apps = self._db.execute(
+                    "SELECT DISTINCT substr(name, 6, instr(substr(name, 6), '/') - 1) FROM "
+                    "outputs WHERE name >= 'apps/' AND name < 'apps0'"
+                ).fetchall()
+                rows = self._db.execute(
+                    f"{select} WHERE name < 'apps/' OR name >= 'apps0'"
+                ).fetchall()
+                skip = set(skip_apps)
+                for (key,) in apps:
+                    if key not in skip:
+                        rows += self._db.execute(
+                            f"{select} WHERE name >= ? AND name < ?",
+                            (f"apps/{key}/", f"apps/{key}0"),
+                        ).fetchall()
         except sqlite3.Error as exc:
             self._discard(exc)
             return {}
@@ -231,12 +227,31 @@ class BuildCache:
         except sqlite3.Error as exc:
             self._discard(exc)
 
+    def forget_folders(self, table: str, prefixes: Iterable[str]) -> None:
+        """Delete the rows of files under the given folders (each prefix ends in "/"):
+        an app that is gone, whose rows no complete read of the tree will prune."""
+        assert table in ("artifacts", "sources")
+        if self._db is None:
+            return
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                f"DELETE FROM {table} WHERE name >= ? AND name < ?",
+                ((prefix, prefix[:-1] + "0") for prefix in prefixes),
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._discard(exc)
+
     # The SourceMemo protocol of source/tree.py.
     def recall(self, name: str, key: StatKey) -> bytes | None:
-        if self._sources is None:
-            self._sources = self._load_sources()
         self._sources_asked.add(name)
-        row = self._sources.get(name)
+        if self._sources is None and len(self._sources_asked) <= _FEW_SOURCES:
+            row = self._load_sources(name).get(name)  # a no-op build asks for a few only
+        else:
+            if self._sources is None:
+                self._sources = self._load_sources()
+            row = self._sources.get(name)
         if row is None or row[0] != key:
             return None
         return row[1]
@@ -245,13 +260,16 @@ class BuildCache:
         if settled(key):
             self._pending_sources.append((name, key, payload))
 
-    def _load_sources(self) -> dict[str, tuple[StatKey, bytes]]:
+    def _load_sources(self, name: str | None = None) -> dict[str, tuple[StatKey, bytes]]:
+        """Every sound row, or only `name`'s."""
         if self._db is None:
             return {}
+        select = "SELECT name, size, mtime, ino, ctime, dev, payload, crc FROM sources"
         try:
-            rows = self._db.execute(
-                "SELECT name, size, mtime, ino, ctime, dev, payload, crc FROM sources"
-            ).fetchall()
+            if name is None:
+                rows = self._db.execute(select).fetchall()
+            else:
+                rows = self._db.execute(f"{select} WHERE name = ?", (name,)).fetchall()
         except sqlite3.Error as exc:
             self._discard(exc)
             return {}

@@ -1,28 +1,26 @@
 """Unchanged apps are not read, planned, signed or rendered again.
 
-After a build, each app's record in the build cache (`apps` table) holds: the
-fingerprint of its source folder (every entry's name and stat key, taken before the
-folder was read: source/tree.py `fingerprint_app`), a salt covering everything else its
-files depend on (appshelf's version, registry.toml as validated, the base URL, the
+After a build, each app's record in the build cache (`apps` table) holds: the stat
+keys of its source folder's entries (taken before the folder was read:
+source/fingerprint.py), a salt covering everything else its files depend on
+(appshelf's version, registry.toml as validated, the base URL, the source root, the
 generators and their templates), the signing key id, its summary (what the shared
-files take from it), and the token (digest or fingerprint) and size of each of its
-output files under `apps/<key>/`.
+files take from it), and each of its output files under `apps/<key>/` with its token
+(digest or fingerprint) and its stat key as written.
 
-The next build reuses an app only when all of these still hold: same fingerprint, same
-salt, same key, the output folder is the one the records describe (it is also the
-build's `previous`, so published times and immutability are those of the reused
-files), and every one of its output files still has the stat key the writer recorded
-for that token. Any doubt (a missing or damaged row, a file touched in the last
-seconds, a symlink in the folder, a hand-edited output) means the app is read and
-planned again: a record can only save time. Records are JSON validated by pydantic on
-use, never unpickled.
+The next build reuses an app only when all of these still hold: the same source
+entries (one lstat each), the same salt and key, and every output file still as
+written (one lstat each). The output folder is then also the build's `previous`, so
+published times and immutability are those of the reused files. Any doubt (a missing
+or damaged row, a file touched in the last seconds, a symlink in the folder, a
+hand-edited output file) means the app is read and planned again: a record can only
+save time. Records are JSON validated by pydantic on use, never unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,25 +30,31 @@ import pydantic
 from pydantic import BaseModel, ConfigDict
 
 from appshelf import __version__
-from appshelf.build.cache import BuildCache, Record, stat_key
+from appshelf.build.cache import BuildCache
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.build.plan import AppSummary, PlannedApp, RegistryPlan, ReusedApp
-from appshelf.build.writer import output_records
+from appshelf.filestat import StatKey, parallel_map
+from appshelf.source.fingerprint import current_digest, keys_digest
 from appshelf.source.models import RegistryConfig
-from appshelf.source.tree import UnchangedApp
+from appshelf.source.tree import SourceTree, UnchangedApp
 
-MEMO_FORMAT = 1  # bump when what a record means changes
+MEMO_FORMAT = 2  # bump when what a record means changes
 
 
 class AppRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     salt: str
-    fingerprint: str
     key_id: str
     versions: int
     dependencies: list[tuple[str, str]]
     summary: AppSummary
-    files: dict[str, tuple[str, int]]  # output relpath -> (cache token, size)
+    # Names joined by newlines and one digest of their stat keys, not a list of keys:
+    # validating ~60 small tuples per app cost more than the rest of a no-op build.
+    source_names: str  # entries of the app folder (source/fingerprint.py)
+    source_digest: str
+    output_names: str  # its output files (all under apps/<key>/)
+    output_digest: str
+    pinned: dict[str, tuple[str, int]]  # app.json, versions.json -> (sha256, size)
 
 
 @runtime_checkable
@@ -72,7 +76,7 @@ def build_salt(root: Path, config: RegistryConfig, generator_salts: Sequence[str
 
 @dataclass
 class AppMemo:
-    """The `AppReuse` of source/tree.py, backed by the build cache."""
+    """The `AppReuse` of source/tree.py, backed by the build cache's `apps` table."""
 
     cache: BuildCache
     output: Path
@@ -81,7 +85,6 @@ class AppMemo:
     reused: dict[str, tuple[AppRecord, ReusedApp]] = field(default_factory=dict)
     enabled: bool = True
     _rows: dict[str, bytes] | None = None
-    _records: dict[str, Record] | None = None
     _salt: tuple[str, str] | None = None  # (config JSON, salt)
 
     def _salt_for(self, config: RegistryConfig) -> str:
@@ -91,51 +94,61 @@ class AppMemo:
             self._salt = (text, build_salt(self.root, config, salts))
         return self._salt[1]
 
-    def unchanged(
-        self, config: RegistryConfig, key: str, folder: Path, fingerprint: str
-    ) -> UnchangedApp | None:
+    def unchanged_apps(
+        self, config: RegistryConfig, folders: list[Path]
+    ) -> dict[Path, UnchangedApp]:
         if not self.enabled:
-            return None
-        if self._rows is None:
-            self._rows = self.cache.load_apps()
-            self._records = output_records(self.cache, self.output)
-        assert self._records is not None
-        raw = self._rows.get(key)
-        if raw is None or not self._records:
-            return None
-        try:
-            record = AppRecord.model_validate_json(raw)
-        except pydantic.ValidationError:
-            return None
-        if (
-            record.fingerprint != fingerprint
-            or record.salt != self._salt_for(config)
-            or record.summary.key != key
-            or not self._files_intact(key, record.files)
-        ):
-            return None
-        files = {
-            path: OutputFile.recorded(token, size) for path, (token, size) in record.files.items()
-        }
-        self.reused[key] = (record, ReusedApp(record.summary, files))
-        return UnchangedApp(
-            key, folder, fingerprint, record.versions, tuple((d, v) for d, v in record.dependencies)
+            return {}
+        self._rows = self.cache.load_apps()
+        salt = self._salt_for(config)
+        candidates: list[tuple[Path, AppRecord]] = []
+        for folder in folders:
+            raw = self._rows.get(folder.name)
+            if raw is None:
+                continue
+            try:
+                record = AppRecord.model_validate_json(raw)
+            except pydantic.ValidationError:
+                continue
+            if record.salt == salt and record.summary.key == folder.name:
+                candidates.append((folder, record))
+        intact = parallel_map(self._intact, candidates, workers=2)
+        found: dict[Path, UnchangedApp] = {}
+        for (folder, record), same in zip(candidates, intact, strict=True):
+            if not same:
+                continue
+            pinned = {
+                path: OutputFile.recorded(sha, size) for path, (sha, size) in record.pinned.items()
+            }
+            paths = record.output_names.split("\n")
+            self.reused[folder.name] = (record, ReusedApp(record.summary, pinned, paths))
+            found[folder] = UnchangedApp(
+                folder.name, folder, record.versions, tuple((d, v) for d, v in record.dependencies)
+            )
+        return found
+
+    def _intact(self, candidate: tuple[Path, AppRecord]) -> bool:
+        """The source folder, and every output file of the app, are as recorded (and the
+        record names only files of this app: anything odd is simply not a match)."""
+        folder, record = candidate
+        prefix = f"apps/{folder.name}/"
+        names = record.output_names.split("\n")
+        expected = {f"{prefix}app.json", f"{prefix}versions.json"}
+        if set(record.pinned) != expected or not expected <= set(names):
+            return False
+        if any(not n.startswith(prefix) or ".." in n.split("/") for n in names):
+            return False
+        source = record.source_names.split("\n")
+        return (
+            current_digest(folder, source) == record.source_digest
+            and current_digest(self.output, names) == record.output_digest
         )
 
-    def _files_intact(self, key: str, files: dict[str, tuple[str, int]]) -> bool:
-        assert self._records is not None
-        prefix = f"apps/{key}/"
-        for path, (token, size) in files.items():
-            row = self._records.get(path)
-            if not path.startswith(prefix) or row is None or row.sha256 != token:
-                return False
-            try:
-                now = stat_key(os.lstat(f"{self.output}/{path}"))
-            except OSError:
-                return False
-            if now != row.key or (size >= 0 and now[0] != size):
-                return False
-        return True
+    def gone_apps(self, tree: SourceTree) -> list[str]:
+        """Apps recorded by an earlier build that are no longer in the source."""
+        present = {app.key for app in tree.apps} | {app.key for app in tree.unchanged}
+        known = self._rows if self._rows is not None else self.cache.load_apps()
+        return sorted(set(known) - present)
 
     def forget_all(self) -> None:
         """The signing key changed: nothing may be reused (apps are still fingerprinted,
@@ -143,32 +156,55 @@ class AppMemo:
         self.reused.clear()
         self.enabled = False
 
-    def store(self, config: RegistryConfig, plan: RegistryPlan, key_id: str) -> None:
-        """Record every app this build planned in full (after its files were written)."""
+    def store(
+        self,
+        config: RegistryConfig,
+        plan: RegistryPlan,
+        key_id: str,
+        written: dict[str, StatKey],
+    ) -> None:
+        """Record every app this build planned in full, with the stat keys of its output
+        files as written (`written`); drop the records of apps that are gone."""
         salt = self._salt_for(config)
-        by_app: dict[str, OutputFiles] = {}
-        for path, planned in plan.files.items():
-            if path.startswith("apps/"):
-                by_app.setdefault(path.split("/", 2)[1], {})[path] = planned
         summaries = {summary.key: summary for summary in plan.summaries}
+        planned = {app.source.key for app in plan.apps}
+        by_app: dict[str, dict[str, StatKey]] = {key: {} for key in planned}
+        complete = set(planned)
+        for path in plan.files:
+            if path.startswith("apps/"):
+                key = path.split("/", 2)[1]
+                if key in planned:
+                    stat = written.get(path)
+                    if stat is None:
+                        complete.discard(key)  # not known as written: never reuse it
+                    else:
+                        by_app[key][path] = stat
         rows: list[tuple[str, bytes]] = []
         for app in plan.apps:
-            if app.source.fingerprint is None:
+            key = app.source.key
+            if app.source.entries is None or key not in complete:
                 continue
-            files = by_app.get(app.source.key, {})
+            outputs = sorted(by_app[key].items())
+            pinned = {
+                path: (plan.files[path].sha256, plan.files[path].size)
+                for path in (f"apps/{key}/app.json", f"apps/{key}/versions.json")
+            }
             record = AppRecord(
                 salt=salt,
-                fingerprint=app.source.fingerprint,
                 key_id=key_id,
                 versions=len(app.versions),
                 dependencies=_dependencies(app),
-                summary=summaries[app.source.key],
-                files={path: (f.cache_token, f.size) for path, f in sorted(files.items())},
+                summary=summaries[key],
+                source_names="\n".join(name for name, _ in app.source.entries),
+                source_digest=keys_digest(stat for _, stat in app.source.entries),
+                output_names="\n".join(path for path, _ in outputs),
+                output_digest=keys_digest(stat for _, stat in outputs),
+                pinned=pinned,
             )
-            rows.append((app.source.key, record.model_dump_json().encode()))
+            rows.append((key, record.model_dump_json().encode()))
         known = self._rows if self._rows is not None else self.cache.load_apps()
         gone = set(known) - set(summaries)
-        self.cache.forget("apps", [*sorted(gone), *(app.source.key for app in plan.apps)])
+        self.cache.forget("apps", [*sorted(gone), *sorted(planned - set(dict(rows)))])
         self.cache.store_apps(rows)
 
 

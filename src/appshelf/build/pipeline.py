@@ -123,6 +123,8 @@ def hash_artifacts(
         for v in app.versions
         if v.artifact.path is not None
     }
+    if not local and tree.unchanged:
+        return {}  # nothing to hash, and no complete list of artifacts to prune against
     try:
         by_path = hash_files(local.values(), cache=cache, stats=stats, prune=True, keep=keep)
     except OSError as exc:
@@ -167,6 +169,10 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
         memo = _app_memo(source, output, options, cache)
         tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         cache.flush(prune=True, keep=_in_apps(tree, relative=True))
+        if memo is not None:  # apps that are gone: their rows, unless a full read pruned them
+            gone = memo.gone_apps(tree)
+            cache.forget_folders("sources", [f"apps/{key}/" for key in gone])
+            cache.forget_folders("artifacts", [f"{tree.root}/apps/{key}/" for key in gone])
         check_output_location(tree.root, output)
         key = load_signing_key(tree, options)
         if memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values()):
@@ -216,7 +222,7 @@ def _build(
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
     for generator in options.generators:
         extra = generator(plan)
-        clash = sorted(set(extra) & set(plan.files))
+        clash = sorted(set(extra) & (plan.files.keys() | plan.reused))
         if clash:
             raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
         plan.files.update(extra)
@@ -229,9 +235,10 @@ def _build(
         if previous.root is not None and previous.root.resolve() == output.resolve()
         else {}
     )
-    stats = write_tree(plan.files, output, known, cache, verified=plan.reused)
+    reused_apps = set(memo.reused) if memo is not None else set()
+    stats = write_tree(plan.files, output, known, cache, plan.reused, reused_apps)
     if memo is not None:
-        memo.store(tree.config, plan, key.keyid)
+        memo.store(tree.config, plan, key.keyid, stats.keys)
 
     warnings = list(plan.warnings) + cache.problems
     if key.development:
@@ -248,7 +255,7 @@ def _build(
         versions=tree.version_count,
         artifacts_hashed=hash_stats.files_read,
         bytes_hashed=hash_stats.bytes_read,
-        files_total=len(plan.files),
+        files_total=len(plan.files.keys() | plan.reused),
         files_written=stats.written,
         files_unchanged=stats.unchanged,
         files_removed=stats.removed,

@@ -96,11 +96,13 @@ class AppSummary(BaseModel):
 
 @dataclass(frozen=True)
 class ReusedApp:
-    """An unchanged app (build/memo.py): its summary, and its output files as the last
-    build wrote them (digest and size only; they are checked to be still on disk)."""
+    """An unchanged app (build/memo.py): its summary, the files the snapshot pins
+    (app.json and versions.json, digest and size only), and the paths of all its output
+    files, which the caller checked are still on disk as the last build wrote them."""
 
     summary: AppSummary
-    files: OutputFiles
+    pinned: OutputFiles
+    paths: list[str]
 
 
 @dataclass
@@ -113,7 +115,7 @@ class RegistryPlan:
     index: RegistryIndex
     keys: KeysDocument
     summaries: list[AppSummary] = field(default_factory=list)  # every app, by key
-    reused: set[str] = field(default_factory=set)  # output paths of unchanged apps
+    reused: set[str] = field(default_factory=set)  # every output path of unchanged apps
     warnings: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
 
@@ -172,8 +174,8 @@ def plan_registry(
     )
     reused_paths: set[str] = set()
     for app in reused:
-        files.update(app.files)
-        reused_paths.update(app.files)
+        files.update(app.pinned)
+        reused_paths.update(app.paths)
 
     flows_registry = FlowsRegistry(apps={summary.key: summary.flows for summary in summaries})
     files["registry.json"] = OutputFile.from_bytes(model_to_json(flows_registry))
@@ -426,8 +428,11 @@ def plan_snapshot(
     fresh (so a no-op rebuild rewrites nothing); otherwise sign version + 1."""
     base = plan.tree.config.registry.base_url
     lifetime = timedelta(days=plan.tree.config.signing.snapshot_lifetime_days)
+    # Built from digests this build computed itself: no need to validate 20,000 of them.
     meta = {
-        path: FileDigest(sha256=plan.files[path].sha256, length=plan.files[path].size)
+        path: FileDigest.model_construct(
+            sha256=plan.files[path].sha256, length=plan.files[path].size
+        )
         for path in index_files(plan.files)
     }
     old = previous.snapshot

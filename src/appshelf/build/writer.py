@@ -33,11 +33,11 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from appshelf.build.cache import BuildCache, Record, parallel_map, stat_key
+from appshelf.build.cache import BuildCache, Record, StatKey, parallel_map, stat_key
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
 
@@ -55,6 +55,7 @@ class WriteStats:
     written: int
     unchanged: int
     removed: int
+    keys: dict[str, StatKey] = field(default_factory=dict, repr=False)  # as now on disk
 
     @property
     def changed(self) -> bool:
@@ -118,9 +119,12 @@ def write_tree(
     known_digests: dict[str, str] | None = None,
     cache: BuildCache | None = None,
     verified: set[str] | None = None,
+    reused_apps: Collection[str] = (),
 ) -> WriteStats:
-    """Make `target` hold exactly `files`; return what it took. `verified` paths were
-    just checked against the cache by the caller (build/memo.py): not stat-ed again."""
+    """Make `target` hold exactly `files` and the `verified` paths; return what it took.
+    `verified` paths (all files of `reused_apps`, build/memo.py) were just checked by
+    the caller against their stat keys as written: they stay as they are, unread, and
+    need not be in `files`."""
     known = known_digests or {}
     verified = verified or set()
     target = target.absolute()
@@ -130,37 +134,39 @@ def write_tree(
     if not target.exists():
         cache.forget("outputs")
         _write_fresh(files, target)
-        _remember(cache, target, files, sorted(files))
-        return WriteStats(written=len(files), unchanged=0, removed=0)
+        fresh_keys = _remember(cache, target, files, sorted(files))
+        return WriteStats(written=len(files), unchanged=0, removed=0, keys=fresh_keys)
 
-    records = output_records(cache, target)
+    records = output_records(cache, target, set(reused_apps))
     planned = sorted(files)
+    to_check = [path for path in planned if path not in verified]
     unchanged: set[str] = set()
-    if records:
-        unchanged = {path for path in verified if path in files and path in records}
-    to_check = [path for path in planned if path not in unchanged]
-    keys = _stat_keys(target, to_check)
+    stat_keys = _stat_keys(target, to_check)
+    keys: dict[str, StatKey] = {}
     confirmed: list[str] = []  # unchanged, but only known by reading: remember them
-    for path, key in zip(to_check, keys, strict=True):
+    for path, key in zip(to_check, stat_keys, strict=True):
         if key is None:
             continue
-        record = records.get(path)
+        record = records.get(path) if records is not None else None
         if record is not None and record.key == key and record.sha256 == files[path].cache_token:
             unchanged.add(path)
+            keys[path] = key
             continue
         files[path] = files[path].materialize()  # a lazy file is rendered only now
         if _same_bytes(target / path, files[path], known.get(path)):
             unchanged.add(path)
             confirmed.append(path)
-    if records:
-        removed = sorted(p for p in set(records) - set(files) if (target / p).exists())
+    if records is not None:
+        gone = set(records) - set(files) - verified
+        removed = sorted(p for p in gone if (target / p).exists())
     else:
-        removed = sorted(_existing_files(target) - set(files))
-    changed = [p for p in planned if p not in unchanged]
+        removed = sorted(_existing_files(target) - set(files) - verified)
+    changed = [p for p in to_check if p not in unchanged]
+    kept = len(unchanged) + len(verified)
     if not changed and not removed:
-        if confirmed or not records:
-            _remember(cache, target, files, planned if not records else confirmed)
-        return WriteStats(written=0, unchanged=len(unchanged), removed=0)
+        if confirmed or records is None:
+            keys.update(_remember(cache, target, files, to_check if records is None else confirmed))
+        return WriteStats(written=0, unchanged=kept, removed=0, keys=keys)
 
     staging = target.parent / f"{_TEMP_MARK}{target.name}-{os.getpid()}"
     try:
@@ -185,25 +191,32 @@ def write_tree(
             f"journal {journal.name} lets the next build finish the update"
         ) from None
     cache.forget("outputs", removed)
-    _remember(cache, target, files, (planned if not records else changed + confirmed))
-    return WriteStats(written=len(changed), unchanged=len(unchanged), removed=len(removed))
+    keys.update(
+        _remember(cache, target, files, to_check if records is None else changed + confirmed)
+    )
+    return WriteStats(written=len(changed), unchanged=kept, removed=len(removed), keys=keys)
 
 
-def output_records(cache: BuildCache, target: Path) -> dict[str, Record]:
+def output_records(
+    cache: BuildCache, target: Path, skip_apps: set[str] | None = None
+) -> dict[str, Record] | None:
     """What the cache says the writer last put in `target` (relpath -> stat key and
-    token); nothing when the rows describe some other folder."""
-    records = cache.load("outputs")
+    token), leaving out the files of `skip_apps`; None when the rows describe some
+    other folder (or there are none), so the cache cannot say what is there."""
+    records = cache.load("outputs", skip_apps or ())
     root_record = records.pop(_ROOT_RECORD, None)
     try:
         root_stat = target.stat()
     except OSError:
-        return {}
+        return None
     if root_record is None or root_record.key[2::2] != (root_stat.st_ino, root_stat.st_dev):
-        return {}  # rows about some other folder: trust none, walk instead
+        return None  # rows about some other folder: trust none, walk instead
     return records
 
 
-def _remember(cache: BuildCache, target: Path, files: OutputFiles, paths: Iterable[str]) -> None:
+def _remember(
+    cache: BuildCache, target: Path, files: OutputFiles, paths: Iterable[str]
+) -> dict[str, StatKey]:
     """Record the stat key of files now known to hold their planned bytes."""
     paths = list(paths)
     keys = _stat_keys(target, paths)
@@ -213,6 +226,7 @@ def _remember(cache: BuildCache, target: Path, files: OutputFiles, paths: Iterab
         [(_ROOT_RECORD, root, "")]
         + [(p, k, files[p].cache_token) for p, k in zip(paths, keys, strict=True) if k is not None],
     )
+    return {p: k for p, k in zip(paths, keys, strict=True) if k is not None}
 
 
 def _write_fresh(files: OutputFiles, target: Path) -> None:

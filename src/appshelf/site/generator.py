@@ -24,6 +24,7 @@ import jinja2
 import semver
 from markupsafe import Markup
 
+from appshelf import __version__
 from appshelf.build.outputs import OutputFile, OutputFiles, url_for
 from appshelf.build.plan import (
     AppSummary,
@@ -171,13 +172,31 @@ class _Site:
     options: SiteOptions
     env: jinja2.Environment
     static_hashes: dict[str, str]
+    salt: str  # the theme, the options and the registry's config (lazy pages)
     files: OutputFiles = field(default_factory=dict)
 
     @property
     def base(self) -> str:
         return self.plan.tree.config.registry.base_url
 
-    def render(self, template: str, path: str, root: str, **context: Any) -> None:
+    def render(
+        self, template: str, path: str, root: str, inputs: object = None, **context: Any
+    ) -> None:
+        """Render `template` to `path`. With `inputs` (plain JSON data covering all the
+        context), the page is lazy: rendered only when the output does not already hold
+        what these inputs, the theme and the options gave (the listing and sitemap of a
+        large registry change rarely, but cost seconds to render)."""
+        if inputs is None:
+            self.files[path] = OutputFile.from_bytes(self._render(template, path, root, context))
+            return
+        fingerprint = hashlib.sha256(
+            json.dumps([self.salt, template, path, root, inputs], sort_keys=True).encode()
+        ).hexdigest()
+        self.files[path] = OutputFile.lazy(
+            fingerprint, lambda: self._render(template, path, root, context)
+        )
+
+    def _render(self, template: str, path: str, root: str, context: dict[str, Any]) -> bytes:
         def static(name: str) -> str:
             digest = self.static_hashes.get(name)
             if digest is None:
@@ -200,7 +219,7 @@ class _Site:
             ) from None
         except jinja2.TemplateError as exc:
             raise SiteError(f"template {template} (for {path}): {exc}") from None
-        self.files[path] = OutputFile.from_bytes(text.encode("utf-8"))
+        return text.encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -215,16 +234,22 @@ class SiteGenerator:
     def memo_salt(self, root: Path, config: RegistryConfig) -> str:
         """What an app's pages depend on besides the app itself (build/memo.py): the
         options and every file of the theme's search path."""
-        digest = hashlib.sha256(repr(self.options).encode())
-        for theme_dir in registry_theme(root, config.site.overrides).dirs:
-            for folder, dirnames, filenames in os.walk(theme_dir):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    path = Path(folder) / name
-                    digest.update(f"{path.relative_to(theme_dir)}\0".encode())
-                    with contextlib.suppress(OSError):
-                        digest.update(hashlib.sha256(path.read_bytes()).digest())
-        return digest.hexdigest()
+        return _site_salt(registry_theme(root, config.site.overrides), self.options, config)
+
+
+def _site_salt(theme: Theme, options: SiteOptions, config: RegistryConfig) -> str:
+    """A digest of the options, the registry's config and every file of the theme's
+    search path: with the page's own data, all that a page's bytes depend on."""
+    digest = hashlib.sha256(f"{__version__}\0{options!r}\0{config.model_dump_json()}".encode())
+    for theme_dir in theme.dirs:
+        for folder, dirnames, filenames in os.walk(theme_dir):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(folder) / name
+                digest.update(f"{path.relative_to(theme_dir)}\0".encode())
+                with contextlib.suppress(OSError):
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def site_generator(options: SiteOptions | None = None) -> SiteGenerator:
@@ -236,7 +261,7 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     options = options or SiteOptions()
     config = plan.tree.config
     theme = registry_theme(plan.tree.root, config.site.overrides)
-    site = _Site(plan, options, _environment(theme), {})
+    site = _Site(plan, options, _environment(theme), {}, _site_salt(theme, options, config))
     for relpath, source in theme.static_files().items():
         data = read_static(source, relpath)
         site.files[f"static/{relpath}"] = OutputFile.from_bytes(data)
@@ -272,7 +297,8 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     site.render(
         "feed.xml", "feed.xml", "", releases=_releases(cards, FEED_ENTRIES), updated=_newest(cards)
     )
-    site.render("sitemap.xml", "sitemap.xml", "", urls=_sitemap_urls(site, cards))
+    urls = _sitemap_urls(site, cards)
+    site.render("sitemap.xml", "sitemap.xml", "", urls, urls=urls)
     site.render("robots.txt", "robots.txt", "")
     site.files[".nojekyll"] = OutputFile.from_bytes(b"")
     if config.site.cname:
@@ -360,10 +386,20 @@ def _render_listing(site: _Site, apps: list[CardView]) -> None:
     for number, chunk in enumerate(chunks, start=1):
         path = "index.html" if number == 1 else f"page/{number}/index.html"
         root = "" if number == 1 else "../../"
+        inputs = [
+            [[a.key, a.name, a.description, a.color, a.icon, a.tags, a.category] for a in chunk],
+            [a.latest.version if a.latest else None for a in chunk],
+            len(apps),
+            tags,
+            categories,
+            number,
+            len(chunks),
+        ]
         site.render(
             "index.html",
             path,
             root,
+            inputs,
             apps=chunk,
             app_count=len(apps),
             tags=tags,

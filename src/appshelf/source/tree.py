@@ -7,11 +7,9 @@ huge config files, odd names. Each becomes a `Problem` naming the file and field
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,8 @@ import semver
 from pydantic_core import ErrorDetails
 
 from appshelf.errors import Problem, SourceTreeError
+from appshelf.filestat import StatKey, parallel_map, stat_key
+from appshelf.source.fingerprint import AppEntries, app_entries
 from appshelf.source.models import (
     APP_KEY_RE,
     ARTIFACT_NAME_RE,
@@ -39,7 +39,6 @@ _SVG_ACTIVE_CONTENT = re.compile(
     rb"<\s*script|<\s*foreignObject|\son[a-z]+\s*=|javascript:", re.IGNORECASE
 )
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
-StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, inode, ctime_ns, device
 
 
 class SourceMemo(Protocol):
@@ -54,49 +53,6 @@ class SourceMemo(Protocol):
     def remember(self, name: str, key: StatKey, payload: bytes) -> None: ...
 
 
-def _stat_key(st: os.stat_result) -> StatKey:
-    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
-
-
-RACY_NS = 2_000_000_000  # an entry touched this recently makes its app not memoisable
-
-
-def fingerprint_app(folder: Path, now_ns: int | None = None) -> str | None:
-    """A digest of every entry of an app folder and of its version folders (name and
-    stat key: size, mtime, inode, ctime, device), or None when the folder cannot vouch
-    for its content by stat alone: it holds a symlink (the target's changes would not
-    show), a deeper folder, or an entry changed in the last seconds (timestamps are
-    coarser than writes). Editing, adding, removing or renaming any file changes it."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    digest = hashlib.sha256()
-    folders = [(folder, "")]
-    newest = 0
-    try:
-        while folders:
-            current, prefix = folders.pop()
-            with os.scandir(current) as scan:
-                entries = sorted(scan, key=lambda e: e.name)
-            for entry in entries:
-                if entry.is_symlink():
-                    return None
-                st = entry.stat(follow_symlinks=False)
-                newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-                name = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if prefix:
-                        return None  # only app/ and app/<version>/ hold files
-                    folders.append((Path(entry.path), name + "/"))
-                    digest.update(f"{name}/\0{st.st_ino}\0{st.st_dev}\n".encode())
-                else:
-                    key = _stat_key(st)
-                    digest.update(f"{name}\0{key}\n".encode("utf-8", "surrogateescape"))
-    except OSError:
-        return None
-    if now_ns - newest <= RACY_NS:
-        return None
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class UnchangedApp:
     """An app whose folder is exactly as when an earlier build planned it, so it is not
@@ -104,17 +60,16 @@ class UnchangedApp:
 
     key: str
     folder: Path
-    fingerprint: str
     versions: int
     dependencies: tuple[tuple[str, str], ...]  # (depended-on app, version declaring it)
 
 
 class AppReuse(Protocol):
-    """Decides, from an app folder's fingerprint, whether the app need not be read."""
+    """Picks the app folders that are unchanged since an earlier build."""
 
-    def unchanged(
-        self, config: RegistryConfig, key: str, folder: Path, fingerprint: str
-    ) -> UnchangedApp | None: ...
+    def unchanged_apps(
+        self, config: RegistryConfig, folders: list[Path]
+    ) -> dict[Path, UnchangedApp]: ...
 
 
 @dataclass(frozen=True)
@@ -153,7 +108,7 @@ class SourceApp:
     icon: Path | None
     readme: str | None
     versions: list[SourceVersion]  # newest first
-    fingerprint: str | None = None  # fingerprint_app() taken before the folder was read
+    entries: AppEntries | None = None  # app_entries(), taken before the folder was read
 
 
 @dataclass(frozen=True)
@@ -243,12 +198,12 @@ class _Reader:
             return None, None
         try:
             with path.open("rb") as handle:
-                before = _stat_key(os.fstat(handle.fileno()))
+                before = stat_key(os.fstat(handle.fileno()))
                 if before[0] > limit:
                     self.problem(path, "", f"file is {before[0]} bytes; the limit is {limit}")
                     return None, None
                 data = handle.read(limit + 1)
-                stable = before == _stat_key(os.fstat(handle.fileno()))
+                stable = before == stat_key(os.fstat(handle.fileno()))
                 return data, (before if stable else None)
         except OSError as exc:
             self.problem(path, "", f"cannot read ({exc.strerror})")
@@ -257,7 +212,7 @@ class _Reader:
     def read_model(self, path: Path, model: type[ModelT]) -> ModelT | None:
         if self.memo is not None and self.inside(path):
             try:
-                key: StatKey | None = _stat_key(path.stat())
+                key: StatKey | None = stat_key(path.stat())
             except OSError:
                 key = None
             payload = self.memo.recall(self.rel(path), key) if key is not None else None
@@ -296,7 +251,7 @@ class _Reader:
         key: StatKey | None = None
         if self.memo is not None:
             try:
-                key = _stat_key(folder.stat())
+                key = stat_key(folder.stat())
             except OSError:
                 key = None
             payload = self.memo.recall(self.rel(folder) + "/", key) if key else None
@@ -381,18 +336,20 @@ def load_source_tree(
     if not apps_folder.is_dir():
         reader.problem(apps_folder, "", "missing: put each app in apps/<app-key>/")
     else:
-        for folder in reader.list_dir(apps_folder):
-            fingerprint = None
-            kind = reader.kinds.get(folder)
-            if reuse is not None and kind is not None and kind[1] and APP_KEY_RE.match(folder.name):
-                fingerprint = fingerprint_app(folder)
-            if config is not None and fingerprint is not None:
-                assert reuse is not None
-                same = reuse.unchanged(config, folder.name, folder, fingerprint)
-                if same is not None:
-                    unchanged.append(same)
-                    continue
-            app = _read_app(reader, folder, fingerprint)
+        folders = reader.list_dir(apps_folder)
+        plain = [f for f in folders if reader.kinds[f][1] and APP_KEY_RE.match(f.name)]
+        reused: dict[Path, UnchangedApp] = {}
+        if reuse is not None and config is not None:
+            reused = reuse.unchanged_apps(config, plain)
+        entries: dict[Path, AppEntries | None] = {}
+        if reuse is not None:  # what the next build compares against
+            fresh = [f for f in plain if f not in reused]
+            entries = dict(zip(fresh, parallel_map(app_entries, fresh, workers=2), strict=True))
+        for folder in folders:
+            if folder in reused:
+                unchanged.append(reused[folder])
+                continue
+            app = _read_app(reader, folder, entries.get(folder))
             if app is not None:
                 apps.append(app)
     if reader.problems or config is None:
@@ -419,7 +376,7 @@ def _with_base_url(reader: _Reader, config: RegistryConfig, base_url: str) -> Re
         return None
 
 
-def _read_app(reader: _Reader, folder: Path, fingerprint: str | None) -> SourceApp | None:
+def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> SourceApp | None:
     key = folder.name
     if not reader.inside(folder):
         return None
@@ -476,7 +433,7 @@ def _read_app(reader: _Reader, folder: Path, fingerprint: str | None) -> SourceA
     if config is None:
         return None
     versions.sort(key=lambda v: v.semver, reverse=True)
-    return SourceApp(key, folder, config, icon, readme, versions, fingerprint)
+    return SourceApp(key, folder, config, icon, readme, versions, entries)
 
 
 def _find_icon(reader: _Reader, folder: Path, config: AppConfig | None) -> Path | None:

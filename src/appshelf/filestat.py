@@ -1,0 +1,38 @@
+"""Stat keys and threaded stat-heavy maps, shared by the source reader and the build.
+
+A stat key (size, mtime_ns, inode, ctime_ns, device) is how appshelf tells, without
+reading a file, that it is the one seen before: ctime cannot be set from user space,
+so even a restored mtime shows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, ino, ctime_ns, dev
+
+
+def stat_key(st: os.stat_result) -> StatKey:
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+
+
+def parallel_map(
+    function: Callable[[T], R], items: Sequence[T], workers: int | None = None
+) -> list[R]:
+    """`map` over threads, in a few large slices: for work that waits in syscalls or
+    releases the GIL (stat, open/write/close, hashlib). One future per item would cost
+    more than a small file's I/O."""
+    workers = workers or min(4, 2 * (os.cpu_count() or 1))
+    if len(items) < 64 or workers <= 1:
+        return [function(item) for item in items]
+    step = -(-len(items) // (workers * 4))
+    slices = [items[i : i + step] for i in range(0, len(items), step)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = pool.map(lambda part: [function(item) for item in part], slices)
+        return [result for part in parts for result in part]

@@ -1,0 +1,80 @@
+"""What an app folder looks like to stat(), so an unchanged app need not be read again.
+
+An app's entries are every folder and file of `apps/<key>/` and of its version folders,
+each with its stat key. A folder's mtime and ctime move whenever an entry is added,
+removed or renamed in it, and a file's whenever it is written, so re-stat-ing the
+recorded entries (one lstat each, no listing) tells whether anything changed: a record
+keeps their names and one digest of their stat keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from appshelf.filestat import StatKey, stat_key
+
+RACY_NS = 2_000_000_000  # an entry touched this recently makes its app not memoisable
+
+AppEntries = tuple[tuple[str, StatKey], ...]  # (path relative to the app folder, stat key)
+
+
+def app_entries(folder: Path, now_ns: int | None = None) -> AppEntries | None:
+    """The app folder itself ("") and every entry below it (folders end in "/"), or None
+    when stat cannot vouch for the content: a symlink (its target's changes would not
+    show), a folder deeper than a version folder, an unreadable folder, or an entry
+    changed in the last seconds (timestamps are coarser than writes)."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    try:
+        found: list[tuple[str, StatKey]] = [("", stat_key(os.lstat(folder)))]
+        pending = [(str(folder), "")]
+        while pending:
+            current, prefix = pending.pop()
+            with os.scandir(current) as scan:
+                for entry in scan:
+                    if entry.is_symlink():
+                        return None
+                    key = stat_key(entry.stat(follow_symlinks=False))
+                    if entry.is_dir(follow_symlinks=False):
+                        if prefix:
+                            return None  # only app/ and app/<version>/ hold files
+                        name = f"{entry.name}/"
+                        pending.append((entry.path, name))
+                    else:
+                        name = prefix + entry.name
+                    found.append((name, key))
+    except OSError:
+        return None
+    if now_ns - max(max(key[1], key[3]) for _, key in found) <= RACY_NS:
+        return None
+    found.sort()
+    return tuple(found)
+
+
+def keys_digest(keys: Iterable[StatKey]) -> str:
+    """One digest for many stat keys: a record stores it instead of the keys."""
+    digest = hashlib.sha256()
+    for key in keys:
+        digest.update(b"%d %d %d %d %d\n" % key)
+    return digest.hexdigest()
+
+
+def current_digest(folder: Path | str, names: Iterable[str]) -> str | None:
+    """`keys_digest` of what lstat() says now about `names` (relative to `folder`; ""
+    is the folder itself), or None when one is missing. A new entry, or a removed or
+    renamed one, moves the stat key of the folder holding it, which is among them."""
+    base = str(folder)
+    digest = hashlib.sha256()
+    try:
+        for name in names:
+            st = os.lstat(f"{base}/{name}" if name else base)
+            digest.update(
+                b"%d %d %d %d %d\n"
+                % (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+            )
+    except OSError:
+        return None
+    return digest.hexdigest()
