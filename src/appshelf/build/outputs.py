@@ -61,6 +61,12 @@ class OutputFile:
         data = self.render()
         return OutputFile(sha256_hex(data), len(data), data=data, fingerprint=self.fingerprint)
 
+    def without_bytes(self) -> OutputFile:
+        """Digest, size and fingerprint only: what is left to know once it is written."""
+        if self.data is None and self.render is None:
+            return self
+        return OutputFile(self.sha256, self.size, source=self.source, fingerprint=self.fingerprint)
+
     @property
     def cache_token(self) -> str:
         """What the build cache records for this file: its fingerprint when it has one

@@ -443,7 +443,7 @@ def plan_snapshot(
         and old.meta == meta
         and old.registry == base
         and parse_timestamp(old.expires) - now > lifetime / 2
-        and _signed_by(previous.snapshot_bytes, key.keyid)
+        and previous.snapshot_keyids[:1] == (key.keyid,)
     ):
         plan.snapshot = old
         plan.files[SNAPSHOT_FILE] = OutputFile.from_bytes(previous.snapshot_bytes)
@@ -461,7 +461,3 @@ def plan_snapshot(
     )
     plan.snapshot = snapshot
     plan.files[SNAPSHOT_FILE] = OutputFile.from_bytes(model_to_json(signed))
-
-
-def _signed_by(envelope_bytes: bytes, keyid: str) -> bool:
-    return Signed[Snapshot].model_validate_json(envelope_bytes).signatures[0].keyid == keyid

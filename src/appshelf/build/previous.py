@@ -30,6 +30,7 @@ class PreviousOutput:
     root: Path | None = None
     snapshot: Snapshot | None = None
     snapshot_bytes: bytes | None = None
+    snapshot_keyids: tuple[str, ...] = ()  # who signed it, in order
     keys: KeysDocument | None = None
     versions: dict[tuple[str, str], VersionEntry] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of index files
@@ -54,12 +55,17 @@ def read_previous_output(folder: Path, skip_apps: Collection[str] = ()) -> Previ
         return PreviousOutput(root=folder)
     try:
         raw = snapshot_path.read_bytes()
-        snapshot = Signed[Snapshot].model_validate_json(raw).signed
+        envelope = Signed[Snapshot].model_validate_json(raw)
     except (OSError, pydantic.ValidationError) as exc:
         raise OutputError(_corrupt(snapshot_path, exc)) from None
-    previous = PreviousOutput(root=folder, snapshot=snapshot, snapshot_bytes=raw)
+    previous = PreviousOutput(
+        root=folder,
+        snapshot=envelope.signed,
+        snapshot_bytes=raw,
+        snapshot_keyids=tuple(s.keyid for s in envelope.signatures),
+    )
     skip = {f"apps/{key}/{name}" for key in skip_apps for name in ("app.json", "versions.json")}
-    for relpath, pinned in snapshot.meta.items():
+    for relpath, pinned in envelope.signed.meta.items():
         if relpath in skip:
             previous.digests[relpath] = pinned.sha256
             continue

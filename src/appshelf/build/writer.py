@@ -249,13 +249,19 @@ def _stage(files: OutputFiles, paths: list[str], staging: Path) -> None:
     target_parent = staging.parent
     target_parent.mkdir(parents=True, exist_ok=True)
     staging.mkdir()
-    for path in paths:
-        files[path] = files[path].materialize()  # render lazy files (generators) first
     folders = sorted({str(Path(p).parent) for p in paths} - {"."})
     for folder in folders:
         (staging / folder).mkdir(parents=True, exist_ok=True)
+
+    def stage(path: str) -> None:
+        # Lazy files (generators' pages) are rendered only now, and only their digest
+        # is kept once written: a large site is never all in memory at once.
+        planned = files[path].materialize()
+        _write_file(planned, staging / path)
+        files[path] = planned.without_bytes()
+
     # Many small files: overlap the open/write/close syscalls (they release the GIL).
-    parallel_map(lambda p: _write_file(files[p], staging / p), paths)
+    parallel_map(stage, paths)
 
 
 def _write_file(planned: OutputFile, destination: Path) -> None:

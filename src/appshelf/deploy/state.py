@@ -83,7 +83,11 @@ def previous_from_remote(state: RemoteState) -> PreviousOutput:
     envelope = state.snapshot()
     if envelope is None or state.snapshot_bytes is None:
         return PreviousOutput()
-    previous = PreviousOutput(snapshot=envelope.signed, snapshot_bytes=state.snapshot_bytes)
+    previous = PreviousOutput(
+        snapshot=envelope.signed,
+        snapshot_bytes=state.snapshot_bytes,
+        snapshot_keyids=tuple(s.keyid for s in envelope.signatures),
+    )
     for relpath, data in sorted(state.documents.items()):
         pinned = envelope.signed.meta.get(relpath)
         if pinned is not None and sha256_hex(data) == pinned.sha256:

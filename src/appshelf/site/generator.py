@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import json
 import os
 import re
@@ -274,11 +275,23 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
 
     cards = [_card_view(summary) for summary in plan.summaries]
     _render_listing(site, cards)
+    keys_digest = plan.files["keys.json"].sha256
     for app in apps:
+        # Everything an app's pages show is pinned by its app.json (metadata, and each
+        # version's manifest digest), its README and keys.json; the site salt covers the
+        # theme, the options and the registry's config. So pages render lazily.
+        inputs = [
+            plan.files[f"apps/{app.key}/app.json"].sha256,
+            sha256_hex(app.planned.source.readme.encode()) if app.planned.source.readme else None,
+            keys_digest,
+            verify_command,
+            [[v.version, v.external, v.download] for v in app.versions],
+        ]
         site.render(
             "app.html",
             f"apps/{app.key}/index.html",
             "../../",
+            inputs,
             app=app,
             verify_command=verify_command,
         )
@@ -287,6 +300,7 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
                 "version.html",
                 f"apps/{app.key}/{version.version}/index.html",
                 "../../../",
+                [inputs, version.version],
                 app=app,
                 v=version,
                 keys=keys,
@@ -416,9 +430,9 @@ def _releases(cards: Iterable[CardView], limit: int) -> list[tuple[CardView, Rel
     """The `limit` newest versions: published first, then app key, then version
     precedence, all descending. SemVer is parsed only for the candidates."""
     pairs = [(card, r) for card in cards for r in card.releases]
-    pairs.sort(key=lambda p: (p[1].published, p[0].key), reverse=True)
+    newest = heapq.nlargest(limit, pairs, key=lambda p: (p[1].published, p[0].key))
     if len(pairs) > limit:
-        cut = (pairs[limit - 1][1].published, pairs[limit - 1][0].key)
+        cut = (newest[-1][1].published, newest[-1][0].key)
         pairs = [p for p in pairs if (p[1].published, p[0].key) >= cut]
     pairs.sort(
         key=lambda p: (p[1].published, p[0].key, semver.Version.parse(p[1].version)),
