@@ -56,10 +56,7 @@ def app_entries(folder: Path, now_ns: int | None = None) -> AppEntries | None:
 
 def keys_digest(keys: Iterable[StatKey]) -> str:
     """One digest for many stat keys: a record stores it instead of the keys."""
-    digest = hashlib.sha256()
-    for key in keys:
-        digest.update(b"%d %d %d %d %d\n" % key)
-    return digest.hexdigest()
+    return hashlib.sha256(b"".join(b"%d %d %d %d %d\n" % key for key in keys)).hexdigest()
 
 
 def current_digest(folder: Path | str, names: Iterable[str]) -> str | None:
@@ -67,14 +64,15 @@ def current_digest(folder: Path | str, names: Iterable[str]) -> str | None:
     is the folder itself), or None when one is missing. A new entry, or a removed or
     renamed one, moves the stat key of the folder holding it, which is among them."""
     base = str(folder)
-    digest = hashlib.sha256()
+    lstat = os.lstat
+    lines = []
     try:
         for name in names:
-            st = os.lstat(f"{base}/{name}" if name else base)
-            digest.update(
+            st = lstat(f"{base}/{name}" if name else base)
+            lines.append(
                 b"%d %d %d %d %d\n"
                 % (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
             )
     except OSError:
         return None
-    return digest.hexdigest()
+    return hashlib.sha256(b"".join(lines)).hexdigest()
