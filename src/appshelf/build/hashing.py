@@ -8,14 +8,23 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from io import FileIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appshelf.build.cache import BuildCache, StatKey, parallel_map, settled, stat_key
 
-# Plain buffered reads, not memory maps: a map gains a few percent of throughput, but a
-# file truncated by another process while mapped kills the build with SIGBUS instead
-# of a clear error.
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+# Plain reads, not memory maps: a map saves the copy out of the page cache, but a file
+# truncated by another process while mapped kills the build with SIGBUS instead of a
+# clear error. That copy costs ~15% of one core (hashlib alone runs at openssl's speed),
+# so a large file hashed while a core is idle has its next chunk read by a helper thread
+# while this one hashes the current chunk (see benchmarks/NOTES.md for the figures).
 CHUNK_BYTES = 1 << 20
+READ_AHEAD_MIN_BYTES = 8 << 20  # below this, starting a thread costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -24,23 +33,49 @@ class FileHash:
     size: int
 
 
-def _hash_open_file(path: Path) -> tuple[FileHash, StatKey | None]:
+def _hash_stream(handle: FileIO, digest: _Hash) -> int:
+    buffer = bytearray(CHUNK_BYTES)
+    view = memoryview(buffer)
+    size = 0
+    while count := handle.readinto(buffer):
+        digest.update(view[:count])
+        size += count
+    return size
+
+
+def _hash_read_ahead(fd: int, digest: _Hash) -> int:
+    """Double buffering: a helper thread reads the next chunk (os.preadv releases the
+    GIL) while this thread hashes the current one; a read error is raised here."""
+    current, spare = bytearray(CHUNK_BYTES), bytearray(CHUNK_BYTES)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="appshelf-read-ahead") as reader:
+        pending = reader.submit(os.preadv, fd, [current], 0)
+        size = 0
+        while count := pending.result():
+            size += count
+            pending = reader.submit(os.preadv, fd, [spare], size)
+            digest.update(memoryview(current)[:count])
+            current, spare = spare, current
+    return size
+
+
+def _hash_open_file(path: Path, read_ahead: bool = False) -> tuple[FileHash, StatKey | None]:
     """Hash by streaming fixed-size chunks: memory stays flat whatever the file size.
     Also returns the file's stat key when it did not change while being read."""
     digest = hashlib.sha256()
-    size = 0
     with path.open("rb", buffering=0) as handle:
         before = stat_key(os.fstat(handle.fileno()))
-        buffer = bytearray(CHUNK_BYTES)
-        view = memoryview(buffer)
-        while True:
-            count = handle.readinto(buffer)
-            if not count:
-                break
-            digest.update(view[:count])
-            size += count
+        try:
+            if read_ahead and before[0] >= READ_AHEAD_MIN_BYTES:
+                size = _hash_read_ahead(handle.fileno(), digest)
+            else:
+                size = _hash_stream(handle, digest)
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         after = stat_key(os.fstat(handle.fileno()))
-    return FileHash(digest.hexdigest(), size), (after if after == before else None)
+    stable = after == before and size == before[0]
+    return FileHash(digest.hexdigest(), size), (after if stable else None)
 
 
 @dataclass
@@ -57,7 +92,7 @@ def _stat_or_none(path: Path) -> StatKey | None:
 
 
 def hash_file(path: Path) -> FileHash:
-    return _hash_open_file(path)[0]
+    return _hash_open_file(path, read_ahead=(os.cpu_count() or 1) >= 2)[0]
 
 
 def hash_files(
@@ -66,12 +101,17 @@ def hash_files(
     cache: BuildCache | None = None,
     stats: HashStats | None = None,
     prune: bool = False,
+    read_ahead: bool | None = None,
 ) -> dict[Path, FileHash]:
     """Hash many files in parallel; the result maps each path to its digest and size.
 
     With a cache, a file whose stat key matches its row is not read; every file that is
     read (and was stable while read, and is not racily new) is remembered; `prune`
-    (when `paths` are all of the build's artifacts) forgets every other row."""
+    (when `paths` are all of the build's artifacts) forgets every other row.
+
+    `read_ahead` (default: when the workers leave at least one core per worker idle)
+    gives each large file a helper thread that reads while the worker hashes. With every
+    core already hashing a file, that thread only adds hand-offs, so it is left out."""
     unique = sorted(set(paths))
     result: dict[Path, FileHash] = {}
     todo = unique
@@ -89,16 +129,20 @@ def hash_files(
                 todo.append(path)
     if not todo:
         return result
-    workers = workers or min(len(todo), os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    workers = workers or min(len(todo), cores)
+    if read_ahead is None:
+        read_ahead = 2 * workers <= cores
+    hash_one = partial(_hash_open_file, read_ahead=read_ahead)
     if workers <= 1:
-        hashed = [_hash_open_file(path) for path in todo]
+        hashed = [hash_one(path) for path in todo]
     elif len(todo) <= 1000:
         # One future per file balances big files across cores; its ~0.1 ms overhead
         # only matters for thousands of small files, which go in slices instead.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            hashed = list(pool.map(_hash_open_file, todo))
+            hashed = list(pool.map(hash_one, todo))
     else:
-        hashed = parallel_map(_hash_open_file, todo, workers)
+        hashed = parallel_map(hash_one, todo, workers)
     for path, (digest, _key) in zip(todo, hashed, strict=True):
         result[path] = digest
     if stats is not None:
