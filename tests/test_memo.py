@@ -193,3 +193,25 @@ def test_recent_edits_are_never_reused(
     out = tmp_path / "out"
     site_build(source, out)
     assert site_build(source, out, 1).apps_reused == 0
+
+
+def test_new_file_in_a_version_folder_of_an_unchanged_app_is_seen(
+    source: Path, tmp_path: Path
+) -> None:
+    """Adding a file moves its folder's stat key, which the record holds: the app is
+    read again, and the new file is reported like any other."""
+    out = tmp_path / "out"
+    site_build(source, out)
+    version = sorted(p for p in (source / "apps/app-00005").iterdir() if p.is_dir())[0]
+    (version / "stray.tar.gz").write_bytes(b"not the artifact")
+    with pytest.raises(SourceTreeError, match="several files"):
+        site_build(source, out, 1)
+
+
+def test_app_folder_with_a_symlink_is_never_reused(source: Path, tmp_path: Path) -> None:
+    """A symlink's target can change without its own stat key moving."""
+    readme = source / "apps/app-00006/README.md"
+    readme.symlink_to(source / "registry.toml")  # inside the tree, so the build accepts it
+    out = tmp_path / "out"
+    site_build(source, out)
+    assert site_build(source, out, 1).apps_reused == APPS - 1

@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from io import FileIO
 from pathlib import Path
+from queue import SimpleQueue
+from typing import TYPE_CHECKING
 
 from appshelf.build.cache import BuildCache, StatKey, parallel_map, settled, stat_key
 
-# Plain buffered reads, not memory maps: a map gains a few percent of throughput, but a
-# file truncated by another process while mapped kills the build with SIGBUS instead
-# of a clear error.
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+# Plain reads, not memory maps: a map saves the copy out of the page cache, but a file
+# truncated by another process while mapped kills the build with SIGBUS instead of a
+# clear error. That copy costs ~15% of one core (hashlib alone runs at openssl's speed),
+# so a large file hashed while a core is idle has its next chunk read by a helper thread
+# while this one hashes the current chunk (see benchmarks/NOTES.md for the figures).
 CHUNK_BYTES = 1 << 20
+READ_AHEAD_MIN_BYTES = 8 << 20  # below this, starting a thread costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -24,23 +35,75 @@ class FileHash:
     size: int
 
 
-def _hash_open_file(path: Path) -> tuple[FileHash, StatKey | None]:
+def _hash_stream(handle: FileIO, digest: _Hash) -> int:
+    buffer = bytearray(CHUNK_BYTES)
+    view = memoryview(buffer)
+    size = 0
+    while count := handle.readinto(buffer):
+        digest.update(view[:count])
+        size += count
+    return size
+
+
+def _hash_read_ahead(fd: int, digest: _Hash) -> int:
+    """Double buffering: a helper thread reads the next chunk (os.preadv releases the
+    GIL) while this thread hashes the current one. Plain queues, not futures: a future
+    per chunk cost ~3% of the throughput. A read error is raised here."""
+    buffers = (bytearray(CHUNK_BYTES), bytearray(CHUNK_BYTES))
+    free: SimpleQueue[int | None] = SimpleQueue()  # None: stop reading
+    filled: SimpleQueue[tuple[int, int] | BaseException] = SimpleQueue()
+
+    def read() -> None:
+        offset = 0
+        try:
+            while (index := free.get()) is not None:
+                count = os.preadv(fd, [buffers[index]], offset)
+                filled.put((index, count))
+                if not count:
+                    return
+                offset += count
+        except BaseException as exc:  # handed to the hashing thread, which raises it
+            filled.put(exc)
+
+    for index in range(len(buffers)):
+        free.put(index)
+    reader = threading.Thread(target=read, name="appshelf-read-ahead", daemon=True)
+    reader.start()
+    size = 0
+    try:
+        while True:
+            item = filled.get()
+            if isinstance(item, BaseException):
+                raise item
+            index, count = item
+            if not count:
+                return size
+            digest.update(memoryview(buffers[index])[:count])
+            size += count
+            free.put(index)
+    finally:
+        free.put(None)
+        reader.join()
+
+
+def _hash_open_file(path: Path, read_ahead: bool = False) -> tuple[FileHash, StatKey | None]:
     """Hash by streaming fixed-size chunks: memory stays flat whatever the file size.
     Also returns the file's stat key when it did not change while being read."""
     digest = hashlib.sha256()
-    size = 0
     with path.open("rb", buffering=0) as handle:
         before = stat_key(os.fstat(handle.fileno()))
-        buffer = bytearray(CHUNK_BYTES)
-        view = memoryview(buffer)
-        while True:
-            count = handle.readinto(buffer)
-            if not count:
-                break
-            digest.update(view[:count])
-            size += count
+        try:
+            if read_ahead and before[0] >= READ_AHEAD_MIN_BYTES:
+                size = _hash_read_ahead(handle.fileno(), digest)
+            else:
+                size = _hash_stream(handle, digest)
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         after = stat_key(os.fstat(handle.fileno()))
-    return FileHash(digest.hexdigest(), size), (after if after == before else None)
+    stable = after == before and size == before[0]
+    return FileHash(digest.hexdigest(), size), (after if stable else None)
 
 
 @dataclass
@@ -57,7 +120,7 @@ def _stat_or_none(path: Path) -> StatKey | None:
 
 
 def hash_file(path: Path) -> FileHash:
-    return _hash_open_file(path)[0]
+    return _hash_open_file(path, read_ahead=(os.cpu_count() or 1) >= 2)[0]
 
 
 def hash_files(
@@ -67,13 +130,18 @@ def hash_files(
     stats: HashStats | None = None,
     prune: bool = False,
     keep: Callable[[str], bool] | None = None,
+    read_ahead: bool | None = None,
 ) -> dict[Path, FileHash]:
     """Hash many files in parallel; the result maps each path to its digest and size.
 
     With a cache, a file whose stat key matches its row is not read; every file that is
     read (and was stable while read, and is not racily new) is remembered; `prune`
     (when `paths` are all of the build's artifacts but those `keep` names) forgets every
-    other row."""
+    other row.
+
+    `read_ahead` (default: when the workers leave at least one core per worker idle)
+    gives each large file a helper thread that reads while the worker hashes. With every
+    core already hashing a file, that thread only adds hand-offs, so it is left out."""
     unique = sorted(set(paths))
     result: dict[Path, FileHash] = {}
     todo = unique
@@ -92,16 +160,20 @@ def hash_files(
                 todo.append(path)
     if not todo:
         return result
-    workers = workers or min(len(todo), os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    workers = workers or min(len(todo), cores)
+    if read_ahead is None:
+        read_ahead = 2 * workers <= cores
+    hash_one = partial(_hash_open_file, read_ahead=read_ahead)
     if workers <= 1:
-        hashed = [_hash_open_file(path) for path in todo]
+        hashed = [hash_one(path) for path in todo]
     elif len(todo) <= 1000:
         # One future per file balances big files across cores; its ~0.1 ms overhead
         # only matters for thousands of small files, which go in slices instead.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            hashed = list(pool.map(_hash_open_file, todo))
+            hashed = list(pool.map(hash_one, todo))
     else:
-        hashed = parallel_map(_hash_open_file, todo, workers)
+        hashed = parallel_map(hash_one, todo, workers)
     for path, (digest, _key) in zip(todo, hashed, strict=True):
         result[path] = digest
     if stats is not None:
