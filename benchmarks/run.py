@@ -318,13 +318,14 @@ def main() -> None:
         two = median([appshelf_hash_rate(artifacts, 2) for _ in range(args.repeat)])
         ssl_one, ssl_two = openssl_sha256(1), openssl_sha256(2)
 
-        print("Hashing (SHA-256, large files from the page cache, MB/s):")
+        print("Hashing (SHA-256, large files from the page cache, MB/s;")
+        print("  1 worker = one file at a time, with its read-ahead thread while a core is idle):")
         print(
-            f"  appshelf 1 thread : {one / 1e6:8.0f}   openssl speed -evp sha256          : "
+            f"  appshelf 1 worker : {one / 1e6:8.0f}   openssl speed -evp sha256          : "
             f"{ssl_one / 1e6:8.0f}   ratio {one / ssl_one:.2f}"
         )
         print(
-            f"  appshelf 2 threads: {two / 1e6:8.0f}   openssl speed -evp sha256 -multi 2 : "
+            f"  appshelf 2 workers: {two / 1e6:8.0f}   openssl speed -evp sha256 -multi 2 : "
             f"{ssl_two / 1e6:8.0f}   ratio {two / ssl_two:.2f}   (2 vs 1 thread: {two / one:.2f}x)"
         )
     print()

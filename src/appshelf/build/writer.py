@@ -42,6 +42,7 @@ from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
 
 _COPY_CHUNK = 1 << 20
+_STAGE_BATCH = 4096  # files rendered, then written, at a time
 _TEMP_MARK = ".appshelf-tmp-"
 _OLD_MARK = ".appshelf-old-"
 _JOURNAL_MARK = ".appshelf-journal-"
@@ -253,15 +254,16 @@ def _stage(files: OutputFiles, paths: list[str], staging: Path) -> None:
     for folder in folders:
         (staging / folder).mkdir(parents=True, exist_ok=True)
 
-    def stage(path: str) -> None:
-        # Lazy files (generators' pages) are rendered only now, and only their digest
-        # is kept once written: a large site is never all in memory at once.
-        planned = files[path].materialize()
-        _write_file(planned, staging / path)
-        files[path] = planned.without_bytes()
-
-    # Many small files: overlap the open/write/close syscalls (they release the GIL).
-    parallel_map(stage, paths)
+    # Lazy files (generators' pages) are rendered only now, a batch at a time in this
+    # thread (rendering holds the GIL), and only their digest is kept once written: a
+    # large site is never all in memory at once. The writes of a batch overlap in
+    # threads (open/write/close release the GIL).
+    for start in range(0, len(paths), _STAGE_BATCH):
+        batch = paths[start : start + _STAGE_BATCH]
+        rendered = [(path, files[path].materialize()) for path in batch]
+        parallel_map(lambda item: _write_file(item[1], staging / item[0]), rendered)
+        for path, planned in rendered:
+            files[path] = planned.without_bytes()
 
 
 def _write_file(planned: OutputFile, destination: Path) -> None:
