@@ -99,11 +99,11 @@ class AppMemo:
     ) -> dict[Path, UnchangedApp]:
         if not self.enabled:
             return {}
-        self._rows = self.cache.load_apps()
+        rows = self._known_rows()
         salt = self._salt_for(config)
         candidates: list[tuple[Path, AppRecord]] = []
         for folder in folders:
-            raw = self._rows.get(folder.name)
+            raw = rows.get(folder.name)
             if raw is None:
                 continue
             try:
@@ -119,9 +119,8 @@ class AppMemo:
         for (folder, record), same in zip(candidates, intact, strict=True):
             if not same:
                 continue
-            pinned = {
-                path: OutputFile.recorded(sha, size) for path, (sha, size) in record.pinned.items()
-            }
+            # Digest and size only: the snapshot pins them; the files stay as they are.
+            pinned = {path: OutputFile(sha, size) for path, (sha, size) in record.pinned.items()}
             paths = record.output_names.split("\n")
             self.reused[folder.name] = (record, ReusedApp(record.summary, pinned, paths))
             found[folder] = UnchangedApp(
@@ -149,8 +148,12 @@ class AppMemo:
     def gone_apps(self, tree: SourceTree) -> list[str]:
         """Apps recorded by an earlier build that are no longer in the source."""
         present = {app.key for app in tree.apps} | {app.key for app in tree.unchanged}
-        known = self._rows if self._rows is not None else self.cache.load_apps()
-        return sorted(set(known) - present)
+        return sorted(set(self._known_rows()) - present)
+
+    def _known_rows(self) -> dict[str, bytes]:
+        if self._rows is None:
+            self._rows = self.cache.load_apps()
+        return self._rows
 
     def forget_all(self) -> None:
         """The signing key changed: nothing may be reused (apps are still fingerprinted,
@@ -204,8 +207,7 @@ class AppMemo:
                 pinned=pinned,
             )
             rows.append((key, record.model_dump_json().encode()))
-        known = self._rows if self._rows is not None else self.cache.load_apps()
-        gone = set(known) - set(summaries)
+        gone = set(self._known_rows()) - set(summaries)
         self.cache.forget("apps", [*sorted(gone), *sorted(planned - set(dict(rows)))])
         self.cache.store_apps(rows)
 

@@ -41,14 +41,6 @@ class OutputFile:
         pins: their digests are needed before writing."""
         return cls(sha256="", size=-1, fingerprint=fingerprint, render=render)
 
-    @classmethod
-    def recorded(cls, token: str, size: int) -> OutputFile:
-        """A file an earlier build wrote and the build cache recorded (`cache_token`),
-        reused as it is on disk: the writer must not be asked for its bytes."""
-        if token.startswith("fp:"):
-            return cls(sha256="", size=size, fingerprint=token[3:])
-        return cls(sha256=token, size=size)
-
     @property
     def is_lazy(self) -> bool:
         return self.data is None and self.source is None and self.render is not None

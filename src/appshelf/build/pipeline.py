@@ -182,8 +182,7 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
         previous = options.previous_state or read_previous_output(
             options.previous or output, skip_apps=skip
         )
-        report = _build(tree, output, options, now, started, previous, key, cache, memo)
-        return report
+        return _build(tree, output, options, now, started, previous, key, cache, memo)
     finally:
         cache.close()
 
@@ -195,9 +194,9 @@ def _app_memo(
     --previous) and every generator can say what its pages depend on."""
     if cache.path is None or options.previous is not None or options.previous_state is not None:
         return None
-    if not all(isinstance(g, MemoizableGenerator) for g in options.generators):
-        return None
     generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
+    if len(generators) != len(options.generators):
+        return None
     return AppMemo(cache, output.absolute(), source.resolve(), generators)
 
 

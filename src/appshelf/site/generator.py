@@ -125,7 +125,12 @@ class AppView:
 
     @property
     def initial(self) -> str:
-        return (self.name.strip()[:1] or self.key[:1]).upper()
+        return _initial(self.name, self.key)
+
+
+def _initial(name: str, key: str) -> str:
+    """The letter an app's icon shows when it has no icon."""
+    return (name.strip()[:1] or key[:1]).upper()
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ class CardView:
 
     @property
     def initial(self) -> str:
-        return (self.name.strip()[:1] or self.key[:1]).upper()
+        return _initial(self.name, self.key)
 
 
 def _card_view(summary: AppSummary) -> CardView:
