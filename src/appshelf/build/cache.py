@@ -30,12 +30,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import time
 import zlib
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from appshelf.errors import OutputError
 from appshelf.filestat import StatKey, parallel_map, stat_key
 
 __all__ = ["BuildCache", "Record", "StatKey", "parallel_map", "settled", "stat_key"]
@@ -90,8 +92,24 @@ class BuildCache:
 
     @classmethod
     def for_output(cls, output: Path) -> BuildCache:
+        """The cache of `output`.
+
+        Raises:
+            OutputError: the cache folder or file is a link or not what appshelf makes
+                (the parent may be a checkout: a committed link would send SQLite's
+                writes outside the tree).
+        """
         output = output.absolute()
-        return cls(output.parent / CACHE_DIR / f"{output.name}.sqlite")
+        path = output.parent / CACHE_DIR / f"{output.name}.sqlite"
+        for entry, want in ((path.parent, stat.S_ISDIR), (path, stat.S_ISREG)):
+            with contextlib.suppress(FileNotFoundError):
+                if not want(os.lstat(entry).st_mode):
+                    kind = "folder" if want is stat.S_ISDIR else "file"
+                    raise OutputError(
+                        f"{entry}: is a link or not a {kind}, so it is not appshelf's build "
+                        "cache; nothing was changed. Move it away (or delete it), then build again"
+                    )
+        return cls(path)
 
     def _open(self, path: Path) -> None:
         try:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from appshelf.build.cache import BuildCache
 from appshelf.build.hashing import FileHash, HashStats, hash_files
+from appshelf.build.housekeeping import check_output_entry, output_lock
 from appshelf.build.memo import AppMemo, MemoizableGenerator
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.build.plan import RegistryPlan, plan_registry, plan_snapshot
@@ -80,6 +81,7 @@ def build_clock(environ: Mapping[str, str]) -> datetime:
 
 def check_output_location(source: Path, output: Path) -> None:
     """Refuse outputs that would clobber the source or an unrelated folder."""
+    check_output_entry(output.absolute())  # a link: never written through
     source, output = source.resolve(), output.resolve()
     if (
         output == source
@@ -156,13 +158,33 @@ def known_artifact_digests(previous: PreviousOutput, base_url: str) -> dict[str,
 
 
 def build_registry(source: Path, output: Path, options: BuildOptions | None = None) -> BuildReport:
+    """Build the registry in `source` into `output`: see the module docstring.
+
+    Args:
+        source: the source tree (registry.toml and apps/).
+        output: the output folder, created or updated in place.
+        options: everything else; defaults to `BuildOptions()`.
+
+    Raises:
+        SourceTreeError: the source has problems (all of them are listed).
+        OutputError: the output cannot be written safely (nothing is changed then).
+        SigningKeyError: no usable signing key.
+    """
     options = options or BuildOptions()
     started = time.perf_counter()
     now = options.now or build_clock(options.environ)
+    if not source.is_dir():
+        return _build_locked(source, output, options, now, started)
+    check_output_location(source, output)  # before the lock and cache are made beside it
+    with output_lock(output):
+        return _build_locked(source, output, options, now, started)
 
+
+def _build_locked(
+    source: Path, output: Path, options: BuildOptions, now: datetime, started: float
+) -> BuildReport:
     # 1. Gather: source tree, earlier output, signing key, artifact hashes.
     if source.is_dir():
-        check_output_location(source, output)  # before the cache folder is made beside it
         recover_interrupted(output)  # a killed build's half-done commit is finished first
     cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
     try:

@@ -28,24 +28,30 @@ not planned is removed, as the folder belongs to the build.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import os
 import shutil
+import stat
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from appshelf.build.cache import BuildCache, Record, StatKey, parallel_map, stat_key
+from appshelf.build.housekeeping import (
+    Names,
+    check_output_entry,
+    check_staged,
+    clean_leftovers,
+    make_folders,
+    read_journal,
+    remove_entry,
+    write_journal,
+)
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
 
 _COPY_CHUNK = 1 << 20
 _STAGE_BATCH = 4096  # files rendered, then written, at a time
-_TEMP_MARK = ".appshelf-tmp-"
-_OLD_MARK = ".appshelf-old-"
-_JOURNAL_MARK = ".appshelf-journal-"
 _ROOT_RECORD = "."  # the outputs table row naming which folder the rows describe
 _TOP_LEVEL = ("registry.json", "index.json", "keys.json")
 _SNAPSHOT = "snapshot.json"
@@ -78,15 +84,17 @@ def _same_bytes(existing: Path, planned: OutputFile, known_sha256: str | None) -
     """Is the file already there with these bytes? Artifacts trust the earlier index's
     digest (plus size) instead of re-reading gigabytes; everything else is compared."""
     try:
-        stat = existing.stat()
+        info = os.lstat(existing)
     except OSError:
         return False
-    if stat.st_size != planned.size:
-        return False
+    if not stat.S_ISREG(info.st_mode) or info.st_size != planned.size:
+        return False  # a link or a special file is never what appshelf wrote
     if planned.data is None:
         return known_sha256 == planned.sha256
     try:
-        return existing.read_bytes() == planned.data
+        fd = os.open(existing, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(planned.size + 1) == planned.data
     except OSError:
         return False
 
@@ -98,7 +106,10 @@ def _existing_files(root: Path) -> set[str]:
     for folder, dirnames, filenames in os.walk(root):
         base = Path(folder).relative_to(root)
         found.update((base / name).as_posix() for name in filenames)
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(folder, d))]
+        # A link to a folder is listed (so it is removed), never walked into.
+        links = [d for d in dirnames if os.path.islink(os.path.join(folder, d))]
+        found.update((base / name).as_posix() for name in links)
+        dirnames[:] = [d for d in dirnames if d not in links]
     return found
 
 
@@ -129,12 +140,14 @@ def write_tree(
     known = known_digests or {}
     verified = verified or set()
     target = target.absolute()
+    names = Names(target)
     cache = cache or BuildCache(None)
+    check_output_entry(target)
     recover_interrupted(target)
-    _clean_leftovers(target)
+    clean_leftovers(names)
     if not target.exists():
         cache.forget("outputs")
-        _write_fresh(files, target)
+        _write_fresh(files, names)
         fresh_keys = _remember(cache, target, files, sorted(files))
         return WriteStats(written=len(files), unchanged=0, removed=0, keys=fresh_keys)
 
@@ -169,9 +182,8 @@ def write_tree(
             keys.update(_remember(cache, target, files, to_check if records is None else confirmed))
         return WriteStats(written=0, unchanged=kept, removed=0, keys=keys)
 
-    staging = target.parent / f"{_TEMP_MARK}{target.name}-{os.getpid()}"
+    staging = names.staging()
     try:
-        shutil.rmtree(staging, ignore_errors=True)
         _stage(files, changed, staging)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -183,7 +195,7 @@ def write_tree(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     order = sorted(changed, key=lambda p: (commit_rank(p), p))
-    journal = _write_journal(target, staging, order, removed)
+    journal = write_journal(names, staging, order, removed)
     try:
         _commit(target, staging, order, removed, journal)
     except OSError as exc:
@@ -230,10 +242,9 @@ def _remember(
     return {p: k for p, k in zip(paths, keys, strict=True) if k is not None}
 
 
-def _write_fresh(files: OutputFiles, target: Path) -> None:
-    staging = target.parent / f"{_TEMP_MARK}{target.name}-{os.getpid()}"
+def _write_fresh(files: OutputFiles, names: Names) -> None:
+    staging, target = names.staging(), names.target
     try:
-        shutil.rmtree(staging, ignore_errors=True)
         _stage(files, sorted(files), staging)
         os.rename(staging, target)
     except OSError as exc:
@@ -299,32 +310,6 @@ def _copy_verified(source: Path, destination: Path, sha256: str, size: int) -> N
         )
 
 
-def _journal_path(target: Path) -> Path:
-    return target.parent / f"{_JOURNAL_MARK}{target.name}.json"
-
-
-def _write_journal(target: Path, staging: Path, order: list[str], removed: list[str]) -> Path:
-    journal = _journal_path(target)
-    temp = journal.with_name(journal.name + ".tmp")
-    data = json.dumps({"staging": staging.name, "write": order, "remove": removed}).encode()
-    with open(temp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(temp, journal)
-    _fsync_dir(target.parent)
-    return journal
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _commit(
     target: Path, staging: Path, order: list[str], removed: list[str], journal: Path
 ) -> None:
@@ -332,21 +317,19 @@ def _commit(
     made: set[str] = set()
     for relpath in order:
         source = staging / relpath
-        if not source.exists():
+        if not os.path.lexists(source):
             continue  # moved before an interruption
         folder = relpath.rpartition("/")[0]
         if folder and folder not in made:
-            (target / folder).mkdir(parents=True, exist_ok=True)
+            make_folders(target, folder)
             made.add(folder)
         destination = target / relpath
-        if destination.is_dir() and not destination.is_symlink():
+        if os.path.isdir(destination) and not os.path.islink(destination):
             shutil.rmtree(destination)  # a folder where a file now goes
         os.replace(source, destination)
     for relpath in removed:
-        path = target / relpath
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        _prune_empty(path.parent, target)
+        remove_entry(target, relpath)
+        _prune_empty((target / relpath).parent, target)
     journal.unlink()
     shutil.rmtree(staging, ignore_errors=True)
 
@@ -361,46 +344,22 @@ def _prune_empty(folder: Path, root: Path) -> None:
 
 
 def recover_interrupted(target: Path) -> bool:
-    """Finish a commit that a killed build left half done; True if there was one."""
-    target = target.absolute()
-    journal = _journal_path(target)
-    if not journal.exists():
+    """Finish a commit that a killed build left half done; True if there was one.
+
+    Raises:
+        OutputError: the journal (or its staging folder) is not what appshelf wrote for
+            this output (see build/housekeeping.py); nothing is touched then.
+    """
+    names = Names(target.absolute())
+    check_output_entry(names.target)
+    journal = read_journal(names)
+    if journal is None:
         return False
+    check_staged(journal.staging, journal.write)
     try:
-        plan = json.loads(journal.read_bytes())
-        staging = target.parent / str(plan["staging"])
-        order = [str(p) for p in plan["write"]]
-        removed = [str(p) for p in plan["remove"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise OutputError(
-            f"{journal}: an interrupted update's journal cannot be read ({exc}); restore "
-            f"{target} from a backup or a fresh build, then delete the journal"
-        ) from None
-    for relpath in [*order, *removed]:
-        if relpath.startswith("/") or ".." in relpath.split("/"):
-            raise OutputError(f"{journal}: names a path outside the output: {relpath!r}")
-    try:
-        _commit(target, staging, order, removed, journal)
+        _commit(names.target, journal.staging, journal.write, journal.remove, names.journal)
     except OSError as exc:
         raise OutputError(
-            f"{target}: cannot finish the interrupted update ({exc.strerror or exc})"
+            f"{names.target}: cannot finish the interrupted update ({exc.strerror or exc})"
         ) from None
     return True
-
-
-def _clean_leftovers(target: Path) -> None:
-    """Remove staging folders of killed builds; restore an output caught mid-swap by an
-    older appshelf that swapped whole folders."""
-    parent = target.parent
-    if not parent.is_dir():
-        return
-    for entry in parent.iterdir():
-        if entry.name.startswith(f"{_TEMP_MARK}{target.name}-"):
-            shutil.rmtree(entry, ignore_errors=True)
-        elif entry.name.startswith(f"{_OLD_MARK}{target.name}-"):
-            if not target.exists():
-                os.rename(entry, target)
-            else:
-                shutil.rmtree(entry, ignore_errors=True)
-        elif entry.name == f"{_JOURNAL_MARK}{target.name}.json.tmp":
-            entry.unlink()
