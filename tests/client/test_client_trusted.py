@@ -109,3 +109,15 @@ def test_keys_file_forms(built: Path, tmp_path: Path) -> None:
     listing.write_text("not-a-key\n")
     with pytest.raises(UntrustedKeyConfig, match=r"not an Ed25519 public key"):
         trusted_keys(keys_file=listing)
+
+
+def test_a_bad_signature_by_a_trusted_key_fails_even_after_a_good_one(built: Path) -> None:
+    """docs/spec.md section 3: a verifier MUST reject an envelope that carries an invalid
+    signature by a trusted key, wherever it stands in the list."""
+    envelope = json.loads((built / "snapshot.json").read_bytes())
+    good = envelope["signatures"][0]
+    envelope["signatures"] = [good, {"keyid": good["keyid"], "sig": "00" * 64}]
+    with pytest.raises(BadSignature, match=r"bad signature"):
+        t.verify_snapshot(canonical_json(envelope), KEYS, CLIENT_NOW, None)
+    envelope["signatures"] = [good]
+    t.verify_snapshot(canonical_json(envelope), KEYS, CLIENT_NOW, None)

@@ -72,7 +72,12 @@ def verify_envelope(
     """Check an envelope; return its `signed` body and the id of the key that signed it.
 
     One valid signature by a trusted key suffices; signatures by unknown keys are ignored,
-    and a bad signature by a trusted key fails the whole envelope.
+    and a bad signature by a trusted key fails the whole envelope, wherever it stands in
+    the list (docs/spec.md section 3).
+
+    Raises:
+        SignatureError: malformed, of another type, or a bad signature by a trusted key.
+        UnknownKeyError: no signature by a trusted key.
     """
     if isinstance(data, bytes | bytearray):
         try:
@@ -91,6 +96,7 @@ def verify_envelope(
         raise SignatureError(f"{what}: type is {body.get('type')!r}, expected {expected_type!r}")
     message = canonical_json(body)
     seen: list[str] = []
+    good: str | None = None
     for entry in signatures:
         if not isinstance(entry, Mapping):
             raise SignatureError(f"{what}: malformed signature entry")
@@ -109,7 +115,9 @@ def verify_envelope(
             raise SignatureError(
                 f"{what}: bad signature by key {keyid[:16]}... (the file was altered)"
             ) from None
-        return body, keyid
+        good = good or keyid
+    if good is not None:
+        return body, good
     raise UnknownKeyError(
         f"{what}: signed by {len(seen)} key(s) ({', '.join(k[:16] + '...' for k in seen)}), "
         f"none of the {len(trusted)} trusted key(s)"
