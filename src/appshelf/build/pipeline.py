@@ -7,6 +7,7 @@ returned for the CLI to show.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -20,14 +21,29 @@ from pydantic import BaseModel
 from appshelf.build.cache import BuildCache
 from appshelf.build.hashing import FileHash, HashStats, hash_files
 from appshelf.build.housekeeping import check_output_entry, output_lock
+from appshelf.build.logcache import load_seen, store_seen
+from appshelf.build.logplan import log_files, logged_key, start_log
 from appshelf.build.memo import AppMemo, MemoizableGenerator
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.build.plan import RegistryPlan, plan_registry, plan_snapshot
-from appshelf.build.previous import PreviousOutput, looks_like_output, read_previous_output
+from appshelf.build.previous import (
+    FolderSource,
+    PreviousOutput,
+    PublishedSource,
+    Trust,
+    looks_like_output,
+    read_previous,
+)
 from appshelf.build.writer import recover_interrupted, write_tree
-from appshelf.errors import OutputError, Problem, SourceTreeError
+from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
+from appshelf.formats.canonical import format_timestamp
+from appshelf.formats.documents import Signed, Snapshot
+from appshelf.formats.log import CHECKPOINT
 from appshelf.formats.schemas import schema_files
 from appshelf.signing.keys import RegistryKey, select_signing_key
+from appshelf.signing.releaselog import LogState, RotationStatement
+from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
+from appshelf.source.rotations import read_rotations
 from appshelf.source.tree import SourceTree, load_source_tree
 
 Generator = Callable[[RegistryPlan], OutputFiles]
@@ -38,7 +54,8 @@ class BuildOptions:
     key_file: Path | None = None
     production: bool = False
     previous: Path | None = None  # an earlier output to take published state from
-    previous_state: PreviousOutput | None = None  # published state read elsewhere (a bucket)
+    previous_source: PublishedSource | None = None  # published state elsewhere (URL, bucket)
+    new_registry: bool = False  # nothing published yet where --previous-url/--deploy points
     now: datetime | None = None  # default: $SOURCE_DATE_EPOCH, else the current time
     resign: bool = False  # sign a new snapshot even when nothing changed
     base_url: str | None = None  # overrides registry.toml (preview servers, Pages demos)
@@ -64,6 +81,9 @@ class BuildReport(BaseModel):
     snapshot_expires: str
     key_id: str
     development_key: bool
+    log_entries: int  # the release log's size after this build
+    log_appended: int  # entries this build added
+    log_bytes_read: int  # of the published log (checkpoint and tiles) read to verify it
     warnings: list[str]
     seconds: float
 
@@ -150,10 +170,12 @@ def _in_apps(tree: SourceTree, relative: bool) -> Callable[[str], bool]:
 
 def known_artifact_digests(previous: PreviousOutput, base_url: str) -> dict[str, str]:
     """Output paths of earlier local artifacts -> sha256, so they are not re-read."""
+    if previous.log is None:
+        return {}
     return {
-        unquote(entry.artifact.url[len(base_url) :]): entry.artifact.sha256
-        for entry in previous.versions.values()
-        if entry.artifact.url.startswith(base_url)
+        unquote(release.entry.artifact.url[len(base_url) :]): release.entry.artifact.sha256
+        for release in previous.log.releases.values()
+        if release.entry.artifact.url.startswith(base_url)
     }
 
 
@@ -201,12 +223,128 @@ def _build_locked(
             memo.forget_all()  # a new signing key: every manifest is signed again
             tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         skip = memo.reused if memo is not None else {}
-        previous = options.previous_state or read_previous_output(
-            options.previous or output, skip_apps=skip
-        )
-        return _build(tree, output, options, now, started, previous, key, cache, memo)
+        rotations = read_rotations(tree.root)
+        previous = _read_published(tree, output, options, key, rotations, skip)
+        log = _start_log(tree, key, rotations, previous, now)
+        return _build(tree, output, options, now, started, previous, log, key, cache, memo)
     finally:
         cache.close()
+
+
+def _published_source(output: Path, options: BuildOptions) -> tuple[PublishedSource, bool]:
+    """Where the published state is, and whether it was asked for explicitly."""
+    if options.previous_source is not None:
+        return options.previous_source, True
+    if options.previous is not None:
+        return FolderSource(options.previous, f"--previous {options.previous}"), True
+    return FolderSource(output, f"the output folder {output}"), False
+
+
+def _rotations_to(rotations: list[bytes], key: RegistryKey) -> list[RotationStatement]:
+    """The rotation statements in keys/ that hand over to `key`, unverified: their old key
+    only widens which snapshot signer is accepted; start_log checks their signatures
+    against the log's active key before anything is logged."""
+    found = []
+    for data in rotations:
+        try:
+            statement = RotationStatement.model_validate(json.loads(data)["signed"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if statement.new.keyid == key.keyid:
+            found.append(statement)
+    return found
+
+
+def _read_published(
+    tree: SourceTree,
+    output: Path,
+    options: BuildOptions,
+    key: RegistryKey,
+    rotations: list[bytes],
+    skip: object,
+) -> PreviousOutput:
+    source, asked = _published_source(output, options)
+    base = tree.config.registry.base_url
+    seen, seen_log = load_seen(output) if options.cache else (None, None)
+    olds = [bytes.fromhex(r.old.public) for r in _rotations_to(rotations, key)]
+    trust = Trust(base, [key.public_bytes, *olds], seen, seen_log)
+    try:
+        previous = read_previous(source, trust, skip_apps=skip)  # type: ignore[arg-type]
+    except OutputError as exc:
+        if options.new_registry:
+            return PreviousOutput()
+        raise _explain_key(source, key, exc) from None
+    if previous.exists and options.new_registry:
+        raise OutputError(
+            f"{source.description}: a registry is already published there (snapshot version "
+            f"{previous.snapshot.version if previous.snapshot else '?'}); drop --new-registry "
+            "to build on it"
+        )
+    if not previous.exists and asked and not options.new_registry and not source.is_empty():
+        raise OutputError(
+            f"{source.description}: no published registry found there (no snapshot.json). If "
+            "this is the registry's first publish, pass --new-registry; otherwise check the "
+            "address: building as new would restart its history"
+        )
+    if previous.log is not None and options.cache:
+        note = source.read(CHECKPOINT, 4096)
+        if note is not None:
+            store_seen(output, note, previous.log)
+    return previous
+
+
+def _explain_key(source: PublishedSource, key: RegistryKey, exc: OutputError) -> Exception:
+    """A snapshot signed by a real key while this build has only the development key: the
+    usual cause is a missing secret, so say which."""
+    if not key.development:
+        return exc
+    try:
+        raw = source.read("snapshot.json", 64 << 20) or b""
+        signer = Signed[Snapshot].model_validate_json(raw).signatures[0].keyid
+    except (OutputError, ValueError):
+        return exc
+    if signer == key.keyid:
+        return exc
+    return SigningKeyError(
+        f"{source.description} is signed by key {signer[:16]}..., but this build found no "
+        "signing key and would sign with the development key. Set $APPSHELF_SIGNING_KEY (in "
+        "CI: the repository secret), or [signing] key_file in registry.toml, or pass --key-file"
+    )
+
+
+def _start_log(
+    tree: SourceTree,
+    key: RegistryKey,
+    rotations: list[bytes],
+    previous: PreviousOutput,
+    now: datetime,
+) -> LogState:
+    genesis = logged_key(key)
+    for rotation in _rotations_to(rotations, key):
+        if previous.adopted and previous.snapshot_keyids[:1] == (rotation.old.keyid,):
+            genesis = rotation.old  # the old key signed the registry from before the log
+    return start_log(
+        previous.log,
+        key,
+        genesis,
+        rotations,
+        tree.config.registry.base_url,
+        format_timestamp(now),
+        previous.versions if previous.adopted else None,
+    )
+
+
+def _lifecycles(tree: SourceTree) -> dict[str, LifecycleFile]:
+    problems: list[Problem] = []
+    found: dict[str, LifecycleFile] = {}
+    for app in tree.apps:
+        try:
+            found[app.key] = read_lifecycle(app.folder, tree.root)
+        except SourceTreeError as exc:
+            problems += exc.problems
+    if problems:
+        raise SourceTreeError(problems)
+    return found
 
 
 def _app_memo(
@@ -214,7 +352,7 @@ def _app_memo(
 ) -> AppMemo | None:
     """Reuse unchanged apps only when the output is also the published state read (no
     --previous) and every generator can say what its pages depend on."""
-    if cache.path is None or options.previous is not None or options.previous_state is not None:
+    if cache.path is None or options.previous is not None or options.previous_source is not None:
         return None
     generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
     if len(generators) != len(options.generators):
@@ -229,6 +367,7 @@ def _build(
     now: datetime,
     started: float,
     previous: PreviousOutput,
+    log: LogState,
     key: RegistryKey,
     cache: BuildCache,
     memo: AppMemo | None,
@@ -239,7 +378,10 @@ def _build(
     # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
     # Unchanged apps (build/memo.py) are not planned again: their files are reused.
     reused = [app for _, app in memo.reused.values()] if memo is not None else []
-    plan = plan_registry(tree, hashes, previous, key, now, reused)
+    before = previous.log.size if previous.log is not None else 0
+    plan = plan_registry(tree, hashes, log, key, now, reused, _lifecycles(tree))
+    base = tree.config.registry.base_url
+    plan.files.update({p: OutputFile.from_bytes(d) for p, d in log_files(log, key, base).items()})
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
     for generator in options.generators:
         extra = generator(plan)
@@ -285,6 +427,9 @@ def _build(
         snapshot_expires=plan.snapshot.expires,
         key_id=key.keyid,
         development_key=key.development,
+        log_entries=log.size,
+        log_appended=log.size - before,
+        log_bytes_read=previous.bytes_read,
         warnings=warnings,
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -8,7 +8,7 @@ pins them all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -17,6 +17,7 @@ import semver
 from pydantic import BaseModel, ConfigDict
 
 from appshelf.build.hashing import FileHash
+from appshelf.build.logplan import Release, check_release, log_release, log_standing
 from appshelf.build.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
 from appshelf.build.previous import SNAPSHOT_FILE, PreviousOutput
 from appshelf.errors import Problem, SourceTreeError
@@ -43,8 +44,11 @@ from appshelf.formats.flows import (
     FlowsVersion,
     FlowsVersions,
 )
+from appshelf.formats.log import CHECKPOINT, LoggedArtifact
 from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
+from appshelf.signing.releaselog import LogState
+from appshelf.source.lifecycle import LifecycleFile, wanted_standing
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
 
 _PALETTE = ("#2563EB", "#7C3AED", "#DB2777", "#DC2626", "#EA580C", "#16A34A", "#0891B2", "#4F46E5")
@@ -126,11 +130,17 @@ class _Planning:
 
     tree: SourceTree
     hashes: dict[tuple[str, str], FileHash]
-    previous: PreviousOutput
+    log: LogState  # appended to as new releases and standings are planned
+    lifecycles: Mapping[str, LifecycleFile]
     key: RegistryKey
     now: datetime
     files: OutputFiles = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # every source version
+
+    @property
+    def logged(self) -> str:
+        return format_timestamp(self.now)
 
     @property
     def base(self) -> str:
@@ -145,29 +155,28 @@ def default_color(key: str) -> str:
 def plan_registry(
     tree: SourceTree,
     hashes: dict[tuple[str, str], FileHash],
-    previous: PreviousOutput,
+    log: LogState,
     key: RegistryKey,
     now: datetime,
     reused: Sequence[ReusedApp] = (),
+    lifecycles: Mapping[str, LifecycleFile] | None = None,
 ) -> RegistryPlan:
-    """Plan every JSON document; raise `SourceTreeError` on immutability violations.
+    """Plan every JSON document and append what is new to `log`.
 
     `reused` apps are not planned again: their files are taken as they are, and their
-    summaries go into the shared files, which are always rebuilt from every app."""
-    ctx = _Planning(tree, hashes, previous, key, now)
+    summaries go into the shared files, which are always rebuilt from every app.
+
+    Raises:
+        SourceTreeError: every problem, among them each logged release that the source
+            no longer builds exactly as logged (build/logplan.py).
+    """
+    ctx = _Planning(tree, hashes, log, lifecycles or {}, key, now)
     base, files = ctx.base, ctx.files
     warnings: list[str] = []
     planned_apps = [_plan_app(ctx, app) for app in tree.apps]
+    _check_nothing_dropped(ctx, planned_apps, {app.summary.key for app in reused})
     if ctx.problems:
         raise SourceTreeError(ctx.problems)
-    current = {(a.source.key, v.source.version) for a in planned_apps for v in a.versions}
-    same = {app.summary.key for app in reused}
-    for app_key, version in sorted(set(previous.versions) - current):
-        if app_key not in same:
-            warnings.append(
-                f"{app_key} {version} was published before and is no longer in the source; "
-                "it is dropped from the indexes (yank it instead to keep existing pins working)"
-            )
     summaries = sorted(
         [app_summary(base, planned) for planned in planned_apps] + [app.summary for app in reused],
         key=lambda summary: summary.key,
@@ -186,9 +195,33 @@ def plan_registry(
         apps=[summary.index for summary in summaries],
     )
     files["index.json"] = OutputFile.from_bytes(model_to_json(index))
-    keys = _keys_document(tree, key, previous)
+    keys = _keys_document(tree, key, log)
     files["keys.json"] = OutputFile.from_bytes(model_to_json(keys))
     return RegistryPlan(tree, files, planned_apps, index, keys, summaries, reused_paths, warnings)
+
+
+def _check_nothing_dropped(
+    ctx: _Planning, planned_apps: list[PlannedApp], reused: set[str]
+) -> None:
+    """Every logged release that is not taken down must still be in the source."""
+    present = {(a.source.key, v.source.version) for a in planned_apps for v in a.versions}
+    for (app_key, version), logged in sorted(ctx.log.releases.items()):
+        if logged.standing.takedown is not None or (app_key, version) in present:
+            continue
+        if app_key in reused:
+            continue  # its folder is exactly as when it was last checked
+        if (app_key, version) in ctx.seen:
+            continue  # in the source, but refused above (the problem says why)
+        ctx.problems.append(
+            Problem(
+                f"apps/{app_key}/{version}",
+                "",
+                f"{app_key} {version} is published (release log entry {logged.index}) and is "
+                "missing from the source. Published versions stay: restore the folder as it "
+                "was; to stop recommending it, `appshelf yank` it (existing pins keep "
+                "working); to remove its artifact, `appshelf takedown` it",
+            )
+        )
 
 
 def app_summary(base: str, planned: PlannedApp) -> AppSummary:
@@ -235,8 +268,19 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
         category=config.category,
     )
     versions: list[PlannedVersion] = []
+    lifecycle = ctx.lifecycles.get(app.key, LifecycleFile())
+    known = {v.version for v in app.versions} | {v for (a, v) in ctx.log.releases if a == app.key}
+    for version, wanted in lifecycle.versions.items():
+        if wanted.replacement is not None and wanted.replacement not in known - {version}:
+            ctx.problems.append(
+                Problem(
+                    f"{app_dir(app.key)}/lifecycle.toml",
+                    f"versions.{version}.replacement",
+                    f"{wanted.replacement!r} is not another version of {app.key}",
+                )
+            )
     for source in app.versions:
-        planned = _plan_version(ctx, source, metadata)
+        planned = _plan_version(ctx, source, metadata, lifecycle)
         if planned is not None:
             versions.append(planned)
     detail = AppDetail(key=app.key, metadata=metadata, versions=[v.entry for v in versions])
@@ -258,12 +302,30 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
 
 
 def _plan_version(
-    ctx: _Planning, source: SourceVersion, metadata: AppMetadata
+    ctx: _Planning, source: SourceVersion, metadata: AppMetadata, lifecycle: LifecycleFile
 ) -> PlannedVersion | None:
-    tree, hashes, previous, key, now = ctx.tree, ctx.hashes, ctx.previous, ctx.key, ctx.now
+    tree, hashes, key, now = ctx.tree, ctx.hashes, ctx.key, ctx.now
     base, files, problems = ctx.base, ctx.files, ctx.problems
+    ident = (source.app_key, source.version)
+    ctx.seen.add(ident)
     folder = version_dir(source.app_key, source.version)
     where = source.folder.relative_to(tree.root).as_posix()
+    earlier = ctx.log.releases.get(ident)
+    wanted = wanted_standing(lifecycle, source.version, source.release.yanked_reason)
+    if earlier is not None and earlier.standing.takedown is not None:
+        return None  # taken down: the record stays in the log, nothing is published
+    if wanted.takedown is not None:
+        if earlier is None:
+            problems.append(
+                Problem(
+                    f"{app_dir(source.app_key)}/lifecycle.toml",
+                    f"versions.{source.version}.takedown",
+                    "only a published version can be taken down; delete the folder instead",
+                )
+            )
+        else:
+            log_standing(ctx.log, *ident, wanted, ctx.logged)
+        return None
     artifact = source.artifact
     if artifact.external:
         assert artifact.url and artifact.sha256 and artifact.size is not None
@@ -272,7 +334,7 @@ def _plan_version(
         )
     else:
         assert artifact.path is not None
-        digest = hashes[(source.app_key, source.version)]
+        digest = hashes[ident]
         relpath = f"{folder}/{artifact.filename}"
         files[relpath] = OutputFile.copy_of(artifact.path, digest.sha256, digest.size)
         ref = ArtifactRef(
@@ -281,30 +343,36 @@ def _plan_version(
             size=digest.size,
             filename=artifact.filename,
         )
-    earlier = previous.versions.get((source.app_key, source.version))
-    published = _published(source, earlier, now, where, problems)
-    if earlier is not None and earlier.artifact.sha256 != ref.sha256:
-        problems.append(
-            Problem(
-                f"{where}/{artifact.filename}",
-                "",
-                f"{source.app_key} {source.version} is already published with artifact "
-                f"sha256:{earlier.artifact.sha256}, but the source now has "
-                f"sha256:{ref.sha256}; published versions are immutable, release a new version",
-            )
-        )
-        return None
+    published = _published(source, earlier.entry.published if earlier else None, now, where)
+    release = Release(
+        app=source.app_key,
+        version=source.version,
+        artifact=LoggedArtifact(
+            filename=ref.filename, url=ref.url, sha256=ref.sha256, size=ref.size
+        ),
+        dependencies=dict(sorted(source.release.dependencies.items())),
+        provides=list(source.release.provides),
+        requires=list(source.release.requires),
+        published=published,
+    )
+    if earlier is not None:
+        changed = check_release(earlier, release, where)
+        if changed:
+            problems.extend(changed)
+            return None
     manifest = Manifest(
         registry=base,
         app=source.app_key,
         version=source.version,
         artifact=ref,
         metadata=metadata,
-        provides=source.release.provides,
-        requires=source.release.requires,
-        dependencies=dict(sorted(source.release.dependencies.items())),
+        provides=release.provides,
+        requires=release.requires,
+        dependencies=release.dependencies,
         published=published,
-        yanked=source.release.yanked_reason,
+        yanked=wanted.yanked,
+        deprecated=wanted.deprecated,
+        replacement=wanted.replacement,
         notes=source.release.notes,
     )
     # Encode and sign the body once; the envelope is built around its bytes, and its
@@ -316,12 +384,18 @@ def _plan_version(
     manifest_path = f"{folder}/manifest.json"
     manifest_file = OutputFile.from_bytes(envelope_json)
     files[manifest_path] = manifest_file
+    pin = FileDigest(sha256=manifest_file.sha256, length=manifest_file.size)
+    index = earlier.index if earlier else log_release(ctx.log, release, pin, ctx.logged)
+    log_standing(ctx.log, *ident, wanted, ctx.logged)
     entry = VersionEntry(
         version=source.version,
         published=published,
         yanked=manifest.yanked,
+        deprecated=manifest.deprecated,
+        replacement=manifest.replacement,
+        log_index=index,
         manifest_path=manifest_path,
-        manifest=FileDigest(sha256=manifest_file.sha256, length=manifest_file.size),
+        manifest=pin,
         artifact=ref,
         provides=manifest.provides,
         requires=manifest.requires,
@@ -330,28 +404,17 @@ def _plan_version(
     return PlannedVersion(source, manifest, envelope, entry)
 
 
-def _published(
-    source: SourceVersion,
-    earlier: VersionEntry | None,
-    now: datetime,
-    where: str,
-    problems: list[Problem],
-) -> str:
-    """The author's date, else the first build's: once emitted it never changes."""
+def _published(source: SourceVersion, logged: str | None, now: datetime, where: str) -> str:
+    """The author's date, else the first build's: once logged it never changes (a
+    different date in release.toml is refused by logplan.check_release)."""
     stated = source.release.published
     if stated is not None:
         assert isinstance(stated, datetime)
         text = format_timestamp(stated)
-        if earlier is not None and parse_timestamp(earlier.published) != stated:
-            problems.append(
-                Problem(
-                    f"{where}/release.toml",
-                    "published",
-                    f"was {earlier.published} when first published; it cannot change",
-                )
-            )
+        if logged is not None and parse_timestamp(logged) == stated:
+            return logged  # the same instant, written another way: keep the logged text
         return text
-    return earlier.published if earlier is not None else format_timestamp(now)
+    return logged if logged is not None else format_timestamp(now)
 
 
 def _latest(app: PlannedApp) -> PlannedVersion | None:
@@ -381,17 +444,23 @@ def _index_entry(planned: PlannedApp) -> IndexEntry:
     )
 
 
-def _keys_document(tree: SourceTree, key: RegistryKey, previous: PreviousOutput) -> KeysDocument:
-    """The active key, then every retired key: configured ones and earlier active ones."""
+def _keys_document(tree: SourceTree, key: RegistryKey, log: LogState) -> KeysDocument:
+    """The active key, then every other key: those the release log knows (retired or
+    revoked, as it says) and those listed in `[signing] retired_keys`."""
     entries = {
         key.keyid: PublicKey(
             keyid=key.keyid, public=key.public_hex, status="active", development=key.development
         )
     }
-    retired = list(tree.config.signing.retired_keys)
-    if previous.keys is not None:
-        retired += [k.public for k in previous.keys.keys if not k.development]
-    for public in retired:
+    for keyid, (logged, status) in sorted(log.keys.items()):
+        if keyid not in entries:
+            entries[keyid] = PublicKey(
+                keyid=keyid,
+                public=logged.public,
+                status="revoked" if status == "revoked" else "retired",
+                development=logged.development,
+            )
+    for public in tree.config.signing.retired_keys:
         keyid = key_id(bytes.fromhex(public))
         if keyid not in entries:
             entries[keyid] = PublicKey(keyid=keyid, public=public, status="retired")
@@ -404,7 +473,7 @@ def _keys_document(tree: SourceTree, key: RegistryKey, previous: PreviousOutput)
 
 def index_files(files: OutputFiles) -> list[str]:
     """The files the snapshot pins: every JSON index a client reads before a manifest."""
-    top = {"registry.json", "index.json", "keys.json"}
+    top = {"registry.json", "index.json", "keys.json", CHECKPOINT}
     return sorted(
         path
         for path in files

@@ -38,8 +38,10 @@ def _register() -> None:
         fetch,
         init,
         keygen,
+        lifecycle,
         lock,
         resolve,
+        rotate,
         search,
         serve,
         verify,
@@ -47,6 +49,8 @@ def _register() -> None:
 
     for module in (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init):
         main.add_command(module.command)
+    for command in (*lifecycle.commands, rotate.command):
+        main.add_command(command)
 
 
 _register()

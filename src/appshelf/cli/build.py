@@ -13,7 +13,7 @@ from appshelf.build import BuildOptions, BuildReport, build_registry
 from appshelf.cli.deploy import deploy_config, make_options, s3_options
 from appshelf.cli.deploy import show_report as show_deploy_report
 from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
-from appshelf.deploy.http import read_published_http
+from appshelf.deploy.http import HttpSource
 from appshelf.site import site_generator
 from appshelf.source.models import DeploySection
 
@@ -53,6 +53,11 @@ from appshelf.source.models import DeploySection
     help="Start from what is deployed there, build, then deploy (see `appshelf deploy`).",
 )
 @s3_options
+@click.option(
+    "--new-registry",
+    is_flag=True,
+    help="Nothing is published at --previous-url/--deploy yet: start the registry's history.",
+)
 @click.option("--no-site", is_flag=True, help="Write only the registry files, no HTML site.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def command(
@@ -65,6 +70,7 @@ def command(
     resign: bool,
     previous_url: str | None,
     deploy_target: str | None,
+    new_registry: bool,
     no_site: bool,
     as_json: bool,
     s3: dict[str, Any],
@@ -79,9 +85,10 @@ def command(
         resign=resign,
         base_url=base_url,
         generators=() if no_site else (site_generator(),),
+        new_registry=new_registry,
     )
     if previous_url is not None:
-        options.previous_state = read_published_http(previous_url)
+        options.previous_source = HttpSource(previous_url)
     if deploy_target is None:
         report = build_registry(source, output, options)
         if as_json:
@@ -92,7 +99,7 @@ def command(
     # Build on exactly the state that the deploy's conditional writes will expect.
     deploy_options = make_options(DeploySection(), s3, quiet=as_json)
     store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
-    options.previous_state, state = read_published(store, deploy_options.client.jobs)
+    options.previous_source, state = read_published(store, deploy_options.client.jobs)
     report = build_registry(source, output, options)  # also validates registry.toml
     deploy_options = replace(deploy_options, config=deploy_config(source))
     deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
@@ -120,6 +127,10 @@ def show_report(report: BuildReport) -> None:
     )
     click.echo(
         f"  snapshot        version {report.snapshot_version}, expires {report.snapshot_expires}"
+    )
+    click.echo(
+        f"  release log     {report.log_entries} entries ({report.log_appended} appended; "
+        f"{report.log_bytes_read} bytes of the published log read)"
     )
     click.echo(
         f"  signing key id  {report.key_id}{' (DEVELOPMENT)' if report.development_key else ''}"

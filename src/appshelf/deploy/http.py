@@ -1,55 +1,52 @@
 """Read a registry's published state over HTTP(S), for hosts with no API (GitHub Pages).
 
 `appshelf build --previous-url URL` starts from what is live, as `--deploy` does for S3:
-published versions stay immutable, their first-published times stay, and the snapshot
-version keeps increasing, even though a CI runner starts with an empty folder each time.
+the build verifies the live snapshot and release log (build/previous.py) and holds the
+source to them, even though a CI runner starts with an empty folder each time.
 """
 
 from __future__ import annotations
 
 import requests
 
-from appshelf.build.previous import PreviousOutput
 from appshelf.deploy.errors import RemoteAccessError
-from appshelf.deploy.files import SNAPSHOT
-from appshelf.deploy.state import RemoteState, previous_from_remote
-
-MAX_BYTES = 64 * 1024 * 1024
 
 
-def _get(session: requests.Session, url: str, missing_ok: bool = False) -> bytes | None:
-    try:
-        response = session.get(url, timeout=30, stream=True)
-    except requests.RequestException as exc:
-        raise RemoteAccessError(f"{url}: cannot be fetched ({exc})") from None
-    with response:
-        if response.status_code == 404 and missing_ok:
-            return None
-        if response.status_code != 200:
+class HttpSource:
+    """A `PublishedSource` over plain HTTP GETs; nothing here is trusted until the build
+    has checked it against the signing key."""
+
+    def __init__(self, base_url: str, session: requests.Session | None = None):
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.description = self.base_url
+        self._session = session or requests.Session()
+
+    def read(self, relpath: str, limit: int) -> bytes | None:
+        url = self.base_url + relpath
+        try:
+            response = self._session.get(url, timeout=(10, 30), stream=True)
+        except requests.RequestException as exc:
             raise RemoteAccessError(
-                f"{url}: HTTP {response.status_code}; the published registry must be readable "
-                "to build on it (drop --previous-url only for the very first publish)"
-            )
-        data = response.raw.read(MAX_BYTES + 1, decode_content=True)
-    if len(data) > MAX_BYTES:
-        raise RemoteAccessError(f"{url}: larger than {MAX_BYTES} bytes; not an index file")
-    return bytes(data)
+                f"{url}: cannot be fetched ({type(exc).__name__}); the published registry "
+                "must be readable to build on it"
+            ) from None
+        with response:
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:
+                raise RemoteAccessError(
+                    f"{url}: HTTP {response.status_code}; the published registry must be "
+                    "readable to build on it"
+                )
+            try:
+                data = response.raw.read(limit + 1, decode_content=True)
+            except Exception as exc:  # urllib3 raises several kinds on a broken body
+                raise RemoteAccessError(
+                    f"{url}: the response broke off ({type(exc).__name__}); try again"
+                ) from None
+        if len(data) > limit:
+            raise RemoteAccessError(f"{url}: larger than {limit} bytes; not a registry file")
+        return bytes(data)
 
-
-def read_published_http(base_url: str) -> PreviousOutput:
-    """The live snapshot, keys.json and every app.json; an absent snapshot is a first build."""
-    if not base_url.endswith("/"):
-        base_url += "/"
-    with requests.Session() as session:
-        snapshot = _get(session, base_url + SNAPSHOT, missing_ok=True)
-        if snapshot is None:
-            return PreviousOutput()
-        state = RemoteState(snapshot_bytes=snapshot)
-        envelope = state.snapshot()
-        assert envelope is not None
-        for relpath in envelope.signed.meta:
-            if relpath == "keys.json" or relpath.endswith("/app.json"):
-                data = _get(session, base_url + relpath)
-                assert data is not None
-                state.documents[relpath] = data
-    return previous_from_remote(state)
+    def is_empty(self) -> bool | None:
+        return None  # a web host cannot be listed: a 404 may be the wrong address

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from appshelf.build.previous import PreviousOutput
-from appshelf.deploy.errors import REBUILD_HINT, DeployConflictError
+from appshelf.deploy.errors import REBUILD_HINT, DeployConflictError, RemoteAccessError
 from appshelf.deploy.files import SNAPSHOT, STATE_KEY, Kind
 from appshelf.deploy.plan import Action, DeployPlan, documents_to_fetch, plan_deploy
 from appshelf.deploy.s3 import (
@@ -35,7 +34,6 @@ from appshelf.deploy.state import (
     RemoteObject,
     RemoteState,
     parse_record,
-    previous_from_remote,
 )
 from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import model_to_json, sha256_hex
@@ -132,11 +130,38 @@ def _fetch_documents(store: S3Store, state: RemoteState, relpaths: list[str], jo
                 state.documents[rel], state.document_etags[rel] = fetched
 
 
-def read_published(store: S3Store, jobs: int = 8) -> tuple[PreviousOutput, RemoteState]:
-    """What `build --deploy` starts from: the deployed indexes as an earlier output."""
+class BucketSource:
+    """The deployed registry as a `PublishedSource` for `build --deploy`: reads go to the
+    bucket (what was already fetched is reused); nothing is trusted until the build has
+    verified it against its signing key."""
+
+    def __init__(self, store: S3Store, state: RemoteState):
+        self._store, self._state = store, state
+        self.description = f"the deployed registry {store.target}"
+
+    def read(self, relpath: str, limit: int) -> bytes | None:
+        if relpath == SNAPSHOT:
+            data = self._state.snapshot_bytes
+        elif relpath in self._state.documents:
+            data = self._state.documents[relpath]
+        elif relpath not in self._state.objects:
+            return None
+        else:
+            fetched = self._store.get(relpath)
+            data = fetched[0] if fetched is not None else None
+        if data is not None and len(data) > limit:
+            raise RemoteAccessError(f"{self.description}: {relpath} is larger than {limit} bytes")
+        return data
+
+    def is_empty(self) -> bool | None:
+        return not self._state.objects
+
+
+def read_published(store: S3Store, jobs: int = 8) -> tuple[BucketSource, RemoteState]:
+    """What `build --deploy` starts from: the bucket's listing and snapshot, and a source
+    the build reads (and verifies) the rest from."""
     state = read_remote(store)
-    _fetch_documents(store, state, documents_to_fetch(None, state), jobs)
-    return previous_from_remote(state), state
+    return BucketSource(store, state), state
 
 
 def _run_phase(

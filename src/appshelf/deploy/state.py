@@ -14,11 +14,9 @@ from typing import Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from appshelf.build.previous import PreviousOutput
 from appshelf.deploy.errors import DeployRefusedError
 from appshelf.deploy.files import SNAPSHOT
-from appshelf.formats.canonical import sha256_hex
-from appshelf.formats.documents import HEX64, AppDetail, KeysDocument, Signed, Snapshot
+from appshelf.formats.documents import HEX64, Signed, Snapshot
 
 
 @dataclass(frozen=True)
@@ -72,36 +70,3 @@ def parse_record(data: bytes) -> DeployRecord | None:
         return DeployRecord.model_validate_json(data)
     except pydantic.ValidationError:
         return None  # a damaged cache only costs HEAD requests
-
-
-def previous_from_remote(state: RemoteState) -> PreviousOutput:
-    """The published state a new build must honour, read from the deployed indexes.
-
-    Every deployed app.json counts, even one that does not match the snapshot (left by an
-    interrupted deploy): its versions may have been seen, so they are kept too.
-    """
-    envelope = state.snapshot()
-    if envelope is None or state.snapshot_bytes is None:
-        return PreviousOutput()
-    previous = PreviousOutput(
-        snapshot=envelope.signed,
-        snapshot_bytes=state.snapshot_bytes,
-        snapshot_keyids=tuple(s.keyid for s in envelope.signatures),
-    )
-    for relpath, data in sorted(state.documents.items()):
-        pinned = envelope.signed.meta.get(relpath)
-        if pinned is not None and sha256_hex(data) == pinned.sha256:
-            previous.digests[relpath] = pinned.sha256
-        try:
-            if relpath == "keys.json":
-                previous.keys = KeysDocument.model_validate_json(data)
-            elif relpath.startswith("apps/") and relpath.endswith("/app.json"):
-                detail = AppDetail.model_validate_json(data)
-                for entry in detail.versions:
-                    previous.versions[(detail.key, entry.version)] = entry
-        except pydantic.ValidationError as exc:
-            raise DeployRefusedError(
-                f"the deployed {relpath} cannot be read ({exc}); restore it from a good "
-                "build before deploying over it"
-            ) from None
-    return previous

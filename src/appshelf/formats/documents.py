@@ -70,6 +70,8 @@ class Manifest(_Document):
     dependencies: dict[str, str] = Field(default_factory=dict)
     published: str = Field(pattern=TIMESTAMP_PATTERN)
     yanked: str | None = None  # the reason; absent when not yanked
+    deprecated: str | None = None  # the reason; absent when not deprecated
+    replacement: str | None = None  # with deprecated: the version to use instead
     notes: str | None = None
 
 
@@ -102,7 +104,7 @@ class PublicKey(_Document):
     keyid: str = Field(pattern=HEX64)
     algorithm: Literal["ed25519"] = "ed25519"
     public: str = Field(pattern=HEX64)
-    status: Literal["active", "retired"]
+    status: Literal["active", "retired", "revoked"]
     development: bool = False  # the well-known development key: never trust in production
 
 
@@ -119,6 +121,9 @@ class VersionEntry(_Document):
     version: str
     published: str = Field(pattern=TIMESTAMP_PATTERN)
     yanked: str | None = None
+    deprecated: str | None = None
+    replacement: str | None = None
+    log_index: int | None = Field(default=None, ge=0)  # the release's entry in log/
     manifest_path: str  # relative to the registry root
     manifest: FileDigest
     artifact: ArtifactRef

@@ -1,0 +1,95 @@
+"""The last release log this machine built or saw for an output, kept beside the output.
+
+`.appshelf-cache/<output>.checkpoint` is the last checkpoint (the anchor: the next
+published log must extend it) and `.appshelf-cache/<output>.log` its entries (so only
+the entries after it are read from a URL or a bucket). Both are hostile input like any
+cache: read with size caps, never through links, and believed only as far as they hash
+to a checkpoint; a planted anchor can make a build refuse, never accept.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from appshelf.build.cache import CACHE_DIR
+from appshelf.formats.log import Checkpoint, LogFormatError, parse_note
+from appshelf.signing.releaselog import LogError, LogState, replay
+
+_MAX_LOG = 1 << 30
+_MAX_CHECKPOINT = 4096
+
+
+def _paths(output: Path) -> tuple[Path, Path]:
+    folder = output.absolute().parent / CACHE_DIR
+    name = output.absolute().name
+    return folder / f"{name}.checkpoint", folder / f"{name}.log"
+
+
+def _read(path: Path, limit: int) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        return handle.read(limit + 1)
+
+
+def load_seen(output: Path) -> tuple[Checkpoint | None, LogState | None]:
+    """The anchor checkpoint and, when they still hash to it, its entries."""
+    checkpoint_path, log_path = _paths(output)
+    data = _read(checkpoint_path, _MAX_CHECKPOINT)
+    if data is None:
+        return None, None
+    try:
+        checkpoint, _ = parse_note(data)
+    except LogFormatError:
+        return None, None  # a damaged anchor: this build has none, as on a new machine
+    raw = _read(log_path, _MAX_LOG)
+    if raw is None:
+        return checkpoint, None
+    try:
+        entries = _split(raw)
+        state = replay(entries)
+    except (LogError, LogFormatError, ValueError):
+        return checkpoint, None
+    if state.size != checkpoint.size or state.root != checkpoint.root:
+        return checkpoint, None
+    return checkpoint, state
+
+
+def _split(raw: bytes) -> list[bytes]:
+    entries: list[bytes] = []
+    offset = 0
+    while offset < len(raw):
+        if offset + 2 > len(raw):
+            raise ValueError("truncated")
+        length = int.from_bytes(raw[offset : offset + 2], "big")
+        entries.append(raw[offset + 2 : offset + 2 + length])
+        offset += 2 + length
+    if offset != len(raw):
+        raise ValueError("truncated")
+    return entries
+
+
+def store_seen(output: Path, checkpoint_note: bytes, state: LogState) -> None:
+    """Remember the log just written (temp files, then rename; failures only cost time)."""
+    checkpoint_path, log_path = _paths(output)
+    folder = checkpoint_path.parent
+    try:
+        folder.mkdir(exist_ok=True)
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return
+        body = b"".join(len(e).to_bytes(2, "big") + e for e in state.entries)
+        for path, data in ((log_path, body), (checkpoint_path, checkpoint_note)):
+            temp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, path)
+    except OSError:
+        return

@@ -1,0 +1,295 @@
+"""The release log, verified: entry bytes in, the registry's published truth out (pure).
+
+Builder, deploy and client all come here: `replay` checks every rule an append-only
+log must keep (docs/spec.md section 9) while it derives what the log says, and
+`verify_log` ties entries to a signed checkpoint. Nothing here reads a file or a URL.
+
+Rules checked by `replay`, entry by entry:
+- the first entry is a `genesis` key entry, and there is only one;
+- a release of (app, version) appears once;
+- a lifecycle entry names a logged release, and nothing follows a takedown;
+- a `rotate` entry carries a rotation statement signed by the key active before it and
+  by the new key; the development key never follows a real key;
+- `retire` and `revoke` name a known key other than the active one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from appshelf.formats.canonical import TIMESTAMP_PATTERN, canonical_json, model_to_json
+from appshelf.formats.log import (
+    Checkpoint,
+    KeyEntry,
+    LifecycleEntry,
+    LogFormatError,
+    LoggedKey,
+    ReleaseEntry,
+    decode_entry,
+    encode_entry,
+)
+from appshelf.formats.merkle import leaf_hash, root_of
+from appshelf.signing.envelope import SignatureError, trusted_keys_from_hex, verify_envelope
+from appshelf.signing.keys import RegistryKey, key_id
+
+ROTATION_TYPE: Final = "appshelf.key-rotation"
+
+Entry = ReleaseEntry | LifecycleEntry | KeyEntry
+
+
+class LogError(Exception):
+    """A log that breaks a rule: malformed, rewritten, or not what its checkpoint says."""
+
+
+class RotationStatement(BaseModel):
+    """`keys/rotate-*.json` in the source: the old key hands signing over to the new one.
+    Signed (an envelope) by both keys, so neither can be named without its holder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["appshelf.key-rotation"] = ROTATION_TYPE
+    spec_version: Literal["1"] = "1"
+    registry: str
+    old: LoggedKey
+    new: LoggedKey
+    issued: str = Field(pattern=TIMESTAMP_PATTERN)
+
+
+@dataclass
+class Standing:
+    """A logged release's current standing, from the lifecycle entries after it."""
+
+    yanked: str | None = None
+    deprecated: str | None = None
+    replacement: str | None = None
+    takedown: str | None = None
+
+
+@dataclass
+class LoggedRelease:
+    index: int
+    entry: ReleaseEntry
+    standing: Standing = field(default_factory=Standing)
+    history: list[tuple[int, Entry]] = field(default_factory=list)  # every entry about it
+
+
+@dataclass
+class LogState:
+    """What a verified log says: every release, its standing, and the keys."""
+
+    entries: list[bytes] = field(default_factory=list)
+    leaves: list[bytes] = field(default_factory=list)
+    releases: dict[tuple[str, str], LoggedRelease] = field(default_factory=dict)
+    keys: dict[str, tuple[LoggedKey, str]] = field(default_factory=dict)  # id -> key, status
+    active: LoggedKey | None = None
+    registry: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+    @property
+    def root(self) -> bytes:
+        return root_of(self.leaves)
+
+    @property
+    def has_real_key(self) -> bool:
+        return any(not key.development for key, _ in self.keys.values())
+
+    def copy(self) -> LogState:
+        """An independent state to append to (releases and keys are copied shallowly)."""
+        clone = LogState(list(self.entries), list(self.leaves), {}, dict(self.keys), self.active)
+        clone.registry = self.registry
+        for k, release in self.releases.items():
+            clone.releases[k] = LoggedRelease(
+                release.index,
+                release.entry,
+                Standing(**vars(release.standing)),
+                list(release.history),
+            )
+        return clone
+
+    def app_history(self, app: str) -> list[tuple[int, Entry]]:
+        found = [item for (a, _), r in self.releases.items() if a == app for item in r.history]
+        return sorted(found, key=lambda item: item[0])
+
+    def append(self, entry: Entry) -> int:
+        """Apply one entry (checking every rule) and add it; return its index.
+
+        Raises:
+            LogError: the entry breaks a rule of the log.
+        """
+        data = encode_entry(entry)
+        index = self.size
+        self._apply(index, entry)
+        self.entries.append(data)
+        self.leaves.append(leaf_hash(data))
+        return index
+
+    def _apply(self, index: int, entry: Entry) -> None:
+        if self.registry is None:
+            self.registry = entry.registry
+        elif entry.registry != self.registry:
+            raise LogError(
+                f"entry {index} is for the registry {entry.registry}, not {self.registry}"
+            )
+        if isinstance(entry, KeyEntry):
+            self._apply_key(index, entry)
+        elif self.active is None:
+            raise LogError(f"entry {index}: the log must start with its genesis key entry")
+        elif isinstance(entry, ReleaseEntry):
+            key = (entry.app, entry.version)
+            if key in self.releases:
+                raise LogError(f"entry {index}: {entry.app} {entry.version} is logged twice")
+            self.releases[key] = LoggedRelease(index, entry, history=[(index, entry)])
+        else:
+            self._apply_lifecycle(index, entry)
+
+    def _apply_lifecycle(self, index: int, entry: LifecycleEntry) -> None:
+        release = self.releases.get((entry.app, entry.version))
+        if release is None:
+            raise LogError(f"entry {index}: {entry.app} {entry.version} was never released")
+        standing = release.standing
+        if standing.takedown is not None:
+            raise LogError(f"entry {index}: {entry.app} {entry.version} was taken down")
+        if entry.action == "yank":
+            standing.yanked = entry.reason or "yanked"
+        elif entry.action == "unyank":
+            standing.yanked = None
+        elif entry.action == "deprecate":
+            standing.deprecated = entry.reason or "deprecated"
+            standing.replacement = entry.replacement
+        elif entry.action == "undeprecate":
+            standing.deprecated = standing.replacement = None
+        else:
+            standing.takedown = entry.reason or "taken down"
+        release.history.append((index, entry))
+
+    def _apply_key(self, index: int, entry: KeyEntry) -> None:
+        key = entry.key
+        if key_id(bytes.fromhex(key.public)) != key.keyid:
+            raise LogError(f"entry {index}: key id {key.keyid[:16]}... is not its key's")
+        if entry.action == "genesis":
+            if self.active is not None or index != 0:
+                raise LogError(f"entry {index}: a genesis key entry after the start")
+            self.keys[key.keyid] = (key, "active")
+            self.active = key
+            return
+        if self.active is None:
+            raise LogError(f"entry {index}: the log must start with its genesis key entry")
+        if entry.action == "rotate":
+            self._rotate(index, entry)
+            return
+        known = self.keys.get(key.keyid)
+        if known is None or key.keyid == self.active.keyid:
+            raise LogError(f"entry {index}: cannot {entry.action} key {key.keyid[:16]}...")
+        self.keys[key.keyid] = (known[0], "retired" if entry.action == "retire" else "revoked")
+
+    def _rotate(self, index: int, entry: KeyEntry) -> None:
+        assert self.active is not None
+        if entry.previous != self.active.keyid or entry.statement is None:
+            raise LogError(f"entry {index}: a rotation must be signed by the active key")
+        if entry.key.development and self.has_real_key:
+            raise LogError(f"entry {index}: the development key cannot follow a real key")
+        if self.keys.get(entry.key.keyid, (None, ""))[1] == "revoked":
+            raise LogError(f"entry {index}: key {entry.key.keyid[:16]}... was revoked")
+        try:
+            statement = base64.b64decode(entry.statement, validate=True)
+        except ValueError:
+            raise LogError(f"entry {index}: the rotation statement is not base64") from None
+        rotation = check_rotation(statement, self.active, self.registry or "")
+        if rotation.new != entry.key:
+            raise LogError(f"entry {index}: the rotation statement names another key")
+        self.keys[self.active.keyid] = (self.active, "retired")
+        self.keys[entry.key.keyid] = (entry.key, "active")
+        self.active = entry.key
+
+
+def check_rotation(data: bytes, active: LoggedKey, registry: str) -> RotationStatement:
+    """A rotation statement from `active`, signed by it and by the new key.
+
+    Raises:
+        LogError: malformed, for another registry or key, or a signature missing or bad.
+    """
+    try:
+        body, _ = verify_envelope(
+            data, ROTATION_TYPE, trusted_keys_from_hex([active.public]), "rotation statement"
+        )
+        statement = RotationStatement.model_validate(body)
+        if canonical_json(body) != model_to_json(statement):
+            raise LogError("the rotation statement is not canonical")
+        verify_envelope(
+            data, ROTATION_TYPE, trusted_keys_from_hex([statement.new.public]), "rotation statement"
+        )
+    except (SignatureError, pydantic.ValidationError, ValueError) as exc:
+        raise LogError(f"rotation statement: {str(exc).splitlines()[0]}") from None
+    if statement.old != active or statement.registry != registry:
+        raise LogError("the rotation statement is for another key or registry")
+    if key_id(bytes.fromhex(statement.new.public)) != statement.new.keyid:
+        raise LogError("the rotation statement's new key id is not its key's")
+    return statement
+
+
+def make_rotation(old: RegistryKey, new: RegistryKey, registry: str, issued: str) -> bytes:
+    """A rotation statement handing `registry` over from `old` to `new`, signed by both."""
+    statement = RotationStatement(
+        registry=registry,
+        old=LoggedKey(keyid=old.keyid, public=old.public_hex, development=old.development),
+        new=LoggedKey(keyid=new.keyid, public=new.public_hex, development=new.development),
+        issued=issued,
+    )
+    body = model_to_json(statement)
+    signatures = sorted(
+        ({"keyid": k.keyid, "sig": k.signing_key.sign(body).signature.hex()} for k in (old, new)),
+        key=lambda s: s["keyid"],
+    )
+    return canonical_json({"signatures": signatures, "signed": json.loads(body)})
+
+
+def replay(entries: Iterable[bytes], base: LogState | None = None) -> LogState:
+    """Check and apply entries after `base` (a state already verified), in order.
+
+    Raises:
+        LogError: an entry is malformed or breaks a rule.
+    """
+    state = base.copy() if base is not None else LogState()
+    for data in entries:
+        index = state.size
+        try:
+            entry = decode_entry(data)
+        except LogFormatError as exc:
+            raise LogError(f"entry {index}: {exc}") from None
+        state._apply(index, entry)
+        state.entries.append(data)
+        state.leaves.append(leaf_hash(data))
+    return state
+
+
+def verify_log(
+    checkpoint: Checkpoint, tail: Sequence[bytes], known: LogState | None = None
+) -> LogState:
+    """The log of `checkpoint`: `known` (verified before) followed by `tail`.
+
+    Raises:
+        LogError: the entries do not hash to the checkpoint's root (a rewritten, forked or
+            truncated history), or break a rule.
+    """
+    base_size = known.size if known is not None else 0
+    if base_size + len(tail) != checkpoint.size:
+        raise LogError(
+            f"the checkpoint says {checkpoint.size} entries, but {base_size + len(tail)} were read"
+        )
+    state = replay(tail, known)
+    if state.root != checkpoint.root:
+        raise LogError(
+            f"the log's {checkpoint.size} entries do not hash to its checkpoint's root: the "
+            "published history was rewritten or forked"
+            + (f" after the {base_size} entries seen before" if base_size else "")
+        )
+    return state

@@ -1,0 +1,60 @@
+"""`keys/*.json` in the source: rotation statements that hand signing to a new key.
+
+Each is an envelope signed by the old and the new key (signing/releaselog.py checks
+them); `appshelf rotate-key` writes one. They stay in the tree: the build logs a
+statement once, when it first signs with the new key.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from appshelf.errors import Problem, SourceTreeError
+
+ROTATIONS_DIR = "keys"
+MAX_STATEMENTS = 100
+MAX_STATEMENT_BYTES = 64 << 10
+
+
+def read_rotations(root: Path) -> list[bytes]:
+    """The bytes of every statement in keys/, sorted by file name.
+
+    Raises:
+        SourceTreeError: keys/ or a statement is a link or not regular, too large, or
+            there are too many.
+    """
+    folder = root / ROTATIONS_DIR
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(info.st_mode):
+        raise SourceTreeError([Problem(ROTATIONS_DIR, "", "must be a folder (not a link)")])
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    if len(names) > MAX_STATEMENTS:
+        raise SourceTreeError(
+            [Problem(ROTATIONS_DIR, "", f"holds {len(names)} statements; at most {MAX_STATEMENTS}")]
+        )
+    statements = []
+    for name in names:
+        where = f"{ROTATIONS_DIR}/{name}"
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            raise SourceTreeError([Problem(where, "", f"cannot read ({exc.strerror})")]) from None
+        with os.fdopen(fd, "rb") as handle:
+            entry = os.fstat(handle.fileno())
+            if not stat.S_ISREG(entry.st_mode) or entry.st_size > MAX_STATEMENT_BYTES:
+                raise SourceTreeError(
+                    [
+                        Problem(
+                            where,
+                            "",
+                            f"must be a regular file of at most {MAX_STATEMENT_BYTES} bytes",
+                        )
+                    ]
+                )
+            statements.append(handle.read(MAX_STATEMENT_BYTES + 1))
+    return statements
