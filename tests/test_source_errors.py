@@ -110,7 +110,10 @@ def test_script_in_svg_icon_is_refused(example_source: Path, tmp_path: Path) -> 
     )
     code, output = run_build(example_source, tmp_path / "out")
     assert code == 1
-    assert "apps/hello-world/icon.svg: SVG icon contains script or event handlers" in output
+    assert (
+        "apps/hello-world/icon.svg: SVG icon refused: line 1: element <script> is not allowed"
+        in output
+    )
 
 
 def test_huge_config_file_is_refused(example_source: Path, tmp_path: Path) -> None:

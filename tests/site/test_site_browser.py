@@ -507,3 +507,46 @@ def test_serve_rebuilds_and_reloads(example_source: Path, browser: Any) -> None:
     kinds = "".join(e.kind[0] for e in events if e.kind != "unchanged")  # b, f
     assert re.fullmatch(r"bb+f+b+", kinds), kinds  # extra rebuilds are harmless
     assert "unknown key" in next(e.message for e in events if e.kind == "failed")
+
+
+# An icon with script, as if it had got past the build's check (a bug, or an output
+# folder edited by hand): the header is what must still keep its script from running.
+ACTIVE_ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" '
+    "onload=\"document.documentElement.setAttribute('data-onload', 'ran')\">"
+    "<script>document.documentElement.setAttribute('data-script', 'ran')</script>"
+    '<rect width="64" height="64" fill="#2563EB"/></svg>'
+)
+
+
+def _ran(browser: Any, url: str) -> dict[str, str | None]:
+    """Open `url` directly as a document and report what its scripts did."""
+    context, watched = open_page(browser)
+    watched.allowed.append("Blocked script execution")  # Chromium's note under sandbox
+    page = watched.page
+    response = page.goto(url)
+    assert response is not None and response.ok
+    expect(page.locator("rect")).to_have_count(1)
+    ran = {name: page.locator("svg").get_attribute(name) for name in ("data-script", "data-onload")}
+    context.close()
+    assert watched.unexpected() == []
+    return ran
+
+
+def test_icon_opened_directly_from_serve_runs_no_script(
+    example_source: Path, browser: Any, static_server: Any
+) -> None:
+    # The control: served without the header (a plain static server), the icon's
+    # script and handler do run in this Chromium, so the test below can see it.
+    (static_server.root / "icon.svg").write_text(ACTIVE_ICON)
+    assert _ran(browser, static_server.url + "icon.svg") == {
+        "data-script": "ran",
+        "data-onload": "ran",
+    }
+    with PreviewServer(example_source, port=0, environ={}) as server:
+        icon = server.output / "apps/hello-world/icon.svg"
+        icon.write_text(ACTIVE_ICON)
+        assert _ran(browser, server.url + "apps/hello-world/icon.svg") == {
+            "data-script": None,
+            "data-onload": None,
+        }

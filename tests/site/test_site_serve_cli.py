@@ -16,6 +16,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from appshelf.cli import main
+from appshelf.site.preview import PreviewServer
 
 
 def _free_port() -> int:
@@ -83,3 +84,17 @@ def test_serve_refuses_a_busy_port_and_a_non_registry(example_source: Path, tmp_
     assert f"Error: port {port} on 127.0.0.1 is in use" in result.output
     result = runner.invoke(main, ["serve", str(tmp_path)])
     assert result.exit_code == 1 and "no registry.toml here" in result.output
+
+
+def test_serve_sends_a_sandbox_csp_for_everything_but_pages(example_source: Path) -> None:
+    """An SVG opened directly is a document that a <meta> cannot cover: the header must."""
+    sandbox = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    with PreviewServer(example_source, port=0, environ={}) as server:
+        for path in ("apps/hello-world/icon.svg", "apps/kv-store/icon.png", "registry.json"):
+            with urllib.request.urlopen(server.url + path, timeout=5) as response:
+                assert response.headers["Content-Security-Policy"] == sandbox, path
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
+        with urllib.request.urlopen(server.url + "apps/hello-world/index.html", timeout=5) as page:
+            assert page.headers["Content-Type"].startswith("text/html")
+            assert page.headers["Content-Security-Policy"] is None  # its own <meta> CSP
+            assert "Content-Security-Policy" in page.read().decode()

@@ -28,6 +28,7 @@ class RemoteObject:
     sha256: str | None = None  # None: not known (no record, no metadata)
     content_type: str | None = None
     cache_control: str | None = None
+    content_disposition: str | None = None
 
 
 @dataclass
@@ -57,6 +58,7 @@ class RecordedObject(BaseModel):
     sha256: str = Field(pattern=HEX64)
     content_type: str
     cache_control: str
+    content_disposition: str | None = None  # absent in records written before it was set
 
 
 class DeployRecord(BaseModel):

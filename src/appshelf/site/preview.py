@@ -31,6 +31,10 @@ from appshelf.errors import AppshelfError
 from appshelf.site.generator import SiteOptions, site_generator
 
 CONTROL_PREFIX = "/__appshelf__/"
+# Every response that is not an HTML page (icons above all: an SVG opened directly is a
+# document, and a <meta> CSP cannot cover it) is a sandboxed document that may load and
+# run nothing. docs/deploy.md gives the same header for real hosts.
+FILE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 _WATCHED_EVENTS = frozenset({"created", "modified", "deleted", "moved", "closed"})
 
 RELOAD_JS = """\
@@ -80,12 +84,23 @@ class PreviewEvent:
 
 class _Handler(SimpleHTTPRequestHandler):
     server: _HTTPServer
+    _content_type = ""  # of the response being sent
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "content-type":
+            self._content_type = value
+        super().send_header(keyword, value)
+
     def end_headers(self) -> None:
+        """Pages carry their own CSP (a <meta>); anything else gets `FILE_CSP`."""
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if not self._content_type.startswith("text/html"):
+            self.send_header("Content-Security-Policy", FILE_CSP)
+        self._content_type = ""
         super().end_headers()
 
     def do_GET(self) -> None:

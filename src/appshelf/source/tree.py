@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from pydantic_core import ErrorDetails
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filestat import StatKey, parallel_map, stat_key
 from appshelf.source.fingerprint import AppEntries, app_entries
+from appshelf.source.icons import IconError, check_png, check_svg
 from appshelf.source.models import (
     APP_KEY_RE,
     ARTIFACT_NAME_RE,
@@ -35,9 +35,6 @@ MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml
 MAX_README_BYTES = 1 << 20
 MAX_ICON_BYTES = 1 << 20
 ICON_NAMES = ("icon.svg", "icon.png")
-_SVG_ACTIVE_CONTENT = re.compile(
-    rb"<\s*script|<\s*foreignObject|\son[a-z]+\s*=|javascript:", re.IGNORECASE
-)
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
@@ -109,6 +106,7 @@ class SourceApp:
     readme: str | None
     versions: list[SourceVersion]  # newest first
     entries: AppEntries | None = None  # app_entries(), taken before the folder was read
+    icon_data: bytes | None = None  # the icon's bytes as checked: published as they are
 
 
 @dataclass(frozen=True)
@@ -396,7 +394,7 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
         reader.problem(app_toml, "", "missing: every app folder needs an app.toml")
         return None
     config = reader.read_model(app_toml, AppConfig)
-    icon = _find_icon(reader, folder, config)
+    icon, icon_data = _find_icon(reader, folder, config) or (None, None)
     readme_path = folder / "README.md"
     readme: str | None = None
     if reader.present(readme_path):
@@ -433,10 +431,13 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
     if config is None:
         return None
     versions.sort(key=lambda v: v.semver, reverse=True)
-    return SourceApp(key, folder, config, icon, readme, versions, entries)
+    return SourceApp(key, folder, config, icon, readme, versions, entries, icon_data)
 
 
-def _find_icon(reader: _Reader, folder: Path, config: AppConfig | None) -> Path | None:
+def _find_icon(
+    reader: _Reader, folder: Path, config: AppConfig | None
+) -> tuple[Path, bytes] | None:
+    """The icon and its bytes, checked by content (source/icons.py)."""
     if config is not None and config.icon is not None:
         candidates = [folder / config.icon]
         if not reader.present(candidates[0]):
@@ -453,13 +454,12 @@ def _find_icon(reader: _Reader, folder: Path, config: AppConfig | None) -> Path 
     data = reader.read_bytes(icon, MAX_ICON_BYTES)
     if data is None:
         return None
-    if icon.suffix == ".svg" and _SVG_ACTIVE_CONTENT.search(data):
-        reader.problem(icon, "", "SVG icon contains script or event handlers; remove them")
+    try:
+        (check_svg if icon.suffix == ".svg" else check_png)(data)
+    except IconError as exc:
+        reader.problem(icon, "", f"{icon.suffix[1:].upper()} icon refused: {exc}")
         return None
-    if icon.suffix == ".png" and not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        reader.problem(icon, "", "not a PNG file")
-        return None
-    return icon
+    return icon, data
 
 
 def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion | None:
