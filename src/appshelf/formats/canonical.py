@@ -77,9 +77,33 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Every instant appshelf reads or writes lies in this range, so that adding a snapshot
+# lifetime, converting to UTC or formatting never leaves what datetime can represent.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def check_timestamp_range(moment: datetime) -> datetime:
+    """`moment` in UTC, or ValueError when it is outside EARLIEST_TIME..LATEST_TIME."""
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None  # within a day of year 1 or 9999: far outside the range anyway
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise ValueError(
+            f"must lie between {format_timestamp(EARLIEST_TIME)} and "
+            f"{format_timestamp(LATEST_TIME)}, got {moment.isoformat()}"
+        )
+    return utc
+
+
 def parse_timestamp(text: str) -> datetime:
-    """Inverse of `format_timestamp`; accepts any RFC 3339 offset."""
+    """Inverse of `format_timestamp`; accepts any RFC 3339 offset. ValueError when the
+    text is not one, or when it cannot be represented in UTC (year 9999 -01:00)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no timezone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {text!r} is out of range") from None

@@ -27,7 +27,7 @@ MAX_KEY_FILE_BYTES = 64 * 1024
 KEY_FILE_TYPE = "appshelf.private-key"
 # Everyone can derive this seed: it exists so that a fresh checkout builds, never to be trusted.
 DEVELOPMENT_SEED = hashlib.sha256(b"appshelf development key - NOT FOR PRODUCTION").digest()
-_HEX_SEED = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX_SEED = re.compile(r"^[0-9a-fA-F]{64}\Z")
 
 
 def key_id(public_key: bytes) -> str:
@@ -75,7 +75,7 @@ def parse_private_key(text: str, origin: str) -> RegistryKey:
     else:
         try:
             data = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SigningKeyError(
                 f"{origin}: not an appshelf key (expected the JSON written by "
                 "`appshelf keygen`, or a 64-hex-digit Ed25519 seed)"

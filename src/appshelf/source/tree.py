@@ -31,6 +31,7 @@ from appshelf.source.models import (
     RegistryConfig,
     ReleaseConfig,
 )
+from appshelf.source.text import internal_host_problem
 
 MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml
 MAX_README_BYTES = 1 << 20
@@ -144,6 +145,8 @@ class _Reader:
     listed: set[Path] = field(default_factory=set)
     dirs_inside: set[Path] = field(default_factory=set)
     memo: SourceMemo | None = None
+    allow_internal_hosts: bool = False  # [registry] allow_internal_artifact_hosts
+    base_url: str | None = None  # artifact URLs under it are the registry's own
 
     def rel(self, path: Path) -> str:
         try:
@@ -248,8 +251,14 @@ class _Reader:
         except tomllib.TOMLDecodeError as exc:
             self.problem(path, "", f"invalid TOML ({exc})")
             return None
+        except RecursionError:
+            self.problem(path, "", "invalid TOML (nested too deeply)")
+            return None
         try:
             return model.model_validate(data)
+        except RecursionError:
+            self.problem(path, "", "nested too deeply")
+            return None
         except pydantic.ValidationError as exc:
             for error in exc.errors():
                 self.problem(path, _field_name(error["loc"]), _message(error))
@@ -338,6 +347,9 @@ def load_source_tree(
     config = reader.read_model(config_path, RegistryConfig)
     if config is not None and base_url is not None:
         config = _with_base_url(reader, config, base_url)
+    if config is not None:
+        reader.allow_internal_hosts = config.registry.allow_internal_artifact_hosts
+        reader.base_url = config.registry.base_url
     apps_folder = root / "apps"
     apps: list[SourceApp] = []
     unchanged: list[UnchangedApp] = []
@@ -508,6 +520,8 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
             )
             return None
         assert release.sha256 is not None and release.size is not None
+        if not _artifact_host_allowed(reader, release_path, release.artifact_url):
+            return None
         filename = release.artifact_url.rstrip("/").rsplit("/", 1)[-1] or f"{app_key}-{name}"
         artifact = SourceArtifact(
             filename=filename, url=release.artifact_url, sha256=release.sha256, size=release.size
@@ -538,6 +552,23 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
     return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
+
+
+def _artifact_host_allowed(reader: _Reader, release_path: Path, url: str) -> bool:
+    """An artifact on loopback, a private network or a metadata service is refused unless
+    the registry allows internal hosts (or it is under the registry's own base_url)."""
+    if reader.allow_internal_hosts or (reader.base_url and url.startswith(reader.base_url)):
+        return True
+    problem = internal_host_problem(url)
+    if problem is None:
+        return True
+    reader.problem(
+        release_path,
+        "artifact_url",
+        f"{problem}; set [registry] allow_internal_artifact_hosts = true in registry.toml "
+        "if the registry is only for that network",
+    )
+    return False
 
 
 def _check_dependencies(
