@@ -164,7 +164,8 @@ def test_deeply_nested_toml_is_a_source_error(example_source: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    "epoch", ["253402300000", "-1", "+5", "٣"]  # year 9999, negative, signed, not ASCII
+    "epoch",
+    ["253402300000", "-1", "+5", "٣"],  # year 9999, negative, signed, not ASCII
 )
 def test_bad_source_date_epoch_is_a_clean_error(
     example_source: Path, tmp_path: Path, epoch: str

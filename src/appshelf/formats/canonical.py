@@ -11,7 +11,16 @@ from typing import Any
 import rfc8785
 from pydantic import BaseModel
 
+from appshelf.errors import AppshelfError
+
 _SAFE_INT = 2**53 - 1
+
+
+class CanonicalJSONError(AppshelfError, ValueError):
+    """A value has no RFC 8785 form: NaN or infinity, an integer beyond 2**53, a lone
+    surrogate, a non-string key, a type JSON lacks, or nesting too deep to encode."""
+
+
 _NON_BMP = re.compile(rb"[\xf0-\xf4]")  # lead bytes of 4-byte UTF-8 sequences
 
 
@@ -50,12 +59,16 @@ def canonical_json(value: Any) -> bytes:
         try:
             data = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
             encoded = data.encode("utf-8")
-        except (TypeError, ValueError, UnicodeEncodeError):
+        except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
             pass  # e.g. a lone surrogate: let the reference implementation decide
         else:
             if encoded.isascii() or not _NON_BMP.search(encoded):
                 return encoded
-    return bytes(rfc8785.dumps(value))
+    try:
+        return bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, UnicodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise CanonicalJSONError(f"cannot be written as canonical JSON: {reason}") from None
 
 
 def model_to_json(model: BaseModel) -> bytes:
