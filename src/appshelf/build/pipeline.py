@@ -26,6 +26,7 @@ from appshelf.build.plan import RegistryPlan, plan_registry, plan_snapshot
 from appshelf.build.previous import PreviousOutput, looks_like_output, read_previous_output
 from appshelf.build.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SourceTreeError
+from appshelf.formats.canonical import check_timestamp_range
 from appshelf.formats.schemas import schema_files
 from appshelf.signing.keys import RegistryKey, select_signing_key
 from appshelf.source.tree import SourceTree, load_source_tree
@@ -72,10 +73,12 @@ def build_clock(environ: Mapping[str, str]) -> datetime:
     """Reproducible builds: honour SOURCE_DATE_EPOCH, as other build tools do."""
     epoch = environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch:
+        if not epoch.isascii() or not epoch.isdigit() or len(epoch) > 12:
+            raise OutputError(f"SOURCE_DATE_EPOCH: expected whole seconds, got {epoch[:40]!r}")
         try:
-            return datetime.fromtimestamp(int(epoch), UTC)
-        except (ValueError, OverflowError, OSError):
-            raise OutputError(f"SOURCE_DATE_EPOCH: expected whole seconds, got {epoch!r}") from None
+            return check_timestamp_range(datetime.fromtimestamp(int(epoch), UTC))
+        except (ValueError, OverflowError, OSError) as exc:
+            raise OutputError(f"SOURCE_DATE_EPOCH: {exc}") from None
     return datetime.now(UTC).replace(microsecond=0)
 
 

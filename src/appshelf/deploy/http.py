@@ -13,26 +13,29 @@ from appshelf.build.previous import PreviousOutput
 from appshelf.deploy.errors import RemoteAccessError
 from appshelf.deploy.files import SNAPSHOT
 from appshelf.deploy.state import RemoteState, previous_from_remote
+from appshelf.source.text import url_without_userinfo
 
 MAX_BYTES = 64 * 1024 * 1024
 
 
 def _get(session: requests.Session, url: str, missing_ok: bool = False) -> bytes | None:
+    shown = url_without_userinfo(url)  # messages never show a user name or password
     try:
         response = session.get(url, timeout=30, stream=True)
     except requests.RequestException as exc:
-        raise RemoteAccessError(f"{url}: cannot be fetched ({exc})") from None
+        detail = str(exc) if shown == url else type(exc).__name__
+        raise RemoteAccessError(f"{shown}: cannot be fetched ({detail})") from None
     with response:
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code != 200:
             raise RemoteAccessError(
-                f"{url}: HTTP {response.status_code}; the published registry must be readable "
+                f"{shown}: HTTP {response.status_code}; the published registry must be readable "
                 "to build on it (drop --previous-url only for the very first publish)"
             )
         data = response.raw.read(MAX_BYTES + 1, decode_content=True)
     if len(data) > MAX_BYTES:
-        raise RemoteAccessError(f"{url}: larger than {MAX_BYTES} bytes; not an index file")
+        raise RemoteAccessError(f"{shown}: larger than {MAX_BYTES} bytes; not an index file")
     return bytes(data)
 
 

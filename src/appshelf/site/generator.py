@@ -48,7 +48,7 @@ SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
 VERIFY_COMMAND = "appshelf verify {base} --key {public} --artifacts"
 # The client refuses the public development key unless told to trust it explicitly.
 VERIFY_COMMAND_DEV = "appshelf verify {base} --allow-dev-key --artifacts"
-_SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+_SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*\Z")
 
 
 class SiteError(AppshelfError):

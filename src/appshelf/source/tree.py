@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filestat import StatKey, parallel_map, stat_key
+from appshelf.inputfile import InputFileError, check_regular, read_input_file
 from appshelf.source.fingerprint import AppEntries, app_entries
 from appshelf.source.icons import IconError, check_png, check_svg
 from appshelf.source.models import (
@@ -30,6 +31,7 @@ from appshelf.source.models import (
     RegistryConfig,
     ReleaseConfig,
 )
+from appshelf.source.text import internal_host_problem
 
 MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml
 MAX_README_BYTES = 1 << 20
@@ -141,6 +143,8 @@ class _Reader:
     listed: set[Path] = field(default_factory=set)
     dirs_inside: set[Path] = field(default_factory=set)
     memo: SourceMemo | None = None
+    allow_internal_hosts: bool = False  # [registry] allow_internal_artifact_hosts
+    base_url: str | None = None  # artifact URLs under it are the registry's own
 
     def rel(self, path: Path) -> str:
         try:
@@ -182,37 +186,46 @@ class _Reader:
             return kind[1]
         return path.is_dir()
 
-    def is_file(self, path: Path) -> bool:
-        kind = self.kinds.get(path)
-        if kind is not None and not kind[0]:
-            return kind[2]
-        return path.is_file()
-
     def read_bytes(self, path: Path, limit: int) -> bytes | None:
         return self._read_bytes(path, limit)[0]
+
+    def target(self, path: Path) -> Path:
+        """What to open for `path`, already known to stay `inside()`: the path itself, or
+        for a symlink the file it resolves to. Either is opened without following a
+        symlink, so one swapped in after the check is refused, not followed."""
+        kind = self.kinds.get(path)
+        if kind is not None and not kind[0]:
+            return path
+        return path.resolve() if path.is_symlink() else path
 
     def _read_bytes(self, path: Path, limit: int) -> tuple[bytes | None, StatKey | None]:
         if not self.inside(path):
             return None, None
         try:
-            with path.open("rb") as handle:
-                before = stat_key(os.fstat(handle.fileno()))
-                if before[0] > limit:
-                    self.problem(path, "", f"file is {before[0]} bytes; the limit is {limit}")
-                    return None, None
-                data = handle.read(limit + 1)
-                stable = before == stat_key(os.fstat(handle.fileno()))
-                return data, (before if stable else None)
-        except OSError as exc:
-            self.problem(path, "", f"cannot read ({exc.strerror})")
+            data, st, stable = read_input_file(self.target(path), limit)
+        except (InputFileError, OSError, RuntimeError) as exc:
+            self.problem(path, "", str(exc))
             return None, None
+        return data, (stat_key(st) if stable else None)
+
+    def regular_stat(self, path: Path) -> os.stat_result | None:
+        """stat() of a file (inside the tree) that is regular and singly linked, else None
+        with the reason recorded."""
+        try:
+            st = os.stat(self.target(path), follow_symlinks=False)
+            check_regular(st)
+        except (InputFileError, OSError, RuntimeError) as exc:
+            message = f"cannot read ({exc.strerror})" if isinstance(exc, OSError) else str(exc)
+            self.problem(path, "", message)
+            return None
+        return st
 
     def read_model(self, path: Path, model: type[ModelT]) -> ModelT | None:
         if self.memo is not None and self.inside(path):
-            try:
-                key: StatKey | None = stat_key(path.stat())
-            except OSError:
-                key = None
+            st = self.regular_stat(path)
+            if st is None:
+                return None
+            key: StatKey | None = stat_key(st)
             payload = self.memo.recall(self.rel(path), key) if key is not None else None
             if payload is not None:
                 try:
@@ -236,8 +249,14 @@ class _Reader:
         except tomllib.TOMLDecodeError as exc:
             self.problem(path, "", f"invalid TOML ({exc})")
             return None
+        except RecursionError:
+            self.problem(path, "", "invalid TOML (nested too deeply)")
+            return None
         try:
             return model.model_validate(data)
+        except RecursionError:
+            self.problem(path, "", "nested too deeply")
+            return None
         except pydantic.ValidationError as exc:
             for error in exc.errors():
                 self.problem(path, _field_name(error["loc"]), _message(error))
@@ -321,11 +340,14 @@ def load_source_tree(
     if not root.is_dir():
         raise SourceTreeError([Problem(str(root), "", "source folder does not exist")])
     config_path = root / "registry.toml"
-    if not config_path.is_file():
+    if not (config_path.exists() or config_path.is_symlink()):
         raise SourceTreeError([Problem("registry.toml", "", "missing: every registry needs one")])
     config = reader.read_model(config_path, RegistryConfig)
     if config is not None and base_url is not None:
         config = _with_base_url(reader, config, base_url)
+    if config is not None:
+        reader.allow_internal_hosts = config.registry.allow_internal_artifact_hosts
+        reader.base_url = config.registry.base_url
     apps_folder = root / "apps"
     apps: list[SourceApp] = []
     unchanged: list[UnchangedApp] = []
@@ -498,6 +520,8 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
             )
             return None
         assert release.sha256 is not None and release.size is not None
+        if not _artifact_host_allowed(reader, release_path, release.artifact_url):
+            return None
         filename = release.artifact_url.rstrip("/").rsplit("/", 1)[-1] or f"{app_key}-{name}"
         artifact = SourceArtifact(
             filename=filename, url=release.artifact_url, sha256=release.sha256, size=release.size
@@ -522,10 +546,29 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
     if not ARTIFACT_NAME_RE.match(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
         reader.problem(chosen, "", "artifact file name must be [A-Za-z0-9._+-] and not reserved")
         return None
-    if not reader.is_file(chosen) or not os.access(chosen, os.R_OK):
+    if reader.regular_stat(chosen) is None:
+        return None
+    if not os.access(chosen, os.R_OK):
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
     return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
+
+
+def _artifact_host_allowed(reader: _Reader, release_path: Path, url: str) -> bool:
+    """An artifact on loopback, a private network or a metadata service is refused unless
+    the registry allows internal hosts (or it is under the registry's own base_url)."""
+    if reader.allow_internal_hosts or (reader.base_url and url.startswith(reader.base_url)):
+        return True
+    problem = internal_host_problem(url)
+    if problem is None:
+        return True
+    reader.problem(
+        release_path,
+        "artifact_url",
+        f"{problem}; set [registry] allow_internal_artifact_hosts = true in registry.toml "
+        "if the registry is only for that network",
+    )
+    return False
 
 
 def _check_dependencies(
