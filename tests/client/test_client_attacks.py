@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import shutil
@@ -73,6 +74,20 @@ def test_longer_artifact_is_cut_off(
     with pytest.raises(LengthExceeded):
         make_client(served_registry.url).download("kv-store", "1.1.1", dest)
     assert list(dest.iterdir()) == []
+
+
+def test_artifact_filename_is_matched_whole(
+    served_registry: StaticServer, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A file name ending in a newline passes `re.match` of `...$`; it must not be written."""
+    client = make_client(served_registry.url)
+    trusted = client.manifest("kv-store", "1.1.1")
+    artifact = trusted.manifest.artifact.model_copy(update={"filename": "kv.tar.gz\n"})
+    manifest = trusted.manifest.model_copy(update={"artifact": artifact})
+    odd = dataclasses.replace(trusted, manifest=manifest)
+    with pytest.raises(Malformed, match=r"unsafe artifact filename 'kv.tar.gz\\n'"):
+        client.download_manifest(odd, tmp_path / "dl")
+    assert not (tmp_path / "dl").exists()
 
 
 def test_tampered_versions_json(served_registry: StaticServer, make_client: ClientFactory) -> None:
