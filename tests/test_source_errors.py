@@ -103,6 +103,24 @@ def test_names_are_matched_whole(example_source: Path, tmp_path: Path) -> None:
     assert "invalid app key 'newline\\n'" in output
 
 
+def test_external_artifact_needs_a_file_name(example_source: Path, tmp_path: Path) -> None:
+    """Consumers save an external artifact under its URL's last segment: it must be a name."""
+    pin = 'sha256 = "' + "a" * 64 + '"\nsize = 1\n'
+    for version, url in (("7.0.0", "dl/kv.tar.gz?token=1"), ("8.0.0", "dl/kv%20store.tar.gz")):
+        release = f'artifact_url = "https://example.com/{url}"\n{pin}'
+        write(example_source / "apps/kv-store" / version / "release.toml", release)
+    code, output = run_build(example_source, tmp_path / "out")
+    assert code == 1 and "the source tree has 2 problems" in output, output
+    assert (
+        "apps/kv-store/7.0.0/release.toml: artifact_url: the last path segment "
+        "'kv.tar.gz?token=1' is the artifact's file name" in output
+    )
+    assert (
+        "apps/kv-store/8.0.0/release.toml: artifact_url: the last path segment 'kv%20store"
+        in output
+    )
+
+
 def test_unknown_dependency_and_invalid_toml(example_source: Path, tmp_path: Path) -> None:
     write(
         example_source / "apps/kv-store/7.0.0/release.toml", 'dependencies = { nope = "^1.0.0" }\n'

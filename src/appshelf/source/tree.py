@@ -499,6 +499,14 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
             return None
         assert release.sha256 is not None and release.size is not None
         filename = release.artifact_url.rstrip("/").rsplit("/", 1)[-1] or f"{app_key}-{name}"
+        if not ARTIFACT_NAME_RE.fullmatch(filename) or filename in RESERVED_ARTIFACT_NAMES:
+            reader.problem(
+                release_path,
+                "artifact_url",
+                f"the last path segment {filename!r} is the artifact's file name for "
+                "consumers, so it must be [A-Za-z0-9._+-] (no query string) and not reserved",
+            )
+            return None
         artifact = SourceArtifact(
             filename=filename, url=release.artifact_url, sha256=release.sha256, size=release.size
         )
