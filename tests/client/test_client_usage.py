@@ -196,3 +196,17 @@ def test_cli_errors(live: StaticServer) -> None:
     code, out = _cli("verify", live.url, dev)
     assert code == 1 and "FAILED" in out and "Error: 1 problem(s)" in out
     assert "Traceback" not in out
+
+
+def test_verify_a_folder_against_a_base_url(live: StaticServer, tmp_path: Path) -> None:
+    """A folder has no URL of its own: --base-url says which registry it must hold."""
+    folder = shutil.copytree(live.root, tmp_path / "copy")
+    dev = "--allow-dev-key"
+    code, out = _cli("verify", str(folder), dev, "--base-url", live.url.rstrip("/"))
+    assert code == 0 and f"for {live.url}," in out, out
+    other = "https://apps.example.com/"
+    code, out = _cli("verify", str(folder), dev, "--base-url", other)
+    assert code == 1 and f"signed for registry {live.url}, but served from {other}" in out, out
+    code, out = _cli("verify", str(folder), dev, "--base-url", "apps.example.com")
+    assert code == 1 and "Error: --base-url: 'apps.example.com' is not an http(s):// URL" in out
+    assert "Traceback" not in out

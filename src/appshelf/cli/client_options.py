@@ -88,12 +88,15 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
 
 
-def make_client(registry: str, trust: Trust) -> RegistryClient:
+def make_client(registry: str, trust: Trust, base_url: str | None = None) -> RegistryClient:
+    """`base_url`: the registry the snapshot must name (default: the URL read from; for a
+    folder, whichever registry its signed snapshot names)."""
     return RegistryClient(
         registry,
         trusted_keys(trust.keys, trust.keys_file, trust.allow_dev_key),
         allow_dev_key=trust.allow_dev_key,
         state_dir=trust.state_dir,
+        expected_registry=base_url,
     )
 
 

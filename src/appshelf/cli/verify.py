@@ -8,6 +8,7 @@ import json
 import click
 
 from appshelf.cli.client_options import Trust, json_option, make_client, trust_options
+from appshelf.client.errors import ClientUsageError
 from appshelf.client.verify import VerificationFailed, VerifyReport, verify_registry
 
 
@@ -18,16 +19,23 @@ from appshelf.client.verify import VerificationFailed, VerifyReport, verify_regi
 @click.option(
     "--external", is_flag=True, help="With --artifacts, also download externally hosted ones."
 )
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="The registry's base URL, which its snapshot must name [default: URL itself; "
+    "for a FOLDER, whatever registry its signed snapshot names].",
+)
 @json_option
 def command(
     location: str,
     trust: Trust,
     artifacts: bool,
     external: bool,
+    base_url: str | None,
     as_json: bool,
 ) -> None:
     """Verify every signature, pinned digest and checksum of the registry at URL|FOLDER."""
-    with make_client(location, trust) as client:
+    with make_client(location, trust, _base_url(base_url)) as client:
         report = verify_registry(client, artifacts=artifacts, external=external)
     if as_json:
         click.echo(json.dumps({"ok": report.ok, **dataclasses.asdict(report)}, indent=2))
@@ -38,6 +46,15 @@ def command(
             f"{len(report.failures)} problem(s) found in {location}; do not use this registry "
             "until they are fixed"
         )
+
+
+def _base_url(text: str | None) -> str | None:
+    """A base URL as snapshots name it: http(s), ending in `/`."""
+    if text is None:
+        return None
+    if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
+        raise ClientUsageError(f"--base-url: {text!r} is not an http(s):// URL")
+    return text if text.endswith("/") else text + "/"
 
 
 def show(report: VerifyReport, artifacts: bool) -> None:

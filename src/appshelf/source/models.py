@@ -78,7 +78,7 @@ class SigningSection(_Config):
     @field_validator("key_id")
     @classmethod
     def _key_id(cls, value: str | None) -> str | None:
-        if value is not None and not SHA256_RE.match(value):
+        if value is not None and not SHA256_RE.fullmatch(value):
             raise ValueError(f"must be 64 lowercase hex digits, got {value!r}")
         return value
 
@@ -93,7 +93,7 @@ class SigningSection(_Config):
     @classmethod
     def _retired(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not SHA256_RE.match(item):
+            if not SHA256_RE.fullmatch(item):
                 raise ValueError(f"each must be a 64-hex-digit public key, got {item!r}")
         return value
 
@@ -146,7 +146,7 @@ class SiteSection(_Config):
     @field_validator("cname")
     @classmethod
     def _cname(cls, value: str | None) -> str | None:
-        if value is not None and not _HOSTNAME_RE.match(value):
+        if value is not None and not _HOSTNAME_RE.fullmatch(value):
             raise ValueError(f"must be a lowercase host name like apps.example.com, got {value!r}")
         return value
 
@@ -176,7 +176,7 @@ class AppConfig(_Config):
     @field_validator("color")
     @classmethod
     def _color(cls, value: str | None) -> str | None:
-        if value is not None and not COLOR_RE.match(value):
+        if value is not None and not COLOR_RE.fullmatch(value):
             raise ValueError(f"must be #RRGGBB, got {value!r}")
         return value.upper() if value else value
 
@@ -190,7 +190,7 @@ class AppConfig(_Config):
     def _icon(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(svg|png)\Z", value):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.(svg|png)", value):
             raise ValueError(
                 f"must name a .svg or .png file in the app folder (no sub-folders), got {value!r}"
             )
@@ -200,7 +200,7 @@ class AppConfig(_Config):
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
         for tag in value:
-            if not TAG_RE.match(tag):
+            if not TAG_RE.fullmatch(tag):
                 raise ValueError(
                     f"each tag must be lowercase [a-z0-9+._-], 1-32 chars, got {tag!r}"
                 )
@@ -247,7 +247,7 @@ class ReleaseConfig(_Config):
     @classmethod
     def _artifact(cls, value: str | None) -> str | None:
         if value is not None and (
-            not ARTIFACT_NAME_RE.match(value) or value in RESERVED_ARTIFACT_NAMES
+            not ARTIFACT_NAME_RE.fullmatch(value) or value in RESERVED_ARTIFACT_NAMES
         ):
             raise ValueError(f"must be a plain file name in the version folder, got {value!r}")
         return value
@@ -264,7 +264,7 @@ class ReleaseConfig(_Config):
     @field_validator("sha256")
     @classmethod
     def _sha256(cls, value: str | None) -> str | None:
-        if value is not None and not SHA256_RE.match(value):
+        if value is not None and not SHA256_RE.fullmatch(value):
             raise ValueError(f"must be 64 lowercase hex digits, got {value!r}")
         return value
 
@@ -272,7 +272,7 @@ class ReleaseConfig(_Config):
     @classmethod
     def _interfaces(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not INTERFACE_RE.match(item):
+            if not INTERFACE_RE.fullmatch(item):
                 raise ValueError(f"each must be an interface name like 'storage.kv', got {item!r}")
         return sorted(set(value))
 
@@ -280,7 +280,7 @@ class ReleaseConfig(_Config):
     @classmethod
     def _dependencies(cls, value: dict[str, str]) -> dict[str, str]:
         for key, spec in value.items():
-            if not APP_KEY_RE.match(key):
+            if not APP_KEY_RE.fullmatch(key):
                 raise ValueError(f"{key!r} is not a valid app key")
             if not spec.strip() or len(spec) > 256 or not spec.isprintable():
                 raise ValueError(f"{key}: version range must be a non-empty line of text")

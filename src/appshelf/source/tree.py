@@ -357,7 +357,7 @@ def load_source_tree(
         reader.problem(apps_folder, "", "missing: put each app in apps/<app-key>/")
     else:
         folders = reader.list_dir(apps_folder)
-        plain = [f for f in folders if reader.kinds[f][1] and APP_KEY_RE.match(f.name)]
+        plain = [f for f in folders if reader.kinds[f][1] and APP_KEY_RE.fullmatch(f.name)]
         reused: dict[Path, UnchangedApp] = {}
         if reuse is not None and config is not None:
             reused = reuse.unchanged_apps(config, plain)
@@ -403,7 +403,7 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
     if not reader.is_dir(folder):
         reader.problem(folder, "", "not a folder: apps/ holds one folder per app")
         return None
-    if not APP_KEY_RE.match(key):
+    if not APP_KEY_RE.fullmatch(key):
         reader.problem(
             folder,
             "",
@@ -523,6 +523,14 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         if not _artifact_host_allowed(reader, release_path, release.artifact_url):
             return None
         filename = release.artifact_url.rstrip("/").rsplit("/", 1)[-1] or f"{app_key}-{name}"
+        if not ARTIFACT_NAME_RE.fullmatch(filename) or filename in RESERVED_ARTIFACT_NAMES:
+            reader.problem(
+                release_path,
+                "artifact_url",
+                f"the last path segment {filename!r} is the artifact's file name for "
+                "consumers, so it must be [A-Za-z0-9._+-] (no query string) and not reserved",
+            )
+            return None
         artifact = SourceArtifact(
             filename=filename, url=release.artifact_url, sha256=release.sha256, size=release.size
         )
@@ -543,7 +551,7 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         return None
     else:
         chosen = files[0]
-    if not ARTIFACT_NAME_RE.match(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
+    if not ARTIFACT_NAME_RE.fullmatch(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
         reader.problem(chosen, "", "artifact file name must be [A-Za-z0-9._+-] and not reserved")
         return None
     if reader.regular_stat(chosen) is None:
