@@ -204,7 +204,7 @@ class RegistryClient:
         manifest = trusted.manifest
         artifact = manifest.artifact
         name = artifact.filename
-        if not ARTIFACT_NAME_RE.match(name) or name in RESERVED_ARTIFACT_NAMES:
+        if not ARTIFACT_NAME_RE.fullmatch(name) or name in RESERVED_ARTIFACT_NAMES:
             raise Malformed(f"{manifest.app} {manifest.version}: unsafe artifact filename {name!r}")
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / name

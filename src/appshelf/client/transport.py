@@ -29,6 +29,7 @@ from appshelf.client.errors import (
     Timeout,
     TooManyRedirects,
 )
+from appshelf.client.files import open_regular
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024
@@ -209,7 +210,7 @@ class FolderTransport:
     def chunks(self, relpath: str, limit: int, what: str) -> Iterator[bytes]:
         path = self.path_of(relpath, what)
         try:
-            handle = path.open("rb")
+            handle = open_regular(path)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"{what}: {path} does not exist") from None
         except OSError as exc:
