@@ -278,7 +278,7 @@ def test_userinfo_in_urls_is_never_echoed(example_source: Path, tmp_path: Path) 
         ],
     )
     assert result.exit_code == 1, result.output
-    assert "http://127.0.0.1:1/snapshot.json: cannot be fetched" in result.output
+    assert "connection refused by 127.0.0.1:1" in result.output
     assert "hunter2secret" not in result.output
     config = example_source / "registry.toml"
     config.write_text(

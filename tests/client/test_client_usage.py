@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from appshelf.cli import main
-from appshelf.client.errors import DigestMismatch, LockMismatch, NotFound
+from appshelf.client.errors import ConnectionFailed, DigestMismatch, LockMismatch, NotFound
 from appshelf.client.lock import check_lock, lock_plan, read_lock, write_lock
 from appshelf.client.search import search
 from appshelf.client.transport import FolderTransport
@@ -72,6 +73,16 @@ def test_folder_transport_stays_inside(tmp_path: Path) -> None:
     for bad in ("../secret", "/etc/passwd", "link", "a/../../secret", "a\\b"):
         with pytest.raises(NotFound):
             list(transport.chunks(bad, 100, "test"))
+
+
+@pytest.mark.timeout(20)
+def test_folder_transport_reads_regular_files_only(tmp_path: Path) -> None:
+    """A FIFO (or device) in a registry folder would block the reader forever."""
+    (tmp_path / "reg").mkdir()
+    os.mkfifo(tmp_path / "reg" / "snapshot.json")
+    transport = FolderTransport(tmp_path / "reg")
+    with pytest.raises(ConnectionFailed, match=r"snapshot.json \(not a regular file\)"):
+        list(transport.chunks("snapshot.json", 100, "snapshot.json"))
 
 
 def test_lock_then_fetch_exactly(

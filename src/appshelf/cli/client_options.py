@@ -26,10 +26,12 @@ class Trust:
     keys_file: Path | None
     allow_dev_key: bool
     state_dir: Path | None
+    ca_file: Path | None = None
 
 
 def trust_options(func: F) -> F:
-    """--key, --keys-file, --allow-dev-key, --state-dir, handed to the command as `trust`."""
+    """--key, --keys-file, --allow-dev-key, --state-dir, --ca-file, handed to the command
+    as `trust`."""
 
     @functools.wraps(func)
     def with_trust(*args: Any, **kwargs: Any) -> Any:
@@ -38,6 +40,7 @@ def trust_options(func: F) -> F:
             keys_file=kwargs.pop("keys_file"),
             allow_dev_key=kwargs.pop("allow_dev_key"),
             state_dir=kwargs.pop("state_dir"),
+            ca_file=kwargs.pop("ca_file"),
         )
         return func(*args, **kwargs)
 
@@ -65,6 +68,14 @@ def trust_options(func: F) -> F:
             envvar="APPSHELF_STATE_DIR",
             help="Where the highest snapshot version seen is kept "
             "[default: $XDG_STATE_HOME/appshelf].",
+        ),
+        click.option(
+            "--ca-file",
+            type=click.Path(path_type=Path),
+            envvar="APPSHELF_CA_FILE",
+            help="Trust only these CA certificates (PEM) for https registries [env: "
+            "APPSHELF_CA_FILE; default: REQUESTS_CA_BUNDLE, SSL_CERT_FILE, or the system "
+            "trust store].",
         ),
     ]
     wrapped: Any = with_trust
@@ -97,6 +108,7 @@ def make_client(registry: str, trust: Trust, base_url: str | None = None) -> Reg
         allow_dev_key=trust.allow_dev_key,
         state_dir=trust.state_dir,
         expected_registry=base_url,
+        ca_file=trust.ca_file,
     )
 
 

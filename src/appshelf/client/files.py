@@ -1,8 +1,11 @@
-"""Atomic file writes for everything the client saves (artifacts, lock files, state)."""
+"""Atomic file writes for everything the client saves (artifacts, lock files, state),
+and bounded reads of the small files it loads (state, lock and keys files)."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,3 +45,28 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading; a FIFO or device would block or never end.
+
+    Opened non-blocking, so even a FIFO returns at once; raises OSError otherwise.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file; OSError (with strerror) when larger."""
+    with open_regular(path) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than the {limit:,} bytes allowed", str(path))
+    return data

@@ -15,11 +15,10 @@ This is the verification walk of docs/spec.md, one function per step:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import nacl.signing
@@ -37,6 +36,7 @@ from appshelf.client.errors import (
     UnknownKey,
 )
 from appshelf.client.state import RegistryState
+from appshelf.formats.boundedjson import JsonRejected, loads_bounded
 from appshelf.formats.canonical import format_timestamp, parse_timestamp, sha256_hex
 from appshelf.formats.documents import (
     MANIFEST_TYPE,
@@ -87,13 +87,18 @@ class TrustedManifest:
     digest: FileDigest
 
 
+def parse_json(data: bytes, what: str) -> Any:
+    """Bounded, strict JSON (see formats/boundedjson.py) or `Malformed` naming the file."""
+    try:
+        return loads_bounded(data)
+    except JsonRejected as exc:
+        raise Malformed(f"{what}: {exc}") from None
+
+
 def _envelope(
     data: bytes, expected_type: str, trusted: Mapping[str, nacl.signing.VerifyKey], what: str
 ) -> tuple[dict[str, object], str]:
-    try:
-        envelope = json.loads(data)
-    except ValueError as exc:
-        raise Malformed(f"{what}: not valid JSON ({exc})") from None
+    envelope = parse_json(data, what)
     try:
         return verify_envelope(envelope, expected_type, trusted, what=what)
     except UnknownKeyError as exc:
@@ -106,9 +111,9 @@ def _envelope(
 
 
 def _model(model: type[ModelT], data: object, what: str) -> ModelT:
+    if isinstance(data, bytes):
+        data = parse_json(data, what)
     try:
-        if isinstance(data, bytes):
-            return model.model_validate_json(data)
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
