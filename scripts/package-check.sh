@@ -15,6 +15,7 @@ ls "$work/dist"/appshelf-*.whl "$work/dist"/appshelf-*.tar.gz >/dev/null
 "$PYTHON" -m venv "$work/clean"
 "$work/clean/bin/python" -m pip install --quiet "$work"/dist/appshelf-*.whl
 cd "$work"  # not the checkout: the installed wheel must stand on its own
+export APPSHELF_STATE_DIR="$work/state"  # a fresh rollback state, not the user's
 app="$work/clean/bin/appshelf"
 "$app" build "$repo/example-registry" -o "$work/site" >/dev/null
 "$app" init "$work/new" >/dev/null
