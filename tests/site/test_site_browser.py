@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 import rfc8785
 from site_support import (
-    CHROMIUM,
     CHROMIUM_ARGS,
     Watched,
     build_site,
+    find_chromium,
+    missing_browser,
     open_page,
     save_artifact,
 )
@@ -39,11 +40,12 @@ expect = playwright_api.expect
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (scripts/test.sh installs Debian's)")
     with playwright_api.sync_playwright() as playwright:
+        path = find_chromium(playwright.chromium.executable_path)
+        if path is None:
+            missing_browser()
         chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
         )
         yield chromium
         chromium.close()

@@ -28,7 +28,7 @@ from appshelf.build.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SourceTreeError
 from appshelf.formats.canonical import check_timestamp_range
 from appshelf.formats.schemas import schema_files
-from appshelf.signing.keys import RegistryKey, select_signing_key
+from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.source.tree import SourceTree, load_source_tree
 
 Generator = Callable[[RegistryPlan], OutputFiles]
@@ -46,6 +46,10 @@ class BuildOptions:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     generators: tuple[Generator, ...] = ()  # extra outputs (the HTML site)
     cache: bool = True  # keep .appshelf-cache/ beside the output (only ever saves time)
+    # `appshelf serve`: sign with the preview (development) key whatever registry.toml
+    # says, so a production registry previews without credentials and a preview is never
+    # signed with the real key.
+    preview: bool = False
 
 
 class BuildReport(BaseModel):
@@ -104,6 +108,8 @@ def check_output_location(source: Path, output: Path) -> None:
 
 
 def load_signing_key(tree: SourceTree, options: BuildOptions) -> RegistryKey:
+    if options.preview:
+        return preview_key()
     signing = tree.config.signing
     configured = (tree.root / signing.key_file) if signing.key_file else None
     return select_signing_key(
@@ -265,7 +271,7 @@ def _build(
         memo.store(tree.config, plan, key.keyid, stats.keys)
 
     warnings = list(plan.warnings) + cache.problems
-    if key.development:
+    if key.development and not options.preview:
         warnings.insert(
             0,
             "signed with the DEVELOPMENT key, which anyone can derive: fine for trying "

@@ -39,14 +39,18 @@ def _register() -> None:
         init,
         keygen,
         lock,
+        registry,
         resolve,
         search,
         serve,
+        show,
         verify,
     )
 
-    for module in (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init):
+    commands = (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init)
+    for module in (*commands, registry, show):
         main.add_command(module.command)
+    main.add_command(show.versions_command)
 
 
 _register()

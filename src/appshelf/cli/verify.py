@@ -7,13 +7,20 @@ import json
 
 import click
 
-from appshelf.cli.client_options import Trust, json_option, make_client, trust_options
+from appshelf.cli.client_options import (
+    Trust,
+    json_option,
+    make_client,
+    registry_option,
+    trust_options,
+)
 from appshelf.client.errors import ClientUsageError
 from appshelf.client.verify import VerificationFailed, VerifyReport, verify_registry
 
 
 @click.command("verify")
-@click.argument("location", metavar="URL|FOLDER")
+@click.argument("location", metavar="[URL|FOLDER|NAME]", required=False)
+@registry_option(required=False)
 @trust_options
 @click.option("--artifacts", is_flag=True, help="Also download and check every artifact.")
 @click.option(
@@ -27,14 +34,18 @@ from appshelf.client.verify import VerificationFailed, VerifyReport, verify_regi
 )
 @json_option
 def command(
-    location: str,
+    location: str | None,
+    registry: str | None,
     trust: Trust,
     artifacts: bool,
     external: bool,
     base_url: str | None,
     as_json: bool,
 ) -> None:
-    """Verify every signature, pinned digest and checksum of the registry at URL|FOLDER."""
+    """Verify every signature, pinned digest and checksum of a registry (or -r)."""
+    location = location or registry  # the argument wins over -r and $APPSHELF_REGISTRY
+    if location is None:
+        raise ClientUsageError("no registry: pass -r URL|FOLDER|NAME (or the argument)")
     with make_client(location, trust, _base_url(base_url)) as client:
         report = verify_registry(client, artifacts=artifacts, external=external)
     if as_json:

@@ -74,7 +74,8 @@ class StateStore:
         path = self.path_for(state.registry)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with atomic_file(path) as handle:
+            # Private to the user, as before: it is nobody else's trust decision.
+            with atomic_file(path, mode=0o600) as handle:
                 handle.write(state.model_dump_json(indent=2).encode() + b"\n")
         except OSError as exc:
             raise StateError(f"{path}: cannot write the client state ({exc.strerror})") from None

@@ -34,6 +34,7 @@ from appshelf.client.errors import (
     Rollback,
     UnknownApp,
     UnknownKey,
+    UntrustedKeyConfig,
 )
 from appshelf.client.state import RegistryState
 from appshelf.formats.boundedjson import JsonRejected, loads_bounded
@@ -102,12 +103,26 @@ def _envelope(
     try:
         return verify_envelope(envelope, expected_type, trusted, what=what)
     except UnknownKeyError as exc:
+        _refuse_key_ids(envelope, trusted)
         raise UnknownKey(
             f"{exc}; if the registry rotated its key, get the new public key from its "
             "operators and pass it with --key"
         ) from None
     except SignatureError as exc:
         raise BadSignature(str(exc)) from None
+
+
+def _refuse_key_ids(envelope: object, trusted: Mapping[str, nacl.signing.VerifyKey]) -> None:
+    """A key id is 64 hex digits too; if one was given as a key, say so (not "rotated")."""
+    signatures = envelope.get("signatures") if isinstance(envelope, dict) else None
+    signed_by = {s.get("keyid") for s in signatures or [] if isinstance(s, dict)}
+    given = {bytes(key).hex() for key in trusted.values()}
+    if signed_by & given:
+        raise UntrustedKeyConfig(
+            "this is a key id; the full public key is needed: appshelf keygen --public "
+            "KEYFILE prints it (or take the 'public' field of the registry's keys.json from "
+            "its operators)"
+        )
 
 
 def _model(model: type[ModelT], data: object, what: str) -> ModelT:

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nacl.exceptions
@@ -64,6 +64,14 @@ def development_key() -> RegistryKey:
         nacl.signing.SigningKey(DEVELOPMENT_SEED),
         origin="the built-in DEVELOPMENT key",
         development=True,
+    )
+
+
+def preview_key() -> RegistryKey:
+    """What `appshelf serve` signs with: the development key, which no client trusts
+    unless told to, so a preview can never pass for the real registry."""
+    return replace(
+        development_key(), origin="the PREVIEW key of appshelf serve (the development key)"
     )
 
 

@@ -42,6 +42,19 @@ RELOAD_JS = """\
 (function () {
   "use strict";
   var seen = null, box = null;
+  function banner() {
+    var b = document.createElement("div");
+    b.id = "appshelf-preview-banner";
+    b.setAttribute("role", "note");
+    b.textContent = "PREVIEW (appshelf serve): signed with the preview key, not this " +
+      "registry's own; not for publishing.";
+    var s = b.style;
+    s.position = "sticky"; s.top = "0"; s.zIndex = "1001"; s.padding = ".4rem 1rem";
+    s.background = "#92400e"; s.color = "#fff"; s.textAlign = "center";
+    s.font = "600 14px/1.4 system-ui, sans-serif";
+    document.body.insertBefore(b, document.body.firstChild);
+  }
+  if (document.body) banner(); else document.addEventListener("DOMContentLoaded", banner);
   function show(message) {
     if (!box) {
       box = document.createElement("pre");
@@ -116,7 +129,7 @@ class _Handler(SimpleHTTPRequestHandler):
             self._send(200, "application/json", json.dumps({"build": build, "error": error}))
         elif path == CONTROL_PREFIX + "reload.js":
             self._send(200, "text/javascript; charset=utf-8", RELOAD_JS)
-        elif not (preview.output / "index.html").is_file():
+        elif not preview.has_site:
             _, error = preview.state()
             self._send(503, "text/html; charset=utf-8", _waiting_page(error))
         else:
@@ -221,6 +234,11 @@ class PreviewServer:
         self._observer: Any = None
         self._threads: list[threading.Thread] = []
 
+    @property
+    def has_site(self) -> bool:
+        """Whether some build succeeded (so a failed one leaves a good site served)."""
+        return (self.output / "index.html").is_file()
+
     def state(self) -> tuple[int, str | None]:
         with self._lock:
             return self._build, self._error
@@ -232,6 +250,7 @@ class PreviewServer:
             now=self.now,
             previous=self._empty,
             generators=(site_generator(SiteOptions(live_reload=True)),),
+            preview=True,
         )
         if self.environ is not None:
             options.environ = dict(self.environ)
