@@ -107,7 +107,7 @@ def describe(event, args):
     path = args[1] if event == "os.rename" else args[0]  # a rename writes its destination
     if not isinstance(path, str | bytes):
         return str(path)
-    if event in ("os.rename", "os.remove", "os.rmdir", "os.mkdir") and args[-1] is not None:
+    if event in ("os.rename", "os.remove", "os.rmdir", "os.mkdir") and args[-1] not in (None, -1):
         return "fd:" + os.fsdecode(path)  # relative to a folder rmtree opened (logged first)
     return os.path.abspath(os.fsdecode(path))
 
@@ -681,16 +681,9 @@ def dangling(objects: dict[str, bytes], base_url: str) -> list[str]:
 
 def aws_environment(root: Path) -> dict[str, str]:
     """The SeaweedFS test credentials, and no AWS files or instance metadata."""
-    from deploy.seaweed import ACCESS_KEY, SECRET_KEY
+    from deploy.seaweed import client_environment
 
-    return {
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(root / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-credentials"),
-    }
+    return client_environment(root)
 
 
 @contextmanager
@@ -711,22 +704,37 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 # -- driver ------------------------------------------------------------------------------
 
 
-def run_kills(harness: BuildHarness | DeployHarness, runs: int, seed: int) -> list[Outcome]:
+def run_kills(
+    harness: BuildHarness | DeployHarness, runs: int, seed: int, progress: bool = False
+) -> list[Outcome]:
     """`runs` seeded runs; the same seed gives the same changes and kill points."""
     rng = random.Random(f"{seed}:{type(harness).__name__}")
-    return [harness.run(index, rng) for index in range(runs)]
+    outcomes = []
+    for index in range(runs):
+        outcome = harness.run(index, rng)
+        outcomes.append(outcome)
+        if progress:
+            print(
+                f"{outcome.kind} {index}: {outcome.change}, {outcome.strategy}, "
+                f"{outcome.landed}, left {outcome.state}, last {outcome.last_event or '-'}"
+                + (f", FAILED: {outcome.problems}" if outcome.problems else ""),
+                flush=True,
+            )
+    return outcomes
 
 
-def run_build_kills(root: Path, runs: int, seed: int, strict: bool = False) -> list[Outcome]:
-    return run_kills(BuildHarness(Session(root / "build", seed, strict)), runs, seed)
+def run_build_kills(
+    root: Path, runs: int, seed: int, strict: bool = False, progress: bool = False
+) -> list[Outcome]:
+    return run_kills(BuildHarness(Session(root / "build", seed, strict)), runs, seed, progress)
 
 
 def run_deploy_kills(
-    root: Path, server: S3Server, runs: int, seed: int, strict: bool = False
+    root: Path, server: S3Server, runs: int, seed: int, strict: bool = False, progress: bool = False
 ) -> list[Outcome]:
     session = Session(root / "deploy", seed, strict)
     with environment(aws_environment(session.root)):
-        return run_kills(DeployHarness(session, server), runs, seed)
+        return run_kills(DeployHarness(session, server), runs, seed, progress)
 
 
 def summary(outcomes: list[Outcome]) -> str:
@@ -776,10 +784,12 @@ def main() -> int:
     started = time.monotonic()
     outcomes: list[Outcome] = []
     if args.only in (None, "build"):
-        outcomes += run_build_kills(root, args.runs, args.seed, args.strict)
+        outcomes += run_build_kills(root, args.runs, args.seed, args.strict, progress=True)
     if args.only in (None, "deploy"):
         with seaweed_server(root) as server:
-            outcomes += run_deploy_kills(root, server, args.runs, args.seed, args.strict)
+            outcomes += run_deploy_kills(
+                root, server, args.runs, args.seed, args.strict, progress=True
+            )
     print(summary(outcomes))
     print(f"work folder {root}; {time.monotonic() - started:.0f} s")
     failed = any(o.problems for o in outcomes)
