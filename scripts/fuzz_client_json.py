@@ -15,6 +15,8 @@ second holds flags, the rest is the document the registry would serve:
 - `index.json`, `keys.json`, `registry.json`, `apps/<key>/app.json` and `versions.json`,
   pinned by the snapshot to their own digest (as a registry that signed them would).
 
+A flag nests any of them in up to 4,033 arrays, a depth byte-level mutation rarely builds.
+
 The corpus starts from the documents of a fresh build of example-registry. An exception
 that is not an `AppshelfError` (which the CLI prints as one `Error:` line) is a finding:
 it is recorded once per (reader, type, place) with its input, and fuzzing goes on. The
@@ -50,7 +52,8 @@ TARGETS = (
     "app.json",
     "versions.json",
 )
-FORCE_TYPE = 1  # flags: bit 0 sets the body's "type" to the expected one
+FORCE_TYPE = 1  # flags: bit 0 sets the body's "type" to the expected one,
+NEST = 2  # bit 1 nests the document in 1 + 64 * (flags >> 2) arrays (up to 4033 deep)
 
 # Tokens libFuzzer may splice in: JSON's edges that Python's json module accepts.
 DICTIONARY = [
@@ -160,6 +163,9 @@ class World:
     def run(self, target: str, flags: int, data: bytes) -> None:
         """Feed one document to one reader; AppshelfError is the expected failure."""
         t = self.t
+        if flags & NEST:  # depth that byte-level mutation alone rarely builds
+            depth = 1 + 64 * (flags >> 2)
+            data = b"[" * depth + data + b"]" * depth
         if target.endswith("-signed"):
             kind = t.SNAPSHOT_TYPE if target == "snapshot-signed" else t.MANIFEST_TYPE
             signed = self.sign(data, kind, bool(flags & FORCE_TYPE))
@@ -207,7 +213,9 @@ class Recorder:
         self.path = path
         self.seen: set[tuple[str, str, str]] = set()
 
-    def record(self, target: str, exc: BaseException, data: bytes) -> None:
+    def record(self, target: str, exc: BaseException, raw: bytes) -> None:
+        """`raw` is the whole input: reader byte, flags byte, document."""
+        flags, data = raw[1], raw[2:]
         frames = traceback.extract_tb(exc.__traceback__)
         place = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
         inner = [f for f in frames if "/appshelf/" in f.filename]
@@ -222,6 +230,8 @@ class Recorder:
             "message": str(exc)[:300],
             "raised_at": place,
             "appshelf_frame": caller,
+            "flags": flags,
+            "nested": 1 + 64 * (flags >> 2) if flags & NEST else 0,
             "input_length": len(data),
             "input_head": data[:160].decode("utf-8", "backslashreplace"),
             "input_hex": data.hex() if len(data) <= 4096 else data[:4096].hex(),
@@ -250,7 +260,7 @@ def worker(site: Path, findings: Path, libfuzzer_args: list[str]) -> None:
         except AppshelfError:
             pass
         except Exception as exc:  # a finding: not one of appshelf's own errors
-            recorder.record(target, exc, raw[2:])
+            recorder.record(target, exc, raw)
 
     atheris.Setup([sys.argv[0], *libfuzzer_args], one_input)
     atheris.Fuzz()
@@ -301,7 +311,8 @@ def main() -> int:
     for item in found:
         print(
             f"- {item['target']}: {item['exception']} raised at {item['raised_at']} "
-            f"(appshelf: {item['appshelf_frame']}), {item['input_length']} bytes: "
+            f"(appshelf: {item['appshelf_frame']}), {item['input_length']} bytes"
+            f"{' nested ' + str(item['nested']) + ' deep' if item['nested'] else ''}: "
             f"{item['input_head'][:80]!r}"
         )
     return 1 if found or status not in (0,) else 0
