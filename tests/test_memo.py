@@ -92,6 +92,20 @@ def test_edits_are_seen_and_only_that_app_is_replanned(source: Path, tmp_path: P
     assert_same_as_cold(source, out, tmp_path, 1)
 
 
+def test_new_latest_version_rerenders_the_older_version_pages(source: Path, tmp_path: Path) -> None:
+    """An old version's page links to the latest version, so a new version changes the
+    pages of the others: the app's page fingerprints must cover which one is latest."""
+    out = tmp_path / "out"
+    site_build(source, out)
+    old = sorted(p.parent.name for p in (source / "apps/app-00007").glob("*/release.toml"))
+    generate.add_version(source, "app-00007", "50.0.0")
+    site_build(source, out, 1)
+    for version in old:
+        page = (out / "apps/app-00007" / version / "index.html").read_text()
+        assert '<a href="../50.0.0/index.html">50.0.0</a> is the latest' in page, version
+    assert_same_as_cold(source, out, tmp_path, 1)
+
+
 def test_removed_version_and_app_are_dropped(source: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     site_build(source, out)

@@ -87,6 +87,40 @@ def test_every_problem_is_listed_at_once(example_source: Path, tmp_path: Path) -
     assert not out.exists()
 
 
+def test_names_are_matched_whole(example_source: Path, tmp_path: Path) -> None:
+    """A trailing newline does not slip past a `...$` pattern (names end up in URLs);
+    spaces and non-ASCII letters are refused by the same rule."""
+    apps = example_source / "apps"
+    write(apps / "kv-store" / "7.0.0" / "kv-store-7.0.0.tar.gz\n", b"x")
+    write(apps / "kv-store" / "8.0.0" / "kv store 8.tar.gz", b"x")
+    write(apps / "kv-store" / "9.0.0" / "kv-st\u00f6re.tar.gz", b"x")
+    write(apps / "newline\n" / "app.toml", 'name = "x"\ndescription = "y"\n')
+    code, output = run_build(example_source, tmp_path / "out")
+    assert code == 1 and "the source tree has 4 problems" in output, output
+    for version in ("7.0.0", "8.0.0", "9.0.0"):
+        assert f"apps/kv-store/{version}/kv" in output
+    assert output.count("artifact file name must be [A-Za-z0-9._+-]") == 3
+    assert "invalid app key 'newline\\n'" in output
+
+
+def test_external_artifact_needs_a_file_name(example_source: Path, tmp_path: Path) -> None:
+    """Consumers save an external artifact under its URL's last segment: it must be a name."""
+    pin = 'sha256 = "' + "a" * 64 + '"\nsize = 1\n'
+    for version, url in (("7.0.0", "dl/kv.tar.gz?token=1"), ("8.0.0", "dl/kv%20store.tar.gz")):
+        release = f'artifact_url = "https://example.com/{url}"\n{pin}'
+        write(example_source / "apps/kv-store" / version / "release.toml", release)
+    code, output = run_build(example_source, tmp_path / "out")
+    assert code == 1 and "the source tree has 2 problems" in output, output
+    assert (
+        "apps/kv-store/7.0.0/release.toml: artifact_url: the last path segment "
+        "'kv.tar.gz?token=1' is the artifact's file name" in output
+    )
+    assert (
+        "apps/kv-store/8.0.0/release.toml: artifact_url: the last path segment 'kv%20store"
+        in output
+    )
+
+
 def test_unknown_dependency_and_invalid_toml(example_source: Path, tmp_path: Path) -> None:
     write(
         example_source / "apps/kv-store/7.0.0/release.toml", 'dependencies = { nope = "^1.0.0" }\n'
@@ -110,7 +144,10 @@ def test_script_in_svg_icon_is_refused(example_source: Path, tmp_path: Path) -> 
     )
     code, output = run_build(example_source, tmp_path / "out")
     assert code == 1
-    assert "apps/hello-world/icon.svg: SVG icon contains script or event handlers" in output
+    assert (
+        "apps/hello-world/icon.svg: SVG icon refused: line 1: element <script> is not allowed"
+        in output
+    )
 
 
 def test_huge_config_file_is_refused(example_source: Path, tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ Each runs through the same function appshelf uses in production, not a parallel 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -14,8 +16,8 @@ import semver
 
 from appshelf.formats.canonical import canonical_json
 from appshelf.signing.envelope import signature_is_valid
-from appshelf.signing.keys import key_id, parse_private_key
-from conftest import VECTORS
+from appshelf.signing.keys import development_key, key_id, parse_private_key
+from conftest import REPO_ROOT, VECTORS
 
 JCS = VECTORS / "jcs"
 ED25519 = VECTORS / "ed25519"
@@ -142,3 +144,23 @@ def test_semver_vectors_drive_the_source_reader(tmp_path: Path) -> None:
         load_source_tree(root)
     assert len(caught.value.problems) == len(names)
     assert all("not a SemVer 2.0.0 version" in p.message for p in caught.value.problems)
+
+
+def test_development_key_as_the_spec_derives_it() -> None:
+    """docs/spec.md 4.2: seed = SHA-256 of the quoted ASCII string; public key and key id."""
+    spec = (REPO_ROOT / "docs" / "spec.md").read_text()
+    stated = re.search(
+        r"SHA-256 of the (\d+) ASCII bytes\n`([^`]+)` \(no newline\):\n\n"
+        r"- seed `([0-9a-f]{64})`\n- public `([0-9a-f]{64})`\n- key id `([0-9a-f]{64})`",
+        spec,
+    )
+    assert stated, "docs/spec.md must state the development key's derivation"
+    length, text, seed, public, keyid = stated.groups()
+    message = text.encode("ascii")
+    assert len(message) == int(length)
+    assert hashlib.sha256(message).hexdigest() == seed
+    derived, _ = _sign(bytes.fromhex(seed), b"")
+    assert derived == public and key_id(bytes.fromhex(public)) == keyid
+    assert hashlib.sha256(bytes.fromhex(public)).hexdigest() == keyid
+    dev = development_key()
+    assert (dev.public_hex, dev.keyid, bytes(dev.signing_key).hex()) == (public, keyid, seed)

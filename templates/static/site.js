@@ -7,7 +7,8 @@
   function initCopy() {
     document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
       button.hidden = false;
-      button.setAttribute("aria-label", "Copy SHA-256 " + button.dataset.copy.slice(0, 12) + "…");
+      button.setAttribute("aria-label",
+        button.dataset.copyLabel || "Copy SHA-256 " + button.dataset.copy.slice(0, 12) + "…");
       button.addEventListener("click", function () {
         var text = button.dataset.copy;
         var done = function (ok) {

@@ -177,7 +177,7 @@
     list.className = "checks";
     checks.forEach(function (check) {
       var li = document.createElement("li");
-      li.className = check.state;
+      li.className = "check-" + check.state;  /* prefixed: never a page-wide class */
       var mark = document.createElement("span");
       mark.className = "mark";
       mark.setAttribute("aria-label", check.state);

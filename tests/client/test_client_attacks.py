@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from appshelf.client.errors import (
     Expired,
     InconsistentMetadata,
     LengthExceeded,
+    Malformed,
     NotFound,
     Rollback,
     Timeout,
@@ -27,8 +30,10 @@ from appshelf.client.errors import (
     UnknownKey,
     UntrustedKeyConfig,
 )
-from appshelf.signing.keys import write_new_key_file
-from conftest import StaticServer, build
+from appshelf.formats.canonical import canonical_json
+from appshelf.signing.envelope import sign_body
+from appshelf.signing.keys import development_key, write_new_key_file
+from conftest import FIXED_NOW, StaticServer, build
 
 from .conftest import CLIENT_NOW, ClientFactory, HostileServer, endless, redirect_to_self
 
@@ -69,6 +74,20 @@ def test_longer_artifact_is_cut_off(
     with pytest.raises(LengthExceeded):
         make_client(served_registry.url).download("kv-store", "1.1.1", dest)
     assert list(dest.iterdir()) == []
+
+
+def test_artifact_filename_is_matched_whole(
+    served_registry: StaticServer, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A file name ending in a newline passes `re.match` of `...$`; it must not be written."""
+    client = make_client(served_registry.url)
+    trusted = client.manifest("kv-store", "1.1.1")
+    artifact = trusted.manifest.artifact.model_copy(update={"filename": "kv.tar.gz\n"})
+    manifest = trusted.manifest.model_copy(update={"artifact": artifact})
+    odd = dataclasses.replace(trusted, manifest=manifest)
+    with pytest.raises(Malformed, match=r"unsafe artifact filename 'kv.tar.gz\\n'"):
+        client.download_manifest(odd, tmp_path / "dl")
+    assert not (tmp_path / "dl").exists()
 
 
 def test_tampered_versions_json(served_registry: StaticServer, make_client: ClientFactory) -> None:
@@ -125,6 +144,44 @@ def test_signed_by_unknown_key(
 def test_expired_snapshot(served_registry: StaticServer, make_client: ClientFactory) -> None:
     client = make_client(served_registry.url, clock=lambda: CLIENT_NOW + timedelta(days=60))
     with pytest.raises(Expired, match=r"expired at 2026-02-14"):
+        client.refresh()
+
+
+def _resign_snapshot(root: Path, **changes: str) -> None:
+    """Re-sign the served snapshot with changed fields (as a careless signer could)."""
+    path = root / "snapshot.json"
+    body = json.loads(path.read_bytes())["signed"] | changes
+    path.write_bytes(canonical_json(sign_body(body, development_key())))
+
+
+def test_snapshot_issued_in_the_future(
+    served_registry: StaticServer, make_client: ClientFactory
+) -> None:
+    """The registry was built at FIXED_NOW: up to 5 minutes of clock skew is allowed."""
+    skewed = make_client(served_registry.url, clock=lambda: FIXED_NOW - timedelta(minutes=5))
+    assert skewed.refresh().snapshot.issued == "2026-01-15T12:00:00Z"
+    behind = make_client(served_registry.url, clock=lambda: FIXED_NOW - timedelta(minutes=6))
+    with pytest.raises(Malformed, match=r"issued: 2026-01-15T12:00:00Z is more than 5 minutes"):
+        behind.refresh()
+
+
+def test_snapshot_valid_for_too_long(
+    served_registry: StaticServer, make_client: ClientFactory
+) -> None:
+    _resign_snapshot(served_registry.root, expires="2027-01-16T12:00:00Z")  # 366 days
+    assert make_client(served_registry.url).refresh().snapshot.expires.startswith("2027-01-16")
+    _resign_snapshot(served_registry.root, expires="2027-01-16T12:00:01Z")
+    with pytest.raises(Malformed, match=r"expires: 2027-01-16T12:00:01Z must be after issued"):
+        make_client(served_registry.url).refresh()
+
+
+def test_snapshot_expiring_before_it_was_issued(
+    served_registry: StaticServer, make_client: ClientFactory
+) -> None:
+    """Not yet expired by the client's clock, but its window is empty: refused."""
+    _resign_snapshot(served_registry.root, expires="2026-01-15T11:59:00Z")
+    client = make_client(served_registry.url, clock=lambda: FIXED_NOW - timedelta(minutes=2))
+    with pytest.raises(Malformed, match=r"must be after issued 2026-01-15T12:00:00Z"):
         client.refresh()
 
 

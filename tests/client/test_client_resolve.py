@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appshelf.client.errors import ResolutionImpossible, UnknownApp
-from appshelf.client.resolve import Plan, resolve
+from appshelf.client.errors import ClientUsageError, ResolutionImpossible, UnknownApp
+from appshelf.client.resolve import Plan, parse_requirement, resolve
 from appshelf.formats.documents import AppDetail, AppMetadata, ArtifactRef, FileDigest, VersionEntry
 
 ZERO = "0" * 64
@@ -162,3 +162,9 @@ def test_unknown_apps() -> None:
         _resolve(reg, "nope")
     with pytest.raises(ResolutionImpossible, match=r"ghost is not in this registry"):
         _resolve(reg, "a")
+
+
+def test_requirement_app_key_is_matched_whole() -> None:
+    assert parse_requirement(" kv-store@^1 ").name == "kv-store"
+    with pytest.raises(ClientUsageError, match=r"expected app@range"):
+        parse_requirement("kv-store\n@^1")

@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from appshelf.client import RegistryClient
 from appshelf.client import trusted as t
-from appshelf.client.errors import BadSignature, InconsistentMetadata, Malformed, Rollback
+from appshelf.client.errors import (
+    BadSignature,
+    ClientUsageError,
+    InconsistentMetadata,
+    Malformed,
+    Rollback,
+)
 from appshelf.client.keys import trusted_keys
+from appshelf.client.resolve import parse_requirement
 from appshelf.client.state import RegistryState, StateError, StateStore
 from appshelf.formats.canonical import canonical_json, sha256_hex
 from appshelf.formats.documents import FileDigest
@@ -121,3 +129,17 @@ def test_a_bad_signature_by_a_trusted_key_fails_even_after_a_good_one(built: Pat
         t.verify_snapshot(canonical_json(envelope), KEYS, CLIENT_NOW, None)
     envelope["signatures"] = [good]
     t.verify_snapshot(canonical_json(envelope), KEYS, CLIENT_NOW, None)
+def test_names_with_a_trailing_newline_are_refused(built: Path, tmp_path: Path) -> None:
+    """`^...$` with re.match accepts "name\\n"; the client matches whole strings only."""
+    with pytest.raises(ClientUsageError, match=r"expected app@range"):
+        parse_requirement("kv-store\n@^1")
+    with RegistryClient(built, KEYS, allow_dev_key=True, state_dir=tmp_path / "s") as client:
+        client.clock = lambda: CLIENT_NOW
+        trusted = client.manifest("kv-store", "1.1.1")
+        artifact = trusted.manifest.artifact
+        renamed = artifact.model_copy(update={"filename": artifact.filename + "\n"})
+        manifest = trusted.manifest.model_copy(update={"artifact": renamed})
+        lying = t.TrustedManifest(manifest, trusted.keyid, trusted.digest)
+        with pytest.raises(Malformed, match=r"unsafe artifact filename"):
+            client.download_manifest(lying, tmp_path / "d")
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())

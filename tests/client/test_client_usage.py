@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from appshelf.cli import main
-from appshelf.client.errors import DigestMismatch, LockMismatch, NotFound
+from appshelf.client.errors import ConnectionFailed, DigestMismatch, LockMismatch, NotFound
 from appshelf.client.lock import check_lock, lock_plan, read_lock, write_lock
 from appshelf.client.search import search
 from appshelf.client.transport import FolderTransport
@@ -72,6 +73,16 @@ def test_folder_transport_stays_inside(tmp_path: Path) -> None:
     for bad in ("../secret", "/etc/passwd", "link", "a/../../secret", "a\\b"):
         with pytest.raises(NotFound):
             list(transport.chunks(bad, 100, "test"))
+
+
+@pytest.mark.timeout(20)
+def test_folder_transport_reads_regular_files_only(tmp_path: Path) -> None:
+    """A FIFO (or device) in a registry folder would block the reader forever."""
+    (tmp_path / "reg").mkdir()
+    os.mkfifo(tmp_path / "reg" / "snapshot.json")
+    transport = FolderTransport(tmp_path / "reg")
+    with pytest.raises(ConnectionFailed, match=r"snapshot.json \(not a regular file\)"):
+        list(transport.chunks("snapshot.json", 100, "snapshot.json"))
 
 
 def test_lock_then_fetch_exactly(
@@ -195,4 +206,18 @@ def test_cli_errors(live: StaticServer) -> None:
     (live.root / "apps/kv-store/app.json").write_text("{}")
     code, out = _cli("verify", live.url, dev)
     assert code == 1 and "FAILED" in out and "Error: 1 problem(s)" in out
+    assert "Traceback" not in out
+
+
+def test_verify_a_folder_against_a_base_url(live: StaticServer, tmp_path: Path) -> None:
+    """A folder has no URL of its own: --base-url says which registry it must hold."""
+    folder = shutil.copytree(live.root, tmp_path / "copy")
+    dev = "--allow-dev-key"
+    code, out = _cli("verify", str(folder), dev, "--base-url", live.url.rstrip("/"))
+    assert code == 0 and f"for {live.url}," in out, out
+    other = "https://apps.example.com/"
+    code, out = _cli("verify", str(folder), dev, "--base-url", other)
+    assert code == 1 and f"signed for registry {live.url}, but served from {other}" in out, out
+    code, out = _cli("verify", str(folder), dev, "--base-url", "apps.example.com")
+    assert code == 1 and "Error: --base-url: 'apps.example.com' is not an http(s):// URL" in out
     assert "Traceback" not in out

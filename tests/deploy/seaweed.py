@@ -45,6 +45,19 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def client_environment(root: Path) -> dict[str, str]:
+    """Variables for a process that deploys to the test server: its credentials, and no
+    AWS config files (under `root`, never created) or instance metadata to fall back on."""
+    return {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(root / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-credentials"),
+    }
+
+
 def weed_binary() -> str | None:
     found = Path(sys.executable).parent / "weed"
     return str(found) if found.exists() else shutil.which("weed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from datetime import UTC, datetime
@@ -153,6 +154,47 @@ def test_headers_per_file_kind(
     assert "apps/kv-store/1.0.0/kv-store-1.0.0.tar.gz" not in changed
     assert "index.html" in changed and "snapshot.json" not in changed
     assert {i.reason for i in report.plan if i.action == "upload"} == {"headers"}
+
+
+def test_svg_icons_download_when_opened_from_the_bucket(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None
+) -> None:
+    """S3 cannot send a CSP: publishers' SVGs get `Content-Disposition: attachment`, so
+    a browser opening one downloads it; a bucket deployed without it is fixed next time."""
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE)
+    target = f"s3://{bucket}"
+    deploy(seaweed, site, target)
+    client = seaweed.client()
+    icon = "apps/hello-world/icon.svg"
+    assert client.head_object(Bucket=bucket, Key=icon)["ContentDisposition"] == "attachment"
+    for other in ("apps/kv-store/icon.png", "index.json", "apps/kv-store/app.json"):
+        assert "ContentDisposition" not in client.head_object(Bucket=bucket, Key=other), other
+    assert deploy(seaweed, site, target).uploaded == 0  # the record remembers the header
+
+    # As an older appshelf left it: the icon without the header, the deploy record
+    # without the field.
+    old = client.head_object(Bucket=bucket, Key=icon)
+    client.put_object(
+        Bucket=bucket,
+        Key=icon,
+        Body=(site / icon).read_bytes(),
+        ContentType=old["ContentType"],
+        CacheControl=old["CacheControl"],
+        Metadata=old["Metadata"],
+    )
+    assert "ContentDisposition" not in client.head_object(Bucket=bucket, Key=icon)
+    record = json.loads(client.get_object(Bucket=bucket, Key=STATE_KEY)["Body"].read())
+    for entry in record["objects"].values():
+        entry.pop("content_disposition", None)
+    client.put_object(Bucket=bucket, Key=STATE_KEY, Body=json.dumps(record).encode())
+    report = deploy(seaweed, site, target)
+    svgs = {p.relative_to(site).as_posix() for p in (site / "apps").glob("*/icon.svg")}
+    assert len(svgs) == 4 and icon in svgs
+    assert {(i.path, i.reason) for i in report.plan if i.action == "upload"} == {
+        (svg, "headers") for svg in svgs
+    }
+    assert client.head_object(Bucket=bucket, Key=icon)["ContentDisposition"] == "attachment"
 
 
 def test_multipart_upload_is_conditional_and_tagged(

@@ -56,7 +56,7 @@ def test_init_scaffolds_a_registry_that_builds(tmp_path: Path) -> None:
     assert (target / artifact).read_bytes() == (tmp_path / "again" / artifact).read_bytes()
     # Never over an existing folder.
     result = CliRunner().invoke(main, ["init", str(target)])
-    assert result.exit_code == 1 and "not an empty folder" in result.output
+    assert result.exit_code == 1 and "not empty (.github, apps, registry.toml)" in result.output
     result = CliRunner().invoke(main, ["init", str(tmp_path / "bad"), "--base-url", "ftp://x"])
     assert result.exit_code == 1 and "must be an http(s):// URL" in result.output
     assert not (tmp_path / "bad").exists()
@@ -72,7 +72,6 @@ def test_publish_workflow_has_the_pieces(tmp_path: Path) -> None:
     assert (
         workflow["concurrency"]["group"] and workflow["concurrency"]["cancel-in-progress"] is False
     )
-    assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
     uses = _uses(workflow)
     for action in (
         "actions/checkout",
@@ -98,10 +97,12 @@ def test_project_workflows(tmp_path: Path) -> None:
     steps = " ".join(str(s.get("run", "")) for s in pages["jobs"]["build"]["steps"])
     assert "appshelf build example-registry" in steps and "--base-url" in steps
     ci = _workflow(REPO_ROOT / ".github/workflows/ci.yml")
-    (job,) = ci["jobs"].values()
+    job = ci["jobs"]["test"]
     assert job["runs-on"].startswith("ubuntu")
     assert any("./scripts/test.sh" in str(s.get("run", "")) for s in job["steps"])
     assert any(s.get("with", {}).get("python-version") == "3.11" for s in job["steps"])
+    package = ci["jobs"]["package"]
+    assert any("./scripts/package-check.sh" in str(s.get("run", "")) for s in package["steps"])
 
 
 def test_build_previous_url_keeps_published_versions(example_source: Path, tmp_path: Path) -> None:
@@ -148,3 +149,42 @@ def test_build_previous_url_keeps_published_versions(example_source: Path, tmp_p
             ],
         )
         assert result.exit_code == 0, result.output
+
+
+def test_init_into_a_new_github_repository(tmp_path: Path) -> None:
+    """GitHub's most common start: README, LICENSE, .gitignore and .git; nothing is lost."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "README.md").write_text("# My registry\n")
+    (repo / "LICENSE").write_text("MIT\n")
+    (repo / ".gitignore").write_text("node_modules/\n*.key")  # no final newline
+    result = CliRunner().invoke(main, ["init", str(repo)])
+    assert result.exit_code == 0, result.output
+    assert "Added to" in result.output and "registry.toml" in result.output
+    assert "Kept as they were: .git, LICENSE, README.md" in result.output
+    assert "Appended to .gitignore: _site/, _previous/, .appshelf-cache/, .appshelf-tmp-*" in (
+        result.output
+    )
+    assert (repo / "README.md").read_text() == "# My registry\n"
+    assert (repo / ".gitignore").read_text() == (
+        "node_modules/\n*.key\n\n# Added by appshelf init\n_site/\n_previous/\n.appshelf-cache/\n"
+        ".appshelf-tmp-*\n.appshelf-journal-*\n.appshelf-lock-*\n.appshelf-old-*\n"
+    )
+    assert (repo / ".github/workflows/publish.yml").is_file()
+    result = CliRunner().invoke(main, ["build", str(repo), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    # Anything else there is refused, and nothing is written.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "README").write_text("x")
+    (other / "main.py").write_text("x")
+    result = CliRunner().invoke(main, ["init", str(other)])
+    assert result.exit_code == 1 and "not empty (main.py)" in result.output
+    assert sorted(p.name for p in other.iterdir()) == ["README", "main.py"]
+    # A .gitignore that is a symlink is not followed.
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / ".gitignore").symlink_to(tmp_path / "elsewhere")
+    result = CliRunner().invoke(main, ["init", str(linked)])
+    assert result.exit_code == 1 and "not a regular file" in result.output
+    assert not (tmp_path / "elsewhere").exists() and not (linked / "registry.toml").exists()

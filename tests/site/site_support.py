@@ -7,6 +7,7 @@ for `from conftest import ...`. Fixtures from tests/conftest.py are used by name
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,35 @@ from appshelf.build import BuildOptions, BuildReport, build_registry
 from appshelf.site import site_generator
 
 CHROMIUM = os.environ.get("APPSHELF_CHROMIUM", "/usr/bin/chromium")
+NO_BROWSER = (
+    "no Chromium found (APPSHELF_CHROMIUM, chromium, chromium-browser or google-chrome on "
+    "PATH, or Playwright's own): on Debian `apt-get install chromium` (scripts/test.sh does "
+    "it), on Ubuntu `snap install chromium` or `.venv/bin/playwright install chromium`"
+)
+
+
+def find_chromium(playwright_own: str | None = None) -> str | None:
+    """The browser for the tests: $APPSHELF_CHROMIUM, else one on PATH, else Playwright's
+    own download (`playwright install chromium`), the usual route on Ubuntu."""
+    explicit = os.environ.get("APPSHELF_CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).exists() else None
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return playwright_own if playwright_own and Path(playwright_own).exists() else None
+
+
+def missing_browser() -> None:
+    """Skip with a clear message; in CI (CI=true, as .ci/run runs) a missing browser fails."""
+    import pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{NO_BROWSER}; CI requires the browser tests")
+    pytest.skip(NO_BROWSER)
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 import rfc8785
 from site_support import (
-    CHROMIUM,
     CHROMIUM_ARGS,
     Watched,
     build_site,
+    find_chromium,
+    missing_browser,
     open_page,
     save_artifact,
 )
@@ -39,11 +40,12 @@ expect = playwright_api.expect
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (scripts/test.sh installs Debian's)")
     with playwright_api.sync_playwright() as playwright:
+        path = find_chromium(playwright.chromium.executable_path)
+        if path is None:
+            missing_browser()
         chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
         )
         yield chromium
         chromium.close()
@@ -346,6 +348,7 @@ PAGES = {
     "index": "index.html",
     "app": "apps/kv-store/index.html",
     "version": "apps/kv-store/1.1.0/index.html",
+    "keys": "keys/index.html",
 }
 
 
@@ -507,3 +510,252 @@ def test_serve_rebuilds_and_reloads(example_source: Path, browser: Any) -> None:
     kinds = "".join(e.kind[0] for e in events if e.kind != "unchanged")  # b, f
     assert re.fullmatch(r"bb+f+b+", kinds), kinds  # extra rebuilds are harmless
     assert "unknown key" in next(e.message for e in events if e.kind == "failed")
+
+
+# An icon with script, as if it had got past the build's check (a bug, or an output
+# folder edited by hand): the header is what must still keep its script from running.
+ACTIVE_ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" '
+    "onload=\"document.documentElement.setAttribute('data-onload', 'ran')\">"
+    "<script>document.documentElement.setAttribute('data-script', 'ran')</script>"
+    '<rect width="64" height="64" fill="#2563EB"/></svg>'
+)
+
+
+def _ran(browser: Any, url: str) -> dict[str, str | None]:
+    """Open `url` directly as a document and report what its scripts did."""
+    context, watched = open_page(browser)
+    watched.allowed.append("Blocked script execution")  # Chromium's note under sandbox
+    page = watched.page
+    response = page.goto(url)
+    assert response is not None and response.ok
+    expect(page.locator("rect")).to_have_count(1)
+    ran = {name: page.locator("svg").get_attribute(name) for name in ("data-script", "data-onload")}
+    context.close()
+    assert watched.unexpected() == []
+    return ran
+
+
+def test_icon_opened_directly_from_serve_runs_no_script(
+    example_source: Path, browser: Any, static_server: Any
+) -> None:
+    # The control: served without the header (a plain static server), the icon's
+    # script and handler do run in this Chromium, so the test below can see it.
+    (static_server.root / "icon.svg").write_text(ACTIVE_ICON)
+    assert _ran(browser, static_server.url + "icon.svg") == {
+        "data-script": "ran",
+        "data-onload": "ran",
+    }
+    with PreviewServer(example_source, port=0, environ={}) as server:
+        icon = server.output / "apps/hello-world/icon.svg"
+        icon.write_text(ACTIVE_ICON)
+        assert _ran(browser, server.url + "apps/hello-world/icon.svg") == {
+            "data-script": None,
+            "data-onload": None,
+        }
+
+
+# Issue 14, item 8: the site next to PyPI's. Each check runs at a desktop and a phone width.
+WIDTHS = (1280, 390)
+
+
+def _each_width(
+    browser: Any, name: str, allowed: tuple[str, ...] = (), **options: Any
+) -> Iterator[tuple[int, Any]]:
+    """A fresh page per width (screenshot saved as test-artifacts/<name>-<width>.png when
+    the body of the loop is done); fails on any console or HTTP error not `allowed`."""
+    for width in WIDTHS:
+        context, watched = open_page(browser, viewport={"width": width, "height": 900}, **options)
+        watched.allowed += allowed
+        try:
+            yield width, watched.page
+            watched.page.screenshot(path=save_artifact(f"{name}-{width}.png"), full_page=True)
+        finally:
+            context.close()
+        assert watched.unexpected() == []
+
+
+def _no_sideways_scroll(page: Any) -> None:
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{page.url} scrolls sideways"
+
+
+def _on_screen(page: Any, locator: Any, width: int) -> None:
+    """The element is drawn inside the viewport's width, and is what the browser
+    finds at its own centre (nothing covers it, it is not clipped away)."""
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    assert box is not None, locator
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, (locator, box, width)
+    hit = locator.evaluate(
+        "el => { const r = el.getBoundingClientRect();"
+        " const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
+        " return el.contains(at); }"
+    )
+    assert hit, f"{locator} is covered or clipped"
+
+
+def test_versions_table_works_on_narrow_screens(site: tuple[Any, Path], browser: Any) -> None:
+    """Every column of every version, the Download link included, is on screen without
+    scrolling the table or the page sideways."""
+    server, _ = site
+    for width, page in _each_width(browser, "versions"):
+        page.goto(server.url + "apps/kv-store/index.html")
+        _no_sideways_scroll(page)
+        scroller = page.locator(".table-scroll")
+        assert scroller.evaluate("el => el.scrollWidth <= el.clientWidth"), width
+        first = page.locator("table.versions tbody tr").first
+        expect(first).to_have_id("v-1.1.1")
+        for cell in ("a[download]", "time", "code.hash", "button.copy"):
+            _on_screen(page, first.locator(cell), width)
+        expect(first.locator("td").nth(1)).to_contain_text("201 B")
+
+
+def test_yank_reason_and_badge_in_versions_table(site: tuple[Any, Path], browser: Any) -> None:
+    server, _ = site
+    for width, page in _each_width(browser, "yanked"):
+        page.goto(server.url + "apps/kv-store/index.html")
+        row = page.locator('[id="v-1.1.0"]')
+        expect(row.locator(".badge.warn")).to_have_text("yanked")
+        reason = row.get_by_text("corrupts values larger than 1 MiB; use 1.1.1")
+        expect(reason).to_be_visible()
+        _on_screen(page, reason, width)
+        expect(page.locator('[id="v-1.1.1"]')).not_to_contain_text("Yanked")
+
+
+def test_readme_comes_before_the_versions(site: tuple[Any, Path], browser: Any) -> None:
+    server, _ = site
+    for _width, page in _each_width(browser, "readme"):
+        page.goto(server.url + "apps/kv-store/index.html")
+        readme = page.locator(".readme").bounding_box()
+        versions = page.locator("#versions-h").bounding_box()
+        assert readme and versions and readme["y"] < versions["y"]
+        page.click(".page-nav >> text=Versions (4)")
+        expect(page.locator("#versions-h")).to_be_in_viewport()
+
+
+def _lines_of(page: Any, selector: str, token: str) -> int:
+    """On how many lines the browser draws `token` inside the element `selector`."""
+    return int(
+        page.evaluate(
+            """([selector, token]) => {
+                 const root = document.querySelector(selector);
+                 if (!root) return 0;
+                 const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+                 for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                   const at = node.data.indexOf(token);
+                   if (at < 0) continue;
+                   const range = document.createRange();
+                   range.setStart(node, at);
+                   range.setEnd(node, at + token.length);
+                   const tops = Array.from(range.getClientRects(), r => Math.round(r.top));
+                   return new Set(tops).size;
+                 }
+                 return -1;
+               }""",
+            [selector, token],
+        )
+    )
+
+
+def test_code_blocks_scroll_instead_of_wrapping_tokens(
+    example_source: Path, static_server: Any, browser: Any
+) -> None:
+    long_token = "--an-option-that-is-far-too-long-for-a-phone-" + "x" * 60
+    readme = example_source / "apps/kv-store/README.md"
+    readme.write_text(readme.read_text() + f"\n```sh\nkv-store serve {long_token}\n```\n")
+    build_site(example_source, static_server.root, base_url=static_server.url)
+    sha = hashlib.sha256(
+        (static_server.root / "apps/kv-store/1.1.1/kv-store-1.1.1.tar.gz").read_bytes()
+    ).hexdigest()
+    for width, page in _each_width(browser, "code-blocks"):
+        page.goto(static_server.url + "apps/kv-store/index.html")
+        _no_sideways_scroll(page)
+        assert _lines_of(page, ".prose pre", long_token) == 1, width
+        assert _lines_of(page, "#verify-h ~ pre.cmd", sha) == 1, width
+        assert _lines_of(page, "#install-command", "kv-store@1.1.1") == 1, width
+        assert _lines_of(page, "#install-command", static_server.url) == 1, width
+        if width < 600:  # the block scrolls, not the page
+            assert page.locator("#verify-h ~ pre.cmd").first.evaluate(
+                "el => el.scrollWidth > el.clientWidth && getComputedStyle(el).overflowX == 'auto'"
+            )
+
+
+def test_install_snippet_with_copy_button(site: tuple[Any, Path], browser: Any) -> None:
+    server, _ = site
+    options = {"permissions": ["clipboard-read", "clipboard-write"]}
+    for width, page in _each_width(browser, "install", **options):
+        for path, pin in (
+            ("apps/kv-store/index.html", "kv-store@1.1.1"),
+            ("apps/kv-store/1.0.0/index.html", "kv-store@1.0.0"),
+        ):
+            page.goto(server.url + path)
+            command = f"appshelf fetch -r {server.url} --allow-dev-key {pin} -d vendor/"
+            expect(page.locator("#install-command")).to_have_text(command)
+            button = page.locator(".snippet:has(#install-command) button.copy")
+            _on_screen(page, button, width)
+            expect(button).to_have_attribute("aria-label", "Copy the install command")
+            button.click()
+            expect(button).to_have_text("Copied")
+            assert page.evaluate("() => navigator.clipboard.readText()") == command
+
+
+def test_keys_page(site: tuple[Any, Path], browser: Any) -> None:
+    server, root = site
+    key = json.loads((root / "keys.json").read_text())["keys"][0]
+    for width, page in _each_width(browser, "keys"):
+        page.goto(server.url + "apps/kv-store/1.1.1/index.html")
+        page.click(f'a[href="../../../keys/index.html#key-{key["keyid"]}"]')
+        expect(page).to_have_url(server.url + f"keys/index.html#key-{key['keyid']}")
+        page.goto(server.url + "index.html")
+        page.click(".site-header >> text=Signing keys")
+        expect(page).to_have_url(server.url + "keys/index.html")
+        expect(page.locator("h1")).to_have_text("Signing keys")
+        card = page.locator(f'[id="key-{key["keyid"]}"]')
+        expect(card.locator("code.keyid")).to_have_text(key["keyid"])
+        expect(card.locator("code.public")).to_have_text(key["public"])
+        expect(card.locator('[data-status="active"]')).to_have_text("active")
+        expect(card.locator('[data-status="development"]')).to_be_visible()
+        warning = page.locator("#key-warning")
+        expect(warning).to_contain_text("development key")
+        _on_screen(page, warning, width)
+        _no_sideways_scroll(page)
+        raw = page.locator("main a", has_text="keys.json")
+        expect(raw).to_have_attribute("href", "../keys.json")
+        assert page.request.get(server.url + "keys.json").json()["keys"] == [key]
+
+
+def test_old_version_pages_point_at_the_latest(site: tuple[Any, Path], browser: Any) -> None:
+    server, _ = site
+    for width, page in _each_width(browser, "newer-version"):
+        page.goto(server.url + "apps/kv-store/1.1.1/index.html")
+        expect(page.locator("#newer-version")).to_have_count(0)
+        page.goto(server.url + "apps/hello-world/2.0.0-beta.1/index.html")
+        expect(page.locator("#newer-version")).to_contain_text("not the latest")
+        page.goto(server.url + "apps/kv-store/1.0.0/index.html")
+        banner = page.locator("#newer-version")
+        expect(banner).to_contain_text("A newer version of KV Store exists: 1.1.1")
+        _on_screen(page, banner, width)
+        banner.locator("a").click()
+        expect(page).to_have_url(server.url + "apps/kv-store/1.1.1/index.html")
+
+
+def test_verify_external_artifact_explanation_is_on_screen(
+    site: tuple[Any, Path], browser: Any
+) -> None:
+    """The not-checked explanation is drawn in the result list, not off-screen (its
+    class used to collide with the skip link's)."""
+    server, _ = site
+    no_internet = ("ERR_BLOCKED_BY_CLIENT", "github.com")
+    for width, page in _each_width(browser, "verify-external", no_internet):
+        page.goto(server.url + "apps/jira-sync/3.2.0/index.html")
+        result, _ = _verify(page)
+        assert result == "skip"
+        item = page.locator("#verify-output .checks li", has_text="CORS")
+        expect(item).to_be_visible()
+        _on_screen(page, item, width)
+        output = page.locator("#verify-output").bounding_box()
+        box = item.bounding_box()
+        assert output and box and output["y"] <= box["y"] < output["y"] + output["height"]

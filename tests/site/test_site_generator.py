@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -274,15 +276,39 @@ def test_filesize() -> None:
     ]
 
 
-def _shown_verify_command(page: Path) -> list[str]:
+def _shown_command(page: Path, command: str) -> list[str]:
+    """The `appshelf <command> ...` a page shows, as the shell would split it."""
     import html
     import re
     import shlex
 
     text = html.unescape(page.read_text(encoding="utf-8"))
-    found = re.search(r"(appshelf verify [^<]+)</code>", text)
-    assert found, f"{page}: no verify command shown"
+    found = re.search(rf"(appshelf {command} [^<]+)</code>", text)
+    assert found, f"{page}: no {command} command shown"
     return shlex.split(found.group(1))
+
+
+@contextmanager
+def _served_build(
+    example_source: Path, tmp_path: Path, with_key: bool
+) -> Iterator[tuple[str, Path, list[str]]]:
+    """example-registry built now (so its snapshot is fresh) and served; yields the URL,
+    the output folder and the trust options a client needs for it."""
+    from datetime import UTC, datetime
+
+    from appshelf.signing.keys import write_new_key_file
+    from conftest import StaticServer
+
+    options: dict[str, object] = {"now": datetime.now(UTC).replace(microsecond=0)}
+    trust = ["--allow-dev-key"]
+    if with_key:
+        key = write_new_key_file(tmp_path / "registry.key")
+        options["key_file"] = tmp_path / "registry.key"
+        trust = ["--key", key.public_hex]
+    root = tmp_path / "www"
+    with StaticServer(root) as server:
+        build_site(example_source, root, base_url=server.url, **options)
+        yield server.url, root, trust
 
 
 @pytest.mark.parametrize("with_key", [False, True])
@@ -290,24 +316,46 @@ def test_the_verify_command_shown_on_app_pages_works(
     example_source: Path, tmp_path: Path, with_key: bool
 ) -> None:
     """Copy the command from the page, run it against the served registry: it passes."""
-    from datetime import UTC, datetime
-
-    from appshelf.signing.keys import write_new_key_file
-    from conftest import StaticServer
-
-    options: dict[str, object] = {"now": datetime.now(UTC).replace(microsecond=0)}
-    if with_key:
-        key = write_new_key_file(tmp_path / "registry.key")
-        options["key_file"] = tmp_path / "registry.key"
-    root = tmp_path / "www"
-    with StaticServer(root) as server:
-        build_site(example_source, root, base_url=server.url, **options)
-        argv = _shown_verify_command(root / "apps/kv-store/index.html")
-        assert argv[:3] == ["appshelf", "verify", server.url]
-        if with_key:
-            assert argv[3:5] == ["--key", key.public_hex]
-        else:
-            assert "--allow-dev-key" in argv
+    with _served_build(example_source, tmp_path, with_key) as (url, root, trust):
+        argv = _shown_command(root / "apps/kv-store/index.html", "verify")
+        assert argv[:3] == ["appshelf", "verify", url]
+        assert argv[3 : 3 + len(trust)] == trust
         argv += ["--state-dir", str(tmp_path / "state")]
         result = CliRunner().invoke(main, argv[1:])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_the_install_command_shown_works(
+    example_source: Path, tmp_path: Path, with_key: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The install snippet of the app page (latest) and of an old version's page, run
+    as shown: each downloads that version, verified, into vendor/."""
+    monkeypatch.chdir(tmp_path)
+    with _served_build(example_source, tmp_path, with_key) as (url, root, trust):
+        for page, version in (("index.html", "1.1.1"), ("1.0.0/index.html", "1.0.0")):
+            argv = _shown_command(root / "apps/kv-store" / page, "fetch")
+            pin = f"kv-store@{version}"
+            assert argv == ["appshelf", "fetch", "-r", url, *trust, pin, "-d", "vendor/"]
+            argv += ["--state-dir", str(tmp_path / "state")]
+            result = CliRunner().invoke(main, argv[1:])
+            assert result.exit_code == 0, result.output
+            name = f"kv-store-{version}.tar.gz"
+            fetched = (tmp_path / "vendor" / name).read_bytes()
+            assert fetched == (root / "apps/kv-store" / version / name).read_bytes()
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_keys_page_warns_only_about_the_development_key(
+    example_source: Path, tmp_path: Path, with_key: bool
+) -> None:
+    with _served_build(example_source, tmp_path, with_key) as (_url, root, trust):
+        import json
+
+        keys = json.loads((root / "keys.json").read_text())["keys"]
+        page = (root / "keys/index.html").read_text()
+    assert [k["development"] for k in keys] == [not with_key]
+    assert f'<code class="public">{keys[0]["public"]}</code>' in page
+    assert ('id="key-warning"' in page) is not with_key
+    assert ('data-status="development"' in page) is not with_key
+    assert " ".join(trust) in page  # the command that trusts this key

@@ -36,11 +36,11 @@ from appshelf.build.previous import (
 )
 from appshelf.build.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
-from appshelf.formats.canonical import format_timestamp
+from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
 from appshelf.formats.schemas import schema_files
-from appshelf.signing.keys import RegistryKey, select_signing_key
+from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
 from appshelf.source.rotations import read_rotations
@@ -62,6 +62,10 @@ class BuildOptions:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     generators: tuple[Generator, ...] = ()  # extra outputs (the HTML site)
     cache: bool = True  # keep .appshelf-cache/ beside the output (only ever saves time)
+    # `appshelf serve`: sign with the preview (development) key whatever registry.toml
+    # says, so a production registry previews without credentials and a preview is never
+    # signed with the real key.
+    preview: bool = False
 
 
 class BuildReport(BaseModel):
@@ -92,10 +96,12 @@ def build_clock(environ: Mapping[str, str]) -> datetime:
     """Reproducible builds: honour SOURCE_DATE_EPOCH, as other build tools do."""
     epoch = environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch:
+        if not epoch.isascii() or not epoch.isdigit() or len(epoch) > 12:
+            raise OutputError(f"SOURCE_DATE_EPOCH: expected whole seconds, got {epoch[:40]!r}")
         try:
-            return datetime.fromtimestamp(int(epoch), UTC)
-        except (ValueError, OverflowError, OSError):
-            raise OutputError(f"SOURCE_DATE_EPOCH: expected whole seconds, got {epoch!r}") from None
+            return check_timestamp_range(datetime.fromtimestamp(int(epoch), UTC))
+        except (ValueError, OverflowError, OSError) as exc:
+            raise OutputError(f"SOURCE_DATE_EPOCH: {exc}") from None
     return datetime.now(UTC).replace(microsecond=0)
 
 
@@ -121,6 +127,8 @@ def check_output_location(source: Path, output: Path) -> None:
 
 
 def load_signing_key(tree: SourceTree, options: BuildOptions) -> RegistryKey:
+    if options.preview:
+        return preview_key()
     signing = tree.config.signing
     configured = (tree.root / signing.key_file) if signing.key_file else None
     return select_signing_key(
@@ -404,7 +412,7 @@ def _build(
         memo.store(tree.config, plan, key.keyid, stats.keys)
 
     warnings = list(plan.warnings) + cache.problems
-    if key.development:
+    if key.development and not options.preview:
         warnings.insert(
             0,
             "signed with the DEVELOPMENT key, which anyone can derive: fine for trying "

@@ -253,9 +253,9 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
     base, files = ctx.base, ctx.files
     config = app.config
     icon_path: str | None = None
-    if app.icon is not None:
+    if app.icon is not None and app.icon_data is not None:
         icon_path = f"{app_dir(app.key)}/icon{app.icon.suffix}"
-        files[icon_path] = OutputFile.from_bytes(app.icon.read_bytes())
+        files[icon_path] = OutputFile.from_bytes(app.icon_data)  # the bytes that were checked
     metadata = AppMetadata(
         name=config.name,
         description=config.description,

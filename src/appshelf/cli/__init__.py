@@ -40,17 +40,21 @@ def _register() -> None:
         keygen,
         lifecycle,
         lock,
+        registry,
         resolve,
         rotate,
         search,
         serve,
+        show,
         verify,
     )
 
-    for module in (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init):
+    commands = (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init)
+    for module in (*commands, registry, show):
         main.add_command(module.command)
     for command in (*lifecycle.commands, rotate.command):
         main.add_command(command)
+    main.add_command(show.versions_command)
 
 
 _register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, TypeVar, cast
 import click
 
 from appshelf.client import RegistryClient, trusted_keys
+from appshelf.client.config import lookup
 from appshelf.client.errors import UnknownApp
 from appshelf.client.resolve import Plan, resolve
 from appshelf.formats.documents import AppDetail
@@ -26,10 +28,12 @@ class Trust:
     keys_file: Path | None
     allow_dev_key: bool
     state_dir: Path | None
+    ca_file: Path | None = None
 
 
 def trust_options(func: F) -> F:
-    """--key, --keys-file, --allow-dev-key, --state-dir, handed to the command as `trust`."""
+    """--key, --keys-file, --allow-dev-key, --state-dir, --ca-file, handed to the command
+    as `trust`."""
 
     @functools.wraps(func)
     def with_trust(*args: Any, **kwargs: Any) -> Any:
@@ -38,6 +42,7 @@ def trust_options(func: F) -> F:
             keys_file=kwargs.pop("keys_file"),
             allow_dev_key=kwargs.pop("allow_dev_key"),
             state_dir=kwargs.pop("state_dir"),
+            ca_file=kwargs.pop("ca_file"),
         )
         return func(*args, **kwargs)
 
@@ -47,7 +52,9 @@ def trust_options(func: F) -> F:
             "keys",
             multiple=True,
             metavar="HEX",
-            help="A trusted Ed25519 public key (64 hex digits); repeatable.",
+            envvar="APPSHELF_KEY",
+            help="A trusted Ed25519 public key (64 hex digits); repeatable "
+            "[env: APPSHELF_KEY, space-separated].",
         ),
         click.option(
             "--keys-file",
@@ -66,6 +73,14 @@ def trust_options(func: F) -> F:
             help="Where the highest snapshot version seen is kept "
             "[default: $XDG_STATE_HOME/appshelf].",
         ),
+        click.option(
+            "--ca-file",
+            type=click.Path(path_type=Path),
+            envvar="APPSHELF_CA_FILE",
+            help="Trust only these CA certificates (PEM) for https registries [env: "
+            "APPSHELF_CA_FILE; default: REQUESTS_CA_BUNDLE, SSL_CERT_FILE, or the system "
+            "trust store].",
+        ),
     ]
     wrapped: Any = with_trust
     for decorator in reversed(decorators):
@@ -79,8 +94,9 @@ def registry_option(required: bool = True) -> Callable[[F], F]:
         "--registry",
         envvar="APPSHELF_REGISTRY",
         required=required,
-        metavar="URL|FOLDER",
-        help="The registry's base URL or a local folder holding it [env: APPSHELF_REGISTRY].",
+        metavar="URL|FOLDER|NAME",
+        help="The registry's base URL, a local folder holding it, or a NAME given to "
+        "`appshelf registry add` (which brings its keys) [env: APPSHELF_REGISTRY].",
     )
 
 
@@ -88,12 +104,25 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
 
 
-def make_client(registry: str, trust: Trust) -> RegistryClient:
+def named(registry: str, trust: Trust) -> tuple[str, Trust]:
+    """A NAME from `appshelf registry add` -> its URL, its keys added to the trusted ones."""
+    entry = lookup(registry)
+    if entry is None:
+        return registry, trust
+    return entry.url, dataclasses.replace(trust, keys=(*trust.keys, *entry.keys))
+
+
+def make_client(registry: str, trust: Trust, base_url: str | None = None) -> RegistryClient:
+    """`base_url`: the registry the snapshot must name (default: the URL read from; for a
+    folder, whichever registry its signed snapshot names)."""
+    registry, trust = named(registry, trust)
     return RegistryClient(
         registry,
         trusted_keys(trust.keys, trust.keys_file, trust.allow_dev_key),
         allow_dev_key=trust.allow_dev_key,
         state_dir=trust.state_dir,
+        expected_registry=base_url,
+        ca_file=trust.ca_file,
     )
 
 

@@ -6,6 +6,7 @@ import functools
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import pydantic
@@ -83,10 +84,33 @@ _S3_PARAMS = (
 )
 
 
+def check_endpoint_url(value: str | None) -> str | None:
+    """An http(s) URL with a host and no user name or password. The messages never show
+    the value: a secret pasted into it would end up in CI logs."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AppshelfError(
+            "--endpoint-url: must be an http(s):// URL with a host, like "
+            "https://s3.example.com (the value is not shown, in case it holds a secret)"
+        )
+    if "@" in parts.netloc:
+        raise AppshelfError(
+            "--endpoint-url: must not contain a user name or password (the value is not "
+            "shown); pass credentials as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile"
+        )
+    return value
+
+
 def make_options(config: DeploySection, s3: dict[str, Any], quiet: bool = False) -> DeployOptions:
     return DeployOptions(
         client=ClientOptions(
-            endpoint_url=s3["endpoint_url"],
+            endpoint_url=check_endpoint_url(s3["endpoint_url"]),
             profile=s3["profile"],
             region=s3["region"],
             jobs=s3["jobs"],

@@ -9,6 +9,7 @@ import click
 from appshelf.site.preview import PreviewEvent, PreviewServer
 
 _warned: list[bool] = []
+_servers: list[PreviewServer] = []
 
 
 def _show(event: PreviewEvent) -> None:
@@ -17,9 +18,9 @@ def _show(event: PreviewEvent) -> None:
         for warning in event.report.warnings:
             click.secho(f"Warning: {warning}", err=True, fg="yellow")
     if event.kind == "failed":
-        click.secho(
-            f"Build failed (still serving the last good site):\n{event.message}", err=True, fg="red"
-        )
+        served = _servers and _servers[0].has_site
+        state = "still serving the last good site" if served else "no site to serve yet"
+        click.secho(f"Build failed ({state}):\n{event.message}", err=True, fg="red")
     elif event.kind == "built" and event.report is not None:
         report = event.report
         click.echo(
@@ -41,7 +42,14 @@ def _show(event: PreviewEvent) -> None:
 def command(source: Path, port: int) -> None:
     """Build SOURCE, serve it on 127.0.0.1 and rebuild when it changes."""
     server = PreviewServer(source, port=port, on_event=_show)
+    _servers[:] = [server]
     try:
+        click.secho(
+            "PREVIEW: signed with the preview key (the development key), never with your "
+            "signing key, whatever registry.toml says; no credentials are read. Nothing here "
+            "is for publishing: build with `appshelf build` for that.",
+            fg="yellow",
+        )
         server.start()
         click.echo(f"Serving {server.source} at {server.url}")
         click.echo("Watching for changes; open pages reload after each rebuild. Ctrl+C stops.")

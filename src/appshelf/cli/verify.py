@@ -7,27 +7,46 @@ import json
 
 import click
 
-from appshelf.cli.client_options import Trust, json_option, make_client, trust_options
+from appshelf.cli.client_options import (
+    Trust,
+    json_option,
+    make_client,
+    registry_option,
+    trust_options,
+)
+from appshelf.client.errors import ClientUsageError
 from appshelf.client.verify import VerificationFailed, VerifyReport, verify_registry
 
 
 @click.command("verify")
-@click.argument("location", metavar="URL|FOLDER")
+@click.argument("location", metavar="[URL|FOLDER|NAME]", required=False)
+@registry_option(required=False)
 @trust_options
 @click.option("--artifacts", is_flag=True, help="Also download and check every artifact.")
 @click.option(
     "--external", is_flag=True, help="With --artifacts, also download externally hosted ones."
 )
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="The registry's base URL, which its snapshot must name [default: URL itself; "
+    "for a FOLDER, whatever registry its signed snapshot names].",
+)
 @json_option
 def command(
-    location: str,
+    location: str | None,
+    registry: str | None,
     trust: Trust,
     artifacts: bool,
     external: bool,
+    base_url: str | None,
     as_json: bool,
 ) -> None:
-    """Verify every signature, pinned digest and checksum of the registry at URL|FOLDER."""
-    with make_client(location, trust) as client:
+    """Verify every signature, pinned digest and checksum of a registry (or -r)."""
+    location = location or registry  # the argument wins over -r and $APPSHELF_REGISTRY
+    if location is None:
+        raise ClientUsageError("no registry: pass -r URL|FOLDER|NAME (or the argument)")
+    with make_client(location, trust, _base_url(base_url)) as client:
         report = verify_registry(client, artifacts=artifacts, external=external)
     if as_json:
         click.echo(json.dumps({"ok": report.ok, **dataclasses.asdict(report)}, indent=2))
@@ -38,6 +57,15 @@ def command(
             f"{len(report.failures)} problem(s) found in {location}; do not use this registry "
             "until they are fixed"
         )
+
+
+def _base_url(text: str | None) -> str | None:
+    """A base URL as snapshots name it: http(s), ending in `/`."""
+    if text is None:
+        return None
+    if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
+        raise ClientUsageError(f"--base-url: {text!r} is not an http(s):// URL")
+    return text if text.endswith("/") else text + "/"
 
 
 def show(report: VerifyReport, artifacts: bool) -> None:

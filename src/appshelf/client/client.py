@@ -42,12 +42,14 @@ class Download:
     reused: bool  # an identical, verified file was already there
 
 
-def open_transport(location: str | Path, limits: Limits) -> tuple[Transport, str | None]:
+def open_transport(
+    location: str | Path, limits: Limits, ca_file: Path | str | None = None
+) -> tuple[Transport, str | None]:
     """A transport for a URL or folder, and the registry URL the snapshot must name."""
     text = str(location)
     if text.startswith(("http://", "https://")):
         base = text if text.endswith("/") else text + "/"
-        return HttpTransport(base, limits), base
+        return HttpTransport(base, limits, ca_file), base
     folder = Path(location)
     if not folder.is_dir():
         raise ClientUsageError(
@@ -69,14 +71,16 @@ class RegistryClient:
         limits: Limits | None = None,
         transport: Transport | None = None,
         expected_registry: str | None = None,
+        ca_file: Path | str | None = None,
     ):
         check_dev_key(keys, allow_dev_key)
         if not keys:
             raise ClientUsageError("a client needs at least one trusted key")
         self.keys = keys
         self.limits = limits or Limits()
+        self.ca_file = ca_file  # None: $APPSHELF_CA_FILE, ..., the system trust store
         if transport is None:
-            transport, expected = open_transport(location, self.limits)
+            transport, expected = open_transport(location, self.limits, ca_file)
             expected_registry = expected_registry or expected
         self.transport = transport
         self.location = str(location)
@@ -186,7 +190,7 @@ class RegistryClient:
         if local is not None:
             return self.transport.chunks(local, artifact.size, what), check
         if self._external is None:
-            self._external = HttpTransport("", self.limits)
+            self._external = HttpTransport("", self.limits, self.ca_file)
         return self._external.url_chunks(artifact.url, artifact.size, what), check
 
     def check_artifact(self, trusted: t.TrustedManifest) -> str:
@@ -204,7 +208,7 @@ class RegistryClient:
         manifest = trusted.manifest
         artifact = manifest.artifact
         name = artifact.filename
-        if not ARTIFACT_NAME_RE.match(name) or name in RESERVED_ARTIFACT_NAMES:
+        if not ARTIFACT_NAME_RE.fullmatch(name) or name in RESERVED_ARTIFACT_NAMES:
             raise Malformed(f"{manifest.app} {manifest.version}: unsafe artifact filename {name!r}")
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / name

@@ -6,7 +6,6 @@ refused unless the caller says so explicitly (`allow_dev_key`).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -14,9 +13,12 @@ from pathlib import Path
 import nacl.signing
 
 from appshelf.client.errors import UntrustedKeyConfig
+from appshelf.client.files import read_small_file
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.signing.keys import development_key, key_id
 
-_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
+MAX_KEYS_FILE_BYTES = 1024 * 1024
 TrustedKeys = Mapping[str, nacl.signing.VerifyKey]
 
 
@@ -26,7 +28,7 @@ def development_public_hex() -> str:
 
 def _verify_key(text: str, origin: str) -> tuple[str, nacl.signing.VerifyKey]:
     stripped = text.strip()
-    if not _HEX_KEY.match(stripped):
+    if not _HEX_KEY.fullmatch(stripped):
         raise UntrustedKeyConfig(
             f"{origin}: {stripped[:20]!r} is not an Ed25519 public key (64 hex digits, "
             "as in the registry's keys.json 'public' field)"
@@ -38,12 +40,14 @@ def _verify_key(text: str, origin: str) -> tuple[str, nacl.signing.VerifyKey]:
 def keys_from_file(path: Path) -> list[str]:
     """A keys.json (`{"keys": [{"public": ...}]}`) or a text file, one hex key per line."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UntrustedKeyConfig(f"{path}: cannot read the keys file ({exc})") from None
+        text = read_small_file(path, MAX_KEYS_FILE_BYTES).decode("utf-8")
+    except OSError as exc:
+        raise UntrustedKeyConfig(f"{path}: cannot read the keys file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UntrustedKeyConfig(f"{path}: the keys file is not UTF-8 text") from None
     if text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = loads_bounded(text.encode())
             entries = data["keys"]
             return [str(entry["public"]) for entry in entries]
         except (ValueError, KeyError, TypeError):

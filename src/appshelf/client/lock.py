@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appshelf.client.client import RegistryClient
 from appshelf.client.errors import ClientUsageError, LockMismatch, UnknownApp, UnknownVersion
-from appshelf.client.files import atomic_file
+from appshelf.client.files import atomic_file, read_small_file
 from appshelf.client.resolve import Plan
 from appshelf.client.trusted import TrustedManifest
+from appshelf.formats.boundedjson import JsonRejected, loads_bounded
 from appshelf.formats.documents import HEX64, ArtifactRef
 
 LOCK_TYPE = "appshelf.lock"
+MAX_LOCK_BYTES = 16 * 1024 * 1024
 
 
 class LockedManifest(BaseModel):
@@ -84,11 +86,13 @@ def write_lock(lock: LockFile, path: Path) -> None:
 
 def read_lock(path: Path) -> LockFile:
     try:
-        data = path.read_bytes()
+        data = read_small_file(path, MAX_LOCK_BYTES)
     except OSError as exc:
         raise ClientUsageError(f"{path}: cannot read the lock file ({exc.strerror})") from None
     try:
-        return LockFile.model_validate_json(data)
+        return LockFile.model_validate(loads_bounded(data))
+    except JsonRejected as exc:
+        raise ClientUsageError(f"{path}: not a valid appshelf lock file: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"

@@ -64,7 +64,7 @@ class Candidate:
 def parse_requirement(text: str) -> Requirement:
     """`app`, `app@^1.2`, `app@=1.1.0`, `app@1.x || 2`."""
     key, _, spec = text.strip().partition("@")
-    if not APP_KEY_RE.match(key):
+    if not APP_KEY_RE.fullmatch(key):
         raise ClientUsageError(
             f"{text!r}: expected app@range with an app key like 'kv-store' (e.g. kv-store@^1.0)"
         )

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from appshelf.client.files import atomic_file
+from appshelf.client.files import atomic_file, read_small_file
 from appshelf.errors import AppshelfError
+from appshelf.formats.boundedjson import JsonRejected, loads_bounded
 
 STATE_ENV = "APPSHELF_STATE_DIR"
+MAX_STATE_BYTES = 64 * 1024  # a state file is ~200 bytes
 
 
 class StateError(AppshelfError):
@@ -52,14 +54,14 @@ class StateStore:
     def load(self, registry: str) -> RegistryState:
         path = self.path_for(registry)
         try:
-            data = path.read_bytes()
+            data = read_small_file(path, MAX_STATE_BYTES)
         except FileNotFoundError:
             return RegistryState(registry=registry)
         except OSError as exc:
             raise StateError(f"{path}: cannot read the client state ({exc.strerror})") from None
         try:
-            state = RegistryState.model_validate_json(data)
-        except ValidationError:
+            state = RegistryState.model_validate(loads_bounded(data))
+        except (JsonRejected, ValidationError):
             raise StateError(
                 f"{path}: the client state file is corrupt; delete it only if you trust "
                 "the registry's current snapshot (this resets rollback protection)"
@@ -72,7 +74,8 @@ class StateStore:
         path = self.path_for(state.registry)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with atomic_file(path) as handle:
+            # Private to the user, as before: it is nobody else's trust decision.
+            with atomic_file(path, mode=0o600) as handle:
                 handle.write(state.model_dump_json(indent=2).encode() + b"\n")
         except OSError as exc:
             raise StateError(f"{path}: cannot write the client state ({exc.strerror})") from None

@@ -9,29 +9,39 @@ to `Limits.snapshot`, so an endless or oversized response cannot exhaust memory 
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError, ReadTimeoutError
-from urllib3.util.retry import Retry
+from urllib3.exceptions import (
+    DecodeError,
+    HTTPError,
+    IncompleteRead,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
 from appshelf import __version__
 from appshelf.build.outputs import url_for
+from appshelf.client.deadline import DeadlineAdapter, DeadlineRetry, RequestClock, timed
 from appshelf.client.errors import (
     ConnectionFailed,
     LengthExceeded,
     NotFound,
     Timeout,
-    TooManyRedirects,
 )
+from appshelf.client.files import open_regular
+from appshelf.client.neterrors import describe
+from appshelf.client.tls import tls_trust
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024
+_DECIMAL = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -41,9 +51,16 @@ class Limits:
     snapshot: int = 16 * MiB
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
+    # Whole-request deadlines (see deadline.py): one attempt's status line and headers,
+    # and everything of one request: attempts, redirects, waits and the body.
+    header_timeout: float = 30.0
+    total_timeout: float = 300.0
     max_redirects: int = 5
     retries: int = 3
     backoff: float = 0.25  # seconds; doubles per retry (urllib3 backoff_factor)
+    # Retry-After is honoured up to this many seconds of sleep per request, in all;
+    # a server asking for more is reported at once ("try again later").
+    retry_after_budget: float = 30.0
     # Slow-retrieval attacks (a byte every 29 s beats any read timeout): after a grace
     # period, a download must average at least this many bytes per second.
     min_speed: int = 1024
@@ -74,13 +91,21 @@ def _too_long(what: str, limit: int) -> LengthExceeded:
 
 
 class HttpTransport:
-    """requests + urllib3's Retry: transient failures are retried with backoff."""
+    """requests + urllib3's Retry: transient failures are retried with backoff, within
+    the deadlines of `Limits`; TLS trusts what `tls.tls_trust` picks."""
 
-    def __init__(self, base_url: str, limits: Limits | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        limits: Limits | None = None,
+        ca_file: Path | str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.description = self.base_url
         self.limits = limits or Limits()
-        retry = Retry(
+        self.trust = tls_trust(ca_file, environ)
+        retry = DeadlineRetry(
             total=self.limits.retries,
             connect=self.limits.retries,
             read=self.limits.retries,
@@ -95,7 +120,7 @@ class HttpTransport:
         self.session = requests.Session()
         self.session.max_redirects = self.limits.max_redirects
         self.session.headers["User-Agent"] = f"appshelf/{__version__}"
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = DeadlineAdapter(self.trust.context, retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -105,26 +130,48 @@ class HttpTransport:
     def url_chunks(self, url: str, limit: int, what: str) -> Iterator[bytes]:
         if not url.startswith(("https://", "http://")):
             raise ConnectionFailed(f"{what}: {url!r} is not an http(s) URL")
-        timeout = (self.limits.connect_timeout, self.limits.read_timeout)
+        limits = self.limits
+        clock = RequestClock(
+            total_timeout=limits.total_timeout,
+            header_timeout=limits.header_timeout,
+            read_timeout=limits.read_timeout,
+            wait_budget=limits.retry_after_budget,
+        )
+        timeout = (limits.connect_timeout, limits.read_timeout)
         try:
-            response = self.session.get(url, stream=True, timeout=timeout)
-        except requests.exceptions.RequestException as exc:
-            raise _transport_error(exc, url, what, self.limits) from None
-        return self._body(response, url, limit, what)
+            with timed(clock):
+                response = self.session.get(url, stream=True, timeout=timeout)
+        except (requests.exceptions.RequestException, HTTPError, HTTPException) as exc:
+            raise describe(exc, url, what, limits, clock, self.trust.source) from None
+        except (ValueError, UnicodeError):  # a URL (or redirect target) requests cannot use
+            raise ConnectionFailed(f"{what}: {url!r} is not a URL this client can fetch") from None
+        return self._body(response, url, limit, what, clock)
+
+    def _status_error(
+        self, response: requests.Response, url: str, what: str, clock: RequestClock
+    ) -> Exception:
+        status = response.status_code
+        if status in (404, 410):
+            return NotFound(f"{what}: not found at {url} (HTTP {status})")
+        if clock.refused_wait is not None:
+            return ConnectionFailed(
+                f"{what}: {url} answered HTTP {status} and asks to be retried after "
+                f"{clock.refused_wait:.0f}s, more than the {self.limits.retry_after_budget:g}s "
+                "this client waits; try again later"
+            )
+        return ConnectionFailed(
+            f"{what}: {url} answered HTTP {status} "
+            f"(after {self.limits.retries} retries); try again later"
+        )
 
     def _body(
-        self, response: requests.Response, url: str, limit: int, what: str
+        self, response: requests.Response, url: str, limit: int, what: str, clock: RequestClock
     ) -> Iterator[bytes]:
         with response:
-            if response.status_code in (404, 410):
-                raise NotFound(f"{what}: not found at {url} (HTTP {response.status_code})")
             if response.status_code != 200:
-                raise ConnectionFailed(
-                    f"{what}: {url} answered HTTP {response.status_code} "
-                    f"(after {self.limits.retries} retries); try again later"
-                )
+                raise self._status_error(response, url, what, clock)
             declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limit:
+            if _DECIMAL.fullmatch(declared) and int(declared) > limit:
                 raise _too_long(what, limit)
             received = 0
             started = time.monotonic()
@@ -138,14 +185,11 @@ class HttpTransport:
                         raise _too_long(what, limit)
                     self._check_speed(received, started, url, what)
                     yield chunk
-            except ReadTimeoutError:
-                raise _transport_error(
-                    requests.exceptions.ReadTimeout(), url, what, self.limits
-                ) from None
-            except (HTTPError, OSError) as exc:
+            except (HTTPError, OSError, HTTPException) as exc:
+                if isinstance(exc, ReadTimeoutError | TimeoutError) or clock.expired:
+                    raise describe(exc, url, what, self.limits, clock, self.trust.source) from None
                 raise ConnectionFailed(
-                    f"{what}: the download from {url} broke off ({type(exc).__name__}); "
-                    "try again later"
+                    f"{what}: the download from {url} broke off ({_broken(exc)}); try again later"
                 ) from None
 
     def _check_speed(self, received: int, started: float, url: str, what: str) -> None:
@@ -161,27 +205,12 @@ class HttpTransport:
         self.session.close()
 
 
-def _transport_error(
-    exc: requests.exceptions.RequestException, url: str, what: str, limits: Limits
-) -> Exception:
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return TooManyRedirects(
-            f"{what}: more than {limits.max_redirects} redirects from {url} "
-            "(a redirect loop?); check the registry URL"
-        )
-    inner = exc.args[0] if exc.args else None
-    if isinstance(inner, MaxRetryError):  # retries used up: the last failure is the reason
-        inner = inner.reason
-    timed_out = isinstance(exc, requests.exceptions.Timeout) or isinstance(
-        inner, ReadTimeoutError | ConnectTimeoutError
-    )
-    if timed_out:
-        return Timeout(
-            f"{what}: {url} did not answer within {limits.connect_timeout:g}s (connect) / "
-            f"{limits.read_timeout:g}s (read); try again later"
-        )
-    reason = type(exc).__name__
-    return ConnectionFailed(f"{what}: cannot read {url} ({reason}); check the URL and network")
+def _broken(exc: BaseException) -> str:
+    if isinstance(exc, DecodeError):
+        return "its Content-Encoding does not decode"
+    if isinstance(exc, ProtocolError | IncompleteRead | HTTPException):
+        return "the connection closed early, or the body is malformed"
+    return "connection lost"
 
 
 class FolderTransport:
@@ -209,7 +238,7 @@ class FolderTransport:
     def chunks(self, relpath: str, limit: int, what: str) -> Iterator[bytes]:
         path = self.path_of(relpath, what)
         try:
-            handle = path.open("rb")
+            handle = open_regular(path)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"{what}: {path} does not exist") from None
         except OSError as exc:

@@ -2,8 +2,9 @@
 
 This is the verification walk of docs/spec.md, one function per step:
 
-1. `verify_snapshot`: signature by a trusted key, type, registry binding, expiry
-   against the caller's clock, version never below the highest seen before.
+1. `verify_snapshot`: signature by a trusted key, type, registry binding, a sane
+   issued/expires window and expiry against the caller's clock, version never below
+   the highest seen before.
 2. `verify_pinned`: any index file (registry.json, index.json, keys.json,
    apps/<key>/app.json, apps/<key>/versions.json) against the snapshot's digest+length.
 3. `verify_manifest`: a manifest against app.json's pinned digest, its own signature,
@@ -14,11 +15,10 @@ This is the verification walk of docs/spec.md, one function per step:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import nacl.signing
@@ -34,9 +34,11 @@ from appshelf.client.errors import (
     Rollback,
     UnknownApp,
     UnknownKey,
+    UntrustedKeyConfig,
 )
 from appshelf.client.state import RegistryState
-from appshelf.formats.canonical import parse_timestamp, sha256_hex
+from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.formats.canonical import format_timestamp, parse_timestamp, sha256_hex
 from appshelf.formats.documents import (
     MANIFEST_TYPE,
     SNAPSHOT_TYPE,
@@ -50,6 +52,10 @@ from appshelf.formats.flows import FlowsVersions
 from appshelf.signing.envelope import SignatureError, UnknownKeyError, verify_envelope
 
 SNAPSHOT_PATH = "snapshot.json"
+# docs/spec.md section 5: how far `issued` may be ahead of the verifier's clock, and the
+# longest `expires - issued` (the builder's `snapshot_lifetime_days` allows 1-366).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_SNAPSHOT_LIFETIME = timedelta(days=366)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -82,16 +88,22 @@ class TrustedManifest:
     digest: FileDigest
 
 
+def parse_json(data: bytes, what: str) -> Any:
+    """Bounded, strict JSON (see formats/boundedjson.py) or `Malformed` naming the file."""
+    try:
+        return loads_bounded(data)
+    except JsonRejected as exc:
+        raise Malformed(f"{what}: {exc}") from None
+
+
 def _envelope(
     data: bytes, expected_type: str, trusted: Mapping[str, nacl.signing.VerifyKey], what: str
 ) -> tuple[dict[str, object], str]:
-    try:
-        envelope = json.loads(data)
-    except ValueError as exc:
-        raise Malformed(f"{what}: not valid JSON ({exc})") from None
+    envelope = parse_json(data, what)
     try:
         return verify_envelope(envelope, expected_type, trusted, what=what)
     except UnknownKeyError as exc:
+        _refuse_key_ids(envelope, trusted)
         raise UnknownKey(
             f"{exc}; if the registry rotated its key, get the new public key from its "
             "operators and pass it with --key"
@@ -100,10 +112,23 @@ def _envelope(
         raise BadSignature(str(exc)) from None
 
 
+def _refuse_key_ids(envelope: object, trusted: Mapping[str, nacl.signing.VerifyKey]) -> None:
+    """A key id is 64 hex digits too; if one was given as a key, say so (not "rotated")."""
+    signatures = envelope.get("signatures") if isinstance(envelope, dict) else None
+    signed_by = {s.get("keyid") for s in signatures or [] if isinstance(s, dict)}
+    given = {bytes(key).hex() for key in trusted.values()}
+    if signed_by & given:
+        raise UntrustedKeyConfig(
+            "this is a key id; the full public key is needed: appshelf keygen --public "
+            "KEYFILE prints it (or take the 'public' field of the registry's keys.json from "
+            "its operators)"
+        )
+
+
 def _model(model: type[ModelT], data: object, what: str) -> ModelT:
+    if isinstance(data, bytes):
+        data = parse_json(data, what)
     try:
-        if isinstance(data, bytes):
-            return model.model_validate_json(data)
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -126,11 +151,7 @@ def verify_snapshot(
             f"{SNAPSHOT_PATH}: signed for registry {snapshot.registry}, but served from "
             f"{expected_registry}; a snapshot only vouches for the registry it names"
         )
-    if parse_timestamp(snapshot.expires) <= now:
-        raise Expired(
-            f"{SNAPSHOT_PATH}: version {snapshot.version} expired at {snapshot.expires}; "
-            "the registry must be rebuilt and re-signed (or something serves a stale copy)"
-        )
+    _check_times(snapshot, now)
     digest = sha256_hex(data)
     if state is not None and state.snapshot_version > snapshot.version:
         raise Rollback(
@@ -148,6 +169,29 @@ def verify_snapshot(
             "was seen before; a registry never signs two snapshots with one version"
         )
     return TrustedSnapshot(snapshot, keyid, digest)
+
+
+def _check_times(snapshot: Snapshot, now: datetime) -> None:
+    """Freeze protection only works if a snapshot's validity window is sane: not issued
+    in the future, not valid for years, and not past its expiry."""
+    issued, expires = parse_timestamp(snapshot.issued), parse_timestamp(snapshot.expires)
+    if issued > now + MAX_CLOCK_SKEW:
+        raise Malformed(
+            f"{SNAPSHOT_PATH}: issued: {snapshot.issued} is more than 5 minutes in the future "
+            f"(now {format_timestamp(now)}); the registry was signed with a wrong clock, or "
+            "this machine's clock is behind"
+        )
+    if not issued < expires <= issued + MAX_SNAPSHOT_LIFETIME:
+        raise Malformed(
+            f"{SNAPSHOT_PATH}: expires: {snapshot.expires} must be after issued "
+            f"{snapshot.issued} and at most 366 days later (a snapshot valid for longer "
+            "defeats freeze protection)"
+        )
+    if expires <= now:
+        raise Expired(
+            f"{SNAPSHOT_PATH}: version {snapshot.version} expired at {snapshot.expires}; "
+            "the registry must be rebuilt and re-signed (or something serves a stale copy)"
+        )
 
 
 def next_state(trusted: TrustedSnapshot) -> RegistryState:

@@ -97,6 +97,15 @@ def content_type(relpath: str) -> str:
     return "application/octet-stream"
 
 
+def content_disposition(relpath: str) -> str | None:
+    """`attachment` for the SVGs under apps/ (publishers' icons): S3 cannot send a
+    Content-Security-Policy, so an SVG opened directly from the bucket downloads instead
+    of running as a document of the registry's origin. `<img>` ignores the header."""
+    if relpath.startswith("apps/") and relpath.lower().endswith(".svg"):
+        return "attachment"
+    return None
+
+
 def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
     """Classify one path; `artifacts` are the paths app.json files name as artifacts."""
     if relpath in artifacts:

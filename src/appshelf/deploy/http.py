@@ -2,51 +2,40 @@
 
 `appshelf build --previous-url URL` starts from what is live, as `--deploy` does for S3:
 the build verifies the live snapshot and release log (build/previous.py) and holds the
-source to them, even though a CI runner starts with an empty folder each time.
+source to them, even though a CI runner starts with an empty folder each time. Requests
+go through the client's transport: its size limits, deadlines, CA settings and errors
+that name the real cause.
 """
 
 from __future__ import annotations
 
-import requests
-
+from appshelf.client.errors import NotFound, RepositoryError, TransportError
+from appshelf.client.neterrors import without_userinfo
+from appshelf.client.transport import HttpTransport
 from appshelf.deploy.errors import RemoteAccessError
+
+_HINT = "the published registry must be readable to build on it"
 
 
 class HttpSource:
-    """A `PublishedSource` over plain HTTP GETs; nothing here is trusted until the build
+    """A `PublishedSource` over plain HTTP GETs; nothing read is trusted until the build
     has checked it against the signing key."""
 
-    def __init__(self, base_url: str, session: requests.Session | None = None):
+    def __init__(self, base_url: str):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.description = self.base_url
-        self._session = session or requests.Session()
+        self._transport = HttpTransport(self.base_url)
+        self.description = without_userinfo(self.base_url)  # never a password in messages
 
     def read(self, relpath: str, limit: int) -> bytes | None:
-        url = self.base_url + relpath
         try:
-            response = self._session.get(url, timeout=(10, 30), stream=True)
-        except requests.RequestException as exc:
-            raise RemoteAccessError(
-                f"{url}: cannot be fetched ({type(exc).__name__}); the published registry "
-                "must be readable to build on it"
-            ) from None
-        with response:
-            if response.status_code == 404:
-                return None
-            if response.status_code != 200:
-                raise RemoteAccessError(
-                    f"{url}: HTTP {response.status_code}; the published registry must be "
-                    "readable to build on it"
-                )
-            try:
-                data = response.raw.read(limit + 1, decode_content=True)
-            except Exception as exc:  # urllib3 raises several kinds on a broken body
-                raise RemoteAccessError(
-                    f"{url}: the response broke off ({type(exc).__name__}); try again"
-                ) from None
-        if len(data) > limit:
-            raise RemoteAccessError(f"{url}: larger than {limit} bytes; not a registry file")
-        return bytes(data)
+            return b"".join(self._transport.chunks(relpath, limit, relpath))
+        except NotFound:
+            return None
+        except (TransportError, RepositoryError) as exc:
+            raise RemoteAccessError(f"{exc}; {_HINT}") from None
 
     def is_empty(self) -> bool | None:
         return None  # a web host cannot be listed: a 404 may be the wrong address
+
+    def close(self) -> None:
+        self._transport.close()

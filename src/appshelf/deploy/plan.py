@@ -13,7 +13,14 @@ from typing import Literal
 import pydantic
 
 from appshelf.deploy.errors import REBUILD_HINT, DeployRefusedError
-from appshelf.deploy.files import STATE_KEY, Kind, cache_control, content_type, kind_of
+from appshelf.deploy.files import (
+    STATE_KEY,
+    Kind,
+    cache_control,
+    content_disposition,
+    content_type,
+    kind_of,
+)
 from appshelf.deploy.site import LocalSite, artifact_relpath
 from appshelf.deploy.state import RemoteObject, RemoteState
 from appshelf.formats.canonical import sha256_hex
@@ -40,6 +47,7 @@ class Action:
     sha256: str = ""
     content_type: str = ""
     cache_control: str = ""
+    content_disposition: str | None = None
     if_match: str | None = None  # overwrite only the object read at plan time
     if_none_match: bool = False  # create only: fail if someone else created it meanwhile
 
@@ -221,12 +229,14 @@ def _decide(
         sha256=sha256,
         content_type=content_type(relpath),
         cache_control=cache_control(kind, config),
+        content_disposition=content_disposition(relpath),
     )
     if remote is None:
         return replace(skip, op="upload", reason="new", if_none_match=True)
     if remote.sha256 != sha256 or remote.size != size:
         return replace(skip, op="upload", reason="changed", if_match=remote.etag)
-    if (remote.content_type, remote.cache_control) != (skip.content_type, skip.cache_control):
+    headers = (skip.content_type, skip.cache_control, skip.content_disposition)
+    if (remote.content_type, remote.cache_control, remote.content_disposition) != headers:
         return replace(skip, op="upload", reason="headers", if_match=remote.etag)
     return skip
 

@@ -89,7 +89,12 @@ def read_remote(store: S3Store) -> RemoteState:
             known = record.objects.get(relpath)
             if known is not None and known.etag == listed.etag:
                 state.objects[relpath] = RemoteObject(
-                    listed.etag, listed.size, known.sha256, known.content_type, known.cache_control
+                    listed.etag,
+                    listed.size,
+                    known.sha256,
+                    known.content_type,
+                    known.cache_control,
+                    known.content_disposition,
                 )
     if SNAPSHOT in state.objects:
         fetched = store.get(SNAPSHOT)
@@ -103,6 +108,7 @@ def read_remote(store: S3Store) -> RemoteState:
                     sha256_hex(fetched[0]),
                     old.content_type,
                     old.cache_control,
+                    old.content_disposition,
                 )
     return state
 
@@ -193,6 +199,7 @@ def _run_phase(
             action.sha256,
             action.content_type,
             action.cache_control,
+            content_disposition=action.content_disposition,
             if_match=action.if_match,
             if_none_match=action.if_none_match,
             progress=progress,
@@ -266,6 +273,7 @@ def _rollback(
                 sha256_hex(old),
                 action.content_type,
                 action.cache_control,
+                content_disposition=action.content_disposition,
                 if_match=mine,
             )
             restored += 1
@@ -316,6 +324,7 @@ def _write_record(
             sha256=local.sha256,
             content_type=actions[relpath].content_type,
             cache_control=actions[relpath].cache_control,
+            content_disposition=actions[relpath].content_disposition,
         )
         for relpath, local in site.files.items()
     }

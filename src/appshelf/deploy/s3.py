@@ -258,6 +258,7 @@ class S3Store:
                 sha256=response.get("Metadata", {}).get(SHA256_META),
                 content_type=response.get("ContentType"),
                 cache_control=response.get("CacheControl"),
+                content_disposition=response.get("ContentDisposition"),
             )
 
     def put(
@@ -267,6 +268,7 @@ class S3Store:
         sha256: str,
         content_type: str,
         cache_control: str,
+        content_disposition: str | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
         progress: Callable[[int], None] | None = None,
@@ -279,6 +281,8 @@ class S3Store:
             "CacheControl": cache_control,
             "Metadata": {SHA256_META: sha256},
         }
+        if content_disposition is not None:
+            extra["ContentDisposition"] = content_disposition
         conditions: dict[str, Any] = {}
         if if_match is not None:
             conditions["IfMatch"] = if_match

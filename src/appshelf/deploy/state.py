@@ -26,6 +26,7 @@ class RemoteObject:
     sha256: str | None = None  # None: not known (no record, no metadata)
     content_type: str | None = None
     cache_control: str | None = None
+    content_disposition: str | None = None
 
 
 @dataclass
@@ -55,6 +56,7 @@ class RecordedObject(BaseModel):
     sha256: str = Field(pattern=HEX64)
     content_type: str
     cache_control: str
+    content_disposition: str | None = None  # absent in records written before it was set
 
 
 class DeployRecord(BaseModel):

@@ -11,7 +11,16 @@ from typing import Any
 import rfc8785
 from pydantic import BaseModel
 
+from appshelf.errors import AppshelfError
+
 _SAFE_INT = 2**53 - 1
+
+
+class CanonicalJSONError(AppshelfError, ValueError):
+    """A value has no RFC 8785 form: NaN or infinity, an integer beyond 2**53, a lone
+    surrogate, a non-string key, a type JSON lacks, or nesting too deep to encode."""
+
+
 _NON_BMP = re.compile(rb"[\xf0-\xf4]")  # lead bytes of 4-byte UTF-8 sequences
 
 
@@ -50,12 +59,16 @@ def canonical_json(value: Any) -> bytes:
         try:
             data = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
             encoded = data.encode("utf-8")
-        except (TypeError, ValueError, UnicodeEncodeError):
+        except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
             pass  # e.g. a lone surrogate: let the reference implementation decide
         else:
             if encoded.isascii() or not _NON_BMP.search(encoded):
                 return encoded
-    return bytes(rfc8785.dumps(value))
+    try:
+        return bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, UnicodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise CanonicalJSONError(f"cannot be written as canonical JSON: {reason}") from None
 
 
 def model_to_json(model: BaseModel) -> bytes:
@@ -77,9 +90,33 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Every instant appshelf reads or writes lies in this range, so that adding a snapshot
+# lifetime, converting to UTC or formatting never leaves what datetime can represent.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def check_timestamp_range(moment: datetime) -> datetime:
+    """`moment` in UTC, or ValueError when it is outside EARLIEST_TIME..LATEST_TIME."""
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None  # within a day of year 1 or 9999: far outside the range anyway
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise ValueError(
+            f"must lie between {format_timestamp(EARLIEST_TIME)} and "
+            f"{format_timestamp(LATEST_TIME)}, got {moment.isoformat()}"
+        )
+    return utc
+
+
 def parse_timestamp(text: str) -> datetime:
-    """Inverse of `format_timestamp`; accepts any RFC 3339 offset."""
+    """Inverse of `format_timestamp`; accepts any RFC 3339 offset. ValueError when the
+    text is not one, or when it cannot be represented in UTC (year 9999 -01:00)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no timezone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {text!r} is out of range") from None

@@ -10,19 +10,24 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nacl.exceptions
 import nacl.signing
 
 from appshelf.errors import SigningKeyError
+from appshelf.inputfile import InputFileError, read_input_file
 
 ENV_VAR = "APPSHELF_SIGNING_KEY"
+# Set to 1 to accept a key file that group or others may access (a 0444 secret mount).
+ALLOW_SHARED_ENV = "APPSHELF_ALLOW_SHARED_KEY_FILE"
+MAX_KEY_FILE_BYTES = 64 * 1024
 KEY_FILE_TYPE = "appshelf.private-key"
 # Everyone can derive this seed: it exists so that a fresh checkout builds, never to be trusted.
 DEVELOPMENT_SEED = hashlib.sha256(b"appshelf development key - NOT FOR PRODUCTION").digest()
-_HEX_SEED = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX_SEED = re.compile(r"^[0-9a-fA-F]{64}\Z")
 
 
 def key_id(public_key: bytes) -> str:
@@ -62,6 +67,14 @@ def development_key() -> RegistryKey:
     )
 
 
+def preview_key() -> RegistryKey:
+    """What `appshelf serve` signs with: the development key, which no client trusts
+    unless told to, so a preview can never pass for the real registry."""
+    return replace(
+        development_key(), origin="the PREVIEW key of appshelf serve (the development key)"
+    )
+
+
 def parse_private_key(text: str, origin: str) -> RegistryKey:
     """Read a key file's JSON, or a bare 64-hex-digit seed (handy in CI secrets)."""
     stripped = text.strip()
@@ -70,7 +83,7 @@ def parse_private_key(text: str, origin: str) -> RegistryKey:
     else:
         try:
             data = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SigningKeyError(
                 f"{origin}: not an appshelf key (expected the JSON written by "
                 "`appshelf keygen`, or a 64-hex-digit Ed25519 seed)"
@@ -93,11 +106,24 @@ def parse_private_key(text: str, origin: str) -> RegistryKey:
     return key
 
 
-def load_key_file(path: Path) -> RegistryKey:
+def load_key_file(path: Path, allow_shared: bool = False) -> RegistryKey:
+    """Read a key file: a regular file of at most 64 KiB that, as ssh insists, only its
+    owner may access (unless `allow_shared`, for secrets mounted read-only as 0444).
+    Symlinks are followed: secret mounts are made of them."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SigningKeyError(f"{path}: cannot read the signing key ({exc.strerror})") from None
+        raw, st, _ = read_input_file(path, MAX_KEY_FILE_BYTES, follow_symlinks=True)
+    except InputFileError as exc:
+        raise SigningKeyError(f"{path}: cannot use the signing key: {exc}") from None
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077 and not allow_shared:
+        raise SigningKeyError(
+            f"{path}: the signing key is accessible by group or others (mode {mode:04o}); "
+            f"run `chmod 600 {path}` (or set {ALLOW_SHARED_ENV}=1 if it must stay shared)"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SigningKeyError(f"{path}: not an appshelf key (not UTF-8 text)") from None
     return parse_private_key(text, origin=str(path))
 
 
@@ -140,12 +166,13 @@ def select_signing_key(
 ) -> RegistryKey:
     """Pick the key by precedence: --key-file, then the environment variable, then
     registry.toml's key_file, then the development key (refused with --production)."""
+    allow_shared = environ.get(ALLOW_SHARED_ENV, "").strip() == "1"
     if key_file is not None:
-        key = load_key_file(key_file)
+        key = load_key_file(key_file, allow_shared)
     elif environ.get(env_var, "").strip():
         key = parse_private_key(environ[env_var], origin=f"environment variable {env_var}")
     elif configured_key_file is not None:
-        key = load_key_file(configured_key_file)
+        key = load_key_file(configured_key_file, allow_shared)
     elif production:
         raise SigningKeyError(
             "no signing key configured and this is a production build: pass --key-file, "

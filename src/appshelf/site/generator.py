@@ -44,11 +44,14 @@ from appshelf.source.models import RegistryConfig
 PAGE_SIZE = 100  # app cards per listing page (the page readable without JavaScript)
 FEED_ENTRIES = 50
 SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
-# What "verify with appshelf" shows; issue 4's client command.
-VERIFY_COMMAND = "appshelf verify {base} --key {public} --artifacts"
-# The client refuses the public development key unless told to trust it explicitly.
-VERIFY_COMMAND_DEV = "appshelf verify {base} --allow-dev-key --artifacts"
-_SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+# What "verify with appshelf" and "install with appshelf" show; `{trust}` is
+# TRUST_KEY, or TRUST_DEV_KEY: the client refuses the public development key unless
+# told to trust it explicitly.
+VERIFY_COMMAND = "appshelf verify {base} {trust} --artifacts"
+FETCH_COMMAND = "appshelf fetch -r {base} {trust} {app}@{version} -d vendor/"
+TRUST_KEY = "--key {public}"
+TRUST_DEV_KEY = "--allow-dev-key"
+_SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*\Z")
 
 
 class SiteError(AppshelfError):
@@ -126,6 +129,16 @@ class AppView:
     @property
     def initial(self) -> str:
         return _initial(self.name, self.key)
+
+    def newer_than(self, version: VersionView) -> VersionView | None:
+        """The latest version if it is newer than `version`: an old version's page
+        says so and links to it (as PyPI does)."""
+        latest = self.latest
+        if latest is None or latest.version == version.version:
+            return None
+        if semver.Version.parse(latest.version) > semver.Version.parse(version.version):
+            return latest
+        return None
 
 
 def _initial(name: str, key: str) -> str:
@@ -272,45 +285,21 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
         data = read_static(source, relpath)
         site.files[f"static/{relpath}"] = OutputFile.from_bytes(data)
         site.static_hashes[relpath] = sha256_hex(data)
-    apps = [_app_view(planned) for planned in plan.apps]
-    keys = {k.keyid: k for k in plan.keys.keys}
-    active = next((k for k in plan.keys.keys if k.status == "active"), None)
-    template = VERIFY_COMMAND_DEV if active is None or active.development else VERIFY_COMMAND
-    verify_command = template.format(base=site.base, public=active.public if active else "")
-
+    trust = _Trust.of(site.base, plan.keys.keys)
     cards = [_card_view(summary) for summary in plan.summaries]
     _render_listing(site, cards)
     keys_digest = plan.files["keys.json"].sha256
-    for app in apps:
-        # Everything an app's pages show is pinned by its app.json (metadata, and each
-        # version's manifest digest), its README and keys.json; the site salt covers the
-        # theme, the options and the registry's config. So pages render lazily.
-        inputs = [
-            plan.files[f"apps/{app.key}/app.json"].sha256,
-            sha256_hex(app.planned.source.readme.encode()) if app.planned.source.readme else None,
-            keys_digest,
-            verify_command,
-            [[v.version, v.external, v.download] for v in app.versions],
-        ]
-        site.render(
-            "app.html",
-            f"apps/{app.key}/index.html",
-            "../../",
-            inputs,
-            app=app,
-            verify_command=verify_command,
-        )
-        for version in app.versions:
-            site.render(
-                "version.html",
-                f"apps/{app.key}/{version.version}/index.html",
-                "../../../",
-                [inputs, version.version],
-                app=app,
-                v=version,
-                keys=keys,
-                verify_command=verify_command,
-            )
+    site.render(
+        "keys.html",
+        "keys/index.html",
+        "../",
+        [keys_digest, trust.flag],
+        keys=trust.keys,
+        active=trust.active,
+        trust=trust,
+    )
+    for planned in plan.apps:
+        _render_app(site, _app_view(planned), trust, keys_digest)
     base_path = urlsplit(site.base).path or "/"
     site.render("404.html", "404.html", base_path)
     site.render(
@@ -323,6 +312,64 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     if config.site.cname:
         site.files["CNAME"] = OutputFile.from_bytes(config.site.cname.encode() + b"\n")
     return site.files
+
+
+@dataclass(frozen=True)
+class _Trust:
+    """How the commands the pages show trust the registry's active key."""
+
+    base: str
+    keys: list[PublicKey]
+    active: PublicKey | None
+
+    @classmethod
+    def of(cls, base: str, keys: list[PublicKey]) -> _Trust:
+        return cls(base, keys, next((k for k in keys if k.status == "active"), None))
+
+    @property
+    def flag(self) -> str:
+        if self.active is None or self.active.development:
+            return TRUST_DEV_KEY
+        return TRUST_KEY.format(public=self.active.public)
+
+    @property
+    def verify_command(self) -> str:
+        return VERIFY_COMMAND.format(base=self.base, trust=self.flag)
+
+    def fetch_command(self, version: VersionView) -> str:
+        """What to paste to download this version, verified (exact versions are pins)."""
+        return FETCH_COMMAND.format(
+            base=self.base, trust=self.flag, app=version.app_key, version=version.version
+        )
+
+
+def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> None:
+    """An app's page and its version pages. Everything they show is pinned by its
+    app.json (metadata, which version is latest, and each version's manifest digest),
+    its README and keys.json; the site salt covers the theme, the options and the
+    registry's config. So pages render lazily."""
+    readme = app.planned.source.readme
+    inputs = [
+        site.plan.files[f"apps/{app.key}/app.json"].sha256,
+        sha256_hex(readme.encode()) if readme else None,
+        keys_digest,
+        trust.flag,
+        [[v.version, v.external, v.download] for v in app.versions],
+    ]
+    commands = {"verify_command": trust.verify_command, "fetch_command": trust.fetch_command}
+    site.render("app.html", f"apps/{app.key}/index.html", "../../", inputs, app=app, **commands)
+    keys = {k.keyid: k for k in trust.keys}
+    for version in app.versions:
+        site.render(
+            "version.html",
+            f"apps/{app.key}/{version.version}/index.html",
+            "../../../",
+            [inputs, version.version],
+            app=app,
+            v=version,
+            keys=keys,
+            **commands,
+        )
 
 
 def _environment(theme: Theme) -> jinja2.Environment:

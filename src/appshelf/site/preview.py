@@ -31,6 +31,10 @@ from appshelf.errors import AppshelfError
 from appshelf.site.generator import SiteOptions, site_generator
 
 CONTROL_PREFIX = "/__appshelf__/"
+# Every response that is not an HTML page (icons above all: an SVG opened directly is a
+# document, and a <meta> CSP cannot cover it) is a sandboxed document that may load and
+# run nothing. docs/deploy.md gives the same header for real hosts.
+FILE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 _WATCHED_EVENTS = frozenset({"created", "modified", "deleted", "moved", "closed"})
 
 RELOAD_JS = """\
@@ -38,6 +42,19 @@ RELOAD_JS = """\
 (function () {
   "use strict";
   var seen = null, box = null;
+  function banner() {
+    var b = document.createElement("div");
+    b.id = "appshelf-preview-banner";
+    b.setAttribute("role", "note");
+    b.textContent = "PREVIEW (appshelf serve): signed with the preview key, not this " +
+      "registry's own; not for publishing.";
+    var s = b.style;
+    s.position = "sticky"; s.top = "0"; s.zIndex = "1001"; s.padding = ".4rem 1rem";
+    s.background = "#92400e"; s.color = "#fff"; s.textAlign = "center";
+    s.font = "600 14px/1.4 system-ui, sans-serif";
+    document.body.insertBefore(b, document.body.firstChild);
+  }
+  if (document.body) banner(); else document.addEventListener("DOMContentLoaded", banner);
   function show(message) {
     if (!box) {
       box = document.createElement("pre");
@@ -80,12 +97,23 @@ class PreviewEvent:
 
 class _Handler(SimpleHTTPRequestHandler):
     server: _HTTPServer
+    _content_type = ""  # of the response being sent
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "content-type":
+            self._content_type = value
+        super().send_header(keyword, value)
+
     def end_headers(self) -> None:
+        """Pages carry their own CSP (a <meta>); anything else gets `FILE_CSP`."""
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if not self._content_type.startswith("text/html"):
+            self.send_header("Content-Security-Policy", FILE_CSP)
+        self._content_type = ""
         super().end_headers()
 
     def do_GET(self) -> None:
@@ -101,7 +129,7 @@ class _Handler(SimpleHTTPRequestHandler):
             self._send(200, "application/json", json.dumps({"build": build, "error": error}))
         elif path == CONTROL_PREFIX + "reload.js":
             self._send(200, "text/javascript; charset=utf-8", RELOAD_JS)
-        elif not (preview.output / "index.html").is_file():
+        elif not preview.has_site:
             _, error = preview.state()
             self._send(503, "text/html; charset=utf-8", _waiting_page(error))
         else:
@@ -206,6 +234,11 @@ class PreviewServer:
         self._observer: Any = None
         self._threads: list[threading.Thread] = []
 
+    @property
+    def has_site(self) -> bool:
+        """Whether some build succeeded (so a failed one leaves a good site served)."""
+        return (self.output / "index.html").is_file()
+
     def state(self) -> tuple[int, str | None]:
         with self._lock:
             return self._build, self._error
@@ -217,6 +250,7 @@ class PreviewServer:
             now=self.now,
             previous=self._empty,
             generators=(site_generator(SiteOptions(live_reload=True)),),
+            preview=True,
         )
         if self.environ is not None:
             options.environ = dict(self.environ)

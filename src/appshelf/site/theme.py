@@ -20,7 +20,7 @@ from appshelf.errors import Problem, SourceTreeError
 
 STATIC_DIR = "static"
 MAX_STATIC_BYTES = 8 << 20
-_STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 def builtin_theme_dir() -> Path:

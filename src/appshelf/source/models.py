@@ -9,20 +9,28 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from appshelf.formats.canonical import parse_timestamp
+from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
+from appshelf.source.text import artifact_url_problem, free_text, name_text, url_without_userinfo
 from appshelf.versions import InvalidRange, parse_range
 
-APP_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$")
-INTERFACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,127}$")
-TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,31}$")
-COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+APP_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}\Z")
+INTERFACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,127}\Z")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,31}\Z")
+COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}\Z")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+# Python's `$` also matches before a final newline: every pattern ends in \Z instead.
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 # Names the build writes inside a version folder; an artifact may not take them.
 RESERVED_ARTIFACT_NAMES = frozenset({"manifest.json", "index.html"})
+# A name-like field is one line without control or bidi characters; free text may have
+# line breaks and tabs (source/text.py says which characters and why).
+Name = Annotated[str, AfterValidator(name_text)]
+FreeText = Annotated[str, AfterValidator(free_text)]
 
 
 def _http_url(value: str | None, field: str, https_only: bool = False) -> str | None:
@@ -31,7 +39,10 @@ def _http_url(value: str | None, field: str, https_only: bool = False) -> str | 
     allowed = ("https://",) if https_only else ("https://", "http://")
     if not value.startswith(allowed) or len(value) > 2048 or any(c.isspace() for c in value):
         kinds = "an https:// URL" if https_only else "an http(s):// URL"
-        raise ValueError(f"must be {kinds}, got {value!r}")
+        raise ValueError(f"must be {kinds}, got {url_without_userinfo(value)!r}")
+    name_text(value)
+    if "@" in urlsplit(value).netloc:  # never echo it: a password may follow the name
+        raise ValueError("must not contain a user name or password")
     return value
 
 
@@ -40,9 +51,11 @@ class _Config(BaseModel):
 
 
 class RegistrySection(_Config):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[Name, Field(min_length=1, max_length=200)]
     base_url: str
-    description: str = ""
+    description: FreeText = ""
+    # Allow artifact_url hosts on loopback, private or link-local networks (see spec 7).
+    allow_internal_artifact_hosts: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -56,7 +69,7 @@ class RegistrySection(_Config):
 
 class SigningSection(_Config):
     key_id: str | None = None  # when set, the loaded key must have this id
-    key_file: str | None = None  # relative to registry.toml
+    key_file: Name | None = None  # relative to registry.toml
     key_env: str = "APPSHELF_SIGNING_KEY"
     production: bool = False  # refuse the development key
     snapshot_lifetime_days: Annotated[int, Field(ge=1, le=366)] = 30
@@ -65,15 +78,22 @@ class SigningSection(_Config):
     @field_validator("key_id")
     @classmethod
     def _key_id(cls, value: str | None) -> str | None:
-        if value is not None and not SHA256_RE.match(value):
+        if value is not None and not SHA256_RE.fullmatch(value):
             raise ValueError(f"must be 64 lowercase hex digits, got {value!r}")
+        return value
+
+    @field_validator("key_env")
+    @classmethod
+    def _key_env(cls, value: str) -> str:
+        if not ENV_NAME_RE.match(value):
+            raise ValueError(f"must be an environment variable name like MY_KEY, got {value!r}")
         return value
 
     @field_validator("retired_keys")
     @classmethod
     def _retired(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not SHA256_RE.match(item):
+            if not SHA256_RE.fullmatch(item):
                 raise ValueError(f"each must be a 64-hex-digit public key, got {item!r}")
         return value
 
@@ -101,14 +121,14 @@ class DeploySection(_Config):
 
 
 _HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+    r"^(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?\Z"
 )
 
 
 class SiteSection(_Config):
     """`[site]`: the HTML browse site."""
 
-    overrides: str | None = None  # folder (relative to registry.toml) with templates/static
+    overrides: Name | None = None  # folder (relative to registry.toml) with templates/static
     cname: str | None = None  # custom domain for GitHub Pages: written to CNAME
 
     @field_validator("overrides")
@@ -126,7 +146,7 @@ class SiteSection(_Config):
     @field_validator("cname")
     @classmethod
     def _cname(cls, value: str | None) -> str | None:
-        if value is not None and not _HOSTNAME_RE.match(value):
+        if value is not None and not _HOSTNAME_RE.fullmatch(value):
             raise ValueError(f"must be a lowercase host name like apps.example.com, got {value!r}")
         return value
 
@@ -143,20 +163,20 @@ class RegistryConfig(_Config):
 class AppConfig(_Config):
     """`apps/<key>/app.toml`."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    description: Annotated[str, Field(min_length=1, max_length=2000)]
+    name: Annotated[Name, Field(min_length=1, max_length=200)]
+    description: Annotated[FreeText, Field(min_length=1, max_length=2000)]
     color: str | None = None
     icon: str | None = None
     homepage: str | None = None
     repository: str | None = None
-    license: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    license: Annotated[Name, Field(min_length=1, max_length=100)] | None = None
     tags: list[str] = Field(default_factory=list, max_length=32)
-    category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    category: Annotated[Name, Field(min_length=1, max_length=64)] | None = None
 
     @field_validator("color")
     @classmethod
     def _color(cls, value: str | None) -> str | None:
-        if value is not None and not COLOR_RE.match(value):
+        if value is not None and not COLOR_RE.fullmatch(value):
             raise ValueError(f"must be #RRGGBB, got {value!r}")
         return value.upper() if value else value
 
@@ -170,7 +190,7 @@ class AppConfig(_Config):
     def _icon(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(svg|png)$", value):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.(svg|png)", value):
             raise ValueError(
                 f"must name a .svg or .png file in the app folder (no sub-folders), got {value!r}"
             )
@@ -180,7 +200,7 @@ class AppConfig(_Config):
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
         for tag in value:
-            if not TAG_RE.match(tag):
+            if not TAG_RE.fullmatch(tag):
                 raise ValueError(
                     f"each tag must be lowercase [a-z0-9+._-], 1-32 chars, got {tag!r}"
                 )
@@ -192,7 +212,7 @@ class AppConfig(_Config):
 class ReleaseConfig(_Config):
     """`apps/<key>/<version>/release.toml`."""
 
-    notes: Annotated[str, Field(max_length=20000)] | None = None
+    notes: Annotated[FreeText, Field(max_length=20000)] | None = None
     published: datetime | str | None = None
     artifact: str | None = None
     artifact_url: str | None = None
@@ -215,13 +235,19 @@ class ReleaseConfig(_Config):
                 raise ValueError(f"must be an RFC 3339 date-time, got {value!r}") from None
         if value.tzinfo is None:
             raise ValueError("must include a timezone offset (for example 2024-05-01T12:00:00Z)")
+        check_timestamp_range(value)
         return value
+
+    @field_validator("yanked")
+    @classmethod
+    def _yanked(cls, value: bool | str) -> bool | str:
+        return name_text(value) if isinstance(value, str) else value
 
     @field_validator("artifact")
     @classmethod
     def _artifact(cls, value: str | None) -> str | None:
         if value is not None and (
-            not ARTIFACT_NAME_RE.match(value) or value in RESERVED_ARTIFACT_NAMES
+            not ARTIFACT_NAME_RE.fullmatch(value) or value in RESERVED_ARTIFACT_NAMES
         ):
             raise ValueError(f"must be a plain file name in the version folder, got {value!r}")
         return value
@@ -229,12 +255,16 @@ class ReleaseConfig(_Config):
     @field_validator("artifact_url")
     @classmethod
     def _artifact_url(cls, value: str | None) -> str | None:
-        return _http_url(value, "artifact_url", https_only=True)
+        checked = _http_url(value, "artifact_url", https_only=True)
+        problem = artifact_url_problem(checked) if checked is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return checked
 
     @field_validator("sha256")
     @classmethod
     def _sha256(cls, value: str | None) -> str | None:
-        if value is not None and not SHA256_RE.match(value):
+        if value is not None and not SHA256_RE.fullmatch(value):
             raise ValueError(f"must be 64 lowercase hex digits, got {value!r}")
         return value
 
@@ -242,7 +272,7 @@ class ReleaseConfig(_Config):
     @classmethod
     def _interfaces(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not INTERFACE_RE.match(item):
+            if not INTERFACE_RE.fullmatch(item):
                 raise ValueError(f"each must be an interface name like 'storage.kv', got {item!r}")
         return sorted(set(value))
 
@@ -250,10 +280,10 @@ class ReleaseConfig(_Config):
     @classmethod
     def _dependencies(cls, value: dict[str, str]) -> dict[str, str]:
         for key, spec in value.items():
-            if not APP_KEY_RE.match(key):
+            if not APP_KEY_RE.fullmatch(key):
                 raise ValueError(f"{key!r} is not a valid app key")
-            if not spec.strip() or len(spec) > 256:
-                raise ValueError(f"{key}: version range must be a non-empty string")
+            if not spec.strip() or len(spec) > 256 or not spec.isprintable():
+                raise ValueError(f"{key}: version range must be a non-empty line of text")
             try:
                 parse_range(spec)
             except InvalidRange as exc:

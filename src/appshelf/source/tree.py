@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,9 @@ from pydantic_core import ErrorDetails
 
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filestat import StatKey, parallel_map, stat_key
+from appshelf.inputfile import InputFileError, check_regular, read_input_file
 from appshelf.source.fingerprint import AppEntries, app_entries
+from appshelf.source.icons import IconError, check_png, check_svg
 from appshelf.source.models import (
     APP_KEY_RE,
     ARTIFACT_NAME_RE,
@@ -30,14 +31,12 @@ from appshelf.source.models import (
     RegistryConfig,
     ReleaseConfig,
 )
+from appshelf.source.text import internal_host_problem
 
 MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml
 MAX_README_BYTES = 1 << 20
 MAX_ICON_BYTES = 1 << 20
 ICON_NAMES = ("icon.svg", "icon.png")
-_SVG_ACTIVE_CONTENT = re.compile(
-    rb"<\s*script|<\s*foreignObject|\son[a-z]+\s*=|javascript:", re.IGNORECASE
-)
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
@@ -109,6 +108,7 @@ class SourceApp:
     readme: str | None
     versions: list[SourceVersion]  # newest first
     entries: AppEntries | None = None  # app_entries(), taken before the folder was read
+    icon_data: bytes | None = None  # the icon's bytes as checked: published as they are
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,8 @@ class _Reader:
     listed: set[Path] = field(default_factory=set)
     dirs_inside: set[Path] = field(default_factory=set)
     memo: SourceMemo | None = None
+    allow_internal_hosts: bool = False  # [registry] allow_internal_artifact_hosts
+    base_url: str | None = None  # artifact URLs under it are the registry's own
 
     def rel(self, path: Path) -> str:
         try:
@@ -184,37 +186,46 @@ class _Reader:
             return kind[1]
         return path.is_dir()
 
-    def is_file(self, path: Path) -> bool:
-        kind = self.kinds.get(path)
-        if kind is not None and not kind[0]:
-            return kind[2]
-        return path.is_file()
-
     def read_bytes(self, path: Path, limit: int) -> bytes | None:
         return self._read_bytes(path, limit)[0]
+
+    def target(self, path: Path) -> Path:
+        """What to open for `path`, already known to stay `inside()`: the path itself, or
+        for a symlink the file it resolves to. Either is opened without following a
+        symlink, so one swapped in after the check is refused, not followed."""
+        kind = self.kinds.get(path)
+        if kind is not None and not kind[0]:
+            return path
+        return path.resolve() if path.is_symlink() else path
 
     def _read_bytes(self, path: Path, limit: int) -> tuple[bytes | None, StatKey | None]:
         if not self.inside(path):
             return None, None
         try:
-            with path.open("rb") as handle:
-                before = stat_key(os.fstat(handle.fileno()))
-                if before[0] > limit:
-                    self.problem(path, "", f"file is {before[0]} bytes; the limit is {limit}")
-                    return None, None
-                data = handle.read(limit + 1)
-                stable = before == stat_key(os.fstat(handle.fileno()))
-                return data, (before if stable else None)
-        except OSError as exc:
-            self.problem(path, "", f"cannot read ({exc.strerror})")
+            data, st, stable = read_input_file(self.target(path), limit)
+        except (InputFileError, OSError, RuntimeError) as exc:
+            self.problem(path, "", str(exc))
             return None, None
+        return data, (stat_key(st) if stable else None)
+
+    def regular_stat(self, path: Path) -> os.stat_result | None:
+        """stat() of a file (inside the tree) that is regular and singly linked, else None
+        with the reason recorded."""
+        try:
+            st = os.stat(self.target(path), follow_symlinks=False)
+            check_regular(st)
+        except (InputFileError, OSError, RuntimeError) as exc:
+            message = f"cannot read ({exc.strerror})" if isinstance(exc, OSError) else str(exc)
+            self.problem(path, "", message)
+            return None
+        return st
 
     def read_model(self, path: Path, model: type[ModelT]) -> ModelT | None:
         if self.memo is not None and self.inside(path):
-            try:
-                key: StatKey | None = stat_key(path.stat())
-            except OSError:
-                key = None
+            st = self.regular_stat(path)
+            if st is None:
+                return None
+            key: StatKey | None = stat_key(st)
             payload = self.memo.recall(self.rel(path), key) if key is not None else None
             if payload is not None:
                 try:
@@ -238,8 +249,14 @@ class _Reader:
         except tomllib.TOMLDecodeError as exc:
             self.problem(path, "", f"invalid TOML ({exc})")
             return None
+        except RecursionError:
+            self.problem(path, "", "invalid TOML (nested too deeply)")
+            return None
         try:
             return model.model_validate(data)
+        except RecursionError:
+            self.problem(path, "", "nested too deeply")
+            return None
         except pydantic.ValidationError as exc:
             for error in exc.errors():
                 self.problem(path, _field_name(error["loc"]), _message(error))
@@ -323,11 +340,14 @@ def load_source_tree(
     if not root.is_dir():
         raise SourceTreeError([Problem(str(root), "", "source folder does not exist")])
     config_path = root / "registry.toml"
-    if not config_path.is_file():
+    if not (config_path.exists() or config_path.is_symlink()):
         raise SourceTreeError([Problem("registry.toml", "", "missing: every registry needs one")])
     config = reader.read_model(config_path, RegistryConfig)
     if config is not None and base_url is not None:
         config = _with_base_url(reader, config, base_url)
+    if config is not None:
+        reader.allow_internal_hosts = config.registry.allow_internal_artifact_hosts
+        reader.base_url = config.registry.base_url
     apps_folder = root / "apps"
     apps: list[SourceApp] = []
     unchanged: list[UnchangedApp] = []
@@ -337,7 +357,7 @@ def load_source_tree(
         reader.problem(apps_folder, "", "missing: put each app in apps/<app-key>/")
     else:
         folders = reader.list_dir(apps_folder)
-        plain = [f for f in folders if reader.kinds[f][1] and APP_KEY_RE.match(f.name)]
+        plain = [f for f in folders if reader.kinds[f][1] and APP_KEY_RE.fullmatch(f.name)]
         reused: dict[Path, UnchangedApp] = {}
         if reuse is not None and config is not None:
             reused = reuse.unchanged_apps(config, plain)
@@ -383,7 +403,7 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
     if not reader.is_dir(folder):
         reader.problem(folder, "", "not a folder: apps/ holds one folder per app")
         return None
-    if not APP_KEY_RE.match(key):
+    if not APP_KEY_RE.fullmatch(key):
         reader.problem(
             folder,
             "",
@@ -396,7 +416,7 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
         reader.problem(app_toml, "", "missing: every app folder needs an app.toml")
         return None
     config = reader.read_model(app_toml, AppConfig)
-    icon = _find_icon(reader, folder, config)
+    icon, icon_data = _find_icon(reader, folder, config) or (None, None)
     readme_path = folder / "README.md"
     readme: str | None = None
     if reader.present(readme_path):
@@ -433,10 +453,13 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
     if config is None:
         return None
     versions.sort(key=lambda v: v.semver, reverse=True)
-    return SourceApp(key, folder, config, icon, readme, versions, entries)
+    return SourceApp(key, folder, config, icon, readme, versions, entries, icon_data)
 
 
-def _find_icon(reader: _Reader, folder: Path, config: AppConfig | None) -> Path | None:
+def _find_icon(
+    reader: _Reader, folder: Path, config: AppConfig | None
+) -> tuple[Path, bytes] | None:
+    """The icon and its bytes, checked by content (source/icons.py)."""
     if config is not None and config.icon is not None:
         candidates = [folder / config.icon]
         if not reader.present(candidates[0]):
@@ -453,13 +476,12 @@ def _find_icon(reader: _Reader, folder: Path, config: AppConfig | None) -> Path 
     data = reader.read_bytes(icon, MAX_ICON_BYTES)
     if data is None:
         return None
-    if icon.suffix == ".svg" and _SVG_ACTIVE_CONTENT.search(data):
-        reader.problem(icon, "", "SVG icon contains script or event handlers; remove them")
+    try:
+        (check_svg if icon.suffix == ".svg" else check_png)(data)
+    except IconError as exc:
+        reader.problem(icon, "", f"{icon.suffix[1:].upper()} icon refused: {exc}")
         return None
-    if icon.suffix == ".png" and not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        reader.problem(icon, "", "not a PNG file")
-        return None
-    return icon
+    return icon, data
 
 
 def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion | None:
@@ -498,7 +520,17 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
             )
             return None
         assert release.sha256 is not None and release.size is not None
+        if not _artifact_host_allowed(reader, release_path, release.artifact_url):
+            return None
         filename = release.artifact_url.rstrip("/").rsplit("/", 1)[-1] or f"{app_key}-{name}"
+        if not ARTIFACT_NAME_RE.fullmatch(filename) or filename in RESERVED_ARTIFACT_NAMES:
+            reader.problem(
+                release_path,
+                "artifact_url",
+                f"the last path segment {filename!r} is the artifact's file name for "
+                "consumers, so it must be [A-Za-z0-9._+-] (no query string) and not reserved",
+            )
+            return None
         artifact = SourceArtifact(
             filename=filename, url=release.artifact_url, sha256=release.sha256, size=release.size
         )
@@ -519,13 +551,32 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         return None
     else:
         chosen = files[0]
-    if not ARTIFACT_NAME_RE.match(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
+    if not ARTIFACT_NAME_RE.fullmatch(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
         reader.problem(chosen, "", "artifact file name must be [A-Za-z0-9._+-] and not reserved")
         return None
-    if not reader.is_file(chosen) or not os.access(chosen, os.R_OK):
+    if reader.regular_stat(chosen) is None:
+        return None
+    if not os.access(chosen, os.R_OK):
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
     return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
+
+
+def _artifact_host_allowed(reader: _Reader, release_path: Path, url: str) -> bool:
+    """An artifact on loopback, a private network or a metadata service is refused unless
+    the registry allows internal hosts (or it is under the registry's own base_url)."""
+    if reader.allow_internal_hosts or (reader.base_url and url.startswith(reader.base_url)):
+        return True
+    problem = internal_host_problem(url)
+    if problem is None:
+        return True
+    reader.problem(
+        release_path,
+        "artifact_url",
+        f"{problem}; set [registry] allow_internal_artifact_hosts = true in registry.toml "
+        "if the registry is only for that network",
+    )
+    return False
 
 
 def _check_dependencies(

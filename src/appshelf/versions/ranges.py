@@ -37,9 +37,9 @@ _PARTIAL = (
     rf"v?(?P<major>{_XR})(?:\.(?P<minor>{_XR})(?:\.(?P<patch>{_XR})"
     rf"(?:-(?P<pre>{_PRERELEASE}))?(?:\+(?P<build>{_BUILD}))?)?)?"
 )
-_PARTIAL_RE: Final = re.compile(rf"^{_PARTIAL}$")
-_TOKEN_RE: Final = re.compile(r"^(?P<op>~>|~|\^|>=|<=|>|<|=)?(?P<rest>.*)$")
-_HYPHEN_RE: Final = re.compile(r"^(?P<low>\S+)\s+-\s+(?P<high>\S+)$")
+_PARTIAL_RE: Final = re.compile(rf"^{_PARTIAL}\Z")
+_TOKEN_RE: Final = re.compile(r"^(?P<op>~>|~|\^|>=|<=|>|<|=)?(?P<rest>.*)\Z", re.DOTALL)
+_HYPHEN_RE: Final = re.compile(r"^(?P<low>\S+)\s+-\s+(?P<high>\S+)\Z")
 # Operators may be followed by spaces (`>= 1.0.0`, `~ 1.0`, `^ 1`): glue them on.
 _OP_SPACE_RE: Final = re.compile(r"(~>|~|\^|>=|<=|>|<|=)\s+")
 MAX_RANGE_LENGTH: Final = 1024
