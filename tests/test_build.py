@@ -19,6 +19,7 @@ import rfc8785
 from appshelf.build.pipeline import build_registry
 from appshelf.errors import OutputError, SigningKeyError, SourceTreeError
 from appshelf.signing.keys import write_new_key_file
+from appshelf.signing.releaselog import make_rotation
 from conftest import FIXED_NOW, build
 
 
@@ -175,9 +176,12 @@ def test_one_change_rewrites_only_what_it_touches(example_source: Path, tmp_path
         "apps/kv-store/app.json",
         "apps/kv-store/versions.json",
         "index.json",
+        "log/checkpoint",  # the release log: one entry more (16 -> 17)
+        "log/tile/0/000.p/17",
+        "log/tile/entries/000.p/17",
         "snapshot.json",
     }
-    assert report.snapshot_version == 2
+    assert report.snapshot_version == 2 and report.log_appended == 1
     unchanged = set(after) - changed
     assert all(_mtimes(out)[p] == mtimes[p] for p in unchanged)
     verify_by_spec(out, "http://127.0.0.1:8000/")
@@ -232,7 +236,7 @@ def test_changed_artifact_of_published_version_is_refused(
 def test_previous_output_guards_a_fresh_output(example_source: Path, tmp_path: Path) -> None:
     build(example_source, tmp_path / "published")
     (example_source / "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz").write_bytes(b"evil")
-    with pytest.raises(SourceTreeError, match=r"hello-world 1\.0\.0 is already published"):
+    with pytest.raises(SourceTreeError, match=r"hello-world 1\.0\.0 was published \(release log"):
         build(example_source, tmp_path / "fresh", previous=tmp_path / "published")
     assert not (tmp_path / "fresh").exists()
 
@@ -304,20 +308,35 @@ def test_key_file_and_production(example_source: Path, tmp_path: Path) -> None:
 
 
 def test_key_from_environment_and_rotation(example_source: Path, tmp_path: Path) -> None:
+    """A new key signs only through a rotation statement signed by the old one and itself;
+    afterwards the old key is refused and keys.json lists it as retired."""
     old = write_new_key_file(tmp_path / "old.key")
     new = write_new_key_file(tmp_path / "new.key")
     out = tmp_path / "out"
-    build(example_source, out, environ={"APPSHELF_SIGNING_KEY": (tmp_path / "old.key").read_text()})
-    report = build(
-        example_source, out, environ={"APPSHELF_SIGNING_KEY": bytes(new.signing_key).hex()}
+    with_old = {"APPSHELF_SIGNING_KEY": (tmp_path / "old.key").read_text()}
+    with_new = {"APPSHELF_SIGNING_KEY": bytes(new.signing_key).hex()}
+    build(example_source, out, environ=with_old)
+    before = _files(out)
+    with pytest.raises(SigningKeyError, match=r"rotation statement"):
+        build(example_source, out, environ=with_new)
+    assert _files(out) == before
+    (example_source / "keys").mkdir()
+    (example_source / "keys" / "rotate.json").write_bytes(
+        make_rotation(old, new, "http://127.0.0.1:8000/", "2026-01-15T12:00:00Z")
     )
+    report = build(example_source, out, environ=with_new)
     assert report.key_id == new.keyid and report.snapshot_version == 2
+    assert report.log_appended == 1  # the rotation entry
     keys = json.loads((out / "keys.json").read_bytes())["keys"]
     assert [(k["keyid"], k["status"]) for k in keys] == [
         (new.keyid, "active"),
         (old.keyid, "retired"),
     ]
     verify_by_spec(out, "http://127.0.0.1:8000/")
+    with pytest.raises(SigningKeyError, match=r"rotation statement"):
+        build(example_source, out, environ=with_old)
+    with pytest.raises(SigningKeyError, match=r"found no signing key"):
+        build(example_source, out)  # the CI secret is missing: never the development key
 
 
 def test_configured_key_id_must_match(example_source: Path, tmp_path: Path) -> None:

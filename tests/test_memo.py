@@ -20,7 +20,9 @@ import appshelf.source.fingerprint as fingerprint_module
 from appshelf.build.cache import CACHE_DIR
 from appshelf.build.pipeline import BuildReport
 from appshelf.errors import SourceTreeError
-from appshelf.signing.keys import write_new_key_file
+from appshelf.signing.keys import development_key, write_new_key_file
+from appshelf.signing.releaselog import make_rotation
+from appshelf.source.lifecycle import record_standing
 from appshelf.site import SiteOptions, site_generator
 from conftest import FIXED_NOW, REPO_ROOT, build
 
@@ -106,18 +108,30 @@ def test_new_latest_version_rerenders_the_older_version_pages(source: Path, tmp_
     assert_same_as_cold(source, out, tmp_path, 1)
 
 
-def test_removed_version_and_app_are_dropped(source: Path, tmp_path: Path) -> None:
+def test_removed_app_is_refused_until_taken_down(source: Path, tmp_path: Path) -> None:
+    """Deleting a published app's folder is refused (the release log remembers it); once
+    every version is taken down, the folder may go, and the app leaves every index."""
     out = tmp_path / "out"
     site_build(source, out)
     last = f"app-{APPS - 1:05d}"  # the last app: nobody depends on it
-    shutil.rmtree(source / "apps" / last)
+    kept = tmp_path / "kept"
+    shutil.move(source / "apps" / last, kept)
+    with pytest.raises(SourceTreeError, match=rf"{last} .* is published \(release log entry"):
+        site_build(source, out, 1)
+    shutil.move(kept, source / "apps" / last)
+    for version in sorted(p.name for p in (source / "apps" / last).iterdir() if p.is_dir()):
+        record_standing(source, last, version, "takedown", "legal request")
     report = site_build(source, out, 1)
+    assert report.log_appended == VERSIONS and report.apps_reused == APPS - 1
+    assert not list((out / "apps" / last).glob("*/manifest.json"))
+    shutil.rmtree(source / "apps" / last)
+    report = site_build(source, out, 2)
     assert report.apps_reused == APPS - 1 and not (out / "apps" / last).exists()
-    assert any(last in w and "no longer in the source" in w for w in report.warnings)
+    assert report.log_appended == 0
     db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
     assert last not in {row[0] for row in db.execute("SELECT name FROM apps")}
     db.close()
-    assert_same_as_cold(source, out, tmp_path, 1)
+    assert_same_as_cold(source, out, tmp_path, 2)
 
 
 def test_dependency_on_a_removed_app_is_still_refused(source: Path, tmp_path: Path) -> None:
@@ -152,7 +166,11 @@ def test_new_signing_key_replans_every_app(source: Path, tmp_path: Path) -> None
     out = tmp_path / "out"
     site_build(source, out)
     key_file = tmp_path / "key"
-    write_new_key_file(key_file)
+    new = write_new_key_file(key_file)
+    (source / "keys").mkdir()
+    (source / "keys" / "rotate.json").write_bytes(
+        make_rotation(development_key(), new, "https://registry.example.com/", "2026-01-15T12:00:00Z")
+    )
     report = site_build(source, out, 1, key_file=key_file)
     assert report.apps_reused == 0
     assert report.files_written > APPS * VERSIONS  # every manifest signed again

@@ -93,7 +93,13 @@ def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:
     generate.add_version(source, "app-00050", "99.0.0")
     added = build(source, out, now=FIXED_NOW + timedelta(hours=2))
     folder = "apps/app-00050/99.0.0"
-    assert _changed(before, _state(out)) == {
+    changed = _changed(before, _state(out))
+    logged = {p for p in changed if p.startswith("log/")}
+    # The release log: its checkpoint, and the last bundle and hash tiles only (a partial
+    # tile replaced by a wider or full one, one per level).
+    written = {p for p in logged if (out / p).exists()}
+    assert "log/checkpoint" in written and len(written) <= 4 and len(logged) <= 8, logged
+    assert changed - logged == {
         f"{folder}/app-00050-99.0.0.tar.gz",
         f"{folder}/manifest.json",
         "apps/app-00050/app.json",
@@ -101,7 +107,11 @@ def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:
         "index.json",
         "snapshot.json",
     }
-    assert (added.files_written, added.artifacts_hashed, added.apps_reused) == (6, 1, APPS - 1)
+    assert (added.files_written, added.artifacts_hashed, added.apps_reused) == (
+        6 + len(written),
+        1,
+        APPS - 1,
+    )
     assert added.snapshot_version == 2
 
     # The incremental output is byte-identical to a cold build of the same source.
@@ -164,7 +174,7 @@ def test_artifact_changed_behind_a_preserved_mtime_is_caught(source: Path, tmp_p
     artifact.write_bytes(bytes(data))
     os.utime(artifact, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert (artifact.stat().st_size, artifact.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
-    with pytest.raises(SourceTreeError, match="already published"):
+    with pytest.raises(SourceTreeError, match=r"was published \(release log entry"):
         build(source, out)
 
 
@@ -238,11 +248,16 @@ def test_commit_killed_half_way_is_rolled_forward(
 def test_rows_of_deleted_files_are_pruned(source: Path, tmp_path: Path) -> None:
     import shutil
 
+    from appshelf.source.lifecycle import record_standing
+
     out = tmp_path / "out"
     build(source, out)
-    shutil.rmtree(source / "apps" / f"app-{APPS - 1:05d}")  # the last app: nobody depends on it
-    report = build(source, out)
-    assert any("no longer in the source" in w for w in report.warnings)
+    last = f"app-{APPS - 1:05d}"  # the last app: nobody depends on it
+    for version in [p.name for p in (source / "apps" / last).iterdir() if p.is_dir()]:
+        record_standing(source, last, version, "takedown", "gone")
+    build(source, out)
+    shutil.rmtree(source / "apps" / last)  # taken down: its folder may go now
+    build(source, out)
     db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
     for table in ("artifacts", "sources"):
         names = [row[0] for row in db.execute(f"SELECT name FROM {table}")]

@@ -178,4 +178,4 @@ def test_changed_artifact_via_cli_exits_1(example_source: Path, tmp_path: Path) 
     assert run_build(example_source, out)[0] == 0
     write(example_source / "apps/kv-store/1.0.0/kv-store-1.0.0.tar.gz", b"changed")
     code, output = run_build(example_source, out)
-    assert code == 1 and "published versions are immutable" in output and "Traceback" not in output
+    assert code == 1 and "Published versions never change" in output and "Traceback" not in output

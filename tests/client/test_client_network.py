@@ -19,7 +19,7 @@ from appshelf.client import Limits
 from appshelf.client.errors import BadSignature, ClientUsageError, ConnectionFailed, Timeout
 from appshelf.client.tls import CA_ENV_VARS
 from appshelf.deploy.errors import RemoteAccessError
-from appshelf.deploy.http import read_published_http
+from appshelf.deploy.http import HttpSource
 from conftest import StaticServer, build
 
 from .conftest import ClientFactory, HostileServer, Route
@@ -139,7 +139,7 @@ def test_a_garbled_content_length(tmp_path: Path, make_client: ClientFactory) ->
 def test_previous_url_errors_name_the_cause() -> None:
     port = _free_port()
     with pytest.raises(RemoteAccessError, match=rf"connection refused by 127.0.0.1:{port}") as info:
-        read_published_http(f"http://127.0.0.1:{port}/")
+        HttpSource(f"http://127.0.0.1:{port}/").read("snapshot.json", 1 << 20)
     assert "Max retries" not in str(info.value)
 
 

@@ -418,7 +418,7 @@ def test_two_racing_deploys_one_wins_none_loses_a_version(
     )
     out = tmp_path / "rebuilt"
     build_registry(
-        merged, out, BuildOptions(now=NOW, environ={}, base_url=url, previous_state=previous)
+        merged, out, BuildOptions(now=NOW, environ={}, base_url=url, previous_source=previous)
     )
     from appshelf.deploy import DeployOptions, deploy_site
 

@@ -85,10 +85,13 @@ def start_log(
         )
     if state.active.keyid == key.keyid:
         return state
+    refused: list[str] = []
     for statement in rotations:
         try:
             rotation = check_rotation(statement, state.active, registry)
-        except LogError:
+        except LogError as exc:
+            if key.keyid.encode() in statement:  # meant for this key: say why it fails
+                refused.append(str(exc))
             continue
         if rotation.new.keyid != key.keyid:
             continue
@@ -106,6 +109,11 @@ def start_log(
         except LogError as exc:
             raise SigningKeyError(f"key rotation refused: {exc}") from None
         return state
+    if refused:
+        raise SigningKeyError(
+            f"a rotation statement in keys/ names key {key.keyid[:16]}... but is refused: "
+            + "; ".join(refused)
+        )
     raise SigningKeyError(
         f"the registry's release log names key {state.active.keyid[:16]}... as its signing "
         f"key, not {key.keyid[:16]}... ({key.origin}). Sign with that key, or hand over to "

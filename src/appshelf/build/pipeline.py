@@ -302,10 +302,8 @@ def _read_published(
 
 
 def _explain_key(source: PublishedSource, key: RegistryKey, exc: OutputError) -> Exception:
-    """A snapshot signed by a real key while this build has only the development key: the
-    usual cause is a missing secret, so say which."""
-    if not key.development:
-        return exc
+    """A published snapshot signed by another key: say which setting or step is missing
+    (the signer's id is read unverified, for the message only)."""
     try:
         raw = source.read("snapshot.json", 64 << 20) or b""
         signer = Signed[Snapshot].model_validate_json(raw).signatures[0].keyid
@@ -313,10 +311,18 @@ def _explain_key(source: PublishedSource, key: RegistryKey, exc: OutputError) ->
         return exc
     if signer == key.keyid:
         return exc
+    if key.development:
+        return SigningKeyError(
+            f"{source.description} is signed by key {signer[:16]}..., but this build found no "
+            "signing key and would sign with the development key. Set $APPSHELF_SIGNING_KEY "
+            "(in CI: the repository secret), or [signing] key_file in registry.toml, or pass "
+            "--key-file"
+        )
     return SigningKeyError(
-        f"{source.description} is signed by key {signer[:16]}..., but this build found no "
-        "signing key and would sign with the development key. Set $APPSHELF_SIGNING_KEY (in "
-        "CI: the repository secret), or [signing] key_file in registry.toml, or pass --key-file"
+        f"{source.description} is signed by key {signer[:16]}..., not by this build's key "
+        f"{key.keyid[:16]}... ({key.origin}). Sign with that key, or hand signing over to "
+        "this one with a rotation statement signed by both keys: `appshelf rotate-key "
+        "--old-key-file OLD --new-key-file NEW` writes it into keys/"
     )
 
 
