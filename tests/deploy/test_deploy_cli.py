@@ -113,8 +113,12 @@ def test_build_deploy_twice_from_empty_folders_is_a_no_op(
         "apps/slack-notify/app.json",
         "apps/slack-notify/versions.json",
         "index.json",
+        "log/checkpoint",
+        "log/tile/0/000.p/17",
+        "log/tile/entries/000.p/17",
         "snapshot.json",
     }
+    assert report["build"]["log_appended"] == 1 and report["build"]["log_bytes_read"] > 0
     verify_remote(seaweed.client(), bucket, "r", site_keys(tmp_path / "three"))
 
 

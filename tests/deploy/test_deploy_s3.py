@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from appshelf.errors import SourceTreeError
 from appshelf.deploy import ClientOptions, RequestCounter, S3Store, S3Target
 from appshelf.deploy.errors import DeployConflictError, DeployRefusedError
 from appshelf.deploy.files import STATE_KEY
@@ -75,6 +76,9 @@ def test_first_noop_and_one_new_version(
         "apps/hello-world/app.json",
         "apps/hello-world/versions.json",
         "index.json",
+        "log/checkpoint",
+        "log/tile/0/000.p/17",
+        "log/tile/entries/000.p/17",
         "snapshot.json",
     }
     order = [item.path for item in third.plan if item.action == "upload"]
@@ -86,8 +90,8 @@ def test_first_noop_and_one_new_version(
     )
     # Uploads + the record; reads: list, record, snapshot, the changed app.json, and the
     # current copies of the other replaced index files (to put back if a racing deploy wins).
-    assert third.requests["PutObject"] == 7
-    assert third.requests["GetObject"] == 2 + 1 + 2
+    assert third.requests["PutObject"] == 10
+    assert third.requests["GetObject"] == 2 + 1 + 3
     assert verify_remote(seaweed.client(), bucket, "registry", site_keys(site)) > 30
 
 
@@ -278,10 +282,10 @@ def test_deploy_killed_half_way_leaves_a_readable_registry(
     shutil.copytree(example_source, newer)
     add_version(newer, "hello-world", "1.2.0")
     add_version(newer, "kv-store", "2.0.0")
-    planned = 10  # 2 artifacts, 2 manifests, 4 app files, index.json, snapshot.json
-    # Dead: before anything, mid-artifacts, after manifests, after one app index, after
-    # every app index, just before the snapshot.
-    for limit in (0, 1, 4, 5, 8, 9):
+    planned = 13  # 2 artifacts, 2 manifests, 4 app files, index.json, 3 log files, snapshot
+    # Dead: before anything, mid-artifacts, after the log tiles, after manifests, after one
+    # app index, after every app index, just before the snapshot.
+    for limit in (0, 1, 4, 6, 7, 10, 12):
         bucket = seaweed.new_bucket()
         base = f"{seaweed.endpoint}/{bucket}/"  # served straight from the bucket
         site, site2 = tmp_path / f"site-{limit}", tmp_path / f"site2-{limit}"
@@ -299,7 +303,7 @@ def test_deploy_killed_half_way_leaves_a_readable_registry(
         # Never an index naming an object that is not there.
         assert _dangling(seaweed, bucket, base) == [], limit
         code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
-        if limit <= 4:  # died before any pinned file was replaced: still the old registry
+        if limit <= 6:  # died before any pinned file was replaced: still the old registry
             assert code == 0, output
         else:  # an index newer than the snapshot: verifying clients notice until...
             assert code == 1 and "FAILED" in output, output
@@ -323,7 +327,7 @@ def test_published_artifact_change_is_refused_with_nothing_uploaded(
     other = tmp_path / "other"
     build(example_source, other, base_url=BASE)
     before = seaweed.client().list_objects_v2(Bucket=bucket)["Contents"]
-    with pytest.raises(DeployRefusedError, match=r"kv-store 1.0.0 is deployed with artifact"):
+    with pytest.raises(DeployRefusedError, match=r"release log \(16 entries\) is not a prefix"):
         deploy(seaweed, other, f"s3://{bucket}")
     assert seaweed.client().list_objects_v2(Bucket=bucket)["Contents"] == before
 
@@ -338,12 +342,12 @@ def test_build_missing_a_published_version_or_older_is_refused(
     add_version(example_source, "hello-world", "1.2.0")
     build(example_source, site, base_url=BASE)
     deploy(seaweed, site, f"s3://{bucket}")
-    with pytest.raises(DeployRefusedError, match=r"hello-world 1.2.0 is deployed but not in"):
+    with pytest.raises(DeployRefusedError, match=r"release log \(17 entries\) is not a prefix"):
         deploy(seaweed, old, f"s3://{bucket}")
     shutil.rmtree(example_source / "apps/hello-world/1.2.0")
     add_version(example_source, "hello-world", "1.3.0")
     build(example_source, old, base_url=BASE)  # knows 1.3.0, not 1.2.0
-    with pytest.raises(DeployRefusedError, match=r"1.2.0 is deployed but not in this build"):
+    with pytest.raises(DeployRefusedError, match=r"is not a prefix of the one being deployed"):
         deploy(seaweed, old, f"s3://{bucket}")
 
 
@@ -443,26 +447,28 @@ def test_delete_removes_stale_files_but_keeps_published_artifacts(
     (site / "old-page.html").write_text("<p>old</p>")
     deploy(seaweed, site, f"s3://{bucket}")
     (site / "old-page.html").unlink()
-    # kv-store 0.9.0 moves to an external host with the same bytes: its object here is no
-    # longer in the site, but clients that pinned the old URL must still find it.
+    # kv-store 0.9.0 cannot move to an external host, even with the same bytes: its URL
+    # is part of the release the log recorded, and clients pinned it.
     artifact = site / "apps/kv-store/0.9.0/kv-store-0.9.0.tar.gz"
     data = artifact.read_bytes()
     import hashlib
 
     folder = example_source / "apps/kv-store/0.9.0"
-    (folder / "kv-store-0.9.0.tar.gz").unlink()
+    (folder / "kv-store-0.9.0.tar.gz").rename(tmp_path / "kept.tar.gz")
+    release = (folder / "release.toml").read_text()
     (folder / "release.toml").write_text(
-        (folder / "release.toml").read_text()
-        + f'artifact_url = "https://mirror.example/kv-store-0.9.0.tar.gz"\n'
+        release + f'artifact_url = "https://mirror.example/kv-store-0.9.0.tar.gz"\n'
         f'sha256 = "{hashlib.sha256(data).hexdigest()}"\nsize = {len(data)}\n'
     )
+    with pytest.raises(SourceTreeError, match=r"artifact URL"):
+        build(example_source, site, base_url=BASE)
+    (folder / "release.toml").write_text(release)
+    (tmp_path / "kept.tar.gz").rename(folder / "kv-store-0.9.0.tar.gz")
     build(example_source, site, base_url=BASE)
-    assert not artifact.exists()
     dry = deploy(seaweed, site, f"s3://{bucket}", delete=True, dry_run=True)
     assert {i.path for i in dry.plan if i.action == "delete"} == {"old-page.html"}
     report = deploy(seaweed, site, f"s3://{bucket}", delete=True)
     assert report.deleted == 1
-    assert any("kept 1 artifact" in note for note in report.notes)
     keys = {o["Key"] for o in seaweed.client().list_objects_v2(Bucket=bucket)["Contents"]}
     assert "old-page.html" not in keys
     assert "apps/kv-store/0.9.0/kv-store-0.9.0.tar.gz" in keys

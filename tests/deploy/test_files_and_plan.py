@@ -14,7 +14,8 @@ from appshelf.deploy.plan import plan_deploy
 from appshelf.deploy.s3 import S3Target, invalidation_paths
 from appshelf.deploy.site import read_site
 from appshelf.deploy.state import RemoteObject, RemoteState
-from appshelf.signing.keys import RegistryKey
+from appshelf.signing.keys import RegistryKey, development_key
+from appshelf.signing.releaselog import make_rotation
 from appshelf.source.models import DeploySection
 from conftest import build
 
@@ -85,7 +86,15 @@ def _remote_from(site: Path) -> RemoteState:
     state = RemoteState(snapshot_bytes=local.snapshot_bytes, snapshot_etag='"s"')
     for rel, f in local.files.items():
         state.objects[rel] = RemoteObject(f'"{rel}"', f.size, f.sha256)
+    state.documents["log/checkpoint"] = (site / "log/checkpoint").read_bytes()
     return state
+
+
+def _rotate(source: Path, old: RegistryKey, new: RegistryKey) -> None:
+    """A rotation statement from `old` to `new`, as `appshelf rotate-key` writes it."""
+    (source / "keys").mkdir(exist_ok=True)
+    statement = make_rotation(old, new, "http://127.0.0.1:8000/", "2026-01-15T12:00:00Z")
+    (source / "keys" / f"rotate-{new.keyid[:16]}.json").write_bytes(statement)
 
 
 def test_planner_refuses_a_snapshot_signed_by_an_unknown_key(
@@ -111,12 +120,14 @@ def test_planner_refuses_a_snapshot_signed_by_an_unknown_key(
     )
     shutil.rmtree(other)
     build(example_source, other, environ=key_env(generate_key()))
-    with pytest.raises(DeployRefusedError, match="does not start from the deployed state"):
+    with pytest.raises(DeployRefusedError, match="is not a prefix of the one being deployed"):
         plan_deploy(read_site(other), state, DeploySection())
-    # Built on the deployed output, the old key is carried over as retired automatically.
+    # Built on the deployed output with a rotation statement, the old key is retired.
     newer = tmp_path / "newer"
     shutil.copytree(deployed, newer)
-    build(example_source, newer, environ=key_env(generate_key()))
+    new_key = generate_key()
+    _rotate(example_source, key, new_key)
+    build(example_source, newer, environ=key_env(new_key))
     plan = plan_deploy(read_site(newer), state, DeploySection())
     assert plan.uploads[-1].relpath == "snapshot.json"
 
@@ -129,9 +140,10 @@ def test_planner_accepts_replacing_a_development_key_registry(
     state = _remote_from(deployed)
     newer = tmp_path / "newer"
     shutil.copytree(deployed, newer)
-    build(example_source, newer, resign=True, environ=key_env(generate_key()))
+    new_key = generate_key()
+    _rotate(example_source, development_key(), new_key)
+    build(example_source, newer, resign=True, environ=key_env(new_key))
     plan = plan_deploy(read_site(newer), state, DeploySection())
-    assert any("DEVELOPMENT key" in note for note in plan.notes)
     assert plan.uploads[-1].if_match == '"s"'
 
 

@@ -127,27 +127,33 @@ def test_build_previous_url_keeps_published_versions(example_source: Path, tmp_p
         assert result.exit_code == 0, result.output
         report = json.loads(result.output[result.output.index("{") :])
         assert report["snapshot_version"] == before + 1
+        # A registry is live there: starting a new history over it is refused.
+        refused = CliRunner().invoke(main, [*args, "--new-registry"])
+        assert refused.exit_code == 1 and "drop --new-registry" in refused.output
         # A published artifact that changed is caught although `out` never existed.
         replace_artifact(example_source, "kv-store", "1.0.0", b"other bytes")
         shutil.rmtree(out)
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1
-        assert "already published" in result.output and "Traceback" not in result.output
-    # Nothing served yet (first publish): a first build.
+        assert "Published versions never change" in result.output
+        assert "Traceback" not in result.output
+    # Nothing served yet (first publish, or a wrong address): refused unless the user says
+    # it is the first publish. A wrong address must never silently restart the history.
     empty = tmp_path / "empty"
     empty.mkdir()
     with StaticServer(empty) as server:
-        result = CliRunner().invoke(
-            main,
-            [
-                "build",
-                str(REPO_ROOT / "example-registry"),
-                "-o",
-                str(tmp_path / "first"),
-                "--previous-url",
-                server.url,
-            ],
-        )
+        first = [
+            "build",
+            str(REPO_ROOT / "example-registry"),
+            "-o",
+            str(tmp_path / "first"),
+            "--previous-url",
+            server.url,
+        ]
+        result = CliRunner().invoke(main, first)
+        assert result.exit_code == 1 and "pass --new-registry" in result.output
+        assert not (tmp_path / "first").exists()
+        result = CliRunner().invoke(main, [*first, "--new-registry"])
         assert result.exit_code == 0, result.output
 
 

@@ -37,7 +37,7 @@ from appshelf.build.previous import (
 from appshelf.build.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
-from appshelf.formats.documents import Signed, Snapshot
+from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
 from appshelf.formats.schemas import schema_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
@@ -403,7 +403,8 @@ def _build(
         if clash:
             raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
         plan.files.update(extra)
-    plan_snapshot(plan, previous, key, now, force_new=options.resign)
+    head = LogHead(size=log.size, root=log.root.hex())
+    plan_snapshot(plan, previous, key, now, force_new=options.resign, log=head)
     assert plan.snapshot is not None
 
     # 3. Write: stage only what changed, then commit it in reader-safe order (writer.py).

@@ -29,6 +29,7 @@ from appshelf.formats.documents import (
     FileDigest,
     IndexEntry,
     KeysDocument,
+    LogHead,
     Manifest,
     PublicKey,
     RegistryIndex,
@@ -492,6 +493,7 @@ def plan_snapshot(
     key: RegistryKey,
     now: datetime,
     force_new: bool = False,
+    log: LogHead | None = None,
 ) -> None:
     """Add snapshot.json: reuse the previous one when nothing it pins changed and it is
     fresh (so a no-op rebuild rewrites nothing); otherwise sign version + 1."""
@@ -510,6 +512,7 @@ def plan_snapshot(
         and previous.snapshot_bytes is not None
         and not force_new
         and old.meta == meta
+        and old.log == log
         and old.registry == base
         and parse_timestamp(old.expires) - now > lifetime / 2
         and previous.snapshot_keyids[:1] == (key.keyid,)
@@ -523,6 +526,7 @@ def plan_snapshot(
         issued=format_timestamp(now),
         expires=format_timestamp(now + lifetime),
         meta=meta,
+        log=log,
     )
     envelope = sign_body(snapshot.model_dump(mode="json", exclude_none=True), key)
     signed = Signed[Snapshot](

@@ -217,6 +217,9 @@ def _read_log(
         state = verify_log(checkpoint, tail, known)
     except (LogError, LogFormatError) as exc:
         raise OutputError(f"{source.description}: the release log: {exc}") from None
+    head = previous.snapshot.log if previous.snapshot else None
+    if head is not None and (head.size, head.root) != (state.size, state.root.hex()):
+        raise OutputError(f"{where}: is not the log head snapshot.json names")
     if state.active is None or state.active.keyid != previous.snapshot_keyids[0]:
         raise OutputError(f"{where}: the log's active key is not the key that signed snapshot.json")
     previous.log = state

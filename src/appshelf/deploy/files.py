@@ -11,12 +11,14 @@ from enum import Enum
 from appshelf.source.models import DeploySection
 
 SNAPSHOT = "snapshot.json"
-TOP_INDEXES = frozenset({"registry.json", "index.json", "keys.json"})
+CHECKPOINT = "log/checkpoint"
+TOP_INDEXES = frozenset({"registry.json", "index.json", "keys.json", CHECKPOINT})
 STATE_KEY = ".appshelf/deploy-state.json"  # digests of what was deployed (saves HEAD requests)
 
 
 class Kind(Enum):
     ARTIFACT = "artifact"  # immutable once published
+    LOG_TILE = "log-tile"  # log/tile/...: immutable, named by the checkpoint
     ASSET = "asset"  # icons, css, js, images: referenced by what comes later
     MANIFEST = "manifest"  # apps/<key>/<version>/manifest.json, pinned by app.json
     APP_INDEX = "app-index"  # apps/<key>/app.json and versions.json, pinned by the snapshot
@@ -33,11 +35,14 @@ class Kind(Enum):
 _PHASES = {
     Kind.ARTIFACT: 1,
     Kind.ASSET: 1,
-    Kind.MANIFEST: 2,
-    Kind.APP_INDEX: 3,
-    Kind.TOP_INDEX: 4,
-    Kind.PAGE: 4,
-    Kind.SNAPSHOT: 5,
+    # Log tiles: after the artifacts their entries name, one at a time in path order, so
+    # that of two racing deploys the first conditional write decides which one goes on.
+    Kind.LOG_TILE: 2,
+    Kind.MANIFEST: 3,
+    Kind.APP_INDEX: 4,
+    Kind.TOP_INDEX: 5,
+    Kind.PAGE: 5,
+    Kind.SNAPSHOT: 6,
 }
 
 _TYPES = {
@@ -114,6 +119,8 @@ def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
         return Kind.SNAPSHOT
     if relpath in TOP_INDEXES:
         return Kind.TOP_INDEX
+    if relpath.startswith("log/tile/"):
+        return Kind.LOG_TILE
     parts = relpath.split("/")
     if parts[0] == "apps" and len(parts) == 3 and parts[2] in ("app.json", "versions.json"):
         return Kind.APP_INDEX
@@ -125,7 +132,7 @@ def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
 
 
 def cache_control(kind: Kind, config: DeploySection) -> str:
-    if kind is Kind.ARTIFACT:
+    if kind in (Kind.ARTIFACT, Kind.LOG_TILE):
         return config.immutable_cache_control
     if kind is Kind.SNAPSHOT:
         return config.snapshot_cache_control

@@ -25,6 +25,8 @@ from appshelf.deploy.site import LocalSite, artifact_relpath
 from appshelf.deploy.state import RemoteObject, RemoteState
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, VersionEntry
+from appshelf.formats.log import Checkpoint
+from appshelf.formats.merkle import root_of
 from appshelf.signing.envelope import (
     SignatureError,
     UnknownKeyError,
@@ -73,7 +75,9 @@ class DeployPlan:
     def short_cache_paths(self) -> list[str]:
         """Changed or removed paths a CDN may still serve stale (everything but artifacts)."""
         return sorted(
-            a.relpath for a in [*self.uploads, *self.deletes] if a.kind is not Kind.ARTIFACT
+            a.relpath
+            for a in [*self.uploads, *self.deletes]
+            if a.kind not in (Kind.ARTIFACT, Kind.LOG_TILE)
         )
 
 
@@ -177,10 +181,42 @@ def read_deployed(site: LocalSite, state: RemoteState) -> Deployed:
     )
 
 
+def check_log_prefix(site: LocalSite, state: RemoteState) -> None:
+    """The bucket's release log must be a prefix of the one being deployed: a deploy never
+    rewrites or forks published history (checked by the Merkle root of the first entries).
+
+    The deployed log's size and root come from the deployed snapshot (signed, checked
+    above), not from log/checkpoint, which an interrupted deploy may have replaced.
+
+    Raises:
+        DeployRefusedError: it is not; nothing is uploaded then.
+    """
+    envelope = state.snapshot()
+    head = envelope.signed.log if envelope is not None else None
+    if head is None:
+        return  # an empty bucket, or a registry from before the log: nothing to extend
+    deployed = Checkpoint("", head.size, bytes.fromhex(head.root))
+    local = site.log
+    if (
+        local is None
+        or deployed.size > local.size
+        or root_of(local.leaves[: deployed.size]) != deployed.root
+    ):
+        raise DeployRefusedError(
+            f"the bucket's release log ({deployed.size} entries) is not a prefix of the one "
+            f"being deployed ({local.size if local else 0} entries): this build did not start "
+            "from the deployed registry, or its history was rewritten. Nothing was uploaded; "
+            "rebuild with `appshelf build --deploy` to start from what is deployed"
+        )
+
+
 def check_published(site: LocalSite, deployed: Deployed) -> None:
     """Every published version must be in the build, with the same artifact bytes."""
     problems: list[str] = []
     for (app, version), entry in sorted(deployed.published.items()):
+        logged = site.log.releases.get((app, version)) if site.log is not None else None
+        if logged is not None and logged.standing.takedown is not None:
+            continue  # taken down (the log says why): it leaves the site on purpose
         local = site.apps.get(app)
         mine = next((e for e in local.versions if e.version == version), None) if local else None
         if mine is None:
@@ -245,6 +281,7 @@ def plan_deploy(
     site: LocalSite, state: RemoteState, config: DeploySection, delete: bool = False
 ) -> DeployPlan:
     deployed = read_deployed(site, state)
+    check_log_prefix(site, state)
     check_published(site, deployed)
     check_snapshot(site, state, deployed)
 

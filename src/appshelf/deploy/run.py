@@ -300,7 +300,8 @@ def execute(
             if not checked and actions[0].kind.phase >= Kind.APP_INDEX.phase:
                 _check_snapshot_unchanged(store, state)
                 checked = True
-            _run_phase(store, site, actions, jobs, etags, options.events)
+            one_by_one = actions[0].kind is Kind.LOG_TILE
+            _run_phase(store, site, actions, 1 if one_by_one else jobs, etags, options.events)
     except DeployConflictError as exc:
         raise DeployConflictError(
             f"{exc}. This deploy {_rollback(store, plan, copies, etags)}"

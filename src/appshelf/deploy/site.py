@@ -23,7 +23,17 @@ from appshelf.formats.documents import (
     Signed,
     Snapshot,
 )
+from appshelf.formats.log import (
+    CHECKPOINT,
+    TILE_WIDTH,
+    Checkpoint,
+    LogFormatError,
+    decode_bundle,
+    parse_note,
+    tile_path,
+)
 from appshelf.signing.envelope import SignatureError, trusted_keys_from_hex, verify_envelope
+from appshelf.signing.releaselog import LogError, LogState, verify_log
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,8 @@ class LocalSite:
     snapshot_bytes: bytes
     keys: KeysDocument
     apps: dict[str, AppDetail]  # app key -> apps/<key>/app.json
+    log: LogState | None = None  # the release log the build wrote (checked against its root)
+    checkpoint: Checkpoint | None = None
 
     @property
     def base_url(self) -> str:
@@ -82,6 +94,23 @@ def _walk(root: Path) -> dict[str, Path]:
                 continue
             found[relpath] = path
     return found
+
+
+def _read_log(root: Path, snapshot: Snapshot) -> tuple[LogState | None, Checkpoint | None]:
+    """The release log of the local build, verified against its pinned checkpoint."""
+    if CHECKPOINT not in snapshot.meta:
+        return None, None
+    try:
+        checkpoint, _ = parse_note((root / CHECKPOINT).read_bytes())
+        entries: list[bytes] = []
+        for n in range(-(-checkpoint.size // TILE_WIDTH)):
+            width = min(TILE_WIDTH, checkpoint.size - n * TILE_WIDTH)
+            data = (root / tile_path("entries", n, width)).read_bytes()
+            entries += decode_bundle(data, width)
+        log = verify_log(checkpoint, entries)
+    except (OSError, LogFormatError, LogError) as exc:
+        raise SiteError(f"{root}: the release log cannot be read ({exc}); rebuild it") from None
+    return log, checkpoint
 
 
 def read_site(root: Path) -> LocalSite:
@@ -127,7 +156,8 @@ def read_site(root: Path) -> LocalSite:
             except pydantic.ValidationError as exc:
                 raise SiteError(f"{root / relpath}: not a valid app.json: {exc}") from None
             apps[detail.key] = detail
-    site = LocalSite(root, files, envelope.signed, snapshot_bytes, keys, apps)
+    log, checkpoint = _read_log(root, envelope.signed)
+    site = LocalSite(root, files, envelope.signed, snapshot_bytes, keys, apps, log, checkpoint)
     for relpath, sha256 in site.artifact_paths().items():
         local = files.get(relpath)
         if local is None or local.sha256 != sha256:

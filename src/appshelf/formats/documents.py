@@ -75,8 +75,17 @@ class Manifest(_Document):
     notes: str | None = None
 
 
+class LogHead(_Document):
+    """The release log as this snapshot knows it: its size and Merkle root (hex)."""
+
+    size: int = Field(ge=0)
+    root: str = Field(pattern=HEX64)
+
+
 class Snapshot(_Document):
-    """The signed root of one build: pins every index file by digest and length."""
+    """The signed root of one build: pins every index file by digest and length, and
+    names the release log's tree head, so a reader knows the log's size and root from
+    the one signed file even if the checkpoint beside it was replaced."""
 
     type: Literal["appshelf.snapshot"] = SNAPSHOT_TYPE
     spec_version: Literal["1"] = SPEC_VERSION
@@ -85,6 +94,7 @@ class Snapshot(_Document):
     issued: str = Field(pattern=TIMESTAMP_PATTERN)
     expires: str = Field(pattern=TIMESTAMP_PATTERN)
     meta: dict[str, FileDigest]
+    log: LogHead | None = None  # absent only in registries built before the release log
 
 
 class Signature(_Document):
