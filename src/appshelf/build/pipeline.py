@@ -51,6 +51,26 @@ Generator = Callable[[RegistryPlan], OutputFiles]
 
 @dataclass
 class BuildOptions:
+    """Everything about a build except where its source and output are.
+
+    Attributes:
+        key_file: The Ed25519 signing key file; default `$APPSHELF_SIGNING_KEY`, then
+            registry.toml's `[signing] key_file`, else the development key.
+        production: Refuse the development key (`[signing] production` in
+            registry.toml asks for this too).
+        previous: An earlier output to take the published state from, so published
+            versions stay immutable.
+        previous_state: Published state read elsewhere (a bucket, a Pages site).
+        now: The build time; default `$SOURCE_DATE_EPOCH`, else the current time.
+        resign: Sign a new snapshot even when nothing changed (the scheduled re-sign).
+        base_url: Overrides registry.toml's base URL (preview servers, Pages demos).
+        environ: The environment to read variables from; default a copy of os.environ.
+        generators: Extra outputs, e.g. the HTML site.
+        cache: Keep `.appshelf-cache/` beside the output (it only ever saves time).
+        preview: Sign with the preview (development) key whatever registry.toml says, so
+            a production registry previews without credentials (`appshelf serve`).
+    """
+
     key_file: Path | None = None
     production: bool = False
     previous: Path | None = None  # an earlier output to take published state from
@@ -69,6 +89,29 @@ class BuildOptions:
 
 
 class BuildReport(BaseModel):
+    """What a build did, for the CLI to print (the library prints nothing).
+
+    Attributes:
+        source: The source folder.
+        output: The output folder.
+        apps: Apps in the registry.
+        apps_reused: Unchanged apps not read, planned or rendered again.
+        versions: Versions in the registry.
+        artifacts_hashed: Artifacts hashed in this build (others came from the cache).
+        bytes_hashed: Bytes hashed in this build.
+        files_total: Files in the output.
+        files_written: Files written (new or changed).
+        files_unchanged: Files left as they were.
+        files_removed: Files removed from the output.
+        changed: Whether the output changed at all.
+        snapshot_version: The snapshot's version.
+        snapshot_expires: When the snapshot expires (RFC 3339, UTC).
+        key_id: The id of the key that signed the build.
+        development_key: Whether that is the well-known development key.
+        warnings: Problems that do not stop the build.
+        seconds: How long the build took.
+    """
+
     source: str
     output: str
     apps: int
@@ -194,6 +237,9 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
         source: the source tree (registry.toml and apps/).
         output: the output folder, created or updated in place.
         options: everything else; defaults to `BuildOptions()`.
+
+    Returns:
+        What was built, written and kept.
 
     Raises:
         SourceTreeError: the source has problems (all of them are listed).

@@ -34,12 +34,24 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Download:
+    """One artifact on disk, verified against its signed manifest.
+
+    Attributes:
+        app: The app key.
+        version: The version downloaded.
+        path: Where the artifact now is (`folder/<filename>`).
+        sha256: Its SHA-256, as checked against the manifest.
+        size: Its size in bytes.
+        reused: True when an identical, verified file was already there and was kept
+            (nothing was downloaded).
+    """
+
     app: str
     version: str
     path: Path
     sha256: str
     size: int
-    reused: bool  # an identical, verified file was already there
+    reused: bool
 
 
 def open_transport(
@@ -60,6 +72,39 @@ def open_transport(
 
 
 class RegistryClient:
+    """The verified view of one registry: every file it returns passed the walk of
+    docs/spec.md (trusted signature, pinned digests, agreement between documents).
+
+    Use it as a context manager (or call `close`) so its HTTP sessions are closed. The
+    snapshot is fetched and verified on first use and then kept; call `refresh` to
+    fetch a newer one.
+
+    Args:
+        location: The registry's base URL (`http(s)://...`) or a folder holding a
+            built registry.
+        keys: The public keys to trust, from `trusted_keys`; never the registry's own
+            keys.json, which a compromised host could rewrite.
+        allow_dev_key: Allow the well-known development key among `keys` (local
+            testing only: anyone can sign with it).
+        state_dir: Where the rollback-protection state lives; default
+            `$APPSHELF_STATE_DIR`, else `$XDG_STATE_HOME/appshelf`, else
+            `~/.local/state/appshelf`.
+        clock: Returns the current time (UTC) for expiry checks; injectable for tests.
+        limits: Size, time and retry limits; default `Limits()`.
+        transport: Read files through this instead of opening `location` (tests,
+            other storage).
+        expected_registry: The registry URL the snapshot must name; default the URL in
+            `location` (a folder has none: then any registry signed by `keys`).
+        ca_file: A PEM file (or hashed folder) of CA certificates to trust for HTTPS;
+            default `$APPSHELF_CA_FILE`, the requests/OpenSSL variables, else the
+            system trust store.
+
+    Raises:
+        UntrustedKeyConfig: `keys` holds the development key without `allow_dev_key`.
+        ClientUsageError: No keys, a `location` that is neither a URL nor a folder, or
+            an unusable `ca_file`.
+    """
+
     def __init__(
         self,
         location: str | Path,
@@ -98,13 +143,29 @@ class RegistryClient:
         self.close()
 
     def close(self) -> None:
+        """Close the HTTP sessions (a no-op for a folder); the client is unusable after."""
         self.transport.close()
         if self._external is not None:
             self._external.close()
 
     # -- step 1 ------------------------------------------------------------------
     def refresh(self) -> t.TrustedSnapshot:
-        """Fetch and verify the snapshot; remember its version (rollback protection)."""
+        """Fetch and verify the snapshot, and remember its version (rollback protection).
+
+        Forgets the app.json files read so far, since the new snapshot may pin others.
+
+        Returns:
+            The verified snapshot, now the one every other method reads through.
+
+        Raises:
+            RepositoryError: The snapshot fails verification: `BadSignature`,
+                `UnknownKey`, `Expired`, `Rollback` (older than one seen before),
+                `InconsistentMetadata` (signed for another registry), `Malformed` or
+                `LengthExceeded`.
+            TransportError: It could not be read (`NotFound`, `Timeout`,
+                `ConnectionFailed`, `TooManyRedirects`).
+            StateError: The rollback state cannot be read or written.
+        """
         data = read_all(self.transport, t.SNAPSHOT_PATH, self.limits.snapshot, t.SNAPSHOT_PATH)
         # The state is per registry; until the signature is checked we only know the
         # claimed registry, so verify once without state to learn it, then with it.
@@ -119,10 +180,33 @@ class RegistryClient:
 
     @property
     def snapshot(self) -> t.TrustedSnapshot:
+        """The verified snapshot; fetched by `refresh` on first use.
+
+        Raises:
+            RepositoryError: The snapshot fails verification (see `refresh`).
+            TransportError: It could not be read.
+            StateError: The rollback state cannot be read or written.
+        """
         return self._snapshot if self._snapshot is not None else self.refresh()
 
     # -- step 2 ------------------------------------------------------------------
     def read_pinned(self, relpath: str) -> bytes:
+        """Read a file the snapshot pins, checked against that pin.
+
+        Args:
+            relpath: Its path relative to the registry root, e.g. `index.json`.
+
+        Returns:
+            Its bytes, equal in SHA-256 and length to the snapshot's pin.
+
+        Raises:
+            Malformed: The snapshot does not pin `relpath`.
+            DigestMismatch: The file differs from its pin.
+            LengthExceeded: It is longer than its pin.
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
         pin = self.snapshot.pin(relpath)
         if pin is None:
             raise Malformed(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
@@ -131,31 +215,101 @@ class RegistryClient:
         return t.verify_pinned(self.snapshot, relpath, data)
 
     def index(self) -> RegistryIndex:
+        """`index.json`, the search index, verified.
+
+        Returns:
+            The parsed index: one entry per app, as `appshelf search` reads it.
+
+        Raises:
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
         return t.parse_document(
             self.snapshot, "index.json", RegistryIndex, self.read_pinned("index.json")
         )
 
     def keys_document(self) -> KeysDocument:
+        """`keys.json`, verified: the keys the registry publishes (informational; trust comes
+        from `keys`, never from this file).
+
+        Returns:
+            The parsed keys document.
+
+        Raises:
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
         return t.parse_document(
             self.snapshot, "keys.json", KeysDocument, self.read_pinned("keys.json")
         )
 
     def flows_registry(self) -> FlowsRegistry:
+        """`registry.json`, the Spacelift Flows view of the registry, verified.
+
+        Returns:
+            The parsed Flows registry document.
+
+        Raises:
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
         return t.parse_document(
             self.snapshot, "registry.json", FlowsRegistry, self.read_pinned("registry.json")
         )
 
     def app_keys(self) -> list[str]:
+        """The keys of every app the snapshot pins an app.json for.
+
+        Returns:
+            The app keys, sorted.
+
+        Raises:
+            RepositoryError: The snapshot fails verification.
+            TransportError: It could not be read.
+        """
         return self.snapshot.app_keys()
 
     def app(self, key: str) -> AppDetail:
+        """An app's `app.json`, verified; read once per snapshot.
+
+        Args:
+            key: The app key, e.g. `kv-store`.
+
+        Returns:
+            The app with every version, each pinning its manifest.
+
+        Raises:
+            UnknownApp: The snapshot pins no app `key`.
+            InconsistentMetadata: The app.json describes another app.
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
         if key not in self._apps:
             relpath = t.require_app(self.snapshot, key)
             self._apps[key] = t.parse_app(self.snapshot, key, self.read_pinned(relpath))
         return self._apps[key]
 
     def flows_versions(self, key: str) -> FlowsVersions:
-        """The Flows `versions.json`, verified and checked against app.json."""
+        """The Flows `versions.json` of an app, verified and checked against app.json.
+
+        Args:
+            key: The app key.
+
+        Returns:
+            The parsed versions document.
+
+        Raises:
+            UnknownApp: The snapshot pins no app `key`.
+            InconsistentMetadata: versions.json does not list exactly app.json's
+                versions and artifacts.
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
         t.require_app(self.snapshot, key)
         relpath = t.versions_path(key)
         versions = t.parse_document(
@@ -165,6 +319,22 @@ class RegistryClient:
         return versions
 
     def entry(self, key: str, version: str) -> VersionEntry:
+        """One version's entry in app.json.
+
+        Args:
+            key: The app key, e.g. `kv-store`.
+            version: The exact version, e.g. `1.2.0`.
+
+        Returns:
+            The entry, with its artifact and the pin of its manifest.
+
+        Raises:
+            UnknownApp: The snapshot pins no app `key`.
+            UnknownVersion: The app has no such version (the message lists those it has).
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
         for entry in self.app(key).versions:
             if entry.version == version:
                 return entry
@@ -173,6 +343,26 @@ class RegistryClient:
 
     # -- step 3 ------------------------------------------------------------------
     def manifest(self, key: str, version: str) -> t.TrustedManifest:
+        """A version's signed manifest: pinned by app.json, signed by a trusted key, and in
+        agreement with app.json.
+
+        Args:
+            key: The app key, e.g. `kv-store`.
+            version: The exact version.
+
+        Returns:
+            The verified manifest and the id of the key that signed it.
+
+        Raises:
+            UnknownApp: The snapshot pins no app `key`.
+            UnknownVersion: The app has no such version.
+            BadSignature: The manifest's signature does not verify.
+            UnknownKey: It is signed only by keys not in `keys`.
+            InconsistentMetadata: It disagrees with app.json.
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
         entry = self.entry(key, version)
         relpath = t.manifest_relpath(key, entry)
         data = read_all(self.transport, relpath, entry.manifest.length, relpath)
@@ -182,6 +372,24 @@ class RegistryClient:
     def artifact_chunks(
         self, trusted: t.TrustedManifest
     ) -> tuple[Iterator[bytes], t.ArtifactCheck]:
+        """Stream an artifact from the registry or its external `https://` URL.
+
+        Nothing is verified until the caller feeds every chunk to the check and calls
+        its `finish()`: use the bytes only after that, as `download_manifest` does.
+
+        Args:
+            trusted: The verified manifest that pins the artifact.
+
+        Returns:
+            The chunks (read lazily, at most the manifest's size in all) and the
+            `ArtifactCheck` to feed them to.
+
+        Raises:
+            Malformed: An external artifact URL that is not `https://`.
+            TransportError: The artifact could not be read (also while iterating).
+            LengthExceeded: More bytes arrive than the manifest's size (while
+                iterating).
+        """
         manifest = trusted.manifest
         artifact = manifest.artifact
         what = f"{manifest.app} {manifest.version} artifact {artifact.filename}"
@@ -194,17 +402,67 @@ class RegistryClient:
         return self._external.url_chunks(artifact.url, artifact.size, what), check
 
     def check_artifact(self, trusted: t.TrustedManifest) -> str:
-        """Download and verify an artifact without keeping it; return its sha256."""
+        """Download and verify an artifact without keeping it (as `verify --artifacts`).
+
+        Args:
+            trusted: The verified manifest that pins the artifact.
+
+        Returns:
+            The artifact's SHA-256, equal to the manifest's.
+
+        Raises:
+            DigestMismatch: The artifact's SHA-256 or size differs from the manifest.
+            LengthExceeded: It is larger than the manifest's size.
+            Malformed: An external artifact URL that is not `https://`.
+            TransportError: It could not be read.
+        """
         chunks, check = self.artifact_chunks(trusted)
         for chunk in chunks:
             check.update(chunk)
         return check.finish()
 
     def download(self, key: str, version: str, folder: Path) -> Download:
+        """Download one version's artifact into `folder`, verified; see `download_manifest`.
+
+        Args:
+            key: The app key.
+            version: The exact version (resolve a range with `resolve` first).
+            folder: The folder to write into; created if missing.
+
+        Returns:
+            Where the artifact is and whether an identical file was kept.
+
+        Raises:
+            UnknownApp: The snapshot pins no app `key`.
+            UnknownVersion: The app has no such version.
+            RepositoryError: The snapshot, app.json, manifest or artifact fails
+                verification (`DigestMismatch` for an altered artifact).
+            TransportError: A file could not be read.
+            OSError: `folder` cannot be created or written.
+        """
         return self.download_manifest(self.manifest(key, version), folder)
 
     def download_manifest(self, trusted: t.TrustedManifest, folder: Path) -> Download:
-        """Write the verified artifact to folder/<filename>: temp file, fsync, rename."""
+        """Write the verified artifact to `folder/<filename>`: temp file, fsync, rename.
+
+        The bytes are checked while they stream; a failed or refused download leaves no
+        partial file. An identical, verified file already there is kept. The file gets
+        mode 0666 less the umask, as with curl and pip.
+
+        Args:
+            trusted: The verified manifest (from `manifest`, or a lock file's check).
+            folder: The folder to write into; created if missing.
+
+        Returns:
+            Where the artifact is and whether an identical file was kept.
+
+        Raises:
+            Malformed: The manifest's filename is unsafe (a path, or a reserved name).
+            DigestMismatch: The artifact differs from the manifest.
+            LengthExceeded: It is larger than the manifest's size.
+            TransportError: It could not be read.
+            OSError: `folder` cannot be created or written.
+        """
         manifest = trusted.manifest
         artifact = manifest.artifact
         name = artifact.filename

@@ -20,6 +20,7 @@ from appshelf.signing.keys import development_key, key_id
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 MAX_KEYS_FILE_BYTES = 1024 * 1024
 TrustedKeys = Mapping[str, nacl.signing.VerifyKey]
+"""The keys a client trusts: key id (SHA-256 of the raw key, hex) to Ed25519 public key."""
 
 
 def development_public_hex() -> str:
@@ -66,7 +67,24 @@ def trusted_keys(
     keys_file: Path | None = None,
     allow_dev_key: bool = False,
 ) -> dict[str, nacl.signing.VerifyKey]:
-    """Build the trusted key set; with `allow_dev_key` and no keys, trust the dev key."""
+    """Build the trusted key set from keys given by the registry's operators.
+
+    Args:
+        hex_keys: Ed25519 public keys, 64 hex digits each (the `public` field of the
+            registry's keys.json).
+        keys_file: A copy of a keys.json, or a text file with one hex key per line
+            (`#` comments allowed).
+        allow_dev_key: Allow the well-known development key; with no other key, trust
+            only it (local testing, the example registry).
+
+    Returns:
+        Key id to public key, ready for `RegistryClient`.
+
+    Raises:
+        UntrustedKeyConfig: No keys at all, a key that is not 64 hex digits, an
+            unreadable or malformed `keys_file`, or the development key without
+            `allow_dev_key`.
+    """
     texts = [(k, "--key") for k in hex_keys]
     if keys_file is not None:
         texts += [(k, str(keys_file)) for k in keys_from_file(keys_file)]

@@ -62,7 +62,19 @@ class Candidate:
 
 
 def parse_requirement(text: str) -> Requirement:
-    """`app`, `app@^1.2`, `app@=1.1.0`, `app@1.x || 2`."""
+    """Parse one requirement as a user writes it: `app`, `app@^1.2`, `app@=1.1.0`,
+    `app@1.x || 2` (npm range syntax; see docs/client.md).
+
+    Args:
+        text: The requirement; no range means any version.
+
+    Returns:
+        The requirement, with its range parsed.
+
+    Raises:
+        ClientUsageError: The app key is not a valid key.
+        InvalidRange: The range does not parse (the message names the requirement).
+    """
     key, _, spec = text.strip().partition("@")
     if not APP_KEY_RE.fullmatch(key):
         raise ClientUsageError(
@@ -82,17 +94,35 @@ def _interface_requirement(interface: str) -> Requirement:
 
 @dataclass(frozen=True)
 class PlannedInstall:
+    """One app version chosen by `resolve`.
+
+    Attributes:
+        app: The app key.
+        version: The version chosen: the highest that satisfies every range.
+        entry: Its verified app.json entry (artifact, manifest pin, dependencies).
+        required_by: Who asked for it: `(root)` for a requirement given to `resolve`,
+            and/or `app version` for each dependent.
+    """
+
     app: str
     version: str
     entry: VersionEntry
-    required_by: list[str]  # "(root)" and/or "app version"
+    required_by: list[str]
 
 
 @dataclass
 class Plan:
+    """What `resolve` chose: one version per app, in install order.
+
+    Attributes:
+        requirements: The root requirements, normalised (`app@range`).
+        installs: The versions to install, dependencies before their dependents.
+        interfaces: For each `requires` interface, the app chosen to provide it.
+    """
+
     requirements: list[str]
-    installs: list[PlannedInstall]  # dependencies before their dependents
-    interfaces: dict[str, str] = field(default_factory=dict)  # interface -> app providing it
+    installs: list[PlannedInstall]
+    interfaces: dict[str, str] = field(default_factory=dict)
 
 
 class _Provider(resolvelib.AbstractProvider[Requirement, Candidate, str]):
@@ -213,7 +243,30 @@ def resolve(
     include_prerelease: bool = False,
     max_rounds: int = 10_000,
 ) -> Plan:
-    """Resolve root requirements against the apps `apps(key)` returns (None: no such app)."""
+    """Resolve root requirements to one version per app (pip's resolver, resolvelib).
+
+    Yanked versions are chosen only when a requirement pins them exactly; prereleases
+    only as node-semver allows (or with `include_prerelease`). docs/client.md gives
+    the rules.
+
+    Args:
+        roots: The requirements, as `Requirement` or text (`app@range`).
+        apps: Returns an app's verified app.json, or None when there is no such app;
+            usually `RegistryClient.app`, guarded by `app_keys`.
+        all_keys: Returns every app key, to find the providers of an interface.
+        include_prerelease: Let any range match prereleases.
+        max_rounds: Give up after this many resolution rounds.
+
+    Returns:
+        The plan, dependencies first.
+
+    Raises:
+        ClientUsageError: No requirements, or one that does not parse.
+        UnknownApp: A root requirement names an app the registry does not have.
+        InvalidRange: A requirement's or a dependency's range does not parse.
+        ResolutionImpossible: No set of versions satisfies every requirement; the
+            message lists the requirement chains that clash.
+    """
     requirements = [r if isinstance(r, Requirement) else parse_requirement(r) for r in roots]
     if not requirements:
         raise ClientUsageError("nothing to resolve: give at least one app@range")

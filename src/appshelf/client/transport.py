@@ -46,23 +46,41 @@ _DECIMAL = re.compile(r"[0-9]{1,18}")
 
 @dataclass(frozen=True)
 class Limits:
-    """Network limits. The snapshot cap allows roughly 100,000 apps (two pins each)."""
+    """Size, time and retry limits, so an endless or slow server cannot hang a client.
+
+    Every field has the default docs/client.md lists; pass a changed copy to
+    `RegistryClient(limits=...)`.
+
+    Attributes:
+        snapshot: Largest snapshot.json accepted, in bytes (pinned by nothing); 16 MiB
+            allows roughly 100,000 apps (two pins each).
+        connect_timeout: Seconds to wait for a connection.
+        read_timeout: Seconds to wait between bytes.
+        header_timeout: Seconds for one attempt's status line and headers, however
+            slowly they trickle in.
+        total_timeout: Seconds for everything of one request: attempts, redirects,
+            waits and the whole body.
+        max_redirects: Redirects followed per request.
+        retries: Retries on connection errors and HTTP 429/500/502/503/504.
+        backoff: Seconds before the first retry; doubles per retry (urllib3's
+            `backoff_factor`).
+        retry_after_budget: Seconds of `Retry-After` sleep honoured per request, in
+            all; a server asking for more is reported at once ("try again later").
+        min_speed: Bytes per second a download must average after `speed_grace`
+            (against slow-retrieval attacks: a byte every 29 s beats any read timeout).
+        speed_grace: Seconds before `min_speed` applies.
+    """
 
     snapshot: int = 16 * MiB
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
-    # Whole-request deadlines (see deadline.py): one attempt's status line and headers,
-    # and everything of one request: attempts, redirects, waits and the body.
+    # Whole-request deadlines (see deadline.py).
     header_timeout: float = 30.0
     total_timeout: float = 300.0
     max_redirects: int = 5
     retries: int = 3
-    backoff: float = 0.25  # seconds; doubles per retry (urllib3 backoff_factor)
-    # Retry-After is honoured up to this many seconds of sleep per request, in all;
-    # a server asking for more is reported at once ("try again later").
+    backoff: float = 0.25
     retry_after_budget: float = 30.0
-    # Slow-retrieval attacks (a byte every 29 s beats any read timeout): after a grace
-    # period, a download must average at least this many bytes per second.
     min_speed: int = 1024
     speed_grace: float = 30.0
 

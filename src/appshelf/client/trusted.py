@@ -61,19 +61,41 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 @dataclass(frozen=True)
 class TrustedSnapshot:
+    """A snapshot that passed step 1 of the walk; only `verify_snapshot` makes one.
+
+    Attributes:
+        snapshot: The signed snapshot document.
+        keyid: The id of the trusted key whose signature verified.
+        sha256: The SHA-256 of the snapshot.json bytes (kept for rollback protection).
+    """
+
     snapshot: Snapshot
     keyid: str
     sha256: str
 
     @property
     def registry(self) -> str:
+        """The registry URL the snapshot is signed for."""
         return self.snapshot.registry
 
     def pin(self, relpath: str) -> FileDigest | None:
+        """The pinned digest of an index file.
+
+        Args:
+            relpath: Its path relative to the registry root, e.g. `apps/kv-store/app.json`.
+
+        Returns:
+            Its SHA-256 and length, or None when the snapshot does not pin it (then the
+            file must not be trusted).
+        """
         return self.snapshot.meta.get(relpath)
 
     def app_keys(self) -> list[str]:
-        """Apps the snapshot pins an app.json for."""
+        """Apps the snapshot pins an app.json for.
+
+        Returns:
+            Their keys, sorted.
+        """
         return sorted(
             path.split("/")[1]
             for path in self.snapshot.meta
@@ -83,6 +105,14 @@ class TrustedSnapshot:
 
 @dataclass(frozen=True)
 class TrustedManifest:
+    """A manifest that passed step 3 of the walk; only `verify_manifest` makes one.
+
+    Attributes:
+        manifest: The signed manifest, pinning the artifact's SHA-256 and size.
+        keyid: The id of the trusted key that signed it (recorded in lock files).
+        digest: The manifest's own SHA-256 and length, as pinned by app.json.
+    """
+
     manifest: Manifest
     keyid: str
     digest: FileDigest
