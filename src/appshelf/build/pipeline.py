@@ -60,7 +60,10 @@ class BuildOptions:
             registry.toml asks for this too).
         previous: An earlier output to take the published state from, so published
             versions stay immutable.
-        previous_state: Published state read elsewhere (a bucket, a Pages site).
+        previous_source: Published state elsewhere (`--previous-url`: a web host;
+            `--deploy`: a bucket); verified like the output folder before use.
+        new_registry: Nothing is published at `previous_source` yet: start the
+            registry's history there (without it, finding nothing is an error).
         now: The build time; default `$SOURCE_DATE_EPOCH`, else the current time.
         resign: Sign a new snapshot even when nothing changed (the scheduled re-sign).
         base_url: Overrides registry.toml's base URL (preview servers, Pages demos).
@@ -108,6 +111,10 @@ class BuildReport(BaseModel):
         snapshot_expires: When the snapshot expires (RFC 3339, UTC).
         key_id: The id of the key that signed the build.
         development_key: Whether that is the well-known development key.
+        log_entries: The release log's size after this build.
+        log_appended: How many entries this build added to it.
+        log_bytes_read: Bytes of the published log (checkpoint and tiles) read to
+            verify it; entries this machine saw before are not read again.
         warnings: Problems that do not stop the build.
         seconds: How long the build took.
     """
