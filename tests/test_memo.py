@@ -22,8 +22,8 @@ from appshelf.build.pipeline import BuildReport
 from appshelf.errors import SourceTreeError
 from appshelf.signing.keys import development_key, write_new_key_file
 from appshelf.signing.releaselog import make_rotation
-from appshelf.source.lifecycle import record_standing
 from appshelf.site import SiteOptions, site_generator
+from appshelf.source.lifecycle import record_standing
 from conftest import FIXED_NOW, REPO_ROOT, build
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
