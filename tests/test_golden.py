@@ -107,3 +107,38 @@ def test_spec_javascript_verifier_runs_in_the_node_it_names(tmp_path: Path) -> N
         "wrong document",
         "sha256 mismatch",
     ]
+
+
+def test_spec_release_log_example_quotes_the_golden_log() -> None:
+    """docs/spec.md section 9.6 quotes the golden log's entries, leaf hashes, root and
+    checkpoint; recompute each from the files as an implementer would."""
+    import base64
+    import hashlib
+    import json
+
+    text = SPEC.read_text()
+    example = text[text.index("### 9.6 Worked example") :]
+    blocks = re.findall(r"```(?:json)?\n(.*?)```", example, re.S)
+    entries_text, checkpoint_text = blocks[0], blocks[1]
+    log = GOLDEN / "expected" / "log"
+    bundle = (log / "tile/entries/000.p/2").read_bytes()
+    entries, offset = [], 0
+    while offset < len(bundle):
+        length = int.from_bytes(bundle[offset : offset + 2], "big")
+        entries.append(bundle[offset + 2 : offset + 2 + length])
+        offset += 2 + length
+    assert [e.decode() for e in entries] == entries_text.strip().splitlines()
+    leaves = [hashlib.sha256(b"\x00" + e).digest() for e in entries]
+    assert (log / "tile/0/000.p/2").read_bytes() == b"".join(leaves)
+    root = hashlib.sha256(b"\x01" + leaves[0] + leaves[1]).hexdigest()
+    for leaf in leaves:
+        assert leaf.hex() in example
+    assert root in example
+    checkpoint = (log / "checkpoint").read_bytes()
+    assert checkpoint.decode() == checkpoint_text
+    assert base64.b64decode(checkpoint.decode().splitlines()[2]).hex() == root
+    snapshot = json.loads((GOLDEN / "expected" / "snapshot.json").read_bytes())["signed"]
+    assert snapshot["log"] == {"root": root, "size": 2}
+    pin = snapshot["meta"]["log/checkpoint"]
+    assert pin == {"length": len(checkpoint), "sha256": hashlib.sha256(checkpoint).hexdigest()}
+    assert f"({pin['length']} bytes, sha256\n`{pin['sha256']}`)" in example
