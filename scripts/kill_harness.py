@@ -65,6 +65,7 @@ from appshelf.deploy import ClientOptions, DeployOptions, deploy_site
 from appshelf.formats.documents import AppDetail
 from appshelf.signing.keys import write_new_key_file
 from appshelf.site import site_generator
+from appshelf.source.lifecycle import record_standing
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -74,8 +75,8 @@ import generate  # noqa: E402  (benchmarks/generate.py)
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-BUILD_CHANGES = ("add-version", "add-app", "edit-app", "remove-app")
-DEPLOY_CHANGES = ("add-version", "add-app", "edit-app")  # a deploy refuses to drop versions
+BUILD_CHANGES = ("add-version", "add-app", "edit-app", "takedown-app")
+DEPLOY_CHANGES = ("add-version", "add-app", "edit-app", "takedown-app")
 SNAPSHOT = "snapshot.json"
 DEPLOY_RECORD = ".appshelf/deploy-state.json"
 LEFTOVER_MARKS = (".appshelf-tmp-", ".appshelf-journal-", ".appshelf-old-")
@@ -181,8 +182,12 @@ def apply_change(source: Path, change: str) -> None:
     elif change == "edit-app":
         app_toml = source / "apps" / apps[1] / "app.toml"
         app_toml.write_text(app_toml.read_text().replace('name = "', 'name = "Renamed ', 1))
-    elif change == "remove-app":
-        shutil.rmtree(source / "apps" / apps[-1])  # the last app: nobody depends on it
+    elif change == "takedown-app":
+        # Removing a published app is refused (the release log remembers it); taking its
+        # versions down is how it leaves. The last app: nobody depends on it.
+        folder = source / "apps" / apps[-1]
+        for version in sorted(p.name for p in folder.iterdir() if p.is_dir()):
+            record_standing(source, apps[-1], version, "takedown", "kill harness")
     else:
         raise ValueError(change)
 
