@@ -185,6 +185,16 @@ def test_snapshot_expiring_before_it_was_issued(
         client.refresh()
 
 
+def test_snapshot_with_an_impossible_date(
+    served_registry: StaticServer, make_client: ClientFactory
+) -> None:
+    """Found by scripts/fuzz_client_json.py: a date that fits the pattern but not the
+    calendar, behind a valid signature, gave a ValueError traceback."""
+    _resign_snapshot(served_registry.root, expires="2026-02-44T12:00:00Z")
+    with pytest.raises(Malformed, match=r"not a real time"):
+        make_client(served_registry.url).refresh()
+
+
 def test_rolled_back_snapshot(
     example_source: Path, tmp_path: Path, make_client: ClientFactory
 ) -> None:

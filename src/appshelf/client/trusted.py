@@ -204,7 +204,10 @@ def verify_snapshot(
 def _check_times(snapshot: Snapshot, now: datetime) -> None:
     """Freeze protection only works if a snapshot's validity window is sane: not issued
     in the future, not valid for years, and not past its expiry."""
-    issued, expires = parse_timestamp(snapshot.issued), parse_timestamp(snapshot.expires)
+    try:
+        issued, expires = parse_timestamp(snapshot.issued), parse_timestamp(snapshot.expires)
+    except ValueError as exc:  # the pattern holds, the date does not (a 44th of February)
+        raise Malformed(f"{SNAPSHOT_PATH}: issued/expires is not a real time ({exc})") from None
     if issued > now + MAX_CLOCK_SKEW:
         raise Malformed(
             f"{SNAPSHOT_PATH}: issued: {snapshot.issued} is more than 5 minutes in the future "
