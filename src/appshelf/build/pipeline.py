@@ -366,15 +366,16 @@ def _explain_key(source: PublishedSource, key: RegistryKey, exc: OutputError) ->
         return exc
     if key.development:
         return SigningKeyError(
-            f"{source.description} is signed by key {signer[:16]}..., but this build found no "
-            "signing key and would sign with the development key. Set $APPSHELF_SIGNING_KEY "
+            f"{source.description}: snapshot.json is signed by key {signer[:16]}..., but this "
+            "build found no signing key and would sign with the development key. Set "
+            "$APPSHELF_SIGNING_KEY "
             "(in CI: the repository secret), or [signing] key_file in registry.toml, or pass "
             "--key-file"
         )
     return SigningKeyError(
-        f"{source.description} is signed by key {signer[:16]}..., not by this build's key "
-        f"{key.keyid[:16]}... ({key.origin}). Sign with that key, or hand signing over to "
-        "this one with a rotation statement signed by both keys: `appshelf rotate-key "
+        f"{source.description}: snapshot.json is signed by key {signer[:16]}..., not by this "
+        f"build's key {key.keyid[:16]}... ({key.origin}). Sign with that key, or hand signing "
+        "over to this one with a rotation statement signed by both keys: `appshelf rotate-key "
         "--old-key-file OLD --new-key-file NEW` writes it into keys/"
     )
 

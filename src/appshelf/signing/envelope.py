@@ -6,14 +6,14 @@ bytes in, the trusted body out, or a `SignatureError` that says exactly why not.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import nacl.exceptions
 import nacl.signing
 
-from appshelf.formats.canonical import canonical_json
+from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.formats.canonical import CanonicalJSONError, canonical_json
 from appshelf.signing.keys import RegistryKey, key_id
 
 
@@ -80,9 +80,9 @@ def verify_envelope(
         UnknownKeyError: no signature by a trusted key.
     """
     if isinstance(data, bytes | bytearray):
-        try:
-            envelope = json.loads(data)
-        except ValueError as exc:
+        try:  # bounded: nothing unsigned is parsed without limits (size is the caller's)
+            envelope = loads_bounded(bytes(data))
+        except JsonRejected as exc:
             raise SignatureError(f"{what}: not valid JSON ({exc})") from None
     else:
         envelope = data
@@ -94,7 +94,10 @@ def verify_envelope(
         raise SignatureError(f"{what}: expected 'signed' and a non-empty 'signatures' list")
     if body.get("type") != expected_type:
         raise SignatureError(f"{what}: type is {body.get('type')!r}, expected {expected_type!r}")
-    message = canonical_json(body)
+    try:
+        message = canonical_json(body)
+    except CanonicalJSONError as exc:
+        raise SignatureError(f"{what}: {exc}") from None
     seen: list[str] = []
     good: str | None = None
     for entry in signatures:
