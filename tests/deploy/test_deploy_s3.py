@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from appshelf.errors import SourceTreeError
 from appshelf.deploy import ClientOptions, RequestCounter, S3Store, S3Target
 from appshelf.deploy.errors import DeployConflictError, DeployRefusedError
 from appshelf.deploy.files import STATE_KEY
 from appshelf.deploy.run import read_published
+from appshelf.errors import SourceTreeError
 from conftest import build
 from deploy.conftest import (
     SeaweedS3,
