@@ -122,7 +122,9 @@ def test_flows_core_artifacts_in_the_bucket_end_to_end(
     record_standing(example_source, APP, "2.0.0", "takedown", "legal request")
     build(example_source, site, base_url=f"{seaweed.endpoint}/{bucket}/", now=NOW)
     report = deploy(seaweed, site, f"s3://{bucket}", delete=True)
-    assert f"apps/{APP}/2.0.0/manifest.json" in {i.path for i in report.plan if i.action == "delete"}
+    assert f"apps/{APP}/2.0.0/manifest.json" in {
+        i.path for i in report.plan if i.action == "delete"
+    }
     after = bucket_keys(seaweed, bucket)
     assert {k: after[k] for k in objects} == objects
     code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
