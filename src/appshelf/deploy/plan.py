@@ -237,6 +237,38 @@ def check_published(site: LocalSite, deployed: Deployed) -> None:
         )
 
 
+def check_bucket_artifacts(site: LocalSite, state: RemoteState) -> None:
+    """An artifact under base_url that the build did not write must already be in the
+    bucket, with the size (and, when known, the sha256) its release pins: appshelf never
+    uploads it, so a deploy without it would publish a version nobody can download.
+
+    Raises:
+        DeployRefusedError: one is missing or different; nothing is uploaded then.
+    """
+    problems: list[str] = []
+    for relpath, artifact in sorted(site.bucket_artifacts().items()):
+        what = f"{artifact.app} {artifact.version}: its artifact_url names {relpath}"
+        remote = state.objects.get(relpath)
+        if remote is None:
+            problems.append(f"{what}, which is not in the bucket")
+        elif remote.size != artifact.size:
+            problems.append(
+                f"{what}, which has {remote.size:,} bytes in the bucket; release.toml pins "
+                f"{artifact.size:,}"
+            )
+        elif remote.sha256 is not None and remote.sha256 != artifact.sha256:
+            problems.append(
+                f"{what}, whose sha256 in the bucket is {remote.sha256}; release.toml pins "
+                f"{artifact.sha256}"
+            )
+    if problems:
+        raise DeployRefusedError(
+            "refusing to deploy, nothing was uploaded: appshelf does not upload artifacts "
+            "that live in the bucket, so they must be there first:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+
+
 def check_snapshot(site: LocalSite, state: RemoteState, deployed: Deployed) -> None:
     if deployed.version is None or state.snapshot_bytes == site.snapshot_bytes:
         return
@@ -277,6 +309,71 @@ def _decide(
     return skip
 
 
+def _protected(site: LocalSite, deployed: Deployed) -> set[str]:
+    """Paths no release that stays published may lose: what this build and its log point
+    at, and the artifacts of deployed versions that are not being taken down."""
+    protected = site.referenced()
+    if deployed.base_url is None:
+        return protected
+    log = site.log
+    for ident, entry in deployed.published.items():
+        logged = log.releases.get(ident) if log is not None else None
+        if logged is not None and logged.standing.takedown is not None:
+            continue  # a takedown is what may remove an artifact
+        if (rel := artifact_relpath(entry.artifact.url, deployed.base_url)) is not None:
+            protected.add(rel)
+    return protected
+
+
+def _plan_deletes(
+    site: LocalSite, state: RemoteState, deployed: Deployed
+) -> tuple[list[Action], list[str]]:
+    """`--delete`: objects the site lacks that appshelf wrote itself (its deploy record
+    lists them, at the ETag it wrote) and that nothing still published refers to."""
+    protected = _protected(site, deployed)
+    written = state.record.objects if state.record is not None else {}
+    deletes: list[Action] = []
+    referenced: list[str] = []
+    foreign: list[str] = []
+    for relpath, remote in sorted(state.objects.items()):
+        if relpath in site.files or relpath == STATE_KEY:
+            continue
+        if relpath in protected:
+            referenced.append(relpath)
+            continue
+        mine = written.get(relpath)
+        if mine is None or mine.etag != remote.etag:
+            foreign.append(relpath)
+            continue
+        deletes.append(
+            Action(
+                relpath,
+                "delete",
+                "not in the site",
+                kind_of(relpath, frozenset()),
+                size=remote.size,
+                if_match=remote.etag,
+            )
+        )
+    notes: list[str] = []
+    if referenced:
+        notes.append(
+            f"kept {len(referenced)} object(s) that published versions still refer to: "
+            + _listed(referenced)
+        )
+    if foreign:
+        notes.append(
+            f"kept {len(foreign)} object(s) appshelf did not write (not in its deploy record, "
+            "or changed since): " + _listed(foreign)
+        )
+    return deletes, notes
+
+
+def _listed(paths: list[str], limit: int = 20) -> str:
+    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
+
+
 def plan_deploy(
     site: LocalSite, state: RemoteState, config: DeploySection, delete: bool = False
 ) -> DeployPlan:
@@ -284,15 +381,9 @@ def plan_deploy(
     check_log_prefix(site, state)
     check_published(site, deployed)
     check_snapshot(site, state, deployed)
+    check_bucket_artifacts(site, state)
 
     local_artifacts = frozenset(site.artifact_paths())
-    protected = set(local_artifacts)
-    if deployed.base_url is not None:
-        protected |= {
-            rel
-            for entry in deployed.published.values()
-            if (rel := artifact_relpath(entry.artifact.url, deployed.base_url)) is not None
-        }
     uploads: list[Action] = []
     skips: list[Action] = []
     for relpath, local in site.files.items():
@@ -309,30 +400,8 @@ def plan_deploy(
             )
         (uploads if action.op == "upload" else skips).append(action)
     uploads.sort(key=lambda a: (a.kind.phase, a.relpath))
-    deletes: list[Action] = []
-    kept: list[str] = []
-    if delete:
-        for relpath, remote in sorted(state.objects.items()):
-            if relpath in site.files or relpath == STATE_KEY:
-                continue
-            if relpath in protected:
-                kept.append(relpath)
-                continue
-            deletes.append(
-                Action(
-                    relpath,
-                    "delete",
-                    "not in the site",
-                    kind_of(relpath, frozenset()),
-                    size=remote.size,
-                    if_match=remote.etag,
-                )
-            )
-    notes = list(deployed.notes)
-    if kept:
-        notes.append(
-            f"kept {len(kept)} artifact(s) of published versions although the site lacks them"
-        )
+    deletes, notes = _plan_deletes(site, state, deployed) if delete else ([], [])
+    notes = [*deployed.notes, *notes]
     if deployed.base_url is not None and deployed.base_url != site.base_url:
         notes.append(
             f"the deployed registry's base URL was {deployed.base_url}; this build uses "

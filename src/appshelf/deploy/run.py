@@ -317,8 +317,20 @@ def execute(
 def _write_record(
     store: S3Store, site: LocalSite, state: RemoteState, plan: DeployPlan, etags: dict[str, str]
 ) -> None:
-    """Remember what is deployed now; skipped when the record already says exactly this."""
+    """Remember what is deployed now, and every object an earlier deploy wrote that is
+    still there unchanged (so a later `--delete` knows appshelf wrote it); skipped when
+    the record already says exactly this."""
     actions = {a.relpath: a for a in [*plan.uploads, *plan.skips]}
+    deleted = {a.relpath for a in plan.deletes}
+    earlier = state.record.objects if state.record is not None else {}
+    kept = {
+        relpath: recorded
+        for relpath, recorded in earlier.items()
+        if relpath not in site.files
+        and relpath not in deleted
+        and (listed := state.objects.get(relpath)) is not None
+        and listed.etag == recorded.etag
+    }
     objects = {
         relpath: RecordedObject(
             etag=etags.get(relpath) or state.objects[relpath].etag,
@@ -329,6 +341,7 @@ def _write_record(
         )
         for relpath, local in site.files.items()
     }
+    objects = dict(sorted({**kept, **objects}.items()))
     record = DeployRecord(objects=objects)
     if state.record is not None and state.record.objects == objects:
         return

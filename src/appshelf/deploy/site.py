@@ -14,6 +14,7 @@ from urllib.parse import unquote
 import pydantic
 
 from appshelf.build.hashing import hash_files
+from appshelf.build.outputs import version_dir
 from appshelf.deploy.errors import SiteError
 from appshelf.deploy.files import SNAPSHOT, STATE_KEY
 from appshelf.formats.documents import (
@@ -22,6 +23,7 @@ from appshelf.formats.documents import (
     KeysDocument,
     Signed,
     Snapshot,
+    VersionEntry,
 )
 from appshelf.formats.log import (
     CHECKPOINT,
@@ -60,13 +62,53 @@ class LocalSite:
         return self.snapshot.registry
 
     def artifact_paths(self) -> dict[str, str]:
-        """Local artifact path -> sha256, for every version whose artifact is hosted here."""
+        """Local artifact path -> sha256, for every version whose artifact the build wrote
+        into this folder (under base_url, in the version's own folder)."""
         return {
             path: entry.artifact.sha256
-            for detail in self.apps.values()
+            for key, entry, path in self._own_artifacts()
+            if path == hosted_relpath(key, entry.version, entry.artifact.filename)
+        }
+
+    def bucket_artifacts(self) -> dict[str, BucketArtifact]:
+        """Artifacts under base_url that the build did not write: objects already in the
+        bucket (the Flows core layout, apps/<key>/versions/<v>.tar.gz), never uploaded."""
+        return {
+            path: BucketArtifact(key, entry.version, entry.artifact.sha256, entry.artifact.size)
+            for key, entry, path in self._own_artifacts()
+            if path != hosted_relpath(key, entry.version, entry.artifact.filename)
+        }
+
+    def referenced(self) -> set[str]:
+        """Every path under base_url that an artifact of this build or of a logged release
+        not taken down points at: `deploy --delete` never removes one of these."""
+        paths = {path for _, _, path in self._own_artifacts()}
+        for release in self.log.releases.values() if self.log is not None else ():
+            path = artifact_relpath(release.entry.artifact.url, self.base_url)
+            if path is not None and release.standing.takedown is None:
+                paths.add(path)
+        return paths
+
+    def _own_artifacts(self) -> list[tuple[str, VersionEntry, str]]:
+        return [
+            (key, entry, path)
+            for key, detail in self.apps.items()
             for entry in detail.versions
             if (path := artifact_relpath(entry.artifact.url, self.base_url)) is not None
-        }
+        ]
+
+
+@dataclass(frozen=True)
+class BucketArtifact:
+    app: str
+    version: str
+    sha256: str
+    size: int
+
+
+def hosted_relpath(app: str, version: str, filename: str) -> str:
+    """Where the build writes a local artifact (docs/spec.md 1.1)."""
+    return f"{version_dir(app, version)}/{filename}"
 
 
 def artifact_relpath(url: str, base_url: str) -> str | None:
@@ -164,5 +206,12 @@ def read_site(root: Path) -> LocalSite:
             raise SiteError(
                 f"{root / relpath}: missing or different from the sha256 its app.json "
                 "gives; rebuild the site"
+            )
+    for relpath, artifact in site.bucket_artifacts().items():
+        if relpath in files:
+            raise SiteError(
+                f"{root / relpath}: {artifact.app} {artifact.version}'s artifact_url names "
+                "this path as an object already in the bucket, but the site has a file "
+                "there too; move one of them"
             )
     return site

@@ -255,7 +255,9 @@ class ReleaseConfig(_Config):
     @field_validator("artifact_url")
     @classmethod
     def _artifact_url(cls, value: str | None) -> str | None:
-        checked = _http_url(value, "artifact_url", https_only=True)
+        # http:// is accepted here only so that tree.py can allow it under an http://
+        # base_url (a registry whose artifacts already sit in its bucket); it refuses the rest.
+        checked = _http_url(value, "artifact_url")
         problem = artifact_url_problem(checked) if checked is not None else None
         if problem is not None:
             raise ValueError(problem)

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
+from urllib.parse import unquote
 
 import pydantic
 import semver
@@ -31,12 +32,16 @@ from appshelf.source.models import (
     RegistryConfig,
     ReleaseConfig,
 )
-from appshelf.source.text import internal_host_problem
+from appshelf.source.text import internal_host_problem, url_without_userinfo
 
 MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml
 MAX_README_BYTES = 1 << 20
 MAX_ICON_BYTES = 1 << 20
 ICON_NAMES = ("icon.svg", "icon.png")
+# apps/<key>/versions/: where the Flows core registry keeps its artifacts. Not a version
+# (never SemVer); its objects are published by whoever put them in the bucket and are
+# referenced by artifact_url, so the build skips the folder instead of refusing it.
+FLOWS_ARTIFACT_FOLDER = "versions"
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
@@ -432,6 +437,8 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
         symlink, plain_dir, _ = reader.kinds[entry]
         if not plain_dir and not symlink:
             continue  # app.toml, icon, README and other files beside the versions
+        if entry.name == FLOWS_ARTIFACT_FOLDER:
+            continue  # the Flows core layout's artifacts, referenced by artifact_url
         if not reader.inside(entry):
             continue
         if symlink and not entry.is_dir():
@@ -520,6 +527,10 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
             )
             return None
         assert release.sha256 is not None and release.size is not None
+        problem = _own_url_problem(reader.base_url, release.artifact_url)
+        if problem is not None:
+            reader.problem(release_path, "artifact_url", problem)
+            return None
         if not _artifact_host_allowed(reader, release_path, release.artifact_url):
             return None
         filename = release.artifact_url.rstrip("/").rsplit("/", 1)[-1] or f"{app_key}-{name}"
@@ -560,6 +571,31 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
     return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
+
+
+def _own_url_problem(base_url: str | None, url: str) -> str | None:
+    """Why an artifact URL cannot be used: http:// outside the registry's own base_url, or
+    under it a path the build writes itself (the output is uploaded over such a path)."""
+    if base_url is None or not url.startswith(base_url):
+        if url.startswith("https://"):
+            return None
+        return (
+            f"must be an https:// URL, got {url_without_userinfo(url)!r} (http:// only under "
+            "the registry's own base_url)"
+        )
+    parts = unquote(url[len(base_url) :]).split("/")
+    owned = (
+        len(parts) < 2
+        or parts[0] == "log"
+        or (parts[0] == "apps" and (len(parts) < 4 or semver.Version.is_valid(parts[2])))
+    )
+    if not owned:
+        return None
+    return (
+        "is under base_url at a path appshelf writes itself (top-level files, log/, "
+        "apps/<key>/<file>, version folders); put objects already in the bucket elsewhere, "
+        f"for example apps/<key>/{FLOWS_ARTIFACT_FOLDER}/<version>.tar.gz"
+    )
 
 
 def _artifact_host_allowed(reader: _Reader, release_path: Path, url: str) -> bool:
