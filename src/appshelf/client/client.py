@@ -15,6 +15,7 @@ from appshelf.client import trusted as t
 from appshelf.client.errors import ClientUsageError, Malformed, RepositoryError, UnknownVersion
 from appshelf.client.files import atomic_file
 from appshelf.client.keys import TrustedKeys, check_dev_key
+from appshelf.client.log import check_log_head
 from appshelf.client.state import StateStore, default_state_dir
 from appshelf.client.transport import (
     FolderTransport,
@@ -104,14 +105,16 @@ class RegistryClient:
 
     # -- step 1 ------------------------------------------------------------------
     def refresh(self) -> t.TrustedSnapshot:
-        """Fetch and verify the snapshot; remember its version (rollback protection)."""
+        """Fetch and verify the snapshot; remember its version (rollback protection) and
+        its log head (fork protection)."""
         data = read_all(self.transport, t.SNAPSHOT_PATH, self.limits.snapshot, t.SNAPSHOT_PATH)
         # The state is per registry; until the signature is checked we only know the
         # claimed registry, so verify once without state to learn it, then with it.
         unchecked = t.verify_snapshot(data, self.keys, self.clock(), None, self.expected_registry)
         state = self.state.load(unchecked.registry)
         trusted = t.verify_snapshot(data, self.keys, self.clock(), state, self.expected_registry)
-        if trusted.snapshot.version > state.snapshot_version or state.snapshot_sha256 is None:
+        check_log_head(self.transport, state, trusted)  # append-only: no rewritten history
+        if t.next_state(trusted) != state:  # a newer version, or a log head to remember
             self.state.save(t.next_state(trusted))
         self._snapshot = trusted
         self._apps.clear()
