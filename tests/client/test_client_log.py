@@ -304,3 +304,20 @@ def test_log_command_prints_an_apps_history(live: HostileServer, example_source:
     assert code == 0 and "#16" in out and "deprecated   1.0.0  old (use 1.1.1)" in out, out
     code, out = cli("log", "no-such-app", "-r", live.url, "--allow-dev-key")
     assert code == 1 and "Error: no app 'no-such-app' in the release log" in out, out
+
+
+def test_a_snapshot_dropping_the_log_is_refused(
+    served: HostileServer, make_client: ClientFactory
+) -> None:
+    from appshelf.formats.canonical import canonical_json
+    from appshelf.signing.envelope import sign_body
+    from appshelf.signing.keys import development_key
+
+    make_client(served.url).refresh()
+    body = json.loads((served.root / "snapshot.json").read_bytes())["signed"]
+    del body["log"], body["meta"]["log/checkpoint"]
+    body["version"] += 1
+    snapshot = canonical_json(sign_body(body, development_key()))
+    (served.root / "snapshot.json").write_bytes(snapshot)
+    with pytest.raises(LogInconsistent, match=r"names no release log, but this client accepted"):
+        make_client(served.url).refresh()
