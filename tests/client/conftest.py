@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from appshelf.client import Limits, RegistryClient, trusted_keys
-from conftest import FIXED_NOW, LoopbackServer
+from conftest import FIXED_NOW, LoopbackServer, build
 
 # The example registry is built with FIXED_NOW and a 30-day snapshot lifetime.
 CLIENT_NOW = FIXED_NOW + timedelta(days=1)
@@ -81,6 +82,27 @@ class HostileServer(LoopbackServer):
         super().__init__(Handler)
 
 
+@pytest.fixture
+def live(
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[HostileServer]:
+    """The example registry signed now (the CLI uses the real clock)."""
+    monkeypatch.setenv("APPSHELF_STATE_DIR", str(tmp_path / "cli-state"))
+    with HostileServer(tmp_path / "live") as server:
+        build(example_source, server.root, base_url=server.url, now=datetime.now(UTC))
+        yield server
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """Run the appshelf CLI in-process: its exit code and output."""
+    from click.testing import CliRunner
+
+    from appshelf.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
 def endless(handler: BaseHTTPRequestHandler) -> None:
     """No Content-Length, and the bytes never stop (until the client hangs up)."""
     handler.send_response(200)
@@ -103,3 +125,58 @@ def redirect_to_self(handler: BaseHTTPRequestHandler) -> None:
 def copy_registry(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target
+
+
+def read_log_entries(root: Path) -> list[bytes]:
+    """The entries of the log a built registry folder publishes."""
+    from appshelf.formats.log import decode_bundle, tiles_for
+
+    size = json.loads((root / "snapshot.json").read_bytes())["signed"]["log"]["size"]
+    entries: list[bytes] = []
+    for ref in tiles_for(size):
+        if ref.level == "entries":
+            entries += decode_bundle((root / ref.path).read_bytes(), ref.width)
+    return entries
+
+
+def resign_log(
+    root: Path,
+    entries: list[bytes],
+    *,
+    bump: int = 1,
+    checkpoint: Callable[[bytes], bytes] | None = None,
+) -> None:
+    """Publish `entries` as root's release log, signed by the development key as a
+    registry's own build would: tiles, checkpoint, and a snapshot `bump` versions newer
+    naming the new head (so only a log check can tell a rewritten history)."""
+    from appshelf.build.logplan import log_files
+    from appshelf.formats.canonical import canonical_json, sha256_hex
+    from appshelf.formats.merkle import leaf_hash
+    from appshelf.signing.envelope import sign_body
+    from appshelf.signing.keys import development_key
+    from appshelf.signing.releaselog import LogState
+
+    body = json.loads((root / "snapshot.json").read_bytes())["signed"]
+    state = LogState(entries=list(entries), leaves=[leaf_hash(e) for e in entries])
+    files = log_files(state, development_key(), body["registry"])
+    if checkpoint is not None:
+        files["log/checkpoint"] = checkpoint(files["log/checkpoint"])
+    shutil.rmtree(root / "log")
+    for relpath, data in files.items():
+        (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (root / relpath).write_bytes(data)
+    cp = files["log/checkpoint"]
+    body["meta"]["log/checkpoint"] = {"sha256": sha256_hex(cp), "length": len(cp)}
+    body["log"] = {"size": state.size, "root": state.root.hex()}
+    body["version"] += bump
+    (root / "snapshot.json").write_bytes(canonical_json(sign_body(body, development_key())))
+
+
+def entry_json(data: bytes) -> dict[str, object]:
+    return json.loads(data)  # type: ignore[no-any-return]
+
+
+def entry_bytes(entry: dict[str, object]) -> bytes:
+    from appshelf.formats.canonical import canonical_json
+
+    return canonical_json(entry)

@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from appshelf.cli import main
 from appshelf.client.errors import ConnectionFailed, DigestMismatch, LockMismatch, NotFound
 from appshelf.client.lock import check_lock, lock_plan, read_lock, write_lock
 from appshelf.client.search import search
 from appshelf.client.transport import FolderTransport
 from appshelf.client.verify import verify_registry
+from appshelf.source.lifecycle import record_standing
 from conftest import StaticServer, build
 
-from .conftest import ClientFactory
+from .conftest import ClientFactory, cli
 
 
 def _resolve(client, *roots: str):  # type: ignore[no-untyped-def]
@@ -114,7 +112,13 @@ def test_lock_fails_when_the_registry_changes(
         release = example_source / "apps/hello-world/1.0.0/release.toml"
         release.write_text(release.read_text() + 'yanked = "security hole"\n')
         build(example_source, server.root, base_url=server.url)
-        with pytest.raises(LockMismatch, match=r"yanked: security hole"):
+        # A yank is not a change of the release: the lock still holds.
+        assert [m.manifest.yanked for m in check_lock(make_client(server.url), lock)] == [
+            "security hole"
+        ]
+        record_standing(example_source, "hello-world", "1.0.0", "takedown", "legal request")
+        build(example_source, server.root, base_url=server.url)
+        with pytest.raises(LockMismatch, match=r"the registry no longer publishes it"):
             check_lock(make_client(server.url), lock)
 
 
@@ -159,52 +163,38 @@ def test_tampered_download_from_a_folder(
     assert list((tmp_path / "dl").iterdir()) == []
 
 
-@pytest.fixture
-def live(example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """The example registry signed now (the CLI uses the real clock)."""
-    monkeypatch.setenv("APPSHELF_STATE_DIR", str(tmp_path / "cli-state"))
-    with StaticServer(tmp_path / "live") as server:
-        build(example_source, server.root, base_url=server.url, now=datetime.now(UTC))
-        yield server
-
-
-def _cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.output
-
-
 def test_cli_commands(live: StaticServer, tmp_path: Path) -> None:
     reg = ["-r", live.url, "--allow-dev-key"]
-    code, out = _cli("resolve", *reg, "jira-sync@^3.1.0", "slack-notify", "--json")
+    code, out = cli("resolve", *reg, "jira-sync@^3.1.0", "slack-notify", "--json")
     assert code == 0, out
     plan = json.loads(out)
     assert [i["app"] for i in plan["install"]][-2:] == ["jira-sync", "slack-notify"]
-    code, out = _cli("search", *reg, "storage", "--json")
+    code, out = cli("search", *reg, "storage", "--json")
     assert code == 0 and {a["key"] for a in json.loads(out)} == {"kv-store", "jira-sync"}
     lock_path = tmp_path / "appshelf.lock"
-    code, out = _cli("lock", *reg, "slack-notify@1.1", "-o", str(lock_path))
+    code, out = cli("lock", *reg, "slack-notify@1.1", "-o", str(lock_path))
     assert code == 0, out
-    code, out = _cli(
+    code, out = cli(
         "fetch", "--allow-dev-key", "--lock", str(lock_path), "-d", str(tmp_path / "d"), "--json"
     )
     assert code == 0, out
     assert sorted(r["app"] for r in json.loads(out)) == ["http-client", "slack-notify"]
-    code, out = _cli("fetch", *reg, "kv-store@1.0", "-d", str(tmp_path / "e"))
+    code, out = cli("fetch", *reg, "kv-store@1.0", "-d", str(tmp_path / "e"))
     assert code == 0 and (tmp_path / "e/kv-store-1.0.0.tar.gz").is_file()
-    code, out = _cli("verify", live.url, "--allow-dev-key", "--artifacts")
+    code, out = cli("verify", live.url, "--allow-dev-key", "--artifacts")
     assert code == 0 and "OK: no problems" in out, out
 
 
 def test_cli_errors(live: StaticServer) -> None:
-    code, out = _cli("resolve", "-r", live.url, "kv-store")
+    code, out = cli("resolve", "-r", live.url, "kv-store")
     assert code == 1 and "Error: no trusted keys" in out
     dev = "--allow-dev-key"
-    code, out = _cli("resolve", "-r", live.url, dev, "jira-sync@3.2.0", "slack-notify@1.0.0")
+    code, out = cli("resolve", "-r", live.url, dev, "jira-sync@3.2.0", "slack-notify@1.0.0")
     assert code == 1 and "http-client: no single version satisfies all of these" in out
-    code, out = _cli("resolve", "-r", live.url, dev, "kv-store@^1..2")
+    code, out = cli("resolve", "-r", live.url, dev, "kv-store@^1..2")
     assert code == 1 and "invalid version range" in out
     (live.root / "apps/kv-store/app.json").write_text("{}")
-    code, out = _cli("verify", live.url, dev)
+    code, out = cli("verify", live.url, dev)
     assert code == 1 and "FAILED" in out and "Error: 1 problem(s)" in out
     assert "Traceback" not in out
 
@@ -213,11 +203,11 @@ def test_verify_a_folder_against_a_base_url(live: StaticServer, tmp_path: Path) 
     """A folder has no URL of its own: --base-url says which registry it must hold."""
     folder = shutil.copytree(live.root, tmp_path / "copy")
     dev = "--allow-dev-key"
-    code, out = _cli("verify", str(folder), dev, "--base-url", live.url.rstrip("/"))
+    code, out = cli("verify", str(folder), dev, "--base-url", live.url.rstrip("/"))
     assert code == 0 and f"for {live.url}," in out, out
     other = "https://apps.example.com/"
-    code, out = _cli("verify", str(folder), dev, "--base-url", other)
+    code, out = cli("verify", str(folder), dev, "--base-url", other)
     assert code == 1 and f"signed for registry {live.url}, but served from {other}" in out, out
-    code, out = _cli("verify", str(folder), dev, "--base-url", "apps.example.com")
+    code, out = cli("verify", str(folder), dev, "--base-url", "apps.example.com")
     assert code == 1 and "Error: --base-url: 'apps.example.com' is not an http(s):// URL" in out
     assert "Traceback" not in out

@@ -40,6 +40,7 @@ def _register() -> None:
         keygen,
         lifecycle,
         lock,
+        log,
         registry,
         resolve,
         rotate,
@@ -50,7 +51,7 @@ def _register() -> None:
     )
 
     commands = (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init)
-    for module in (*commands, registry, show):
+    for module in (*commands, registry, show, log):
         main.add_command(module.command)
     for command in (*lifecycle.commands, rotate.command):
         main.add_command(command)

@@ -19,6 +19,25 @@ from appshelf.cli.client_options import (
 from appshelf.client.client import Download
 from appshelf.client.errors import ClientUsageError
 from appshelf.client.lock import check_lock, read_lock
+from appshelf.formats.documents import Manifest
+
+
+def _warn_standing(manifest: Manifest) -> None:
+    """A locked release keeps installing when yanked or deprecated; say so."""
+    what = f"{manifest.app} {manifest.version}"
+    if manifest.yanked:
+        click.secho(
+            f"Warning: {what} is yanked ({manifest.yanked}); fetching it because the lock pins it",
+            err=True,
+            fg="yellow",
+        )
+    if manifest.deprecated:
+        instead = f"; use {manifest.replacement} instead" if manifest.replacement else ""
+        click.secho(
+            f"Warning: {what} is deprecated ({manifest.deprecated}){instead}",
+            err=True,
+            fg="yellow",
+        )
 
 
 @click.command("fetch")
@@ -63,6 +82,8 @@ def command(
     with make_client(location, trust) as client:
         if lock is not None:
             manifests = check_lock(client, lock)
+            for trusted in manifests:
+                _warn_standing(trusted.manifest)
         else:
             plan = resolve_with(client, requirements, prerelease)
             for item in plan.installs:

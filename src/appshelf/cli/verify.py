@@ -77,6 +77,11 @@ def show(report: VerifyReport, artifacts: bool) -> None:
         )
     click.echo(f"  pinned files     {report.pinned_files} ok")
     click.echo(f"  manifests        {report.manifests} ok (signature, pin, agreement)")
+    if report.log_entries:
+        click.echo(
+            f"  release log      {report.log_entries} entries ok (checkpoint, root, rules), "
+            f"{report.log_versions} versions checked against their release entries"
+        )
     if artifacts:
         click.echo(
             f"  artifacts        {report.artifacts_checked} ok ({report.artifact_bytes:,} bytes), "

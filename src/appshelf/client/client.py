@@ -15,6 +15,7 @@ from appshelf.client import trusted as t
 from appshelf.client.errors import ClientUsageError, Malformed, RepositoryError, UnknownVersion
 from appshelf.client.files import atomic_file
 from appshelf.client.keys import TrustedKeys, check_dev_key
+from appshelf.client.log import check_log_head
 from appshelf.client.state import StateStore, default_state_dir
 from appshelf.client.transport import (
     FolderTransport,
@@ -150,7 +151,8 @@ class RegistryClient:
 
     # -- step 1 ------------------------------------------------------------------
     def refresh(self) -> t.TrustedSnapshot:
-        """Fetch and verify the snapshot, and remember its version (rollback protection).
+        """Fetch and verify the snapshot; remember its version (rollback protection) and its
+        release-log head (fork protection).
 
         Forgets the app.json files read so far, since the new snapshot may pin others.
 
@@ -160,8 +162,9 @@ class RegistryClient:
         Raises:
             RepositoryError: The snapshot fails verification: `BadSignature`,
                 `UnknownKey`, `Expired`, `Rollback` (older than one seen before),
-                `InconsistentMetadata` (signed for another registry), `Malformed` or
-                `LengthExceeded`.
+                `InconsistentMetadata` (signed for another registry), `Malformed`,
+                `LengthExceeded` or `LogInconsistent` (its release log does not extend
+                the one accepted before: a rewritten or forked history).
             TransportError: It could not be read (`NotFound`, `Timeout`,
                 `ConnectionFailed`, `TooManyRedirects`).
             StateError: The rollback state cannot be read or written.
@@ -172,7 +175,8 @@ class RegistryClient:
         unchecked = t.verify_snapshot(data, self.keys, self.clock(), None, self.expected_registry)
         state = self.state.load(unchecked.registry)
         trusted = t.verify_snapshot(data, self.keys, self.clock(), state, self.expected_registry)
-        if trusted.snapshot.version > state.snapshot_version or state.snapshot_sha256 is None:
+        check_log_head(self.transport, state, trusted)  # append-only: no rewritten history
+        if t.next_state(trusted) != state:  # a newer version, or a log head to remember
             self.state.save(t.next_state(trusted))
         self._snapshot = trusted
         self._apps.clear()

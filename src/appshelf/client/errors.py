@@ -52,6 +52,10 @@ class InconsistentMetadata(RepositoryError):
     """Two verified documents disagree (a manifest and app.json, a wrong registry binding)."""
 
 
+class LogInconsistent(RepositoryError):
+    """The release log is rewritten or forked, or disagrees with the documents it backs."""
+
+
 class LockMismatch(RepositoryError):
     """The registry no longer serves what a lock file recorded."""
 
@@ -107,6 +111,7 @@ __all__ = [
     "InvalidVersion",
     "LengthExceeded",
     "LockMismatch",
+    "LogInconsistent",
     "Malformed",
     "NotFound",
     "RepositoryError",

@@ -1,7 +1,12 @@
 """Lock files: exactly which artifact of which app version to install, and why to trust it.
 
 `appshelf lock` writes one from a resolved plan; `fetch --lock` installs exactly what it
-says after checking that the registry (verified afresh) still serves the same bytes.
+says after checking that the registry (verified afresh) still serves the same release:
+the same artifact (filename, URL, sha256, size), and the release log's entry at the
+locked index (proven by inclusion in the signed log) still records it. The manifest's
+bytes are not compared: a yank or deprecation re-signs the manifest but is not a change
+of the release. Lock files of version 1 (no log index) are still read; they are checked
+against the entry app.json names.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from appshelf.client.client import RegistryClient
 from appshelf.client.errors import ClientUsageError, LockMismatch, UnknownApp, UnknownVersion
 from appshelf.client.files import atomic_file, read_small_file
+from appshelf.client.log import logged_entry
 from appshelf.client.resolve import Plan
 from appshelf.client.trusted import TrustedManifest
 from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-from appshelf.formats.documents import HEX64, ArtifactRef
+from appshelf.formats.documents import HEX64, ArtifactRef, VersionEntry
+from appshelf.formats.log import ReleaseEntry
 
 LOCK_TYPE = "appshelf.lock"
 MAX_LOCK_BYTES = 16 * 1024 * 1024
@@ -37,15 +44,16 @@ class LockedApp(BaseModel):
     app: str
     version: str
     artifact: ArtifactRef
-    manifest: LockedManifest
+    manifest: LockedManifest  # as locked; informational (a yank re-signs the manifest)
     keyid: str = Field(pattern=HEX64)
+    log_index: int | None = Field(default=None, ge=0)  # its release entry in the log
 
 
 class LockFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["appshelf.lock"] = "appshelf.lock"
-    lock_version: Literal[1] = 1
+    lock_version: Literal[1, 2] = 2  # 1: before the release log (no log_index)
     registry: str
     snapshot_version: int
     requirements: list[str]
@@ -68,6 +76,7 @@ def lock_plan(client: RegistryClient, plan: Plan) -> LockFile:
                     length=trusted.digest.length,
                 ),
                 keyid=trusted.keyid,
+                log_index=install.entry.log_index,
             )
         )
     return LockFile(
@@ -108,33 +117,49 @@ def check_lock(client: RegistryClient, lock: LockFile) -> list[TrustedManifest]:
             f"the lock is for registry {lock.registry}, but this registry is "
             f"{client.snapshot.registry}"
         )
-    verified = []
-    for locked in lock.apps:
-        what = f"{locked.app} {locked.version}"
-        try:
-            entry = client.entry(locked.app, locked.version)
-        except (UnknownApp, UnknownVersion):
-            raise LockMismatch(f"{what}: locked, but the registry no longer publishes it") from None
-        if entry.artifact != locked.artifact:
-            raise LockMismatch(
-                f"{what}: the registry's artifact (sha256 {entry.artifact.sha256[:16]}..., "
-                f"{entry.artifact.url}) differs from the lock's (sha256 "
-                f"{locked.artifact.sha256[:16]}...); refusing to install"
-            )
-        if (entry.manifest.sha256, entry.manifest.length) != (
-            locked.manifest.sha256,
-            locked.manifest.length,
-        ):
-            detail = f" (it was yanked: {entry.yanked})" if entry.yanked else ""
-            raise LockMismatch(
-                f"{what}: the registry's signed manifest changed since the lock was "
-                f"written{detail}; re-run `appshelf lock` after reviewing the change"
-            )
-        trusted = client.manifest(locked.app, locked.version)
-        if trusted.keyid != locked.keyid:
-            raise LockMismatch(
-                f"{what}: signed by key {trusted.keyid[:16]}..., the lock says "
-                f"{locked.keyid[:16]}..."
-            )
-        verified.append(trusted)
-    return verified
+    return [_check_locked(client, locked) for locked in lock.apps]
+
+
+def _check_locked(client: RegistryClient, locked: LockedApp) -> TrustedManifest:
+    what = f"{locked.app} {locked.version}"
+    try:
+        entry = client.entry(locked.app, locked.version)
+    except (UnknownApp, UnknownVersion):
+        raise LockMismatch(f"{what}: locked, but the registry no longer publishes it") from None
+    if entry.artifact != locked.artifact:
+        raise LockMismatch(
+            f"{what}: the registry's artifact (sha256 {entry.artifact.sha256[:16]}..., "
+            f"{entry.artifact.url}) differs from the lock's (sha256 "
+            f"{locked.artifact.sha256[:16]}...); refusing to install"
+        )
+    trusted = client.manifest(locked.app, locked.version)
+    if trusted.keyid != locked.keyid:
+        raise LockMismatch(
+            f"{what}: signed by key {trusted.keyid[:16]}..., the lock says {locked.keyid[:16]}..."
+        )
+    if client.snapshot.snapshot.log is not None:
+        _check_logged(client, locked, entry)
+    return trusted
+
+
+def _check_logged(client: RegistryClient, locked: LockedApp, entry: VersionEntry) -> None:
+    """The log entry at the locked index is this release, with the locked artifact."""
+    what = f"{locked.app} {locked.version}"
+    index = locked.log_index if locked.log_index is not None else entry.log_index
+    if index is None or entry.log_index != index:
+        raise LockMismatch(
+            f"{what}: the lock names release log entry {locked.log_index}, the registry's "
+            f"app.json names {entry.log_index}; the release's history changed"
+        )
+    logged = logged_entry(client.transport, client.snapshot, index)
+    a = locked.artifact
+    if not (
+        isinstance(logged, ReleaseEntry)
+        and (logged.app, logged.version) == (locked.app, locked.version)
+        and (logged.artifact.filename, logged.artifact.url) == (a.filename, a.url)
+        and (logged.artifact.sha256, logged.artifact.size) == (a.sha256, a.size)
+    ):
+        raise LockMismatch(
+            f"{what}: release log entry {index} does not record this release with the "
+            "locked artifact; refusing to install"
+        )

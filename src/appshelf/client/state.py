@@ -1,4 +1,5 @@
-"""Trusted state: the highest snapshot version seen per registry, kept between runs.
+"""Trusted state: the highest snapshot version and release-log head seen per registry,
+kept between runs.
 
 This is what turns "signed" into "current": without it, a mirror could serve an old,
 validly signed snapshot forever. One small JSON file per registry, written atomically.
@@ -30,6 +31,9 @@ class RegistryState(BaseModel):
     registry: str
     snapshot_version: int = Field(ge=0, default=0)
     snapshot_sha256: str | None = None
+    # The release log's tree head last accepted; every later snapshot's must extend it.
+    log_size: int | None = Field(ge=0, default=None)
+    log_root: str | None = Field(pattern=r"^[0-9a-f]{64}$", default=None)
 
 
 def default_state_dir(environ: dict[str, str] | None = None) -> Path:

@@ -228,10 +228,13 @@ def _check_times(snapshot: Snapshot, now: datetime) -> None:
 
 
 def next_state(trusted: TrustedSnapshot) -> RegistryState:
+    log = trusted.snapshot.log
     return RegistryState(
         registry=trusted.registry,
         snapshot_version=trusted.snapshot.version,
         snapshot_sha256=trusted.sha256,
+        log_size=log.size if log is not None else None,
+        log_root=log.root if log is not None else None,
     )
 
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import unquote
 
+from appshelf.client import log
 from appshelf.client import trusted as t
 from appshelf.client.client import RegistryClient
 from appshelf.client.errors import DigestMismatch, NotFound
 from appshelf.client.transport import FolderTransport
 from appshelf.errors import AppshelfError
-from appshelf.formats.documents import AppDetail, KeysDocument, RegistryIndex
+from appshelf.formats.documents import AppDetail, KeysDocument, Manifest, RegistryIndex
 from appshelf.formats.flows import FlowsRegistry
 
 SITE_SUFFIXES = (".html", ".css", ".js", ".webmanifest", ".txt", ".xml")
@@ -35,6 +36,9 @@ class VerifyReport:
     manifests: int = 0
     artifacts_checked: int = 0
     artifact_bytes: int = 0
+    log_entries: int = 0  # release log entries hashed to the signed head and replayed
+    log_versions: int = 0  # published versions checked against their release entries
+    log_bytes: int = 0
     external_skipped: list[str] = field(default_factory=list)
     unpinned: list[str] = field(default_factory=list)  # site pages, icons: informational
     uncovered: list[str] = field(default_factory=list)  # unexpected files under apps/
@@ -102,10 +106,13 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
 
     expected = {t.SNAPSHOT_PATH, *snap.snapshot.meta}
     icons: set[str] = set()
+    details: dict[str, AppDetail] = {}
+    manifests: dict[tuple[str, str], Manifest] = {}
     for key in sorted(app_keys):
         detail = attempt(t.app_path(key), partial(client.app, key))
         if not isinstance(detail, AppDetail):
             continue
+        details[key] = detail
         if detail.metadata.icon_url and detail.metadata.icon_url.startswith(snap.registry):
             icons.add(unquote(detail.metadata.icon_url[len(snap.registry) :]))
         attempt(t.versions_path(key), partial(client.flows_versions, key))
@@ -116,6 +123,7 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
             if not isinstance(trusted, t.TrustedManifest):
                 continue
             report.manifests += 1
+            manifests[(key, entry.version)] = trusted.manifest
             local = attempt(what, partial(t.local_artifact_path, snap, trusted.manifest))
             url = trusted.manifest.artifact.url
             if local is not None and _elsewhere(client, str(local), trusted, report):
@@ -130,6 +138,7 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
             if artifacts and attempt(url, partial(client.check_artifact, trusted)):
                 report.artifacts_checked += 1
                 report.artifact_bytes += trusted.manifest.artifact.size
+    _verify_log(client, report, details, manifests, frozenset(app_keys - set(details)))
     if isinstance(client.transport, FolderTransport):
         for relpath in client.transport.files_under("apps"):
             if relpath in expected:
@@ -172,6 +181,31 @@ def _elsewhere(
         "not written by the build); skipped, verify the deployed registry to check it"
     )
     return True
+
+
+def _verify_log(
+    client: RegistryClient,
+    report: VerifyReport,
+    details: dict[str, AppDetail],
+    manifests: dict[tuple[str, str], Manifest],
+    unread: frozenset[str],
+) -> None:
+    """The whole release log against the signed head, then every published version
+    against its release entry (and every logged release against app.json)."""
+    snap = client.snapshot
+    if snap.snapshot.log is None:
+        report.notes.append("no release log (a registry built before the log existed)")
+        return
+    try:
+        verified = log.read_log(client.transport, snap, client.keys)
+    except AppshelfError as exc:
+        report.failures.append(str(exc))
+        return
+    report.log_entries = verified.state.size
+    report.log_bytes = verified.bytes_read
+    problems = log.compare_with_log(verified.state, details, manifests, unread)
+    report.failures += problems
+    report.log_versions = sum(len(d.versions) for d in details.values())
 
 
 def _stat(client: RegistryClient, relpath: str, trusted: t.TrustedManifest) -> None:
