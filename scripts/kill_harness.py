@@ -76,7 +76,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 BUILD_CHANGES = ("add-version", "add-app", "edit-app", "takedown-app")
-DEPLOY_CHANGES = ("add-version", "add-app", "edit-app")  # a takedown leaves objects without --delete
+# A takedown leaves its objects in the bucket without --delete: not exactly the new site.
+DEPLOY_CHANGES = ("add-version", "add-app", "edit-app")
 SNAPSHOT = "snapshot.json"
 DEPLOY_RECORD = ".appshelf/deploy-state.json"
 LEFTOVER_MARKS = (".appshelf-tmp-", ".appshelf-journal-", ".appshelf-old-")

@@ -7,6 +7,7 @@ so the cost of a deploy is reported, not guessed.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
@@ -167,6 +168,9 @@ def describe_access_error(exc: Exception, target: S3Target, what: str) -> Remote
     raise exc
 
 
+_CONFLICT_RETRIES = 4
+
+
 class S3Store:
     """One bucket prefix, through one thread-safe boto3 client."""
 
@@ -272,6 +276,7 @@ class S3Store:
         if_match: str | None = None,
         if_none_match: bool = False,
         progress: Callable[[int], None] | None = None,
+        attempt: int = 0,
     ) -> str:
         """Write one object; return its ETag. A failed condition raises DeployConflictError,
         unless the object already holds exactly these bytes (a retried or twin deploy)."""
@@ -333,10 +338,25 @@ class S3Store:
                         f"{self.target}: upload of {relpath} failed: {exc}"
                     ) from None
                 except botocore.exceptions.ClientError as exc:
-                    if _status(exc) == 412 or _error_code(exc) in (
-                        "PreconditionFailed",
-                        "ConditionalRequestConflict",
-                    ):
+                    if _error_code(exc) == "ConditionalRequestConflict" or _status(exc) == 409:
+                        # Two conditional writes of one key at once: S3 may refuse both
+                        # with 409 and asks for a retry; the retry's condition decides.
+                        if attempt < _CONFLICT_RETRIES:
+                            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
+                            return self.put(
+                                relpath,
+                                body,
+                                sha256,
+                                content_type,
+                                cache_control,
+                                content_disposition,
+                                if_match,
+                                if_none_match,
+                                progress,
+                                attempt + 1,
+                            )
+                        raise _Precondition() from None
+                    if _status(exc) == 412 or _error_code(exc) == "PreconditionFailed":
                         raise _Precondition() from None
                     raise
         except _Precondition:
