@@ -22,8 +22,8 @@ from appshelf.build.pipeline import BuildReport
 from appshelf.errors import SourceTreeError
 from appshelf.signing.keys import development_key, write_new_key_file
 from appshelf.signing.releaselog import make_rotation
-from appshelf.source.lifecycle import record_standing
 from appshelf.site import SiteOptions, site_generator
+from appshelf.source.lifecycle import record_standing
 from conftest import FIXED_NOW, REPO_ROOT, build
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -132,6 +132,33 @@ def test_removed_app_is_refused_until_taken_down(source: Path, tmp_path: Path) -
     assert last not in {row[0] for row in db.execute("SELECT name FROM apps")}
     db.close()
     assert_same_as_cold(source, out, tmp_path, 2)
+
+
+def test_lifecycle_changes_of_one_app_rerender_only_its_pages(source: Path, tmp_path: Path) -> None:
+    """A yank, a deprecation and a takedown are log entries about one app, written by a
+    change in its folder (lifecycle.toml): that app is planned again and its pages show
+    them (History, takedown page); every other app is reused, and the output is still
+    what a cold build makes."""
+    out = tmp_path / "out"
+    site_build(source, out)
+    last = f"app-{APPS - 1:05d}"  # nobody depends on it
+    versions = sorted(p.name for p in (source / "apps" / last).iterdir() if p.is_dir())
+    other = (out / "apps/app-00002/index.html").read_bytes()
+    record_standing(source, last, versions[0], "takedown", "legal request")
+    record_standing(source, last, versions[1], "deprecate", "old line", versions[2])
+    record_standing(source, last, versions[2], "yank", "breaks on Windows")
+    report = site_build(source, out, 1)
+    assert (report.apps_reused, report.log_appended) == (APPS - 1, 3)
+    page = (out / "apps" / last / "index.html").read_text()
+    history = page[page.index('id="history-h"') :]
+    assert all(f'data-action="{a}"' in history for a in ("takedown", "deprecate", "yank"))
+    assert "breaks on Windows" in history and "legal request" in history
+    gone = (out / "apps" / last / versions[0] / "index.html").read_text()
+    assert "This version was taken down" in gone
+    assert (out / "apps/app-00002/index.html").read_bytes() == other
+    assert_same_as_cold(source, out, tmp_path, 1)
+    again = site_build(source, out, 2)
+    assert (again.apps_reused, again.files_written) == (APPS, 0)
 
 
 def test_dependency_on_a_removed_app_is_still_refused(source: Path, tmp_path: Path) -> None:
