@@ -386,11 +386,17 @@ def _logged_about(out: Path, app: str) -> list[tuple[int, str, str]]:
     return found
 
 
-def test_deprecated_and_yanked_versions_show_reason_and_replacement(
-    example_source: Path, tmp_path: Path
-) -> None:
+@pytest.fixture
+def lifecycle_site(example_source: Path, tmp_path: Path) -> Path:
+    """example-registry built, then built again after site_support.build_with_lifecycle's
+    yank, deprecation and takedown of kv-store versions."""
     out = tmp_path / "out"
     build_with_lifecycle(example_source, out, base_url=BASE)
+    return out
+
+
+def test_deprecated_and_yanked_versions_show_reason_and_replacement(lifecycle_site: Path) -> None:
+    out = lifecycle_site
     app_page = (out / "apps/kv-store/index.html").read_text()
     row = app_page[app_page.index('<tr id="v-1.0.0"') :].split("</tr>", 1)[0]
     assert 'data-status="deprecated"' in row
@@ -419,11 +425,8 @@ def test_deprecated_and_yanked_versions_show_reason_and_replacement(
     assert _check_links(out) > 300
 
 
-def test_taken_down_version_keeps_a_page_that_says_why(
-    example_source: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    build_with_lifecycle(example_source, out, base_url=BASE)
+def test_taken_down_version_keeps_a_page_that_says_why(lifecycle_site: Path) -> None:
+    out = lifecycle_site
     detail = json.loads((out / "apps/kv-store/app.json").read_bytes())
     assert "0.9.0" not in [v["version"] for v in detail["versions"]]
     assert sorted(p.name for p in (out / "apps/kv-store/0.9.0").iterdir()) == ["index.html"]
@@ -451,11 +454,8 @@ def test_taken_down_version_keeps_a_page_that_says_why(
     _check_links(out)
 
 
-def test_history_lists_the_apps_log_entries_newest_first(
-    example_source: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    build_with_lifecycle(example_source, out, base_url=BASE)
+def test_history_lists_the_apps_log_entries_newest_first(lifecycle_site: Path) -> None:
+    out = lifecycle_site
     page = (out / "apps/kv-store/index.html").read_text()
     history = page[page.index('<section aria-labelledby="history-h">') :].split("</section>")[0]
     rows = re.findall(
