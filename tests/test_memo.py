@@ -134,6 +134,33 @@ def test_removed_app_is_refused_until_taken_down(source: Path, tmp_path: Path) -
     assert_same_as_cold(source, out, tmp_path, 2)
 
 
+def test_lifecycle_changes_of_one_app_rerender_only_its_pages(source: Path, tmp_path: Path) -> None:
+    """A yank, a deprecation and a takedown are log entries about one app, written by a
+    change in its folder (lifecycle.toml): that app is planned again and its pages show
+    them (History, takedown page); every other app is reused, and the output is still
+    what a cold build makes."""
+    out = tmp_path / "out"
+    site_build(source, out)
+    last = f"app-{APPS - 1:05d}"  # nobody depends on it
+    versions = sorted(p.name for p in (source / "apps" / last).iterdir() if p.is_dir())
+    other = (out / "apps/app-00002/index.html").read_bytes()
+    record_standing(source, last, versions[0], "takedown", "legal request")
+    record_standing(source, last, versions[1], "deprecate", "old line", versions[2])
+    record_standing(source, last, versions[2], "yank", "breaks on Windows")
+    report = site_build(source, out, 1)
+    assert (report.apps_reused, report.log_appended) == (APPS - 1, 3)
+    page = (out / "apps" / last / "index.html").read_text()
+    history = page[page.index('id="history-h"') :]
+    assert all(f'data-action="{a}"' in history for a in ("takedown", "deprecate", "yank"))
+    assert "breaks on Windows" in history and "legal request" in history
+    gone = (out / "apps" / last / versions[0] / "index.html").read_text()
+    assert "This version was taken down" in gone
+    assert (out / "apps/app-00002/index.html").read_bytes() == other
+    assert_same_as_cold(source, out, tmp_path, 1)
+    again = site_build(source, out, 2)
+    assert (again.apps_reused, again.files_written) == (APPS, 0)
+
+
 def test_dependency_on_a_removed_app_is_still_refused(source: Path, tmp_path: Path) -> None:
     """The depending app is unchanged, so it is not read; its recorded dependencies are
     still checked against the apps that remain."""

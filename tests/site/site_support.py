@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from appshelf.build import BuildOptions, BuildReport, build_registry
 from appshelf.site import site_generator
+from appshelf.source.lifecycle import record_standing
 
 CHROMIUM = os.environ.get("APPSHELF_CHROMIUM", "/usr/bin/chromium")
 NO_BROWSER = (
@@ -57,6 +58,11 @@ CHROMIUM_ARGS = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 FIXED_NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
+LIFECYCLE_NOW = FIXED_NOW + timedelta(days=3)
+# What build_with_lifecycle asks of kv-store (example-registry), by version.
+YANK_REASON = "loses writes under <b>load</b>"  # markup: must show as text
+DEPRECATE_REASON = "the 1.0 line is over"
+TAKEDOWN_REASON = "removed at the author's request"
 
 
 def build_site(source: Path, output: Path, **options: Any) -> BuildReport:
@@ -65,6 +71,17 @@ def build_site(source: Path, output: Path, **options: Any) -> BuildReport:
     options.setdefault("environ", {})
     options.setdefault("generators", (site_generator(),))
     return build_registry(source, output, BuildOptions(**options))
+
+
+def build_with_lifecycle(source: Path, output: Path, **options: Any) -> BuildReport:
+    """Build, then yank kv-store 1.1.0 (again, with a new reason), deprecate 1.0.0 for
+    1.1.1 and take 0.9.0 down with `appshelf.source.lifecycle`, and build again three
+    days later: the release log then holds a change of each kind."""
+    build_site(source, output, **options)
+    record_standing(source, "kv-store", "1.1.0", "yank", YANK_REASON)
+    record_standing(source, "kv-store", "1.0.0", "deprecate", DEPRECATE_REASON, "1.1.1")
+    record_standing(source, "kv-store", "0.9.0", "takedown", TAKEDOWN_REASON)
+    return build_site(source, output, now=LIFECYCLE_NOW, **options)
 
 
 @dataclass

@@ -22,8 +22,12 @@ import pytest
 import rfc8785
 from site_support import (
     CHROMIUM_ARGS,
+    DEPRECATE_REASON,
+    TAKEDOWN_REASON,
+    YANK_REASON,
     Watched,
     build_site,
+    build_with_lifecycle,
     find_chromium,
     missing_browser,
     open_page,
@@ -759,3 +763,72 @@ def test_verify_external_artifact_explanation_is_on_screen(
         output = page.locator("#verify-output").bounding_box()
         box = item.bounding_box()
         assert output and box and output["y"] <= box["y"] < output["y"] + output["height"]
+
+
+# Issue 10, item 6: lifecycle and history from the release log.
+
+
+@pytest.fixture
+def lifecycle_site(example_source: Path, static_server: Any) -> tuple[Any, Path]:
+    """example-registry after a yank, a deprecation and a takedown of kv-store versions
+    (site_support.build_with_lifecycle), built for the server's own URL."""
+    build_with_lifecycle(example_source, static_server.root, base_url=static_server.url)
+    return static_server, static_server.root
+
+
+def test_history_section_and_replacement_link(
+    lifecycle_site: tuple[Any, Path], browser: Any
+) -> None:
+    server, _ = lifecycle_site
+    for width, page in _each_width(browser, "history"):
+        page.goto(server.url + "apps/kv-store/index.html")
+        _no_sideways_scroll(page)
+        page.locator(".page-nav a", has_text="History").click()
+        expect(page).to_have_url(server.url + "apps/kv-store/index.html#history-h")
+        rows = page.locator("table.history tbody tr")
+        expect(rows.first).to_have_attribute("data-action", "takedown")
+        for row, event, version, reason in (
+            (rows.nth(0), "taken down", "0.9.0", TAKEDOWN_REASON),
+            (rows.nth(1), "deprecated", "1.0.0", DEPRECATE_REASON),
+            (rows.nth(2), "yanked", "1.1.0", YANK_REASON),
+        ):
+            expect(row.locator("th")).to_have_text(event)
+            expect(row.locator("td a").first).to_have_text(version)
+            expect(row.locator("td.reason")).to_contain_text(reason)  # as text, not markup
+            for cell in ("th", "time", "td.reason"):
+                _on_screen(page, row.locator(cell), width)
+        expect(rows.last.locator("th")).to_have_text("released")
+        checkpoint = page.locator("#history-h ~ p a", has_text="checkpoint")
+        response = page.request.get(
+            server.url + "apps/kv-store/" + checkpoint.get_attribute("href")
+        )
+        assert response.ok and response.text().splitlines()[0] == server.url.split("://")[1][:-1]
+        # the deprecated version's row links its replacement
+        replacement = page.locator('[id="v-1.0.0"] a[data-slot="replacement"]')
+        _on_screen(page, replacement, width)
+        replacement.click()
+        expect(page).to_have_url(server.url + "apps/kv-store/1.1.1/index.html")
+        expect(page.locator(".panel", has_text="Other versions")).to_contain_text(
+            f"Deprecated: {DEPRECATE_REASON}; use 1.1.1 instead"
+        )
+
+
+def test_taken_down_version_page_explains_itself(
+    lifecycle_site: tuple[Any, Path], browser: Any
+) -> None:
+    server, _ = lifecycle_site
+    for width, page in _each_width(browser, "takedown"):
+        page.goto(server.url + "apps/kv-store/index.html")
+        notice = page.locator('[id="takedown-0.9.0"]')
+        expect(notice).to_contain_text(f"0.9.0 was taken down 2026-01-18: {TAKEDOWN_REASON}")
+        _on_screen(page, notice, width)
+        notice.locator("a").click()
+        expect(page).to_have_url(server.url + "apps/kv-store/0.9.0/index.html")
+        expect(page.locator("h1")).to_have_text("KV Store 0.9.0")
+        explained = page.locator("#takedown")
+        expect(explained).to_contain_text(f"taken down on 2026-01-18: {TAKEDOWN_REASON}")
+        _on_screen(page, explained, width)
+        _no_sideways_scroll(page)
+        assert not page.request.get(server.url + "apps/kv-store/0.9.0/manifest.json").ok
+        page.locator("main a", has_text="history").click()
+        expect(page).to_have_url(server.url + "apps/kv-store/index.html#history-h")

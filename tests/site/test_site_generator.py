@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,10 +14,16 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from click.testing import CliRunner
-from site_support import build_site
+from site_support import (
+    DEPRECATE_REASON,
+    TAKEDOWN_REASON,
+    build_site,
+    build_with_lifecycle,
+)
 
 from appshelf.cli import main
 from appshelf.errors import SourceTreeError
+from appshelf.formats.log import decode_bundle, decode_entry, tiles_for
 from appshelf.site import SiteError
 from appshelf.site.generator import filesize
 from appshelf.site.markdown import render_markdown, safe_link
@@ -359,3 +367,122 @@ def test_keys_page_warns_only_about_the_development_key(
     assert ('id="key-warning"' in page) is not with_key
     assert ('data-status="development"' in page) is not with_key
     assert " ".join(trust) in page  # the command that trusts this key
+
+
+# Issue 10, item 6: the site shows what the release log says about each app.
+
+
+def _logged_about(out: Path, app: str) -> list[tuple[int, str, str]]:
+    """(index, action, version) of every release-log entry about `app`, read from the
+    published entry bundles (this example's log fits one)."""
+    size = int((out / "log/checkpoint").read_text().splitlines()[1])
+    bundles = [ref for ref in tiles_for(size) if ref.level == "entries"]
+    assert len(bundles) == 1
+    found = []
+    for index, data in enumerate(decode_bundle((out / bundles[0].path).read_bytes(), size)):
+        entry = decode_entry(data)
+        if getattr(entry, "app", None) == app:
+            found.append((index, getattr(entry, "action", "release"), entry.version))  # type: ignore[union-attr]
+    return found
+
+
+@pytest.fixture
+def lifecycle_site(example_source: Path, tmp_path: Path) -> Path:
+    """example-registry built, then built again after site_support.build_with_lifecycle's
+    yank, deprecation and takedown of kv-store versions."""
+    out = tmp_path / "out"
+    build_with_lifecycle(example_source, out, base_url=BASE)
+    return out
+
+
+def test_deprecated_and_yanked_versions_show_reason_and_replacement(lifecycle_site: Path) -> None:
+    out = lifecycle_site
+    app_page = (out / "apps/kv-store/index.html").read_text()
+    row = app_page[app_page.index('<tr id="v-1.0.0"') :].split("</tr>", 1)[0]
+    assert 'data-status="deprecated"' in row
+    assert f"Deprecated: {DEPRECATE_REASON}; use " in row
+    assert '<a href="1.1.1/index.html" data-slot="replacement">1.1.1</a> instead' in row
+    yanked_row = app_page[app_page.index('<tr id="v-1.1.0"') :].split("</tr>", 1)[0]
+    assert "Yanked: loses writes under &lt;b&gt;load&lt;/b&gt;" in yanked_row  # escaped
+    assert "<b>load" not in app_page
+
+    version_page = (out / "apps/kv-store/1.0.0/index.html").read_text()
+    header = version_page[version_page.index('<header class="app-header">') :]
+    header = header.split("</header>", 1)[0]
+    assert 'data-status="deprecated"' in header
+    notice = re.search(r'<p class="notice warn" id="deprecated">(.*?)</p>', version_page)
+    assert notice is not None and DEPRECATE_REASON in notice.group(1)
+    assert '<a href="../1.1.1/index.html" data-slot="replacement">1.1.1</a>' in notice.group(1)
+
+    others = (out / "apps/kv-store/1.1.1/index.html").read_text()
+    others = others[others.index("<h2>Other versions</h2>") :].split("</ul>", 1)[0]
+    assert f"Deprecated: {DEPRECATE_REASON}; use" in others
+    assert '<a href="../1.1.1/index.html" data-slot="replacement">' in others
+    assert '<a href="../0.9.0/index.html">0.9.0</a> <span class="badge bad"' in others
+    assert f"Taken down: {TAKEDOWN_REASON}" in others.replace("&#39;", "'")
+    manifest = json.loads((out / "apps/kv-store/1.0.0/manifest.json").read_bytes())
+    assert manifest["signed"]["replacement"] == "1.1.1"  # what the page shows is signed
+    assert _check_links(out) > 300
+
+
+def test_taken_down_version_keeps_a_page_that_says_why(lifecycle_site: Path) -> None:
+    out = lifecycle_site
+    detail = json.loads((out / "apps/kv-store/app.json").read_bytes())
+    assert "0.9.0" not in [v["version"] for v in detail["versions"]]
+    assert sorted(p.name for p in (out / "apps/kv-store/0.9.0").iterdir()) == ["index.html"]
+    about = [
+        (i, action) for i, action, version in _logged_about(out, "kv-store") if version == "0.9.0"
+    ]
+    index, action = about[-1]
+    assert action == "takedown"
+
+    gone = (out / "apps/kv-store/0.9.0/index.html").read_text().replace("&#39;", "'")
+    assert "This version was taken down</strong> on " in gone
+    assert '<time datetime="2026-01-18T12:00:00Z">2026-01-18</time>' in gone
+    assert TAKEDOWN_REASON in gone and f"entry {index}" in gone
+    assert '<meta name="robots" content="noindex">' in gone
+    assert 'href="../1.1.1/index.html">1.1.1</a>' in gone  # the latest
+
+    app_page = (out / "apps/kv-store/index.html").read_text().replace("&#39;", "'")
+    notice = re.search(r'<li id="takedown-0.9.0">(.*?)</li>', app_page)
+    assert notice is not None
+    assert '<a href="0.9.0/index.html">0.9.0</a> was taken down' in notice.group(1)
+    assert '<time datetime="2026-01-18T12:00:00Z">2026-01-18</time>' in notice.group(1)
+    assert TAKEDOWN_REASON in notice.group(1) and f"entry {index}" in notice.group(1)
+    sitemap = (out / "sitemap.xml").read_text()
+    assert "kv-store/0.9.0/" not in sitemap and "kv-store/1.0.0/" in sitemap
+    _check_links(out)
+
+
+def test_history_lists_the_apps_log_entries_newest_first(lifecycle_site: Path) -> None:
+    out = lifecycle_site
+    page = (out / "apps/kv-store/index.html").read_text()
+    history = page[page.index('<section aria-labelledby="history-h">') :].split("</section>")[0]
+    rows = re.findall(
+        r'<tr id="log-(\d+)" data-action="(\w+)">.*?<time datetime="([^"]+)">.*?'
+        r'<th scope="row" data-label="Event">([^<]+)</th>.*?'
+        r'<a href="[^"]+/index.html">([^<]+)</a>.*?<td data-label="Reason" class="reason">(.*?)</td>',
+        history,
+        re.S,
+    )
+    logged = _logged_about(out, "kv-store")
+    assert [(int(r[0]), r[1], r[4]) for r in rows] == logged[::-1]  # all of them, newest first
+    labels = {r[1]: r[3] for r in rows}
+    assert labels == {
+        "takedown": "taken down",
+        "deprecate": "deprecated",
+        "yank": "yanked",
+        "release": "released",
+    }
+    newest = rows[:3]
+    assert [r[1] for r in newest] == ["takedown", "deprecate", "yank"]
+    assert {r[2] for r in newest} == {"2026-01-18T12:00:00Z"}
+    assert TAKEDOWN_REASON in newest[0][5].replace("&#39;", "'")
+    assert newest[1][5] == (
+        f'{DEPRECATE_REASON}; use <a href="1.1.1/index.html" data-slot="replacement">1.1.1</a>'
+        " instead"
+    )
+    assert 'href="../../log/checkpoint">checkpoint</a>' in history
+    assert '<a href="#history-h">History</a>' in page
+    other = (out / "apps/jira-sync/index.html").read_text()  # untouched: releases only
+    assert re.findall(r'data-action="(\w+)"', other) == ["release", "release"]

@@ -123,6 +123,7 @@ class RegistryPlan:
     reused: set[str] = field(default_factory=set)  # every output path of unchanged apps
     warnings: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
+    log: LogState | None = None  # the release log with this build's entries (the site's history)
 
 
 @dataclass
@@ -198,7 +199,9 @@ def plan_registry(
     files["index.json"] = OutputFile.from_bytes(model_to_json(index))
     keys = _keys_document(tree, key, log)
     files["keys.json"] = OutputFile.from_bytes(model_to_json(keys))
-    return RegistryPlan(tree, files, planned_apps, index, keys, summaries, reused_paths, warnings)
+    return RegistryPlan(
+        tree, files, planned_apps, index, keys, summaries, reused_paths, warnings, log=log
+    )
 
 
 def _check_nothing_dropped(

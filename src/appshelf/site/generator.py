@@ -37,6 +37,8 @@ from appshelf.build.plan import (
 from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Manifest, PublicKey, Signature
+from appshelf.formats.log import CHECKPOINT, LifecycleEntry, ReleaseEntry
+from appshelf.signing.releaselog import LogState
 from appshelf.site.markdown import render_markdown
 from appshelf.site.theme import Theme, read_static, registry_theme
 from appshelf.source.models import RegistryConfig
@@ -72,6 +74,8 @@ class VersionView:
     version: str
     published: str
     yanked: str | None
+    deprecated: str | None
+    replacement: str | None  # deprecated: the version to use instead
     prerelease: bool
     filename: str
     sha256: str
@@ -79,6 +83,7 @@ class VersionView:
     external: bool
     download: str  # relative to the app page (apps/<key>/), or absolute if external
     signed_url: str
+    takedown: None = None  # the status macros ask every version they list
 
     @property
     def folder(self) -> str:
@@ -102,6 +107,62 @@ class VersionView:
         return self.download if self.external else depth + self.download
 
 
+_EVENTS = {
+    "yank": "yanked",
+    "unyank": "unyanked",
+    "deprecate": "deprecated",
+    "undeprecate": "undeprecated",
+    "takedown": "taken down",
+}
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One release-log entry about an app, as its History section shows it."""
+
+    index: int
+    logged: str
+    action: str  # "release", or a lifecycle action ("yank", ... "takedown")
+    version: str
+    reason: str
+    replacement: str | None
+
+    @property
+    def label(self) -> str:
+        return _EVENTS.get(self.action, "released")
+
+    @property
+    def folder(self) -> str:
+        return quote(self.version, safe="")
+
+
+@dataclass(frozen=True)
+class TakedownView:
+    """A version taken down: gone from app.json, explained by its log entry."""
+
+    version: str
+    takedown: str  # the reason
+    logged: str
+    index: int
+    yanked: None = None
+    deprecated: None = None
+    prerelease: bool = False
+
+    @property
+    def folder(self) -> str:
+        return quote(self.version, safe="")
+
+
+@dataclass(frozen=True)
+class AppLog:
+    """What the release log says about one app. `digest` covers the bytes of all its
+    entries: the app's pages show them, so their fingerprints include it."""
+
+    history: list[EventView] = field(default_factory=list)  # newest first
+    takedowns: list[TakedownView] = field(default_factory=list)  # newest version first
+    digest: str | None = None
+
+
 @dataclass(frozen=True)
 class AppView:
     planned: PlannedApp
@@ -118,6 +179,21 @@ class AppView:
     readme_html: Markup | None
     versions: list[VersionView]
     latest: VersionView | None
+    log: AppLog = field(default_factory=AppLog)
+
+    @property
+    def history(self) -> list[EventView]:
+        return self.log.history
+
+    @property
+    def takedowns(self) -> list[TakedownView]:
+        return self.log.takedowns
+
+    @property
+    def listed(self) -> list[VersionView | TakedownView]:
+        """Published and taken-down versions together, newest first (version lists)."""
+        found: list[VersionView | TakedownView] = [*self.versions, *self.takedowns]
+        return sorted(found, key=lambda v: semver.Version.parse(v.version), reverse=True)
 
     @property
     def license_url(self) -> str | None:
@@ -298,8 +374,10 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
         active=trust.active,
         trust=trust,
     )
+    logs = app_logs(plan.log, {planned.source.key for planned in plan.apps})
     for planned in plan.apps:
-        _render_app(site, _app_view(planned), trust, keys_digest)
+        view = _app_view(planned, logs.get(planned.source.key, AppLog()))
+        _render_app(site, view, trust, keys_digest)
     base_path = urlsplit(site.base).path or "/"
     site.render("404.html", "404.html", base_path)
     site.render(
@@ -355,9 +433,28 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
         keys_digest,
         trust.flag,
         [[v.version, v.external, v.download] for v in app.versions],
+        app.log.digest,
     ]
     commands = {"verify_command": trust.verify_command, "fetch_command": trust.fetch_command}
-    site.render("app.html", f"apps/{app.key}/index.html", "../../", inputs, app=app, **commands)
+    site.render(
+        "app.html",
+        f"apps/{app.key}/index.html",
+        "../../",
+        inputs,
+        app=app,
+        checkpoint=CHECKPOINT,
+        **commands,
+    )
+    for gone in app.takedowns:
+        site.render(
+            "takedown.html",
+            f"apps/{app.key}/{gone.version}/index.html",
+            "../../../",
+            [inputs, gone.version],
+            app=app,
+            gone=gone,
+            checkpoint=CHECKPOINT,
+        )
     keys = {k.keyid: k for k in trust.keys}
     for version in app.versions:
         site.render(
@@ -409,6 +506,8 @@ def _version_view(app_key: str, planned: PlannedVersion) -> VersionView:
         version=planned.source.version,
         published=manifest.published,
         yanked=manifest.yanked,
+        deprecated=manifest.deprecated,
+        replacement=manifest.replacement,
         prerelease=bool(semver.Version.parse(planned.source.version).prerelease),
         filename=manifest.artifact.filename,
         sha256=manifest.artifact.sha256,
@@ -419,7 +518,48 @@ def _version_view(app_key: str, planned: PlannedVersion) -> VersionView:
     )
 
 
-def _app_view(planned: PlannedApp) -> AppView:
+def app_logs(log: LogState | None, apps: set[str]) -> dict[str, AppLog]:
+    """The release log's entries about each of `apps` (one pass over the log)."""
+    if log is None:
+        return {}
+    found: dict[str, list[tuple[int, ReleaseEntry | LifecycleEntry]]] = {}
+    takedowns: dict[str, list[TakedownView]] = {}
+    for (app, version), release in log.releases.items():
+        if app not in apps:
+            continue
+        items = found.setdefault(app, [])
+        for index, entry in release.history:
+            if isinstance(entry, ReleaseEntry | LifecycleEntry):
+                items.append((index, entry))
+        if release.standing.takedown is not None:
+            index, entry = release.history[-1]  # nothing follows a takedown
+            gone = TakedownView(version, release.standing.takedown, entry.logged, index)
+            takedowns.setdefault(app, []).append(gone)
+    return {
+        app: AppLog(
+            history=[_event(index, entry) for index, entry in sorted(items, reverse=True)],
+            takedowns=sorted(
+                takedowns.get(app, []),
+                key=lambda t: semver.Version.parse(t.version),
+                reverse=True,
+            ),
+            digest=hashlib.sha256(
+                b"".join(log.leaves[index] for index, _ in sorted(items))
+            ).hexdigest(),
+        )
+        for app, items in found.items()
+    }
+
+
+def _event(index: int, entry: ReleaseEntry | LifecycleEntry) -> EventView:
+    if isinstance(entry, ReleaseEntry):
+        return EventView(index, entry.logged, "release", entry.version, "", None)
+    return EventView(
+        index, entry.logged, entry.action, entry.version, entry.reason, entry.replacement
+    )
+
+
+def _app_view(planned: PlannedApp, log: AppLog | None = None) -> AppView:
     metadata = planned.detail.metadata
     versions = [_version_view(planned.source.key, v) for v in planned.versions]
     live = [v for v in versions if v.yanked is None]
@@ -441,6 +581,7 @@ def _app_view(planned: PlannedApp) -> AppView:
         readme_html=Markup(render_markdown(readme)) if readme else None,
         versions=versions,
         latest=latest,
+        log=log or AppLog(),
     )
 
 
