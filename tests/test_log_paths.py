@@ -24,10 +24,11 @@ from appshelf.cli import main
 from appshelf.client import RegistryClient, trusted_keys
 from appshelf.deploy.http import HttpSource
 from appshelf.errors import AppshelfError, SigningKeyError, SourceTreeError
-from appshelf.formats.log import LifecycleEntry, ReleaseEntry, decode_bundle, decode_entry
+from appshelf.formats.log import LifecycleEntry, ReleaseEntry, decode_entry
 from appshelf.signing.keys import development_key, parse_private_key, write_new_key_file
 from appshelf.signing.releaselog import make_rotation
 from conftest import FIXED_NOW, StaticServer, build
+from log_helpers import log_entries
 
 PATHS = ("same", "previous", "url", "clone")
 APP, VERSION = "kv-store", "1.1.1"
@@ -221,16 +222,6 @@ def test_changed_artifact_file_name_is_refused(paths: Paths) -> None:
 # (d) a yank is a log entry: the release is unchanged and still installs
 
 
-def _log_entries(site: Path) -> list[bytes]:
-    entries: list[bytes] = []
-    size = int((site / "log/checkpoint").read_text().splitlines()[1])
-    for n in range(-(-size // 256)):
-        width = min(256, size - n * 256)
-        name = f"log/tile/entries/{n:03d}" + (f".p/{width}" if width < 256 else "")
-        entries += decode_bundle((site / name).read_bytes(), width)
-    return entries
-
-
 def _release_index(entries: list[bytes]) -> int:
     for index, data in enumerate(entries):
         entry = decode_entry(data)
@@ -241,7 +232,7 @@ def _release_index(entries: list[bytes]) -> int:
 
 def test_yanked_version_still_installs(paths: Paths, tmp_path: Path) -> None:
     paths.publish()
-    before = _log_entries(paths.published)
+    before = log_entries(paths.published)
     index = _release_index(before)
     artifact = (paths.published / FOLDER / f"{APP}-{VERSION}.tar.gz").read_bytes()
     result = CliRunner().invoke(
@@ -250,7 +241,7 @@ def test_yanked_version_still_installs(paths: Paths, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report, output = paths.rebuild()
     assert report.log_appended == 1
-    after = _log_entries(output)
+    after = log_entries(output)
     assert after[: len(before)] == before  # the release entry among them, byte for byte
     yank = decode_entry(after[-1])
     assert isinstance(yank, LifecycleEntry) and (yank.action, yank.reason) == ("yank", "data loss")
