@@ -23,7 +23,7 @@ from appshelf.build import BuildReport
 from appshelf.cli import main
 from appshelf.client import RegistryClient, trusted_keys
 from appshelf.deploy.http import HttpSource
-from appshelf.errors import AppshelfError, SigningKeyError, SourceTreeError
+from appshelf.errors import AppshelfError, OutputError, SigningKeyError, SourceTreeError
 from appshelf.formats.log import LifecycleEntry, ReleaseEntry, decode_entry
 from appshelf.signing.keys import development_key, parse_private_key, write_new_key_file
 from appshelf.signing.releaselog import make_rotation
@@ -312,3 +312,25 @@ def test_rotation_to_the_development_key_is_refused(paths: Paths) -> None:
     )
     paths.environ = {"APPSHELF_SIGNING_KEY": _dev_seed()}
     _refused(paths, SigningKeyError, "development key")
+
+
+def test_output_folder_restored_to_an_older_build_is_refused(
+    example_source: Path, tmp_path: Path
+) -> None:
+    """The anchor is the log this build wrote, not the one it read: an output folder put
+    back to the build before (a restored backup, an old gh-pages checkout) is a rollback,
+    and building on it would let the version it forgot be published again, other bytes."""
+    out = tmp_path / "out"
+    build(example_source, out)
+    older = shutil.copytree(out, tmp_path / "older")
+    folder = example_source / "apps/slack-notify/9.0.0"
+    folder.mkdir()
+    (folder / "slack-notify-9.0.0.tar.gz").write_bytes(b"first bytes")
+    assert build(example_source, out).log_appended == 1
+    shutil.rmtree(out)
+    shutil.copytree(older, out)
+    (folder / "slack-notify-9.0.0.tar.gz").write_bytes(b"other bytes")
+    before = _files(out)
+    with pytest.raises(OutputError, match="rolled back or replaced"):
+        build(example_source, out)
+    assert _files(out) == before
