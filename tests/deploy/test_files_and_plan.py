@@ -118,8 +118,8 @@ def test_planner_refuses_a_snapshot_signed_by_an_unknown_key(
         .read_text()
         .replace("[signing]", f'[signing]\nretired_keys = ["{key.public_hex}"]')
     )
-    shutil.rmtree(other)
-    build(example_source, other, environ=key_env(generate_key()))
+    shutil.rmtree(other)  # and forget its log: a new registry, not the old one lost
+    build(example_source, other, environ=key_env(generate_key()), cache=False)
     with pytest.raises(DeployRefusedError, match="is not a prefix of the one being deployed"):
         plan_deploy(read_site(other), state, DeploySection())
     # Built on the deployed output with a rotation statement, the old key is retired.

@@ -354,6 +354,20 @@ def _read_published(
     return previous
 
 
+def _remember_written(
+    output: Path, options: BuildOptions, note: bytes | None, log: LogState
+) -> None:
+    """When the output is the published registry (no --previous, URL or bucket), the log
+    just written is the one this machine saw last: the next build must extend it, so an
+    output put back to an older build is caught as a rollback (and only the entries after
+    it are read). Elsewhere the output is published later, by another step, and the
+    anchor stays what was read there."""
+    if not options.cache or options.previous is not None or options.previous_source is not None:
+        return
+    if note is not None:
+        store_seen(output, note, log)
+
+
 def _explain_key(source: PublishedSource, key: RegistryKey, exc: OutputError) -> Exception:
     """A published snapshot signed by another key: say which setting or step is missing
     (the signer's id is read unverified, for the message only)."""
@@ -468,7 +482,9 @@ def _build(
         else {}
     )
     reused_apps = set(memo.reused) if memo is not None else set()
+    note = plan.files[CHECKPOINT].data  # (the writer drops the bytes it has written)
     stats = write_tree(plan.files, output, known, cache, plan.reused, reused_apps)
+    _remember_written(output, options, note, log)
     if memo is not None:
         memo.store(tree.config, plan, key.keyid, stats.keys)
 

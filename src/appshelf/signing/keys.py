@@ -67,6 +67,9 @@ def development_key() -> RegistryKey:
     )
 
 
+DEVELOPMENT_KEYID = development_key().keyid
+
+
 def preview_key() -> RegistryKey:
     """What `appshelf serve` signs with: the development key, which no client trusts
     unless told to, so a preview can never pass for the real registry."""
@@ -95,7 +98,11 @@ def parse_private_key(text: str, origin: str) -> RegistryKey:
             raise SigningKeyError(f"{origin}: seed: expected 64 hex digits")
         seed = bytes.fromhex(seed_hex)
     try:
-        key = RegistryKey(nacl.signing.SigningKey(seed), origin=origin)
+        # The development key stays the development key however it is given (a seed
+        # in a CI secret, a key file): the release log refuses it after a real key.
+        key = RegistryKey(
+            nacl.signing.SigningKey(seed), origin=origin, development=seed == DEVELOPMENT_SEED
+        )
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
         raise SigningKeyError(f"{origin}: invalid Ed25519 seed ({exc})") from None
     if not stripped.startswith("{"):

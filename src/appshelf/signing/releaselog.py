@@ -37,7 +37,7 @@ from appshelf.formats.log import (
 )
 from appshelf.formats.merkle import leaf_hash, root_of
 from appshelf.signing.envelope import SignatureError, trusted_keys_from_hex, verify_envelope
-from appshelf.signing.keys import RegistryKey, key_id
+from appshelf.signing.keys import DEVELOPMENT_KEYID, RegistryKey, key_id
 
 ROTATION_TYPE: Final = "appshelf.key-rotation"
 
@@ -100,7 +100,9 @@ class LogState:
 
     @property
     def has_real_key(self) -> bool:
-        return any(not key.development for key, _ in self.keys.values())
+        return any(
+            not key.development and key.keyid != DEVELOPMENT_KEYID for key, _ in self.keys.values()
+        )
 
     def copy(self) -> LogState:
         """An independent state to append to (releases and keys are copied shallowly)."""
@@ -195,7 +197,7 @@ class LogState:
         assert self.active is not None
         if entry.previous != self.active.keyid or entry.statement is None:
             raise LogError(f"entry {index}: a rotation must be signed by the active key")
-        if entry.key.development and self.has_real_key:
+        if (entry.key.development or entry.key.keyid == DEVELOPMENT_KEYID) and self.has_real_key:
             raise LogError(f"entry {index}: the development key cannot follow a real key")
         if self.keys.get(entry.key.keyid, (None, ""))[1] == "revoked":
             raise LogError(f"entry {index}: key {entry.key.keyid[:16]}... was revoked")
