@@ -21,6 +21,9 @@ class Kind(Enum):
     LOG_TILE = "log-tile"  # log/tile/...: immutable, named by the checkpoint
     ASSET = "asset"  # icons, css, js, images: referenced by what comes later
     MANIFEST = "manifest"  # apps/<key>/<version>/manifest.json, pinned by app.json
+    # A manifest that replaces a deployed one (a yank, an app's new metadata): the old
+    # app.json still pins the old bytes, so it goes up with the index files, not before.
+    MANIFEST_REPLACED = "manifest-replaced"
     APP_INDEX = "app-index"  # apps/<key>/app.json and versions.json, pinned by the snapshot
     TOP_INDEX = "top-index"  # registry.json, index.json, keys.json, pinned by the snapshot
     PAGE = "page"  # HTML, feeds, schemas and everything else, pointing at the above
@@ -39,6 +42,7 @@ _PHASES = {
     # that of two racing deploys the first conditional write decides which one goes on.
     Kind.LOG_TILE: 2,
     Kind.MANIFEST: 3,
+    Kind.MANIFEST_REPLACED: 4,
     Kind.APP_INDEX: 4,
     Kind.TOP_INDEX: 5,
     Kind.PAGE: 5,

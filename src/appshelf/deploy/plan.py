@@ -391,6 +391,8 @@ def plan_deploy(
         action = _decide(
             relpath, kind, local.sha256, local.size, state.objects.get(relpath), config
         )
+        if kind is Kind.MANIFEST and action.op == "upload" and action.reason != "new":
+            action = replace(action, kind=Kind.MANIFEST_REPLACED)
         if kind is Kind.SNAPSHOT and action.op == "upload":
             # The commit point: it replaces exactly the snapshot read at plan time.
             action = replace(

@@ -232,7 +232,7 @@ def _check_snapshot_unchanged(store: S3Store, state: RemoteState) -> None:
         )
 
 
-_ROLLBACK_KINDS = (Kind.MANIFEST, Kind.APP_INDEX, Kind.TOP_INDEX)
+_ROLLBACK_KINDS = (Kind.MANIFEST, Kind.MANIFEST_REPLACED, Kind.APP_INDEX, Kind.TOP_INDEX)
 
 
 def _rollback_copies(
