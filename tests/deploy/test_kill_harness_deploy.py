@@ -25,4 +25,6 @@ def test_killed_deploys_leave_a_readable_bucket_and_the_next_deploy_repairs_it(
     outcomes = kill_harness.run_deploy_kills(tmp_path, server, runs=3, seed=11)
     assert [o.problems for o in outcomes] == [[]] * 3, kill_harness.summary(outcomes)
     event_kills = [o for o in outcomes if o.strategy.startswith("event")]
-    assert len(event_kills) == 2 and all(o.landed != "finished" for o in event_kills)
+    # An operation-count kill can outlast a run whose operation count differs from its
+    # probe's (uploads in threads): at least one must land mid-write.
+    assert len(event_kills) == 2 and any(o.landed == "mid-write" for o in event_kills)
