@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from appshelf.build.cache import CACHE_DIR
-from appshelf.formats.log import Checkpoint, LogFormatError, parse_note
+from appshelf.formats.log import Checkpoint, LogFormatError, parse_note, split_entries
 from appshelf.signing.releaselog import LogError, LogState, replay
 
 _MAX_LOG = 1 << 30
@@ -53,27 +53,13 @@ def load_seen(output: Path) -> tuple[Checkpoint | None, LogState | None]:
     if raw is None:
         return checkpoint, None
     try:
-        entries = _split(raw)
+        entries = split_entries(raw)
         state = replay(entries)
     except (LogError, LogFormatError, ValueError):
         return checkpoint, None
     if state.size != checkpoint.size or state.root != checkpoint.root:
         return checkpoint, None
     return checkpoint, state
-
-
-def _split(raw: bytes) -> list[bytes]:
-    entries: list[bytes] = []
-    offset = 0
-    while offset < len(raw):
-        if offset + 2 > len(raw):
-            raise ValueError("truncated")
-        length = int.from_bytes(raw[offset : offset + 2], "big")
-        entries.append(raw[offset + 2 : offset + 2 + length])
-        offset += 2 + length
-    if offset != len(raw):
-        raise ValueError("truncated")
-    return entries
 
 
 def store_seen(output: Path, checkpoint_note: bytes, state: LogState) -> None:

@@ -186,11 +186,15 @@ def encode_bundle(entries: Sequence[bytes]) -> bytes:
     return b"".join(len(e).to_bytes(2, "big") + e for e in entries)
 
 
-def decode_bundle(data: bytes, width: int) -> list[bytes]:
-    """Raises LogFormatError: not exactly `width` length-prefixed entries."""
+def split_entries(data: bytes, limit: int | None = None) -> list[bytes]:
+    """The length-prefixed entries of `data` (at most `limit` + 1 are split off).
+
+    Raises:
+        LogFormatError: the bytes end inside a length prefix or an entry.
+    """
     entries: list[bytes] = []
     offset = 0
-    while offset < len(data):
+    while offset < len(data) and (limit is None or len(entries) <= limit):
         if offset + 2 > len(data):
             raise LogFormatError("an entry bundle ends inside a length prefix")
         length = int.from_bytes(data[offset : offset + 2], "big")
@@ -199,8 +203,12 @@ def decode_bundle(data: bytes, width: int) -> list[bytes]:
             raise LogFormatError("an entry bundle ends inside an entry")
         entries.append(data[offset : offset + length])
         offset += length
-        if len(entries) > width:
-            break
+    return entries
+
+
+def decode_bundle(data: bytes, width: int) -> list[bytes]:
+    """Raises LogFormatError: not exactly `width` length-prefixed entries."""
+    entries = split_entries(data, width)
     if len(entries) != width:
         raise LogFormatError(f"an entry bundle holds {len(entries)} entries, expected {width}")
     return entries
