@@ -14,7 +14,13 @@ import stat
 from pathlib import Path
 
 from appshelf.build.cache import CACHE_DIR
-from appshelf.formats.log import Checkpoint, LogFormatError, parse_note, split_entries
+from appshelf.formats.log import (
+    Checkpoint,
+    LogFormatError,
+    encode_bundle,
+    parse_note,
+    split_entries,
+)
 from appshelf.signing.releaselog import LogError, LogState, replay
 
 _MAX_LOG = 1 << 30
@@ -37,6 +43,14 @@ def _read(path: Path, limit: int) -> bytes | None:
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
             return None
         return handle.read(limit + 1)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def load_seen(output: Path) -> tuple[Checkpoint | None, LogState | None]:
@@ -66,11 +80,14 @@ def store_seen(output: Path, checkpoint_note: bytes, state: LogState) -> None:
     """Remember the log just written (temp files, then rename; failures only cost time)."""
     checkpoint_path, log_path = _paths(output)
     folder = checkpoint_path.parent
+    length = sum(2 + len(e) for e in state.entries)
+    if _read(checkpoint_path, _MAX_CHECKPOINT) == checkpoint_note and _size(log_path) == length:
+        return  # already the anchor: rewriting ~600 bytes an entry would only cost time
     try:
         folder.mkdir(exist_ok=True)
         if not stat.S_ISDIR(os.lstat(folder).st_mode):
             return
-        body = b"".join(len(e).to_bytes(2, "big") + e for e in state.entries)
+        body = encode_bundle(state.entries)
         for path, data in ((log_path, body), (checkpoint_path, checkpoint_note)):
             temp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)

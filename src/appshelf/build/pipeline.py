@@ -7,7 +7,6 @@ returned for the CLI to show.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +35,7 @@ from appshelf.build.previous import (
 )
 from appshelf.build.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
@@ -285,8 +285,9 @@ def _build_locked(
             tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         skip = memo.reused if memo is not None else {}
         rotations = read_rotations(tree.root)
-        previous = _read_published(tree, output, options, key, rotations, skip)
-        log = _start_log(tree, key, rotations, previous, now)
+        handovers = _rotations_to(rotations, key)
+        previous = _read_published(tree, output, options, key, handovers, skip)
+        log = _start_log(tree, key, rotations, handovers, previous, now)
         return _build(tree, output, options, now, started, previous, log, key, cache, memo)
     finally:
         cache.close()
@@ -307,8 +308,8 @@ def _rotations_to(rotations: list[bytes], key: RegistryKey) -> list[RotationStat
     against the log's active key before anything is logged."""
     found = []
     for data in rotations:
-        try:
-            statement = RotationStatement.model_validate(json.loads(data)["signed"])
+        try:  # bounded: keys/ is input like any other (a 64 KiB file of "[" included)
+            statement = RotationStatement.model_validate(loads_bounded(data)["signed"])
         except (ValueError, KeyError, TypeError):
             continue
         if statement.new.keyid == key.keyid:
@@ -321,13 +322,13 @@ def _read_published(
     output: Path,
     options: BuildOptions,
     key: RegistryKey,
-    rotations: list[bytes],
+    handovers: list[RotationStatement],
     skip: object,
 ) -> PreviousOutput:
     source, asked = _published_source(output, options)
     base = tree.config.registry.base_url
     seen, seen_log = load_seen(output) if options.cache else (None, None)
-    olds = [bytes.fromhex(r.old.public) for r in _rotations_to(rotations, key)]
+    olds = [bytes.fromhex(r.old.public) for r in handovers]
     trust = Trust(base, [key.public_bytes, *olds], seen, seen_log)
     try:
         previous = read_previous(source, trust, skip_apps=skip)  # type: ignore[arg-type]
@@ -347,10 +348,8 @@ def _read_published(
             "this is the registry's first publish, pass --new-registry; otherwise check the "
             "address: building as new would restart its history"
         )
-    if previous.log is not None and options.cache:
-        note = source.read(CHECKPOINT, 4096)
-        if note is not None:
-            store_seen(output, note, previous.log)
+    if previous.log is not None and previous.checkpoint is not None and not _writes_anchor(options):
+        store_seen(output, previous.checkpoint, previous.log)  # elsewhere: what was read
     return previous
 
 
@@ -362,10 +361,13 @@ def _remember_written(
     output put back to an older build is caught as a rollback (and only the entries after
     it are read). Elsewhere the output is published later, by another step, and the
     anchor stays what was read there."""
-    if not options.cache or options.previous is not None or options.previous_source is not None:
-        return
-    if note is not None:
+    if note is not None and _writes_anchor(options):
         store_seen(output, note, log)
+
+
+def _writes_anchor(options: BuildOptions) -> bool:
+    """The output is the published registry: its new log becomes the anchor."""
+    return options.cache and options.previous is None and options.previous_source is None
 
 
 def _explain_key(source: PublishedSource, key: RegistryKey, exc: OutputError) -> Exception:
@@ -398,11 +400,12 @@ def _start_log(
     tree: SourceTree,
     key: RegistryKey,
     rotations: list[bytes],
+    handovers: list[RotationStatement],
     previous: PreviousOutput,
     now: datetime,
 ) -> LogState:
     genesis = logged_key(key)
-    for rotation in _rotations_to(rotations, key):
+    for rotation in handovers:
         if previous.adopted and previous.snapshot_keyids[:1] == (rotation.old.keyid,):
             genesis = rotation.old  # the old key signed the registry from before the log
     return start_log(

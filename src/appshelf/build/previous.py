@@ -79,6 +79,7 @@ class PreviousOutput:
     versions: dict[tuple[str, str], VersionEntry] = field(default_factory=dict)  # adopted only
     digests: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of pinned files
     bytes_read: int = 0  # of the log (checkpoint and tiles), for the build report
+    checkpoint: bytes | None = None  # log/checkpoint as read and verified
 
     @property
     def exists(self) -> bool:
@@ -223,6 +224,7 @@ def _read_log(
     if state.active is None or state.active.keyid != previous.snapshot_keyids[0]:
         raise OutputError(f"{where}: the log's active key is not the key that signed snapshot.json")
     previous.log = state
+    previous.checkpoint = data
     previous.bytes_read += len(data)
 
 
