@@ -142,3 +142,49 @@ def test_key_file_others_may_read_is_refused(example_source: Path, tmp_path: Pat
     )
     assert code == 0, output
     assert key.keyid in output
+
+
+@HANG_GUARD
+@pytest.mark.parametrize("command", ["rotate-key", "deploy"])
+def test_commands_that_read_only_the_settings_refuse_a_fifo_registry_toml(
+    example_source: Path, tmp_path: Path, command: str
+) -> None:
+    """rotate-key and deploy read registry.toml under the build's rules too."""
+    old, new = tmp_path / "old.key", tmp_path / "new.key"
+    write_new_key_file(old)
+    write_new_key_file(new)
+    (example_source / "registry.toml").unlink()
+    os.mkfifo(example_source / "registry.toml")
+    args = {
+        "rotate-key": [
+            "rotate-key",
+            str(example_source),
+            "--old-key-file",
+            str(old),
+            "--new-key-file",
+            str(new),
+        ],
+        "deploy": [
+            "deploy",
+            str(tmp_path),
+            "s3://bucket",
+            "--source",
+            str(example_source),
+            "--dry-run",
+        ],
+    }[command]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "registry.toml: is a FIFO (named pipe), not a regular file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_deeply_nested_rotation_statement_is_no_traceback(
+    example_source: Path, tmp_path: Path
+) -> None:
+    """keys/*.json is read before any signature check: 64 KiB of "[" is just not a
+    statement (this build needs none), never a RecursionError."""
+    (example_source / "keys").mkdir()
+    write(example_source / "keys" / "deep.json", "[" * 60_000)
+    code, output = run_build(example_source, tmp_path / "out")
+    assert code == 0 and "Traceback" not in output, output

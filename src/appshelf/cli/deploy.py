@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import functools
-import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
-import pydantic
 
 from appshelf.deploy import ClientOptions, DeployOptions, DeployReport, deploy_site
 from appshelf.errors import AppshelfError
-from appshelf.source.models import DeploySection, RegistryConfig
+from appshelf.source.models import DeploySection
+from appshelf.source.tree import read_registry_config
 
 
 def deploy_config(source: Path | None) -> DeploySection:
     """The [deploy] section of SOURCE/registry.toml, or the defaults."""
     if source is None:
         return DeploySection()
-    path = source / "registry.toml" if source.is_dir() else source
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return RegistryConfig.model_validate(data).deploy
-    except (OSError, tomllib.TOMLDecodeError, pydantic.ValidationError) as exc:
-        raise AppshelfError(f"{path}: cannot read the [deploy] settings: {exc}") from None
+    return read_registry_config(source if source.is_dir() else source.parent).deploy
 
 
 def s3_options(function: Any) -> Any:

@@ -11,8 +11,8 @@ from appshelf.errors import SigningKeyError
 from appshelf.formats.canonical import format_timestamp
 from appshelf.signing.keys import load_key_file
 from appshelf.signing.releaselog import make_rotation
-from appshelf.source.models import RegistryConfig
 from appshelf.source.rotations import ROTATIONS_DIR
+from appshelf.source.tree import read_registry_config
 
 
 @click.command("rotate-key")
@@ -35,14 +35,12 @@ def command(source: Path, old_key_file: Path, new_key_file: Path) -> None:
     Commit it, then build with the new key: the build logs the rotation (signed by both
     keys) and from then on refuses the old key. Clients keep trusting the registry if they
     trust the old key and follow rotations, or are given the new key."""
-    import tomllib
-
     old, new = load_key_file(old_key_file), load_key_file(new_key_file)
     if new.development:
         raise SigningKeyError("the new key is the development key; make one with `appshelf keygen`")
     if old.keyid == new.keyid:
         raise SigningKeyError("the old and the new key are the same key")
-    config = RegistryConfig.model_validate(tomllib.loads((source / "registry.toml").read_text()))
+    config = read_registry_config(source)
     issued = format_timestamp(datetime.now(UTC).replace(microsecond=0))
     statement = make_rotation(old, new, config.registry.base_url, issued)
     folder = source / ROTATIONS_DIR

@@ -329,6 +329,24 @@ def _message(error: ErrorDetails) -> str:
     return text
 
 
+def read_registry_config(root: Path) -> RegistryConfig:
+    """Just `root/registry.toml`, read and validated under the same rules as a build
+    (regular file, size cap, nesting), for commands that need only the settings.
+
+    Raises:
+        SourceTreeError: it is missing or has problems (all of them are listed).
+    """
+    root = root.resolve()
+    reader = _Reader(root)
+    path = root / "registry.toml"
+    if not reader.present(path):
+        raise SourceTreeError([Problem("registry.toml", "", "missing: every registry needs one")])
+    config = reader.read_model(path, RegistryConfig)
+    if config is None:
+        raise SourceTreeError(reader.problems)
+    return config
+
+
 def load_source_tree(
     root: Path,
     base_url: str | None = None,
