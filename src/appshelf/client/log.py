@@ -26,6 +26,7 @@ from appshelf.client.transport import Transport, read_all
 from appshelf.formats.documents import AppDetail, Manifest, VersionEntry
 from appshelf.formats.log import (
     CHECKPOINT,
+    EVENT_LABELS,
     MAX_CHECKPOINT,
     MAX_ENTRY,
     TILE_WIDTH,
@@ -284,14 +285,6 @@ def compare_with_log(
 
 # --- an app's history ------------------------------------------------------------------
 
-ACTIONS = {
-    "release": "released",
-    "yank": "yanked",
-    "unyank": "unyanked",
-    "deprecate": "deprecated",
-    "undeprecate": "undeprecated",
-    "takedown": "taken down",
-}
 
 
 @dataclass(frozen=True)
@@ -310,10 +303,10 @@ def app_history(state: LogState, app: str) -> list[HistoryRow]:
     for index, entry in state.app_history(app):
         if isinstance(entry, ReleaseEntry):
             rows.append(
-                HistoryRow(index, entry.logged, ACTIONS["release"], entry.version, "", None)
+                HistoryRow(index, entry.logged, EVENT_LABELS["release"], entry.version, "", None)
             )
         elif isinstance(entry, LifecycleEntry):
-            action = ACTIONS[entry.action]
+            action = EVENT_LABELS[entry.action]
             rows.append(
                 HistoryRow(
                     index, entry.logged, action, entry.version, entry.reason, entry.replacement

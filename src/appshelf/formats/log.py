@@ -105,6 +105,17 @@ class KeyEntry(_Entry):
     statement: str | None = None  # rotate: base64 of the signed rotation statement
 
 
+# How people read each entry about a release (`release`, then the lifecycle actions):
+# the words of `appshelf log` and of the site's History section.
+EVENT_LABELS: Final = {
+    "release": "released",
+    "yank": "yanked",
+    "unyank": "unyanked",
+    "deprecate": "deprecated",
+    "undeprecate": "undeprecated",
+    "takedown": "taken down",
+}
+
 LogEntry = Annotated[ReleaseEntry | LifecycleEntry | KeyEntry, Field(discriminator="type")]
 _ENTRY = TypeAdapter(LogEntry)
 

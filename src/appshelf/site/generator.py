@@ -37,7 +37,7 @@ from appshelf.build.plan import (
 from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Manifest, PublicKey, Signature
-from appshelf.formats.log import CHECKPOINT, LifecycleEntry, ReleaseEntry
+from appshelf.formats.log import CHECKPOINT, EVENT_LABELS, LifecycleEntry, ReleaseEntry
 from appshelf.signing.releaselog import LogState
 from appshelf.site.markdown import render_markdown
 from appshelf.site.theme import Theme, read_static, registry_theme
@@ -107,13 +107,6 @@ class VersionView:
         return self.download if self.external else depth + self.download
 
 
-_EVENTS = {
-    "yank": "yanked",
-    "unyank": "unyanked",
-    "deprecate": "deprecated",
-    "undeprecate": "undeprecated",
-    "takedown": "taken down",
-}
 
 
 @dataclass(frozen=True)
@@ -129,7 +122,7 @@ class EventView:
 
     @property
     def label(self) -> str:
-        return _EVENTS.get(self.action, "released")
+        return EVENT_LABELS.get(self.action, EVENT_LABELS["release"])
 
     @property
     def folder(self) -> str:
