@@ -474,3 +474,19 @@ def test_delete_removes_stale_files_but_keeps_published_artifacts(
     assert "apps/kv-store/0.9.0/kv-store-0.9.0.tar.gz" in keys
     assert STATE_KEY in keys
     verify_remote(seaweed.client(), bucket, "", site_keys(site))
+
+
+def test_build_deploy_reads_bucket_objects_with_a_size_cap(
+    seaweed: SeaweedS3, bucket: str, aws_env: None
+) -> None:
+    """What `build --deploy` reads from the bucket is input like any server's: an object
+    larger than the reader's limit is an error (S3Store.get now refuses it from its
+    Content-Length, or after limit + 1 bytes, rather than reading it whole first)."""
+    from appshelf.deploy.errors import RemoteAccessError
+
+    seaweed.client().put_object(Bucket=bucket, Key="log/checkpoint", Body=b"x" * 10_000)
+    source, _ = read_published(_store(seaweed, f"s3://{bucket}"))
+    with pytest.raises(RemoteAccessError, match=r"larger than 4096 bytes"):
+        source.read("log/checkpoint", 4096)
+    assert source.read("log/checkpoint", 10_000) == b"x" * 10_000
+    assert source.read("missing.json", 10) is None

@@ -153,7 +153,7 @@ class BucketSource:
         elif relpath not in self._state.objects:
             return None
         else:
-            fetched = self._store.get(relpath)
+            fetched = self._store.get(relpath, limit)
             data = fetched[0] if fetched is not None else None
         if data is not None and len(data) > limit:
             raise RemoteAccessError(f"{self.description}: {relpath} is larger than {limit} bytes")

@@ -234,7 +234,9 @@ class S3Store:
                     found[self.target.relpath(key)] = RemoteObject(item["ETag"], item["Size"])
         return found
 
-    def get(self, relpath: str) -> tuple[bytes, str] | None:
+    def get(self, relpath: str, limit: int | None = None) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag (None when absent); past `limit` bytes, an error
+        instead of reading on (a bucket is input like any server)."""
         with self._errors(f"read {relpath}"):
             try:
                 response = self.client.get_object(
@@ -244,7 +246,17 @@ class S3Store:
                 if _error_code(exc) in ("NoSuchKey", "404"):
                     return None
                 raise
-            return response["Body"].read(), response["ETag"]
+            if limit is not None and int(response.get("ContentLength", 0)) > limit:
+                response["Body"].close()
+                raise RemoteAccessError(
+                    f"{self.target}: {relpath} is larger than {limit} bytes; not a registry file"
+                )
+            data = response["Body"].read() if limit is None else response["Body"].read(limit + 1)
+            if limit is not None and len(data) > limit:
+                raise RemoteAccessError(
+                    f"{self.target}: {relpath} is larger than {limit} bytes; not a registry file"
+                )
+            return data, response["ETag"]
 
     def head(self, relpath: str) -> RemoteObject | None:
         with self._errors(f"read the metadata of {relpath}"):
