@@ -102,7 +102,8 @@ class Signature(_Document):
     sig: str = Field(pattern=HEX128)
 
 
-DocumentT = TypeVar("DocumentT", Manifest, Snapshot)
+# Any signed document type (manifest, snapshot, a publisher's release statement).
+DocumentT = TypeVar("DocumentT", bound=BaseModel)
 
 
 class Signed(_Document, Generic[DocumentT]):
