@@ -47,6 +47,7 @@ def _register() -> None:
         search,
         serve,
         show,
+        signrelease,
         verify,
     )
 
@@ -56,6 +57,8 @@ def _register() -> None:
     for command in (*lifecycle.commands, rotate.command):
         main.add_command(command)
     main.add_command(show.versions_command)
+    main.add_command(signrelease.command)
+    main.add_command(signrelease.owners_command)
 
 
 _register()
