@@ -116,6 +116,7 @@ class TrustedManifest:
     manifest: Manifest
     keyid: str
     digest: FileDigest
+    publisher: object = None  # client/publisher.PublisherVerified, once checked
 
 
 def parse_json(data: bytes, what: str) -> Any:
