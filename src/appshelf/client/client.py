@@ -364,16 +364,19 @@ class RegistryClient:
             version: The exact version.
 
         Returns:
-            The verified manifest and the id of the key that signed it.
+            The verified manifest, the id of the key that signed it, and (when the
+            manifest names one) the verified publisher (`PublisherVerified`).
 
         Raises:
             UnknownApp: The snapshot pins no app `key`.
             UnknownVersion: The app has no such version.
             BadSignature: The manifest's signature does not verify.
             UnknownKey: It is signed only by keys not in `keys`.
-            InconsistentMetadata: It disagrees with app.json.
-            RepositoryError: The snapshot (if not yet fetched) or the file fails
-                verification.
+            InconsistentMetadata: It disagrees with app.json, or its publisher's
+                statement disagrees with it.
+            PublisherMissing: `require_publisher` is set and it names no publisher.
+            RepositoryError: The snapshot (if not yet fetched), the file, the
+                publisher's statement.json or publishers.json fails verification.
             TransportError: A file could not be read.
         """
         entry = self.entry(key, version)
@@ -391,6 +394,9 @@ class RegistryClient:
     def publishers(self) -> PublishersDocument:
         """`publishers.json`, verified: the publishers and their keys, as the registry
         vouches for them (the second signature on each version is checked with these).
+
+        Returns:
+            The parsed publishers document (read once per snapshot).
 
         Raises:
             Malformed: the snapshot does not pin it, or it is malformed.
