@@ -177,3 +177,23 @@ def test_sign_release_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
     assert ok.exit_code == 0, ok.output
     assert b'"published":"1970-01-01T00:00:00Z"' in (tmp_path / "statement.json").read_bytes()
+
+
+def test_a_preview_accepts_statements_for_the_declared_registry(
+    example_source: Path, tmp_path: Path
+) -> None:
+    """`appshelf serve` and demos build with --base-url: statements signed for
+    registry.toml's base_url still build (the client then sees the other registry)."""
+    from appshelf.errors import SourceTreeError
+    from publisher_helpers import declare
+
+    key_file, key = new_key(tmp_path, "alice")
+    declare(example_source, "alice", [(key, "active")])
+    set_owners(example_source, "kv-store", ["alice"])
+    folder = new_version(example_source, "kv-store", "1.2.0", 'provides = ["storage.kv"]\n')
+    code, out = sign(folder, "http://127.0.0.1:8000/", "alice", key_file)  # registry.toml's
+    assert code == 0, out
+    build(example_source, tmp_path / "preview", base_url="http://127.0.0.1:9999/")
+    sign(folder, "https://elsewhere.example.com/", "alice", key_file)
+    with pytest.raises(SourceTreeError, match=r"gives registry 'https://elsewhere\.example\.com/'"):
+        build(example_source, tmp_path / "other", base_url="http://127.0.0.1:9999/")
