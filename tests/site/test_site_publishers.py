@@ -89,3 +89,16 @@ def test_version_without_a_publisher_says_so(
     result, text = _verify(page)
     assert result == "pass", text
     assert "No publisher signature: only the registry signed this version." in text
+
+
+def test_app_page_shows_owners_and_the_latest_publisher(
+    site: tuple[Any, Path, dict[str, Any]], watched: Watched
+) -> None:
+    server, _, extra = site
+    page = watched.page
+    page.goto(server.url + f"apps/{APP}/index.html")
+    assert "Alice Example alice" in " ".join(page.locator("#owners li").all_inner_texts())
+    latest = page.locator("#latest-publisher").inner_text()
+    assert f"Published by Alice Example (key {extra['keys']['alice'][1].keyid[:16]}…)" in latest
+    page.goto(server.url + "apps/hello-world/index.html")  # no owners, no publisher
+    assert page.locator("#owners").count() == 0 and page.locator("#latest-publisher").count() == 0

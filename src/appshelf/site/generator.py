@@ -431,8 +431,9 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
     ]
     identities = site.plan.tree.identities
     publishers = {p.id: p for p in identities.publishers} if identities is not None else {}
+    owners = site.plan.log.owners.get(app.key, []) if site.plan.log is not None else []
     if PUBLISHERS_FILE in site.plan.files:  # the names shown beside each publisher
-        inputs.append(site.plan.files[PUBLISHERS_FILE].sha256)
+        inputs += [site.plan.files[PUBLISHERS_FILE].sha256, ",".join(owners)]
     commands = {"verify_command": trust.verify_command, "fetch_command": trust.fetch_command}
     site.render(
         "app.html",
@@ -441,6 +442,8 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
         inputs,
         app=app,
         checkpoint=CHECKPOINT,
+        owners=[(o, publishers[o].name if o in publishers else o) for o in owners],
+        publishers=publishers,
         **commands,
     )
     for gone in app.takedowns:
