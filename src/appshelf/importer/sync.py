@@ -234,29 +234,32 @@ def _plan_upstream(
 
 
 def _changed(tree: Path, key: str, local: Path, version: FlowsVersion, upstream: str) -> list[str]:
-    """Why the upstream entry for an already imported version differs from it, if it does."""
+    """Why the upstream entry for a version the tree has differs from it, if it does."""
     where = f"apps/{key}/{local.name}/release.toml"
-    data, _, problem = _read_toml(local / "release.toml", tree)
-    if problem is not None or data is None:
-        return [problem or f"{where}: unreadable"]
-    imported = {
+    data: dict[str, Any] | None = {}
+    if os.path.lexists(local / "release.toml"):
+        data, _, problem = _read_toml(local / "release.toml", tree)
+        if problem is not None or data is None:
+            return [problem or f"{where}: unreadable"]
+    assert data is not None
+    ours = {
         "version": local.name,
         "artifactUrl": data.get("artifact_url"),
         "artifactChecksum": f"sha256:{data['sha256']}" if "sha256" in data else None,
     }
-    now = {
+    theirs = {
         "version": version.version,
         "artifactUrl": version.artifact_url,
         "artifactChecksum": f"sha256:{version.sha256}",
     }
     problems = []
-    for name, was in imported.items():
-        if was is not None and was != now[name]:
+    for name, was in ours.items():
+        if (was is not None or name == "artifactUrl") and was != theirs[name]:
             problems.append(
-                f"{where}: upstream {upstream} changed version {local.name}: {name} was "
-                f"{was!r} when imported and is now {now[name]!r}; a published version never "
-                "changes, so the sync is refused (the app's publisher must publish a new "
-                "version instead)"
+                f"{where}: upstream {upstream} changed version {local.name}: {name} is "
+                f"{was!r} in the tree and {theirs[name]!r} upstream; a published version "
+                "never changes, so the sync is refused (the app's publisher must publish a "
+                "new version instead)"
             )
     return problems
 
