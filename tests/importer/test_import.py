@@ -509,3 +509,32 @@ def test_sync_refuses_a_fill_whose_bytes_disagree(flows: FlowsServer, imported: 
     flows.registry.no_head.update(flows.registry.files)  # so the bytes are downloaded
     refused(run("sync", imported), "release.toml says sha256 " + "1" * 64, "refusing it")
     assert "size" not in tomllib.loads(other.read_text())
+
+
+def test_oversize_artifact_is_refused(flows: FlowsServer, tmp_path: Path) -> None:
+    """By HEAD's Content-Length, and (without one) while downloading."""
+    output = refused(
+        do_import(flows, tmp_path / "tree", "--max-artifact-size", "100"),
+        "more than the 100 allowed",
+        "larger than the 100 bytes allowed",
+    )
+    assert "artifact" in output
+    assert not (tmp_path / "tree").exists()
+
+
+def test_guess_root_takes_the_prefix_most_apps_share() -> None:
+    from appshelf.importer.fetch import guess_root
+
+    urls = {
+        "a": "https://r.example/core/apps/a/versions.json",
+        "b": "https://r.example/core/apps/b/versions.json",
+        "c": "https://raw.example/o/flows-app-c/refs/heads/main/versions.json",
+        "d": "https://other.example/apps/d/versions.json",
+    }
+    assert guess_root(urls) == "https://r.example/core/"
+    assert guess_root({"c": urls["c"]}) is None
+    tie = {
+        "a": "https://b.example/apps/a/versions.json",
+        "b": "https://a.example/apps/b/versions.json",
+    }
+    assert guess_root(tie) == "https://a.example/"
