@@ -538,3 +538,14 @@ def test_guess_root_takes_the_prefix_most_apps_share() -> None:
         "b": "https://a.example/apps/b/versions.json",
     }
     assert guess_root(tie) == "https://a.example/"
+
+
+def test_import_from_the_folder_url(flows: FlowsServer, tmp_path: Path) -> None:
+    """SOURCE may be the URL of the folder that holds registry.json."""
+    tree = tmp_path / "tree"
+    result = run(
+        "import", flows.url + "core/", "-o", tree, "--base-url", flows.url, "--allow-internal-hosts"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Imported 30 apps" in result.output
+    assert "from " + flows.url + "core/." in (tree / "registry.toml").read_text()
