@@ -258,7 +258,9 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
     config = app.config
     icon_path: str | None = None
     if app.icon is not None and app.icon_data is not None:
-        icon_path = f"{app_dir(app.key)}/icon{app.icon.suffix}"
+        # Published under its source name (icon.svg, or what app.toml's `icon` names), so
+        # an imported Flows icon such as logo.svg keeps its name (spec 13).
+        icon_path = f"{app_dir(app.key)}/{app.icon.name}"
         files[icon_path] = OutputFile.from_bytes(app.icon_data)  # the bytes that were checked
     metadata = AppMetadata(
         name=config.name,

@@ -172,15 +172,17 @@ class AppConfig(_Config):
     license: Annotated[Name, Field(min_length=1, max_length=100)] | None = None
     tags: list[str] = Field(default_factory=list, max_length=32)
     category: Annotated[Name, Field(min_length=1, max_length=64)] | None = None
+    # The versions.json this app's versions are mirrored from (`appshelf sync`, spec 13).
+    upstream: str | None = None
 
     @field_validator("color")
     @classmethod
     def _color(cls, value: str | None) -> str | None:
         if value is not None and not COLOR_RE.fullmatch(value):
             raise ValueError(f"must be #RRGGBB, got {value!r}")
-        return value.upper() if value else value
+        return value  # published as written: an imported Flows colour keeps its case
 
-    @field_validator("homepage", "repository")
+    @field_validator("homepage", "repository", "upstream")
     @classmethod
     def _links(cls, value: str | None) -> str | None:
         return _http_url(value, "link")
@@ -301,7 +303,7 @@ class ReleaseConfig(_Config):
                 raise ValueError(
                     "an external artifact_url must be pinned: "
                     + " and ".join(missing)
-                    + " required"
+                    + " required (`appshelf sync` records them: docs/import.md)"
                 )
             if data.get("artifact") is not None:
                 raise ValueError("give either artifact or artifact_url, not both")

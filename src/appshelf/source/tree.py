@@ -626,6 +626,30 @@ def _own_url_problem(base_url: str | None, url: str) -> str | None:
     )
 
 
+def artifact_url_refusal(config: RegistryConfig, url: str) -> str | None:
+    """Why the build would refuse `url` as an `artifact_url` of a registry with `config`
+    (scheme, the paths under base_url the build owns, internal hosts), or None. For
+    `appshelf import`/`sync`, which ask before they fetch anything from such a URL."""
+    try:
+        ReleaseConfig.model_validate({"artifact_url": url, "sha256": "0" * 64, "size": 0})
+    except pydantic.ValidationError as exc:
+        return _message(exc.errors()[0])
+    reader = _Reader(Path("/"), allow_internal_hosts=config.registry.allow_internal_artifact_hosts)
+    reader.base_url = config.registry.base_url
+    problem = _own_url_problem(reader.base_url, url)
+    filename = url.rstrip("/").rsplit("/", 1)[-1]
+    if problem is None and (
+        not ARTIFACT_NAME_RE.fullmatch(filename) or filename in RESERVED_ARTIFACT_NAMES
+    ):
+        problem = (
+            f"the last path segment {filename!r} is the artifact's file name for consumers, "
+            "so it must be [A-Za-z0-9._+-] (no query string) and not reserved"
+        )
+    if problem is None and not _artifact_host_allowed(reader, Path("release.toml"), url):
+        problem = reader.problems[-1].message
+    return problem
+
+
 def _artifact_host_allowed(reader: _Reader, release_path: Path, url: str) -> bool:
     """An artifact on loopback, a private network or a metadata service is refused unless
     the registry allows internal hosts (or it is under the registry's own base_url)."""
