@@ -142,6 +142,13 @@ class VersionEntry(_Document):
     dependencies: dict[str, str] = Field(default_factory=dict)
 
 
+class ChannelRef(_Document):
+    """Where one channel of an app points, and the release-log entry that set it."""
+
+    version: str
+    log_index: int = Field(ge=0)
+
+
 class AppDetail(_Document):
     """`apps/<key>/app.json`: one app with every version, pinning each manifest."""
 
@@ -150,6 +157,7 @@ class AppDetail(_Document):
     key: str
     metadata: AppMetadata
     versions: list[VersionEntry]  # newest first
+    channels: dict[str, ChannelRef] | None = None  # absent when the app has none
 
 
 _OMITTED_WHEN_EMPTY = frozenset({"tags", "provides", "requires"})

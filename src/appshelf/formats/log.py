@@ -40,6 +40,11 @@ MAX_CHECKPOINT: Final = 4096
 RELEASE_TYPE: Final = "appshelf.log.release"
 LIFECYCLE_TYPE: Final = "appshelf.log.lifecycle"
 KEY_TYPE: Final = "appshelf.log.key"
+CHANNEL_TYPE: Final = "appshelf.log.channel"
+
+# A channel (dist-tag) name: lowercase, starts with a letter; a name that is also an npm
+# range (`x`) is refused by `is_channel_name`, so `app@<spec>` is never ambiguous.
+CHANNEL_PATTERN: Final = r"[a-z][a-z0-9-]{0,31}"
 
 
 class LogFormatError(ValueError):
@@ -86,6 +91,17 @@ class LifecycleEntry(_Entry):
     replacement: str | None = None  # deprecate: the version to use instead
 
 
+class ChannelEntry(_Entry):
+    """A channel of an app (`stable`, `beta`) pointed at a released version, or removed
+    (`version` absent). Moving a channel is a new entry; the last one for (app, channel)
+    is the channel's state."""
+
+    type: Literal["appshelf.log.channel"] = CHANNEL_TYPE
+    app: str
+    channel: str = Field(pattern=f"^{CHANNEL_PATTERN}$")
+    version: str | None = None  # absent: the channel is removed
+
+
 class LoggedKey(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     keyid: str = Field(pattern=HEX64)
@@ -116,18 +132,20 @@ EVENT_LABELS: Final = {
     "takedown": "taken down",
 }
 
-LogEntry = Annotated[ReleaseEntry | LifecycleEntry | KeyEntry, Field(discriminator="type")]
+LogEntry = Annotated[
+    ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry, Field(discriminator="type")
+]
 _ENTRY = TypeAdapter(LogEntry)
 
 
-def encode_entry(entry: ReleaseEntry | LifecycleEntry | KeyEntry) -> bytes:
+def encode_entry(entry: ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry) -> bytes:
     data = model_to_json(entry)
     if len(data) > MAX_ENTRY:
         raise LogFormatError(f"a log entry is {len(data)} bytes; the limit is {MAX_ENTRY}")
     return data
 
 
-def decode_entry(data: bytes) -> ReleaseEntry | LifecycleEntry | KeyEntry:
+def decode_entry(data: bytes) -> ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry:
     """Raises LogFormatError: not one of the entry types, or not canonical JSON."""
     try:
         entry = _ENTRY.validate_json(data)
