@@ -183,6 +183,13 @@ class AppView:
         return self.log.takedowns
 
     @property
+    def channels(self) -> list[tuple[str, VersionView | None, int]]:
+        """(name, the version it names, its log entry), by name, from app.json."""
+        by_version = {v.version: v for v in self.versions}
+        refs = self.planned.detail.channels or {}
+        return [(name, by_version.get(r.version), r.log_index) for name, r in sorted(refs.items())]
+
+    @property
     def listed(self) -> list[VersionView | TakedownView]:
         """Published and taken-down versions together, newest first (version lists)."""
         found: list[VersionView | TakedownView] = [*self.versions, *self.takedowns]
