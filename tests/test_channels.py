@@ -42,6 +42,7 @@ def test_channels_are_logged_published_moved_and_removed(
     assert _channels(out, "kv-store") is None  # no channels: no member (golden unchanged)
     page = (out / "apps/hello-world/index.html").read_text()
     assert "Channel <code>beta</code>" in page and "2.0.0-beta.1" in page
+    assert page.count('data-action="channel"') == 2  # the History section lists both entries
 
     # Moving a channel is a new entry; dropping one from channels.toml removes it.
     (example_source / "apps/hello-world/channels.toml").write_text('stable = "1.0.0"\n')
@@ -56,6 +57,8 @@ def test_channels_are_logged_published_moved_and_removed(
         ("beta", None),
         ("stable", "1.0.0"),
     ]
+    page = (out / "apps/hello-world/index.html").read_text()
+    assert page.count('data-action="channel-removed"') == 1
     # A rebuild with no change logs nothing.
     again = build(
         example_source, out, now=FIXED_NOW + timedelta(hours=2), generators=(site_generator(),)

@@ -105,5 +105,7 @@ def test_a_channel_naming_an_unlisted_version_is_refused(
 ) -> None:
     _forge_app_json(served.root, {"beta": {"log_index": 1, "version": "9.9.9"}})
     client = make_client(served.url, clock=lambda: datetime.now(UTC))
-    with pytest.raises(InconsistentMetadata, match=r"names version 9\.9\.9, which it does not list"):
+    with pytest.raises(
+        InconsistentMetadata, match=r"names version 9\.9\.9, which it does not list"
+    ):
         client.channel("hello-world", "beta")

@@ -30,6 +30,7 @@ from appshelf.formats.log import (
     MAX_CHECKPOINT,
     MAX_ENTRY,
     TILE_WIDTH,
+    ChannelEntry,
     Checkpoint,
     LifecycleEntry,
     LogFormatError,
@@ -321,5 +322,10 @@ def app_history(state: LogState, app: str) -> list[HistoryRow]:
                 HistoryRow(
                     index, entry.logged, action, entry.version, entry.reason, entry.replacement
                 )
+            )
+        elif isinstance(entry, ChannelEntry):
+            label = EVENT_LABELS["channel" if entry.version else "channel-removed"]
+            rows.append(
+                HistoryRow(index, entry.logged, label, entry.version or "", entry.channel, None)
             )
     return rows

@@ -121,8 +121,8 @@ class KeyEntry(_Entry):
     statement: str | None = None  # rotate: base64 of the signed rotation statement
 
 
-# How people read each entry about a release (`release`, then the lifecycle actions):
-# the words of `appshelf log` and of the site's History section.
+# How people read each entry about a release (`release`, then the lifecycle actions,
+# then channel entries): the words of `appshelf log` and of the site's History section.
 EVENT_LABELS: Final = {
     "release": "released",
     "yank": "yanked",
@@ -130,6 +130,8 @@ EVENT_LABELS: Final = {
     "deprecate": "deprecated",
     "undeprecate": "undeprecated",
     "takedown": "taken down",
+    "channel": "channel set",
+    "channel-removed": "channel removed",
 }
 
 LogEntry = Annotated[

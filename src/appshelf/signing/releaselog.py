@@ -101,6 +101,7 @@ class LogState:
     active: LoggedKey | None = None
     registry: str | None = None
     channels: dict[tuple[str, str], LoggedChannel] = field(default_factory=dict)
+    channel_history: dict[str, list[tuple[int, ChannelEntry]]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -121,6 +122,7 @@ class LogState:
         clone = LogState(list(self.entries), list(self.leaves), {}, dict(self.keys), self.active)
         clone.registry = self.registry
         clone.channels = dict(self.channels)
+        clone.channel_history = {app: list(h) for app, h in self.channel_history.items()}
         for k, release in self.releases.items():
             clone.releases[k] = LoggedRelease(
                 release.index,
@@ -135,7 +137,10 @@ class LogState:
         return {name: c for (a, name), c in sorted(self.channels.items()) if a == app}
 
     def app_history(self, app: str) -> list[tuple[int, Entry]]:
-        found = [item for (a, _), r in self.releases.items() if a == app for item in r.history]
+        found: list[tuple[int, Entry]] = [
+            item for (a, _), r in self.releases.items() if a == app for item in r.history
+        ]
+        found += self.channel_history.get(app, [])
         return sorted(found, key=lambda item: item[0])
 
     def append(self, entry: Entry) -> int:
@@ -178,6 +183,7 @@ class LogState:
             if key not in self.channels:
                 raise LogError(f"entry {index}: {entry.app} has no channel {entry.channel!r}")
             del self.channels[key]
+            self.channel_history.setdefault(entry.app, []).append((index, entry))
             return
         release = self.releases.get((entry.app, entry.version))
         if release is None or release.standing.takedown is not None:
@@ -186,6 +192,7 @@ class LogState:
                 "which is not a logged release that is not taken down"
             )
         self.channels[key] = LoggedChannel(entry.version, index)
+        self.channel_history.setdefault(entry.app, []).append((index, entry))
 
     def _apply_lifecycle(self, index: int, entry: LifecycleEntry) -> None:
         release = self.releases.get((entry.app, entry.version))
