@@ -27,7 +27,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, model_to_json
-from appshelf.formats.documents import HEX64, FileDigest
+from appshelf.formats.documents import HEX64, ChannelName, FileDigest
 from appshelf.formats.merkle import HASH_SIZE, ProofError, node_hash
 
 LOG_DIR: Final = "log"
@@ -41,10 +41,6 @@ RELEASE_TYPE: Final = "appshelf.log.release"
 LIFECYCLE_TYPE: Final = "appshelf.log.lifecycle"
 KEY_TYPE: Final = "appshelf.log.key"
 CHANNEL_TYPE: Final = "appshelf.log.channel"
-
-# A channel (dist-tag) name: lowercase, starts with a letter; a name that is also an npm
-# range (`x`) is refused by `is_channel_name`, so `app@<spec>` is never ambiguous.
-CHANNEL_PATTERN: Final = r"[a-z][a-z0-9-]{0,31}"
 
 
 class LogFormatError(ValueError):
@@ -98,7 +94,7 @@ class ChannelEntry(_Entry):
 
     type: Literal["appshelf.log.channel"] = CHANNEL_TYPE
     app: str
-    channel: str = Field(pattern=f"^{CHANNEL_PATTERN}$")
+    channel: ChannelName
     version: str | None = None  # absent: the channel is removed
 
 

@@ -1,6 +1,6 @@
 """Channel (dist-tag) names: which `app@<spec>` texts name a channel, not a range.
 
-A channel name fullmatches `formats.log.CHANNEL_PATTERN` (lowercase, starting with a
+A channel name fullmatches `formats.documents.CHANNEL_PATTERN` (lowercase, starting with a
 letter) and does not parse as an npm range: `x` (a wildcard range) is refused as a
 name, so a spec is a channel exactly when it matches the pattern. Versions and most
 ranges start with a digit, an operator or `*`, and never match.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from appshelf.formats.log import CHANNEL_PATTERN
+from appshelf.formats.documents import CHANNEL_PATTERN
 from appshelf.versions.ranges import InvalidRange, parse_range
 
 _CHANNEL_RE = re.compile(CHANNEL_PATTERN)
