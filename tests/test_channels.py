@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from appshelf.cli import main
 from appshelf.errors import SourceTreeError
 from appshelf.formats.log import ChannelEntry, KeyEntry, LoggedKey, decode_entry
 from appshelf.signing.keys import development_key
@@ -134,3 +137,26 @@ def test_replay_refuses_a_channel_without_a_live_release() -> None:
         _state().append(_channel(None))
     with pytest.raises(ValueError, match="pattern"):
         _channel("1.0.0", name="Beta")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "folder", "huge", "not toml"])
+def test_hostile_channels_files_are_source_errors(
+    example_source: Path, tmp_path: Path, kind: str
+) -> None:
+    path = example_source / "apps/hello-world/channels.toml"
+    if kind == "symlink":
+        (example_source / "apps/hello-world/real.toml").write_text(CHANNELS)
+        path.symlink_to("real.toml")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "huge":
+        path.write_text("# " + "x" * 70_000 + "\n")
+    else:
+        path.write_text("stable = \n")
+    result = CliRunner().invoke(main, ["build", str(example_source), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert "Error:" in result.output and "apps/hello-world/channels.toml" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
