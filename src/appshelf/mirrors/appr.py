@@ -49,20 +49,27 @@ def mirror_files(plan: RegistryPlan) -> OutputFiles:
         raise OutputError("the appr mirror needs every app planned (app reuse must be off)")
     namespace = config.mirrors.appr_namespace
     latest = {entry.key: entry.latest for entry in plan.index.apps}
-    docs: dict[str, Any] = {f"{f.ROOT}/version": {"appr-api": f.APPR_API}}
+    files: OutputFiles = {}
+    _put(files, {"appr-api": f.APPR_API}, f"{f.ROOT}/version")
     listing = []
-    for app in plan.apps:
+    for app in plan.apps:  # one app's blobs in memory at a time, then only their files
         releases = _releases(plan, app, f"{namespace}/{app.source.key}")
         if releases:
-            listing.append(_app_docs(docs, app, namespace, releases, latest.get(app.source.key)))
-    docs[f.document_path(f.packages_path())] = listing
-    files = {path: OutputFile.from_bytes(canonical_json(doc)) for path, doc in docs.items()}
+            listing.append(_app_docs(files, app, namespace, releases, latest.get(app.source.key)))
+    _put(files, listing, f.document_path(f.packages_path()))
     pins = f.MirrorFiles(
         registry=config.registry.base_url,
         files={p: FileDigest(sha256=o.sha256, length=o.size) for p, o in sorted(files.items())},
     )
     files[f.PINS] = OutputFile.from_bytes(model_to_json(pins))
     return files
+
+
+def _put(files: OutputFiles, doc: object, *paths: str) -> None:
+    """Encode `doc` once and give its bytes to every path (the copies share them)."""
+    encoded = OutputFile.from_bytes(canonical_json(doc))
+    for path in paths:
+        files[path] = encoded
 
 
 def _releases(plan: RegistryPlan, app: PlannedApp, package: str) -> list[_Release]:
@@ -129,7 +136,7 @@ def _blob(plan: RegistryPlan, planned: PlannedVersion) -> tuple[bytes, str] | No
 
 
 def _app_docs(
-    docs: dict[str, Any],
+    files: OutputFiles,
     app: PlannedApp,
     namespace: str,
     releases: list[_Release],
@@ -139,36 +146,36 @@ def _app_docs(
     key = app.source.key
     package = f"{namespace}/{key}"
     base = f.packages_path(namespace, key)
-    docs[f.document_path(base)] = [r.data for r in releases]
+    _put(files, [r.data for r in releases], f.document_path(base))
     by_version = {r.version: r for r in releases}
+    default = by_version.get(latest or "") or releases[0]
     for release in releases:
-        docs[f.document_path(f"{base}/{release.version}")] = [release.data]
+        _put(files, [release.data], f.document_path(f"{base}/{release.version}"))
         pull = f.pull_document(
             package, release.version, release.blob, _filename(package, release.version)
         )
-        for media_type in (f.MEDIA_TYPE, f.ANY_MEDIA_TYPE):
-            docs[f"{base}/{release.version}/{media_type}/pull"] = pull
-        docs[f"{base}/blobs/sha256/{release.digest}"] = {
+        folders = [release.version] + ([f.DEFAULT_RELEASE] if release is default else [])
+        _put(
+            files,
+            pull,
+            *(f"{base}/{v}/{m}/pull" for v in folders for m in (f.MEDIA_TYPE, f.ANY_MEDIA_TYPE)),
+        )
+        blob_doc = {
             "blob": f.b64(release.blob),
             "filename": _filename(package, release.digest[:8]),
             "package": package,
             "release": release.digest,
         }
-    default = by_version.get(latest or "") or releases[0]
-    pull = f.pull_document(
-        package, default.version, default.blob, _filename(package, default.version)
-    )
-    for media_type in (f.MEDIA_TYPE, f.ANY_MEDIA_TYPE):
-        docs[f"{base}/{f.DEFAULT_RELEASE}/{media_type}/pull"] = pull
+        _put(files, blob_doc, f"{base}/blobs/sha256/{release.digest}")
     channels = [
         {"current": ref.version, "name": name, "releases": [ref.version]}
         for name, ref in sorted((app.detail.channels or {}).items())
         if ref.version in by_version
     ]
     if channels:
-        docs[f.document_path(f"{base}/channels")] = channels
+        _put(files, channels, f.document_path(f"{base}/channels"))
         for channel in channels:
-            docs[f"{base}/channels/{channel['name']}"] = channel
+            _put(files, channel, f"{base}/channels/{channel['name']}")
     return {
         "created_at": min(r.published for r in releases),
         "default": default.version,
