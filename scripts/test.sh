@@ -27,13 +27,21 @@ fi
 # its client's are pinned here, with urllib3 1.26 (its server's, gevent and redis, are
 # not needed: the tests drive its commands' Python API, tests/mirror_appr/appr_driver.py).
 APPR_VENV=.tools/appr-venv
-if ! "$APPR_VENV/bin/python" -c "import appr.client, appr.commands.pull" >/dev/null 2>&1; then
+install_appr() {
   rm -rf "$APPR_VENV"
-  .venv/bin/python -m venv "$APPR_VENV"
-  "$APPR_VENV/bin/pip" install --quiet --no-deps appr==0.7.4
-  "$APPR_VENV/bin/pip" install --quiet urllib3==1.26.20 requests==2.31.0 PyYAML==6.0.4 \
-    termcolor==3.3.0 tabulate==0.10.0 semantic-version==2.10.0 pathspec==1.1.1 \
-    Jinja2==3.1.6 future==1.0.0 jsonpatch==1.48
+  .venv/bin/python -m venv "$APPR_VENV" &&
+    "$APPR_VENV/bin/pip" install --quiet --no-deps appr==0.7.4 &&
+    "$APPR_VENV/bin/pip" install --quiet urllib3==1.26.20 requests==2.31.0 PyYAML==6.0.4 \
+      termcolor==3.3.0 tabulate==0.10.0 semantic-version==2.10.0 pathspec==1.1.1 \
+      Jinja2==3.1.6 future==1.0.0 jsonpatch==1.48
+}
+if ! "$APPR_VENV/bin/python" -c "import appr.client, appr.commands.pull" >/dev/null 2>&1; then
+  if ! install_appr; then
+    rm -rf "$APPR_VENV"
+    # Without it the appr tests skip, saying why; in CI (.ci/run) they would fail anyway.
+    if [ "${CI:-}" = "true" ]; then exit 1; fi
+    echo "warning: could not install appr 0.7.4 into $APPR_VENV (no PyPI?)" >&2
+  fi
 fi
 .venv/bin/ruff check .
 .venv/bin/mypy
