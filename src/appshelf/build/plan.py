@@ -16,11 +16,13 @@ from urllib.parse import quote
 import semver
 from pydantic import BaseModel, ConfigDict
 
+from appshelf.build.channelplan import channel_refs, log_channels
 from appshelf.build.hashing import FileHash
 from appshelf.build.logplan import Release, check_release, log_release, log_standing
 from appshelf.build.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
 from appshelf.build.previous import SNAPSHOT_FILE, PreviousOutput
 from appshelf.errors import Problem, SourceTreeError
+from appshelf.formats.appr import PINS as APPR_PINS
 from appshelf.formats.canonical import format_timestamp, model_to_json, parse_timestamp
 from appshelf.formats.documents import (
     AppDetail,
@@ -136,6 +138,7 @@ class _Planning:
     lifecycles: Mapping[str, LifecycleFile]
     key: RegistryKey
     now: datetime
+    channels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # channels.toml
     files: OutputFiles = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)  # every source version
@@ -162,6 +165,7 @@ def plan_registry(
     now: datetime,
     reused: Sequence[ReusedApp] = (),
     lifecycles: Mapping[str, LifecycleFile] | None = None,
+    channels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> RegistryPlan:
     """Plan every JSON document and append what is new to `log`.
 
@@ -172,7 +176,7 @@ def plan_registry(
         SourceTreeError: every problem, among them each logged release that the source
             no longer builds exactly as logged (build/logplan.py).
     """
-    ctx = _Planning(tree, hashes, log, lifecycles or {}, key, now)
+    ctx = _Planning(tree, hashes, log, lifecycles or {}, key, now, channels or {})
     base, files = ctx.base, ctx.files
     warnings: list[str] = []
     planned_apps = [_plan_app(ctx, app) for app in tree.apps]
@@ -289,7 +293,14 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
         planned = _plan_version(ctx, source, metadata, lifecycle)
         if planned is not None:
             versions.append(planned)
-    detail = AppDetail(key=app.key, metadata=metadata, versions=[v.entry for v in versions])
+    where = f"{app_dir(app.key)}/channels.toml"
+    ctx.problems += log_channels(ctx.log, app.key, ctx.channels.get(app.key, {}), ctx.logged, where)
+    detail = AppDetail(
+        key=app.key,
+        metadata=metadata,
+        versions=[v.entry for v in versions],
+        channels=channel_refs(ctx.log, app.key),
+    )
     files[f"{app_dir(app.key)}/app.json"] = OutputFile.from_bytes(model_to_json(detail))
     flows_versions = FlowsVersions(
         versions=[
@@ -479,7 +490,7 @@ def _keys_document(tree: SourceTree, key: RegistryKey, log: LogState) -> KeysDoc
 
 def index_files(files: OutputFiles) -> list[str]:
     """The files the snapshot pins: every JSON index a client reads before a manifest."""
-    top = {"registry.json", "index.json", "keys.json", CHECKPOINT}
+    top = {"registry.json", "index.json", "keys.json", CHECKPOINT, APPR_PINS}
     return sorted(
         path
         for path in files

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appshelf.client import trusted as t
+from appshelf.client.channels import checked_channel
 from appshelf.client.errors import ClientUsageError, Malformed, RepositoryError, UnknownVersion
 from appshelf.client.files import atomic_file
 from appshelf.client.keys import TrustedKeys, check_dev_key
@@ -296,6 +297,24 @@ class RegistryClient:
             relpath = t.require_app(self.snapshot, key)
             self._apps[key] = t.parse_app(self.snapshot, key, self.read_pinned(relpath))
         return self._apps[key]
+
+    def channel(self, key: str, channel: str) -> str:
+        """The version a channel (dist-tag) of an app names, checked against the log.
+
+        Args:
+            key: The app key.
+            channel: The channel name, e.g. `beta`.
+
+        Returns:
+            The version, once its `channel` log entry is proven (client/channels.py).
+
+        Raises:
+            UnknownApp: The snapshot pins no app `key`.
+            UnknownChannel: The app has no such channel.
+            RepositoryError: app.json or the log entry fails verification.
+            TransportError: A file could not be read.
+        """
+        return checked_channel(self.transport, self.snapshot, self.app(key), channel)
 
     def flows_versions(self, key: str) -> FlowsVersions:
         """The Flows `versions.json` of an app, verified and checked against app.json.

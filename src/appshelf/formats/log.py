@@ -27,7 +27,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, model_to_json
-from appshelf.formats.documents import HEX64, FileDigest
+from appshelf.formats.documents import HEX64, ChannelName, FileDigest
 from appshelf.formats.merkle import HASH_SIZE, ProofError, node_hash
 
 LOG_DIR: Final = "log"
@@ -40,6 +40,7 @@ MAX_CHECKPOINT: Final = 4096
 RELEASE_TYPE: Final = "appshelf.log.release"
 LIFECYCLE_TYPE: Final = "appshelf.log.lifecycle"
 KEY_TYPE: Final = "appshelf.log.key"
+CHANNEL_TYPE: Final = "appshelf.log.channel"
 
 
 class LogFormatError(ValueError):
@@ -86,6 +87,17 @@ class LifecycleEntry(_Entry):
     replacement: str | None = None  # deprecate: the version to use instead
 
 
+class ChannelEntry(_Entry):
+    """A channel of an app (`stable`, `beta`) pointed at a released version, or removed
+    (`version` absent). Moving a channel is a new entry; the last one for (app, channel)
+    is the channel's state."""
+
+    type: Literal["appshelf.log.channel"] = CHANNEL_TYPE
+    app: str
+    channel: ChannelName
+    version: str | None = None  # absent: the channel is removed
+
+
 class LoggedKey(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     keyid: str = Field(pattern=HEX64)
@@ -105,8 +117,8 @@ class KeyEntry(_Entry):
     statement: str | None = None  # rotate: base64 of the signed rotation statement
 
 
-# How people read each entry about a release (`release`, then the lifecycle actions):
-# the words of `appshelf log` and of the site's History section.
+# How people read each entry about a release (`release`, then the lifecycle actions,
+# then channel entries): the words of `appshelf log` and of the site's History section.
 EVENT_LABELS: Final = {
     "release": "released",
     "yank": "yanked",
@@ -114,20 +126,24 @@ EVENT_LABELS: Final = {
     "deprecate": "deprecated",
     "undeprecate": "undeprecated",
     "takedown": "taken down",
+    "channel": "channel set",
+    "channel-removed": "channel removed",
 }
 
-LogEntry = Annotated[ReleaseEntry | LifecycleEntry | KeyEntry, Field(discriminator="type")]
+LogEntry = Annotated[
+    ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry, Field(discriminator="type")
+]
 _ENTRY = TypeAdapter(LogEntry)
 
 
-def encode_entry(entry: ReleaseEntry | LifecycleEntry | KeyEntry) -> bytes:
+def encode_entry(entry: ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry) -> bytes:
     data = model_to_json(entry)
     if len(data) > MAX_ENTRY:
         raise LogFormatError(f"a log entry is {len(data)} bytes; the limit is {MAX_ENTRY}")
     return data
 
 
-def decode_entry(data: bytes) -> ReleaseEntry | LifecycleEntry | KeyEntry:
+def decode_entry(data: bytes) -> ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry:
     """Raises LogFormatError: not one of the entry types, or not canonical JSON."""
     try:
         entry = _ENTRY.validate_json(data)

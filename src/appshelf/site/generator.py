@@ -37,7 +37,13 @@ from appshelf.build.plan import (
 from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Manifest, PublicKey, Signature
-from appshelf.formats.log import CHECKPOINT, EVENT_LABELS, LifecycleEntry, ReleaseEntry
+from appshelf.formats.log import (
+    CHECKPOINT,
+    EVENT_LABELS,
+    ChannelEntry,
+    LifecycleEntry,
+    ReleaseEntry,
+)
 from appshelf.signing.releaselog import LogState
 from appshelf.site.markdown import render_markdown
 from appshelf.site.theme import Theme, read_static, registry_theme
@@ -115,7 +121,7 @@ class EventView:
 
     index: int
     logged: str
-    action: str  # "release", or a lifecycle action ("yank", ... "takedown")
+    action: str  # "release", a lifecycle action ("yank", ... "takedown"), "channel"[-removed]
     version: str
     reason: str
     replacement: str | None
@@ -181,6 +187,13 @@ class AppView:
     @property
     def takedowns(self) -> list[TakedownView]:
         return self.log.takedowns
+
+    @property
+    def channels(self) -> list[tuple[str, VersionView | None, int]]:
+        """(name, the version it names, its log entry), by name, from app.json."""
+        by_version = {v.version: v for v in self.versions}
+        refs = self.planned.detail.channels or {}
+        return [(name, by_version.get(r.version), r.log_index) for name, r in sorted(refs.items())]
 
     @property
     def listed(self) -> list[VersionView | TakedownView]:
@@ -515,7 +528,7 @@ def app_logs(log: LogState | None, apps: set[str]) -> dict[str, AppLog]:
     """The release log's entries about each of `apps` (one pass over the log)."""
     if log is None:
         return {}
-    found: dict[str, list[tuple[int, ReleaseEntry | LifecycleEntry]]] = {}
+    found: dict[str, list[tuple[int, ReleaseEntry | LifecycleEntry | ChannelEntry]]] = {}
     takedowns: dict[str, list[TakedownView]] = {}
     for (app, version), release in log.releases.items():
         if app not in apps:
@@ -528,6 +541,9 @@ def app_logs(log: LogState | None, apps: set[str]) -> dict[str, AppLog]:
             index, entry = release.history[-1]  # nothing follows a takedown
             gone = TakedownView(version, release.standing.takedown, entry.logged, index)
             takedowns.setdefault(app, []).append(gone)
+    for app, changes in log.channel_history.items():
+        if app in found:
+            found[app] += changes
     return {
         app: AppLog(
             history=[_event(index, entry) for index, entry in sorted(items, reverse=True)],
@@ -544,9 +560,12 @@ def app_logs(log: LogState | None, apps: set[str]) -> dict[str, AppLog]:
     }
 
 
-def _event(index: int, entry: ReleaseEntry | LifecycleEntry) -> EventView:
+def _event(index: int, entry: ReleaseEntry | LifecycleEntry | ChannelEntry) -> EventView:
     if isinstance(entry, ReleaseEntry):
         return EventView(index, entry.logged, "release", entry.version, "", None)
+    if isinstance(entry, ChannelEntry):
+        action = "channel" if entry.version else "channel-removed"
+        return EventView(index, entry.logged, action, entry.version or "", entry.channel, None)
     return EventView(
         index, entry.logged, entry.action, entry.version, entry.reason, entry.replacement
     )

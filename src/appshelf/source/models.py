@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
+from appshelf.source.mirrors import MirrorsSection
 from appshelf.source.text import artifact_url_problem, free_text, name_text, url_without_userinfo
 from appshelf.versions import InvalidRange, parse_range
 
@@ -158,6 +159,7 @@ class RegistryConfig(_Config):
     signing: SigningSection = Field(default_factory=SigningSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     site: SiteSection = Field(default_factory=SiteSection)
+    mirrors: MirrorsSection = Field(default_factory=MirrorsSection)
 
 
 class AppConfig(_Config):
