@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
+from appshelf.source.anip_options import AnipMirrorOptions
 from appshelf.source.text import artifact_url_problem, free_text, name_text, url_without_userinfo
 from appshelf.versions import InvalidRange, parse_range
 
@@ -151,6 +152,11 @@ class SiteSection(_Config):
         return value
 
 
+class MirrorsSection(AnipMirrorOptions):
+    """`[mirrors]`: static read-API mirrors, all off by default; each mirror's keys are
+    declared in its own small class (source/anip_options.py, ...)."""
+
+
 class RegistryConfig(_Config):
     """`registry.toml`."""
 
@@ -158,6 +164,7 @@ class RegistryConfig(_Config):
     signing: SigningSection = Field(default_factory=SigningSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     site: SiteSection = Field(default_factory=SiteSection)
+    mirrors: MirrorsSection = Field(default_factory=MirrorsSection)
 
 
 class AppConfig(_Config):
@@ -172,6 +179,8 @@ class AppConfig(_Config):
     license: Annotated[Name, Field(min_length=1, max_length=100)] | None = None
     tags: list[str] = Field(default_factory=list, max_length=32)
     category: Annotated[Name, Field(min_length=1, max_length=64)] | None = None
+    # "template": an ANIP starter template (source/templates.py checks its payload)
+    kind: Literal["app", "template"] = "app"
 
     @field_validator("color")
     @classmethod

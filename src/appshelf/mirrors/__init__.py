@@ -1,0 +1,1 @@
+"""Static read-API mirrors: other registries' read APIs as files (docs/spec.md)."""
