@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from appshelf.formats.anip import ANIP_ROOT
 from appshelf.source.models import DeploySection
 
 SNAPSHOT = "snapshot.json"
@@ -96,6 +97,8 @@ _ASSET_SUFFIXES = (
 
 
 def content_type(relpath: str) -> str:
+    if relpath.startswith(ANIP_ROOT):  # the ANIP mirror: JSON, whatever the name
+        return "application/json"
     name = relpath.rsplit("/", 1)[-1]
     if name in _PLAIN_NAMES:
         return "text/plain; charset=utf-8"
