@@ -17,6 +17,7 @@ from appshelf.cli import main
 from appshelf.errors import SourceTreeError
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.log import ReleaseEntry, decode_entry, split_entries
+from appshelf.source.templates import TemplateError, check_template
 from conftest import StaticServer, build
 
 WHERE = "apps/starter/1.0.0/starter-1.0.0.anip-template.json"
@@ -225,3 +226,22 @@ def test_client_fetches_and_verifies_a_template(example_source: Path, tmp_path: 
         )
         assert result.exit_code == 1
         assert "Traceback" not in result.output
+
+
+def test_safe_markdown_and_references_pass() -> None:
+    """What the rules allow: HTML shown as code, autolinks, booleans under secret-like
+    names, both reference spellings."""
+    content = "Use `<b>` for bold.\n\n```html\n<script>x</script>\n```\n\n<https://example.com>\n"
+    data = manifest(
+        connections=[{"name": "db", "requiresSecret": True, "password": "env:DB_PASSWORD"}]
+    )
+    data["documents"] = [{"path": "a.md", "content": content}]
+    summary = check_template(json.dumps(data).encode())
+    assert summary.documents == ["a.md"] and summary.connections == 1
+
+
+def test_carriage_returns_and_comments_are_refused() -> None:
+    for content, message in [("a\r\nb\n", "control characters"), ("<!-- x -->\n", "raw HTML")]:
+        data = bundle(documents=[{"path": "a.md", "content": content}])
+        with pytest.raises(TemplateError, match=message):
+            check_template(json.dumps(data).encode())
