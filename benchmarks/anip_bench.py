@@ -6,7 +6,7 @@ Generates a `small` tree (benchmarks/generate.py; --apps x --versions versions) 
 --templates template apps of one version each (the bundle of tests/anip), in --workdir
 (default a temporary folder), then builds it in this process, each build into a fresh
 output without the site: once without the mirror, once with `[mirrors] anip = true`,
-then a no-op rebuild of the latter. Prints the wall time of each build, the time
+each followed by a no-op rebuild. Prints the wall time of each build, the time
 spent in the mirror's planning (anip_files) alone, and the mirror's files and bytes
 (raw and gzipped), with the snapshot's size either way.
 """
@@ -88,6 +88,7 @@ def main() -> None:
     text = config.read_text().replace("\n[mirrors]\nanip = true\n", "")
     config.write_text(text)
     cold_plain = _build(source, plain)
+    noop_plain = _build(source, plain)
     config.write_text(text + "\n[mirrors]\nanip = true\n")
     cold_anip = _build(source, mirrored)
     cold_spent, spent[0] = spent[0], 0.0
@@ -99,6 +100,7 @@ def main() -> None:
         "packages": args.apps * args.versions,
         "templates": args.templates,
         "cold_build_without_mirror_s": round(cold_plain, 2),
+        "noop_rebuild_without_mirror_s": round(noop_plain, 2),
         "cold_build_with_mirror_s": round(cold_anip, 2),
         "anip_files_s_cold": round(cold_spent, 2),
         "noop_rebuild_with_mirror_s": round(noop, 2),

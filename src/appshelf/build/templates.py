@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final, TypeVar
 
-import semver
-
 from appshelf.build.outputs import version_dir
 from appshelf.formats.documents import ArtifactRef
 from appshelf.formats.templates import TemplateEntry, TemplatesIndex
@@ -57,16 +55,15 @@ def templates_document(
                     artifact=ArtifactRef(**logged.entry.artifact.model_dump()),
                 )
             )
-    newest_first(entries, lambda e: (e.published, e.key, e.version))
+    newest_first(entries, lambda e: e.published)
     return TemplatesIndex(registry=base, templates=entries)
 
 
 ItemT = TypeVar("ItemT")
 
 
-def newest_first(items: list[ItemT], fields: Callable[[ItemT], tuple[str, str, str]]) -> None:
-    """Sort in place by (published, id, version) = `fields(item)`: newest publication
-    first, then id ascending, then newest version (SemVer precedence) first."""
-    items.sort(key=lambda i: semver.Version.parse(fields(i)[2]), reverse=True)
-    items.sort(key=lambda i: fields(i)[1])
-    items.sort(key=lambda i: fields(i)[0], reverse=True)
+def newest_first(items: list[ItemT], published: Callable[[ItemT], str]) -> None:
+    """Sort in place by publication time, newest first. Items come in app key order,
+    each app's versions newest first (SemVer precedence), and the sort is stable, so
+    ties stay by id ascending, then newest version first."""
+    items.sort(key=published, reverse=True)

@@ -74,7 +74,7 @@ def anip_files(plan: RegistryPlan, key: RegistryKey) -> OutputFiles:
         docs[f"{folder}lock"] = lock
         docs[f"{folder}receipt"] = _receipt(base, package, logged.index, options, key)
         publications.append(_publication(package))
-    newest_first(publications, lambda p: (p.publishedAt, p.packageId, p.version))
+    newest_first(publications, lambda p: p.publishedAt)
     docs[f"{ANIP_ROOT}publications"] = model_to_json(
         AnipPublications(registry=base, publications=publications)
     )
