@@ -21,6 +21,8 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
 from appshelf.client import RegistryClient
+from appshelf.client.verify import verify_registry
+from appshelf.deploy.files import content_type
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
 from appshelf.signing.keys import development_key
@@ -110,6 +112,8 @@ def test_every_mirror_file_validates_and_is_pinned(example_source: Path, tmp_pat
         validate("template", detail)
         assert detail == template
         assert served == 3 * len(ids) + 4  # keys, publications, templates, one template
+        report = verify_registry(client, artifacts=True)  # the whole registry still verifies
+        assert report.ok, report.failures
 
 
 def _check_package(server: IndexFileServer, package_id: str, version: str) -> None:
@@ -206,3 +210,9 @@ def test_the_schemas_refuse_a_drifted_file() -> None:
     ):
         with pytest.raises(ValidationError):
             validate("lock", broken)
+
+
+def test_deploy_sends_mirror_files_as_json() -> None:
+    for path in ("registry-api/v1/keys", "registry-api/v1/packages/a/1.0.0/index.html"):
+        assert content_type(path) == "application/json"
+    assert content_type("apps/a/index.html") == "text/html; charset=utf-8"

@@ -14,9 +14,12 @@ from anip_support import BUNDLE, add_template, bundle, manifest
 from click.testing import CliRunner
 
 from appshelf.cli import main
+from appshelf.client import RegistryClient
 from appshelf.errors import SourceTreeError
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.log import ReleaseEntry, decode_entry, split_entries
+from appshelf.signing.envelope import trusted_keys_from_hex
+from appshelf.signing.keys import development_key
 from appshelf.source.templates import TemplateError, check_template
 from conftest import StaticServer, build
 
@@ -203,6 +206,14 @@ def test_client_fetches_and_verifies_a_template(example_source: Path, tmp_path: 
         dest = tmp_path / "dl"
         result = CliRunner().invoke(main, ["fetch", *common, "starter@1.0.0", "-d", str(dest)])
         assert result.exit_code == 0, result.output
+        client = RegistryClient(
+            server.url,
+            trusted_keys_from_hex([development_key().public_hex]),
+            allow_dev_key=True,
+            state_dir=tmp_path / "s2",
+        )
+        (listed,) = client.templates().templates
+        assert (listed.key, listed.version, listed.project_type) == ("starter", "1.0.0", "service")
         fetched = dest / "starter-1.0.0.anip-template.json"
         assert loads_bounded(fetched.read_bytes()) == BUNDLE
         result = CliRunner().invoke(

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from appshelf.build.outputs import version_dir
 from appshelf.formats.documents import ArtifactRef
-from appshelf.formats.templates import TemplateEntry, TemplatesIndex
+from appshelf.formats.templates import TEMPLATES_PATH, TemplateEntry, TemplatesIndex
 from appshelf.signing.releaselog import LogState
 
 if TYPE_CHECKING:
     from appshelf.build.plan import AppSummary
 
-TEMPLATES_FILE: Final = "templates.json"
+TEMPLATES_FILE: Final = TEMPLATES_PATH
 # Files of the static read-API mirrors that the snapshot pins (each pins its own files).
 MIRROR_PINS: Final = ("mirrors/anip.json",)
 

@@ -49,3 +49,6 @@ class TemplatesIndex(_Document):
     spec_version: Literal["1"] = SPEC_VERSION
     registry: str
     templates: list[TemplateEntry]
+
+
+TEMPLATES_PATH: Final = "templates.json"
