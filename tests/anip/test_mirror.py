@@ -114,6 +114,13 @@ def test_every_mirror_file_validates_and_is_pinned(example_source: Path, tmp_pat
         assert served == 3 * len(ids) + 4  # keys, publications, templates, one template
         report = verify_registry(client, artifacts=True)  # the whole registry still verifies
         assert report.ok, report.failures
+        assert report.mirror_files == served
+        # A mirror file altered on the host fails its pin.
+        keys_file = root / "registry-api/v1/keys"
+        keys_file.write_bytes(keys_file.read_bytes().replace(b'"mode":"dev"', b'"mode":"xyz"'))
+        report = verify_registry(client, artifacts=False)
+        assert [f.split(":")[0] for f in report.failures] == ["registry-api/v1/keys"]
+        assert "does not match the pinned" in report.failures[0]
 
 
 def _check_package(server: IndexFileServer, package_id: str, version: str) -> None:
