@@ -22,6 +22,7 @@ from pydantic_core import ErrorDetails
 
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filestat import StatKey, parallel_map, stat_key
+from appshelf.formats.layout import is_active_document
 from appshelf.inputfile import InputFileError, check_regular, read_input_file
 from appshelf.source.fingerprint import AppEntries, app_entries
 from appshelf.source.icons import IconError, check_png, check_svg
@@ -587,6 +588,15 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         chosen = files[0]
     if not ARTIFACT_NAME_RE.fullmatch(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
         reader.problem(chosen, "", "artifact file name must be [A-Za-z0-9._+-] and not reserved")
+        return None
+    if is_active_document(chosen.name):
+        reader.problem(
+            chosen,
+            "",
+            "a browser would run this file as a page of the registry's site (its name "
+            "ends in an HTML, SVG or XML suffix); publish it packed (.zip, .tar.gz) or "
+            "under another name",
+        )
         return None
     if reader.regular_stat(chosen) is None:
         return None
