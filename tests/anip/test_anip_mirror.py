@@ -223,3 +223,22 @@ def test_deploy_sends_mirror_files_as_json() -> None:
     for path in ("registry-api/v1/keys", "registry-api/v1/packages/a/1.0.0/index.html"):
         assert content_type(path) == "application/json"
     assert content_type("apps/a/index.html") == "text/html; charset=utf-8"
+
+
+def test_index_files_hold_no_markup(example_source: Path, tmp_path: Path) -> None:
+    """GitHub Pages serves index.html as text/html: a description with markup must not
+    become a page that runs script on the registry's origin."""
+    hostile = "<script>alert(1)</script> & <img src=x onerror=alert(2)>"
+    app_toml = example_source / "apps/kv-store/app.toml"
+    app_toml.write_text(
+        app_toml.read_text().replace('description = "', f'description = "{hostile} ', 1)
+    )
+    out = tmp_path / "out"
+    _mirrored(example_source, out, "https://registry.example.com/")
+    folder_file = out / "registry-api/v1/packages/kv-store/1.1.1/index.html"
+    for path in (folder_file, out / "registry-api/v1/templates/index.html"):
+        data = path.read_bytes()
+        assert b"<" not in data and b">" not in data and b"&" not in data
+    package = loads_bounded(folder_file.read_bytes())
+    assert package["description"].startswith(hostile)  # the same text for a JSON reader
+    validate("package", package)

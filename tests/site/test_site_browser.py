@@ -867,3 +867,24 @@ def test_no_templates_no_section(example_source: Path, tmp_path: Path) -> None:
     build_site(example_source, tmp_path / "out")
     assert not (tmp_path / "out/templates").exists()
     assert 'id="templates-link"' not in (tmp_path / "out/index.html").read_text()
+
+
+def test_anip_mirror_index_files_run_nothing(
+    example_source: Path, static_server: Any, watched: Watched
+) -> None:
+    """The ANIP mirror's index.html files are JSON that a host serves as text/html (as
+    GitHub Pages does): a description with markup shows as text and runs nothing."""
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    app_toml = example_source / "apps/kv-store/app.toml"
+    app_toml.write_text(
+        app_toml.read_text().replace('description = "', f'description = "{hostile} ', 1)
+    )
+    with (example_source / "registry.toml").open("a") as f:
+        f.write("\n[mirrors]\nanip = true\n")
+    build_site(example_source, static_server.root, base_url=static_server.url)
+    page = watched.page
+    response = page.goto(static_server.url + "registry-api/v1/packages/kv-store/1.1.1")
+    assert response is not None and "text/html" in response.headers["content-type"]
+    assert page.url.endswith("/1.1.1/")  # redirected to the folder's index file
+    expect(page.locator("body")).to_contain_text('"packageId":"kv-store"')
+    expect(page.locator("script, img")).to_have_count(0)

@@ -70,7 +70,7 @@ def anip_files(plan: RegistryPlan, key: RegistryKey) -> OutputFiles:
         package = _package(base, summary, release, logged, key.keyid)
         folder = f"{ANIP_ROOT}packages/{summary.key}/{release.version}/"
         lock = model_to_json(package.lock)
-        docs[f"{folder}{INDEX_FILE}"] = model_to_json(package)
+        docs[f"{folder}{INDEX_FILE}"] = html_safe(model_to_json(package))
         docs[f"{folder}lock"] = lock
         docs[f"{folder}receipt"] = _receipt(base, package, logged.index, options, key)
         publications.append(_publication(package))
@@ -78,8 +78,8 @@ def anip_files(plan: RegistryPlan, key: RegistryKey) -> OutputFiles:
     docs[f"{ANIP_ROOT}publications"] = model_to_json(
         AnipPublications(registry=base, publications=publications)
     )
-    docs[f"{ANIP_ROOT}templates/{INDEX_FILE}"] = model_to_json(
-        AnipTemplates(registry=base, templates=templates)
+    docs[f"{ANIP_ROOT}templates/{INDEX_FILE}"] = html_safe(
+        model_to_json(AnipTemplates(registry=base, templates=templates))
     )
     files = {path: OutputFile.from_bytes(data) for path, data in docs.items()}
     pins = MirrorPins.model_construct(
@@ -91,6 +91,14 @@ def anip_files(plan: RegistryPlan, key: RegistryKey) -> OutputFiles:
     )
     files[ANIP_PINS] = OutputFile.from_bytes(model_to_json(pins))
     return files
+
+
+def html_safe(data: bytes) -> bytes:
+    """JSON for a file named index.html: GitHub Pages serves it as text/html, so a name or
+    description holding `<script>` would run on the registry's origin. `<`, `>` and `&`
+    occur only inside strings; as `\\u003c`, `\\u003e` and `\\u0026` they mean the same
+    to a JSON reader and are no markup to a browser."""
+    return data.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
 
 
 def _releases(
