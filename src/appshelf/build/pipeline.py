@@ -41,6 +41,7 @@ from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
 from appshelf.formats.schemas import schema_files
+from appshelf.mirrors.anip import anip_files
 from appshelf.mirrors.appr import mirror_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
@@ -490,6 +491,8 @@ def _build(
     base = tree.config.registry.base_url
     plan.files.update({p: OutputFile.from_bytes(d) for p, d in log_files(log, key, base).items()})
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
+    if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
+        plan.files.update(anip_files(plan, key))
     for generator in options.generators:
         extra = generator(plan)
         clash = sorted(set(extra) & (plan.files.keys() | plan.reused))

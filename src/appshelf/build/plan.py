@@ -21,6 +21,7 @@ from appshelf.build.hashing import FileHash
 from appshelf.build.logplan import Release, check_release, log_release, log_standing
 from appshelf.build.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
 from appshelf.build.previous import SNAPSHOT_FILE, PreviousOutput
+from appshelf.build.templates import MIRROR_PINS, TEMPLATES_FILE, templates_document
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.formats.appr import PINS as APPR_PINS
 from appshelf.formats.canonical import format_timestamp, model_to_json, parse_timestamp
@@ -52,6 +53,7 @@ from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.signing.releaselog import LogState
 from appshelf.source.lifecycle import LifecycleFile, wanted_standing
+from appshelf.source.templates import TemplateSummary
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
 
 _PALETTE = ("#2563EB", "#7C3AED", "#DB2777", "#DC2626", "#EA580C", "#16A34A", "#0891B2", "#4F46E5")
@@ -83,6 +85,7 @@ class ReleaseSummary(BaseModel):
     notes: str | None
     sha256: str
     size: int
+    template: TemplateSummary | None = None  # a template's bundle, as checked
 
     @property
     def folder(self) -> str:
@@ -192,7 +195,9 @@ def plan_registry(
         files.update(app.pinned)
         reused_paths.update(app.paths)
 
-    flows_registry = FlowsRegistry(apps={summary.key: summary.flows for summary in summaries})
+    flows_registry = FlowsRegistry(
+        apps={s.key: s.flows for s in summaries if s.index.kind is None}  # no templates
+    )
     files["registry.json"] = OutputFile.from_bytes(model_to_json(flows_registry))
     index = RegistryIndex(
         registry=base,
@@ -203,6 +208,9 @@ def plan_registry(
     files["index.json"] = OutputFile.from_bytes(model_to_json(index))
     keys = _keys_document(tree, key, log)
     files["keys.json"] = OutputFile.from_bytes(model_to_json(keys))
+    listing = templates_document(base, summaries, log)
+    if listing is not None:
+        files[TEMPLATES_FILE] = OutputFile.from_bytes(model_to_json(listing))
     return RegistryPlan(
         tree, files, planned_apps, index, keys, summaries, reused_paths, warnings, log=log
     )
@@ -251,6 +259,7 @@ def app_summary(base: str, planned: PlannedApp) -> AppSummary:
                 notes=v.manifest.notes,
                 sha256=v.manifest.artifact.sha256,
                 size=v.manifest.artifact.size,
+                template=v.source.template,
             )
             for v in planned.versions
         ],
@@ -276,6 +285,7 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
         license=config.license,
         tags=list(config.tags),
         category=config.category,
+        kind="template" if config.kind == "template" else None,
     )
     versions: list[PlannedVersion] = []
     lifecycle = ctx.lifecycles.get(app.key, LifecycleFile())
@@ -353,6 +363,9 @@ def _plan_version(
         assert artifact.path is not None
         digest = hashes[ident]
         relpath = f"{folder}/{artifact.filename}"
+        if source.template is not None and source.template.sha256 != digest.sha256:
+            problems.append(Problem(where, "", "the template bundle changed during the build"))
+            return None
         files[relpath] = OutputFile.copy_of(artifact.path, digest.sha256, digest.size)
         ref = ArtifactRef(
             url=url_for(base, relpath),
@@ -371,6 +384,7 @@ def _plan_version(
         provides=list(source.release.provides),
         requires=list(source.release.requires),
         published=published,
+        kind=metadata.kind,
     )
     if earlier is not None:
         changed = check_release(earlier, release, where)
@@ -458,6 +472,7 @@ def _index_entry(planned: PlannedApp) -> IndexEntry:
         requires=latest.manifest.requires if latest else [],
         icon=planned.icon_path,
         color=metadata.color,
+        kind=metadata.kind,
     )
 
 
@@ -490,7 +505,8 @@ def _keys_document(tree: SourceTree, key: RegistryKey, log: LogState) -> KeysDoc
 
 def index_files(files: OutputFiles) -> list[str]:
     """The files the snapshot pins: every JSON index a client reads before a manifest."""
-    top = {"registry.json", "index.json", "keys.json", CHECKPOINT, APPR_PINS}
+    top = {"registry.json", "index.json", "keys.json", CHECKPOINT, TEMPLATES_FILE}
+    top |= {APPR_PINS, *MIRROR_PINS}
     return sorted(
         path
         for path in files

@@ -27,6 +27,7 @@ from appshelf.client.transport import (
 )
 from appshelf.formats.documents import AppDetail, KeysDocument, RegistryIndex, VersionEntry
 from appshelf.formats.flows import FlowsRegistry, FlowsVersions
+from appshelf.formats.templates import TEMPLATES_PATH, TemplatesIndex
 from appshelf.source.models import ARTIFACT_NAME_RE, RESERVED_ARTIFACT_NAMES
 
 
@@ -232,6 +233,23 @@ class RegistryClient:
         """
         return t.parse_document(
             self.snapshot, "index.json", RegistryIndex, self.read_pinned("index.json")
+        )
+
+    def templates(self) -> TemplatesIndex:
+        """`templates.json`, verified: every starter template version (docs/spec.md 15).
+
+        Returns:
+            The parsed listing; empty when the registry has no template (no file).
+
+        Raises:
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
+        if TEMPLATES_PATH not in self.snapshot.snapshot.meta:
+            return TemplatesIndex(registry=self.snapshot.registry, templates=[])
+        return t.parse_document(
+            self.snapshot, TEMPLATES_PATH, TemplatesIndex, self.read_pinned(TEMPLATES_PATH)
         )
 
     def keys_document(self) -> KeysDocument:

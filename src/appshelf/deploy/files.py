@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from appshelf.formats.anip import ANIP_ROOT
 from appshelf.formats.layout import is_active_document
 from appshelf.source.models import DeploySection
 
@@ -97,6 +98,8 @@ _ASSET_SUFFIXES = (
 
 
 def content_type(relpath: str) -> str:
+    if relpath.startswith(ANIP_ROOT):  # the ANIP mirror: JSON, whatever the name
+        return "application/json"
     name = relpath.rsplit("/", 1)[-1]
     if name in _PLAIN_NAMES:
         return "text/plain; charset=utf-8"

@@ -57,6 +57,7 @@ class AppMetadata(_Document):
     license: str | None = None
     tags: list[str] = Field(default_factory=list)
     category: str | None = None
+    kind: Literal["template"] | None = None  # an ANIP starter template (spec section 15)
 
 
 class Manifest(_Document):
@@ -179,6 +180,7 @@ class IndexEntry(_Document):
     requires: list[str] = Field(default_factory=list)
     icon: str | None = None  # path relative to the registry root
     color: str
+    kind: Literal["template"] | None = None  # an ANIP starter template (spec section 15)
 
     @model_serializer(mode="wrap")
     def _omit_empty_lists(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -74,6 +74,7 @@ class ReleaseEntry(_Entry):
     provides: list[str] = Field(default_factory=list)
     requires: list[str] = Field(default_factory=list)
     published: str = Field(pattern=TIMESTAMP_PATTERN)
+    kind: Literal["template"] | None = None  # absent for apps; a template (spec section 15)
 
 
 class LifecycleEntry(_Entry):

@@ -113,8 +113,6 @@ class VersionView:
         return self.download if self.external else depth + self.download
 
 
-
-
 @dataclass(frozen=True)
 class EventView:
     """One release-log entry about an app, as its History section shows it."""
@@ -369,7 +367,16 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
         site.static_hashes[relpath] = sha256_hex(data)
     trust = _Trust.of(site.base, plan.keys.keys)
     cards = [_card_view(summary) for summary in plan.summaries]
-    _render_listing(site, cards)
+    templates = [s for s in plan.summaries if s.index.kind == "template"]
+    _render_listing(
+        site,
+        [c for c, s in zip(cards, plan.summaries, strict=True) if s.index.kind is None],
+        len(templates),
+    )
+    if templates:  # their own section (docs/spec.md section 15)
+        site.render(
+            "templates.html", "templates/index.html", "../", templates=_template_cards(templates)
+        )
     keys_digest = plan.files["keys.json"].sha256
     site.render(
         "keys.html",
@@ -597,7 +604,17 @@ def _app_view(planned: PlannedApp, log: AppLog | None = None) -> AppView:
     )
 
 
-def _render_listing(site: _Site, apps: list[CardView]) -> None:
+def _template_cards(templates: list[AppSummary]) -> list[tuple[CardView, ReleaseSummary | None]]:
+    """Each template with its latest version (whose bundle the page describes)."""
+    found = []
+    for summary in templates:
+        card = _card_view(summary)
+        latest = card.latest.version if card.latest else None
+        found.append((card, next((r for r in summary.releases if r.version == latest), None)))
+    return found
+
+
+def _render_listing(site: _Site, apps: list[CardView], template_count: int = 0) -> None:
     """index.html, then page/2/index.html... for the no-JavaScript listing."""
     tags = sorted(Counter(t for a in apps for t in a.tags).items())
     categories = sorted(Counter(a.category for a in apps if a.category).items())
@@ -613,6 +630,7 @@ def _render_listing(site: _Site, apps: list[CardView]) -> None:
             categories,
             number,
             len(chunks),
+            template_count,
         ]
         site.render(
             "index.html",
@@ -625,6 +643,7 @@ def _render_listing(site: _Site, apps: list[CardView]) -> None:
             categories=categories,
             page=number,
             pages=len(chunks),
+            template_count=template_count,
             page_href=lambda n, root=root: (
                 f"{root}index.html" if n == 1 else f"{root}page/{n}/index.html"
             ),

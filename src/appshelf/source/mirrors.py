@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from appshelf.source.anip_options import AnipMirrorOptions
+
 
 class ApprMirrorSettings(BaseModel):
     """The appr/CNR mirror under `cnr/` (docs/spec.md section 14)."""
@@ -21,5 +23,5 @@ class ApprMirrorSettings(BaseModel):
     appr_namespace: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")] = "appshelf"
 
 
-class MirrorsSection(ApprMirrorSettings):
+class MirrorsSection(ApprMirrorSettings, AnipMirrorOptions):
     """`[mirrors]`: every mirror is off unless asked for."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -176,6 +176,8 @@ class AppConfig(_Config):
     category: Annotated[Name, Field(min_length=1, max_length=64)] | None = None
     # The versions.json this app's versions are mirrored from (`appshelf sync`, spec 13).
     upstream: str | None = None
+    # "template": an ANIP starter template (source/templates.py checks its payload)
+    kind: Literal["app", "template"] = "app"
 
     @field_validator("color")
     @classmethod

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 from urllib.parse import unquote
@@ -33,6 +34,7 @@ from appshelf.source.models import (
     RegistryConfig,
     ReleaseConfig,
 )
+from appshelf.source.templates import MAX_PAYLOAD, TemplateError, TemplateSummary, check_template
 from appshelf.source.text import internal_host_problem, url_without_userinfo
 
 MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml
@@ -99,6 +101,7 @@ class SourceVersion:
     folder: Path
     release: ReleaseConfig
     artifact: SourceArtifact
+    template: TemplateSummary | None = None  # a template's checked bundle (templates.py)
 
     @property
     def semver(self) -> semver.Version:
@@ -479,6 +482,8 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
     if config is None:
         return None
     versions.sort(key=lambda v: v.semver, reverse=True)
+    if config.kind == "template":
+        versions = [v for v in map(partial(_template_version, reader), versions) if v]
     return SourceApp(key, folder, config, icon, readme, versions, entries, icon_data)
 
 
@@ -599,6 +604,36 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
     return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
+
+
+def _template_version(reader: _Reader, version: SourceVersion) -> SourceVersion | None:
+    """A template's version with its bundle checked (ANIP's safety limits), or None with
+    the problem recorded, naming the file and the field."""
+    path = version.artifact.path
+    if path is None:
+        reader.problem(
+            version.folder / "release.toml",
+            "artifact_url",
+            "a template's bundle must be in the version folder, where the build can check it",
+        )
+        return None
+    st = reader.regular_stat(path)
+    if st is None:
+        return None
+    if st.st_size > MAX_PAYLOAD:
+        reader.problem(
+            path, "", f"payload is {st.st_size} bytes; ANIP allows at most 1 MiB ({MAX_PAYLOAD})"
+        )
+        return None
+    data = reader.read_bytes(path, MAX_PAYLOAD)
+    if data is None:
+        return None
+    try:
+        summary = check_template(data)
+    except TemplateError as exc:
+        reader.problem(path, exc.field, exc.message)
+        return None
+    return replace(version, template=summary)
 
 
 def _own_url_problem(base_url: str | None, url: str) -> str | None:
