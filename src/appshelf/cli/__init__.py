@@ -36,6 +36,7 @@ def _register() -> None:
         build,
         deploy,
         fetch,
+        flows_import,
         init,
         keygen,
         lifecycle,
@@ -59,6 +60,8 @@ def _register() -> None:
     main.add_command(show.versions_command)
     main.add_command(signrelease.command)
     main.add_command(signrelease.owners_command)
+    main.add_command(flows_import.import_command)
+    main.add_command(flows_import.sync_command)
 
 
 _register()

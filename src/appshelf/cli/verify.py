@@ -82,6 +82,10 @@ def show(report: VerifyReport, artifacts: bool) -> None:
             f"  publishers       {report.publisher_signatures} statements ok (publisher's "
             "signature, key in publishers.json, agreement with the manifest)"
         )
+    if report.mirror_files:
+        click.echo(
+            f"  ANIP mirror      {report.mirror_files} files ok (pinned by mirrors/anip.json)"
+        )
     if report.log_entries:
         click.echo(
             f"  release log      {report.log_entries} entries ok (checkpoint, root, rules), "

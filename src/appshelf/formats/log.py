@@ -27,7 +27,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, model_to_json
-from appshelf.formats.documents import HEX64, FileDigest
+from appshelf.formats.documents import HEX64, ChannelName, FileDigest
 from appshelf.formats.merkle import HASH_SIZE, ProofError, node_hash
 
 LOG_DIR: Final = "log"
@@ -41,6 +41,7 @@ RELEASE_TYPE: Final = "appshelf.log.release"
 LIFECYCLE_TYPE: Final = "appshelf.log.lifecycle"
 KEY_TYPE: Final = "appshelf.log.key"
 OWNERS_TYPE: Final = "appshelf.log.owners"
+CHANNEL_TYPE: Final = "appshelf.log.channel"
 
 
 class LogFormatError(ValueError):
@@ -76,6 +77,7 @@ class ReleaseEntry(_Entry):
     published: str = Field(pattern=TIMESTAMP_PATTERN)
     publisher: str | None = None  # the publisher whose statement the build verified
     statement: FileDigest | None = None  # that statement.json, as published beside it
+    kind: Literal["template"] | None = None  # absent for apps; a template (spec section 15)
 
 
 class LifecycleEntry(_Entry):
@@ -87,6 +89,17 @@ class LifecycleEntry(_Entry):
     version: str
     reason: str = ""
     replacement: str | None = None  # deprecate: the version to use instead
+
+
+class ChannelEntry(_Entry):
+    """A channel of an app (`stable`, `beta`) pointed at a released version, or removed
+    (`version` absent). Moving a channel is a new entry; the last one for (app, channel)
+    is the channel's state."""
+
+    type: Literal["appshelf.log.channel"] = CHANNEL_TYPE
+    app: str
+    channel: ChannelName
+    version: str | None = None  # absent: the channel is removed
 
 
 class LoggedKey(BaseModel):
@@ -131,8 +144,8 @@ class OwnersEntry(_Entry):
     statement: str | None = None  # change only
 
 
-# How people read each entry about a release (`release`, then the lifecycle actions):
-# the words of `appshelf log` and of the site's History section.
+# How people read each entry about a release (`release`, then the lifecycle actions,
+# then channel entries): the words of `appshelf log` and of the site's History section.
 EVENT_LABELS: Final = {
     "release": "released",
     "yank": "yanked",
@@ -140,9 +153,11 @@ EVENT_LABELS: Final = {
     "deprecate": "deprecated",
     "undeprecate": "undeprecated",
     "takedown": "taken down",
+    "channel": "channel set",
+    "channel-removed": "channel removed",
 }
 
-AnyEntry = ReleaseEntry | LifecycleEntry | KeyEntry | OwnersEntry
+AnyEntry = ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry | OwnersEntry
 LogEntry = Annotated[AnyEntry, Field(discriminator="type")]
 _ENTRY = TypeAdapter(LogEntry)
 

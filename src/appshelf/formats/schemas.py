@@ -18,6 +18,7 @@ from appshelf.formats.documents import (
 from appshelf.formats.flows import FlowsRegistry, FlowsVersions
 from appshelf.formats.publishers import PublishersDocument
 from appshelf.formats.statement import ReleaseStatement
+from appshelf.formats.templates import TemplatesIndex
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "registry": FlowsRegistry,
@@ -29,6 +30,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "index": RegistryIndex,
     "statement": Signed[ReleaseStatement],  # apps/<key>/<version>/statement.json
     "publishers": PublishersDocument,
+    "templates": TemplatesIndex,  # docs/spec.md section 15
 }
 
 

@@ -14,6 +14,8 @@ Rules checked by `replay`, entry by entry:
 - an app's first owners entry is `initial`; every later one is a `change` whose
   statement is signed by its signer's key, names the owners logged before it as
   `previous`, and whose signer is one of them (or a member, `via`, of one).
+- a channel entry names a logged release of its app that is not taken down (or removes
+  a channel that exists); a takedown also removes the channels pointing at the version.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, canonical_json, model_to_json
 from appshelf.formats.log import (
+    ChannelEntry,
     Checkpoint,
     KeyEntry,
     LifecycleEntry,
@@ -47,7 +50,7 @@ from appshelf.signing.statement import StatementError
 
 ROTATION_TYPE: Final = "appshelf.key-rotation"
 
-Entry = ReleaseEntry | LifecycleEntry | KeyEntry | OwnersEntry
+Entry = ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry | OwnersEntry
 
 
 class LogError(Exception):
@@ -85,6 +88,14 @@ class LoggedRelease:
     history: list[tuple[int, Entry]] = field(default_factory=list)  # every entry about it
 
 
+@dataclass(frozen=True)
+class LoggedChannel:
+    """Where a channel points, and the index of the entry that set it."""
+
+    version: str
+    index: int
+
+
 @dataclass
 class LogState:
     """What a verified log says: every release, its standing, and the keys."""
@@ -96,6 +107,8 @@ class LogState:
     active: LoggedKey | None = None
     registry: str | None = None
     owners: dict[str, list[str]] = field(default_factory=dict)  # app -> its logged owners
+    channels: dict[tuple[str, str], LoggedChannel] = field(default_factory=dict)
+    channel_history: dict[str, list[tuple[int, ChannelEntry]]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -116,6 +129,8 @@ class LogState:
         clone = LogState(list(self.entries), list(self.leaves), {}, dict(self.keys), self.active)
         clone.registry = self.registry
         clone.owners = dict(self.owners)
+        clone.channels = dict(self.channels)
+        clone.channel_history = {app: list(h) for app, h in self.channel_history.items()}
         for k, release in self.releases.items():
             clone.releases[k] = LoggedRelease(
                 release.index,
@@ -125,8 +140,15 @@ class LogState:
             )
         return clone
 
+    def app_channels(self, app: str) -> dict[str, LoggedChannel]:
+        """The app's channels as the log says, by name."""
+        return {name: c for (a, name), c in sorted(self.channels.items()) if a == app}
+
     def app_history(self, app: str) -> list[tuple[int, Entry]]:
-        found = [item for (a, _), r in self.releases.items() if a == app for item in r.history]
+        found: list[tuple[int, Entry]] = [
+            item for (a, _), r in self.releases.items() if a == app for item in r.history
+        ]
+        found += self.channel_history.get(app, [])
         return sorted(found, key=lambda item: item[0])
 
     def append(self, entry: Entry) -> int:
@@ -160,8 +182,27 @@ class LogState:
             if key in self.releases:
                 raise LogError(f"entry {index}: {entry.app} {entry.version} is logged twice")
             self.releases[key] = LoggedRelease(index, entry, history=[(index, entry)])
+        elif isinstance(entry, ChannelEntry):
+            self._apply_channel(index, entry)
         else:
             self._apply_lifecycle(index, entry)
+
+    def _apply_channel(self, index: int, entry: ChannelEntry) -> None:
+        key = (entry.app, entry.channel)
+        if entry.version is None:
+            if key not in self.channels:
+                raise LogError(f"entry {index}: {entry.app} has no channel {entry.channel!r}")
+            del self.channels[key]
+            self.channel_history.setdefault(entry.app, []).append((index, entry))
+            return
+        release = self.releases.get((entry.app, entry.version))
+        if release is None or release.standing.takedown is not None:
+            raise LogError(
+                f"entry {index}: channel {entry.channel!r} names {entry.app} {entry.version}, "
+                "which is not a logged release that is not taken down"
+            )
+        self.channels[key] = LoggedChannel(entry.version, index)
+        self.channel_history.setdefault(entry.app, []).append((index, entry))
 
     def _apply_lifecycle(self, index: int, entry: LifecycleEntry) -> None:
         release = self.releases.get((entry.app, entry.version))
@@ -181,6 +222,9 @@ class LogState:
             standing.deprecated = standing.replacement = None
         else:
             standing.takedown = entry.reason or "taken down"
+            for key in [k for k, c in self.channels.items() if k[0] == entry.app]:
+                if self.channels[key].version == entry.version:
+                    del self.channels[key]
         release.history.append((index, entry))
 
     def _apply_owners(self, index: int, entry: OwnersEntry) -> None:
