@@ -34,7 +34,12 @@ from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Signed
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, STATEMENT_FILE, ReleaseStatement
-from appshelf.signing.statement import StatementError, read_statement, verify_statement
+from appshelf.signing.statement import (
+    StatementError,
+    UnknownSignerError,
+    read_statement,
+    verify_statement,
+)
 
 MAX_INBOX_OBJECTS = 10_000  # listed under the inbox; more is refused outright
 MAX_INBOX_VERSIONS = 200  # ingested by one build; the rest wait for the next
@@ -183,7 +188,15 @@ def _check_item(
     trusted = trusted_for(app)
     if trusted is None:
         raise StatementError(f"{where}: the app {app!r} is not in this registry")
-    verify_statement(envelope, trusted)
+    try:
+        verify_statement(envelope, trusted)
+    except UnknownSignerError as exc:
+        raise StatementError(
+            f"{where}: publisher {body.publisher!r}: {exc}; only an active key of one of "
+            f"the owners of {app} may sign its releases"
+        ) from None
+    except StatementError as exc:
+        raise StatementError(f"{where}: {exc}") from None
     others = sorted(set(names) - {STATEMENT_FILE})
     wanted = [] if body.artifact.url is not None else [body.artifact.filename]
     if others != wanted:
