@@ -51,6 +51,8 @@ class Release:
     provides: list[str]
     requires: list[str]
     published: str
+    publisher: str | None = None  # whose verified statement.json it carries
+    statement: FileDigest | None = None
 
 
 def logged_key(key: RegistryKey) -> LoggedKey:
@@ -173,6 +175,8 @@ def log_release(state: LogState, release: Release, manifest: FileDigest, logged:
             provides=release.provides,
             requires=release.requires,
             published=release.published,
+            publisher=release.publisher,
+            statement=release.statement,
         )
     )
 

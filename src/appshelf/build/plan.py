@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ from appshelf.build.hashing import FileHash
 from appshelf.build.logplan import Release, check_release, log_release, log_standing
 from appshelf.build.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
 from appshelf.build.previous import SNAPSHOT_FILE, PreviousOutput
+from appshelf.build.publishing import Countersigned, check_statement, plan_owners, signed_published
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.formats.canonical import format_timestamp, model_to_json, parse_timestamp
 from appshelf.formats.documents import (
@@ -46,6 +47,8 @@ from appshelf.formats.flows import (
     FlowsVersions,
 )
 from appshelf.formats.log import CHECKPOINT, LoggedArtifact
+from appshelf.formats.publishers import PUBLISHERS_FILE
+from appshelf.formats.statement import STATEMENT_FILE
 from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.signing.releaselog import LogState
@@ -199,6 +202,8 @@ def plan_registry(
     files["index.json"] = OutputFile.from_bytes(model_to_json(index))
     keys = _keys_document(tree, key, log)
     files["keys.json"] = OutputFile.from_bytes(model_to_json(keys))
+    if tree.identities is not None:  # only registries with publishers have it
+        files[PUBLISHERS_FILE] = OutputFile.from_bytes(model_to_json(tree.identities))
     return RegistryPlan(
         tree, files, planned_apps, index, keys, summaries, reused_paths, warnings, log=log
     )
@@ -272,6 +277,7 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
         category=config.category,
     )
     versions: list[PlannedVersion] = []
+    ctx.problems.extend(plan_owners(ctx.log, ctx.tree, app, ctx.logged))
     lifecycle = ctx.lifecycles.get(app.key, LifecycleFile())
     known = {v.version for v in app.versions} | {v for (a, v) in ctx.log.releases if a == app.key}
     for version, wanted in lifecycle.versions.items():
@@ -347,7 +353,12 @@ def _plan_version(
             size=digest.size,
             filename=artifact.filename,
         )
-    published = _published(source, earlier.entry.published if earlier else None, now, where)
+    published = _published(
+        source,
+        earlier.entry.published if earlier else None,
+        now,
+        signed_published(source.statement),
+    )
     release = Release(
         app=source.app_key,
         version=source.version,
@@ -364,6 +375,15 @@ def _plan_version(
         if changed:
             problems.extend(changed)
             return None
+    signed = check_statement(tree, ctx.log, source, release, earlier)
+    if signed is not None and not isinstance(signed, Countersigned):
+        problems.append(signed)
+        return None
+    if signed is not None:
+        files[f"{folder}/{STATEMENT_FILE}"] = OutputFile.from_bytes(signed.data)
+        release = replace(
+            release, publisher=signed.publisher.id, statement=signed.publisher.statement
+        )
     manifest = Manifest(
         registry=base,
         app=source.app_key,
@@ -378,6 +398,7 @@ def _plan_version(
         deprecated=wanted.deprecated,
         replacement=wanted.replacement,
         notes=source.release.notes,
+        publisher=signed.publisher if signed is not None else None,
     )
     # Encode and sign the body once; the envelope is built around its bytes, and its
     # model is assembled from parts that are already valid (no second validation).
@@ -408,9 +429,10 @@ def _plan_version(
     return PlannedVersion(source, manifest, envelope, entry)
 
 
-def _published(source: SourceVersion, logged: str | None, now: datetime, where: str) -> str:
-    """The author's date, else the first build's: once logged it never changes (a
-    different date in release.toml is refused by logplan.check_release)."""
+def _published(source: SourceVersion, logged: str | None, now: datetime, signed: str | None) -> str:
+    """The author's date, else the publisher's statement's, else the first build's: once
+    logged it never changes (a different date in release.toml is refused by
+    logplan.check_release)."""
     stated = source.release.published
     if stated is not None:
         assert isinstance(stated, datetime)
@@ -418,7 +440,9 @@ def _published(source: SourceVersion, logged: str | None, now: datetime, where: 
         if logged is not None and parse_timestamp(logged) == stated:
             return logged  # the same instant, written another way: keep the logged text
         return text
-    return logged if logged is not None else format_timestamp(now)
+    if logged is not None:
+        return logged
+    return signed if signed is not None else format_timestamp(now)
 
 
 def _latest(app: PlannedApp) -> PlannedVersion | None:
@@ -477,7 +501,7 @@ def _keys_document(tree: SourceTree, key: RegistryKey, log: LogState) -> KeysDoc
 
 def index_files(files: OutputFiles) -> list[str]:
     """The files the snapshot pins: every JSON index a client reads before a manifest."""
-    top = {"registry.json", "index.json", "keys.json", CHECKPOINT}
+    top = {"registry.json", "index.json", "keys.json", PUBLISHERS_FILE, CHECKPOINT}
     return sorted(
         path
         for path in files

@@ -48,6 +48,7 @@ def _register() -> None:
         search,
         serve,
         show,
+        signrelease,
         verify,
     )
 
@@ -57,6 +58,8 @@ def _register() -> None:
     for command in (*lifecycle.commands, rotate.command):
         main.add_command(command)
     main.add_command(show.versions_command)
+    main.add_command(signrelease.command)
+    main.add_command(signrelease.owners_command)
 
 
 _register()

@@ -55,6 +55,15 @@ class AppMetadata(_Document):
     category: str | None = None
 
 
+class ManifestPublisher(_Document):
+    """The registry's countersignature of a publisher's release statement: who signed
+    it, with which key, and the statement.json beside the manifest, pinned."""
+
+    id: str
+    keyid: str = Field(pattern=HEX64)
+    statement: FileDigest
+
+
 class Manifest(_Document):
     """The full, signed truth about one version of one app."""
 
@@ -73,6 +82,7 @@ class Manifest(_Document):
     deprecated: str | None = None  # the reason; absent when not deprecated
     replacement: str | None = None  # with deprecated: the version to use instead
     notes: str | None = None
+    publisher: ManifestPublisher | None = None  # absent in registries without publishers
 
 
 class LogHead(_Document):

@@ -40,6 +40,7 @@ MAX_CHECKPOINT: Final = 4096
 RELEASE_TYPE: Final = "appshelf.log.release"
 LIFECYCLE_TYPE: Final = "appshelf.log.lifecycle"
 KEY_TYPE: Final = "appshelf.log.key"
+OWNERS_TYPE: Final = "appshelf.log.owners"
 
 
 class LogFormatError(ValueError):
@@ -73,6 +74,8 @@ class ReleaseEntry(_Entry):
     provides: list[str] = Field(default_factory=list)
     requires: list[str] = Field(default_factory=list)
     published: str = Field(pattern=TIMESTAMP_PATTERN)
+    publisher: str | None = None  # the publisher whose statement the build verified
+    statement: FileDigest | None = None  # that statement.json, as published beside it
 
 
 class LifecycleEntry(_Entry):
@@ -105,6 +108,29 @@ class KeyEntry(_Entry):
     statement: str | None = None  # rotate: base64 of the signed rotation statement
 
 
+class OwnersSigner(BaseModel):
+    """Who signed an owners change: a publisher among the owners before it, and the key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    publisher: str
+    via: str | None = None  # the owning organisation the publisher is a member of
+    keyid: str = Field(pattern=HEX64)
+    public: str = Field(pattern=HEX64)
+
+
+class OwnersEntry(_Entry):
+    """Who may publish an app. `initial` records app.toml's owners when the log first
+    meets them; `change` carries the owners-change statement (base64 of its bytes)
+    signed by `signer`, one of the owners before it."""
+
+    type: Literal["appshelf.log.owners"] = OWNERS_TYPE
+    action: Literal["initial", "change"]
+    app: str
+    owners: list[str] = Field(min_length=1)
+    signer: OwnersSigner | None = None  # change only
+    statement: str | None = None  # change only
+
+
 # How people read each entry about a release (`release`, then the lifecycle actions):
 # the words of `appshelf log` and of the site's History section.
 EVENT_LABELS: Final = {
@@ -116,18 +142,19 @@ EVENT_LABELS: Final = {
     "takedown": "taken down",
 }
 
-LogEntry = Annotated[ReleaseEntry | LifecycleEntry | KeyEntry, Field(discriminator="type")]
+AnyEntry = ReleaseEntry | LifecycleEntry | KeyEntry | OwnersEntry
+LogEntry = Annotated[AnyEntry, Field(discriminator="type")]
 _ENTRY = TypeAdapter(LogEntry)
 
 
-def encode_entry(entry: ReleaseEntry | LifecycleEntry | KeyEntry) -> bytes:
+def encode_entry(entry: AnyEntry) -> bytes:
     data = model_to_json(entry)
     if len(data) > MAX_ENTRY:
         raise LogFormatError(f"a log entry is {len(data)} bytes; the limit is {MAX_ENTRY}")
     return data
 
 
-def decode_entry(data: bytes) -> ReleaseEntry | LifecycleEntry | KeyEntry:
+def decode_entry(data: bytes) -> AnyEntry:
     """Raises LogFormatError: not one of the entry types, or not canonical JSON."""
     try:
         entry = _ENTRY.validate_json(data)

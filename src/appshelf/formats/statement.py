@@ -15,6 +15,8 @@ from appshelf.formats.canonical import TIMESTAMP_PATTERN
 from appshelf.formats.documents import HEX64, SPEC_VERSION
 
 STATEMENT_TYPE: Final = "appshelf.release-statement"
+OWNERS_CHANGE_TYPE: Final = "appshelf.owners-change"
+OWNERS_DIR: Final = "owners"  # owners-change statements in the source tree
 STATEMENT_FILE: Final = "statement.json"
 MAX_STATEMENT_BYTES: Final = 256 << 10
 # Publisher and organisation ids: the app-key alphabet, so they are safe in URLs and paths.
@@ -49,3 +51,16 @@ class ReleaseStatement(_Body):
     requires: list[str] = Field(default_factory=list)
     notes: str | None = Field(default=None, max_length=20000)
     published: str = Field(pattern=TIMESTAMP_PATTERN)
+
+
+class OwnersChange(_Body):
+    """An app's owners hand it to new owners: signed by a key of a current owner."""
+
+    type: Literal["appshelf.owners-change"] = OWNERS_CHANGE_TYPE
+    spec_version: Literal["1"] = SPEC_VERSION
+    registry: str = Field(min_length=1, max_length=2048)
+    app: str = Field(min_length=1, max_length=64)
+    previous: list[str] = Field(min_length=1, max_length=32)  # the owners it replaces
+    owners: list[str] = Field(min_length=1, max_length=32)  # the new owners
+    signer: str = Field(pattern=IDENTITY_PATTERN)  # the publisher whose key signs
+    issued: str = Field(pattern=TIMESTAMP_PATTERN)

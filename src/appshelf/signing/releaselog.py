@@ -10,7 +10,10 @@ Rules checked by `replay`, entry by entry:
 - a lifecycle entry names a logged release, and nothing follows a takedown;
 - a `rotate` entry carries a rotation statement signed by the key active before it and
   by the new key; the development key never follows a real key;
-- `retire` and `revoke` name a known key other than the active one.
+- `retire` and `revoke` name a known key other than the active one;
+- an app's first owners entry is `initial`; every later one is a `change` whose
+  statement is signed by its signer's key, names the owners logged before it as
+  `previous`, and whose signer is one of them (or a member, `via`, of one).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from appshelf.formats.log import (
     LifecycleEntry,
     LogFormatError,
     LoggedKey,
+    OwnersEntry,
     ReleaseEntry,
     decode_entry,
     encode_entry,
@@ -38,10 +42,12 @@ from appshelf.formats.log import (
 from appshelf.formats.merkle import leaf_hash, root_of
 from appshelf.signing.envelope import SignatureError, trusted_keys_from_hex, verify_envelope
 from appshelf.signing.keys import DEVELOPMENT_KEYID, RegistryKey, key_id
+from appshelf.signing.owners import verify_owners_change
+from appshelf.signing.statement import StatementError
 
 ROTATION_TYPE: Final = "appshelf.key-rotation"
 
-Entry = ReleaseEntry | LifecycleEntry | KeyEntry
+Entry = ReleaseEntry | LifecycleEntry | KeyEntry | OwnersEntry
 
 
 class LogError(Exception):
@@ -89,6 +95,7 @@ class LogState:
     keys: dict[str, tuple[LoggedKey, str]] = field(default_factory=dict)  # id -> key, status
     active: LoggedKey | None = None
     registry: str | None = None
+    owners: dict[str, list[str]] = field(default_factory=dict)  # app -> its logged owners
 
     @property
     def size(self) -> int:
@@ -108,6 +115,7 @@ class LogState:
         """An independent state to append to (releases and keys are copied shallowly)."""
         clone = LogState(list(self.entries), list(self.leaves), {}, dict(self.keys), self.active)
         clone.registry = self.registry
+        clone.owners = dict(self.owners)
         for k, release in self.releases.items():
             clone.releases[k] = LoggedRelease(
                 release.index,
@@ -145,6 +153,8 @@ class LogState:
             self._apply_key(index, entry)
         elif self.active is None:
             raise LogError(f"entry {index}: the log must start with its genesis key entry")
+        elif isinstance(entry, OwnersEntry):
+            self._apply_owners(index, entry)
         elif isinstance(entry, ReleaseEntry):
             key = (entry.app, entry.version)
             if key in self.releases:
@@ -172,6 +182,34 @@ class LogState:
         else:
             standing.takedown = entry.reason or "taken down"
         release.history.append((index, entry))
+
+    def _apply_owners(self, index: int, entry: OwnersEntry) -> None:
+        before = self.owners.get(entry.app)
+        if entry.action == "initial":
+            if before is not None:
+                raise LogError(f"entry {index}: {entry.app} already has owners {before}")
+            self.owners[entry.app] = list(entry.owners)
+            return
+        signer = entry.signer
+        if before is None or signer is None or entry.statement is None:
+            raise LogError(f"entry {index}: an owners change needs logged owners and a signer")
+        if (signer.via or signer.publisher) not in before:
+            raise LogError(f"entry {index}: {signer.publisher} is not an owner of {entry.app}")
+        try:
+            data = base64.b64decode(entry.statement, validate=True)
+            change = verify_owners_change(data, signer.public, "owners-change statement")
+        except (ValueError, StatementError) as exc:
+            raise LogError(f"entry {index}: {str(exc).splitlines()[0]}") from None
+        if (
+            key_id(bytes.fromhex(signer.public)) != signer.keyid
+            or change.registry != self.registry
+            or change.app != entry.app
+            or change.previous != sorted(before)
+            or change.owners != sorted(entry.owners)
+            or change.signer != signer.publisher
+        ):
+            raise LogError(f"entry {index}: the owners-change statement says otherwise")
+        self.owners[entry.app] = list(entry.owners)
 
     def _apply_key(self, index: int, entry: KeyEntry) -> None:
         key = entry.key

@@ -26,7 +26,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 # Python's `$` also matches before a final newline: every pattern ends in \Z instead.
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 # Names the build writes inside a version folder; an artifact may not take them.
-RESERVED_ARTIFACT_NAMES = frozenset({"manifest.json", "index.html"})
+RESERVED_ARTIFACT_NAMES = frozenset({"manifest.json", "index.html", "statement.json"})
 # A name-like field is one line without control or bidi characters; free text may have
 # line breaks and tabs (source/text.py says which characters and why).
 Name = Annotated[str, AfterValidator(name_text)]
@@ -151,6 +151,12 @@ class SiteSection(_Config):
         return value
 
 
+class PublishersSection(_Config):
+    """`[publishers]`: whether every new version needs its publisher's signature."""
+
+    required: bool = False
+
+
 class RegistryConfig(_Config):
     """`registry.toml`."""
 
@@ -158,6 +164,17 @@ class RegistryConfig(_Config):
     signing: SigningSection = Field(default_factory=SigningSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     site: SiteSection = Field(default_factory=SiteSection)
+    publishers: PublishersSection = Field(default_factory=PublishersSection)
+
+
+def check_identities(value: list[str]) -> list[str]:
+    """Publisher or organisation ids: the app-key alphabet, each once."""
+    for item in value:
+        if not APP_KEY_RE.fullmatch(item):
+            raise ValueError(f"each must be a publisher or organisation id, got {item!r}")
+    if len(set(value)) != len(value):
+        raise ValueError("must not repeat")
+    return value
 
 
 class AppConfig(_Config):
@@ -172,6 +189,13 @@ class AppConfig(_Config):
     license: Annotated[Name, Field(min_length=1, max_length=100)] | None = None
     tags: list[str] = Field(default_factory=list, max_length=32)
     category: Annotated[Name, Field(min_length=1, max_length=64)] | None = None
+    # Publishers or organisations that may release it; logged (docs/spec.md section 10).
+    owners: list[str] = Field(default_factory=list, max_length=32)
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        return check_identities(value)
 
     @field_validator("color")
     @classmethod

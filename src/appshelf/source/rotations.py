@@ -25,21 +25,31 @@ def read_rotations(root: Path) -> list[bytes]:
         SourceTreeError: keys/ or a statement is a link or not regular, too large, or
             there are too many.
     """
-    folder = root / ROTATIONS_DIR
+    return read_statement_folder(root, ROTATIONS_DIR)
+
+
+def read_statement_folder(root: Path, folder_name: str) -> list[bytes]:
+    """The bytes of every `*.json` in the folder `folder_name` (keys/, owners/), by file name.
+
+    Raises:
+        SourceTreeError: the folder or a statement is a link or not regular, too large,
+            or there are too many.
+    """
+    folder = root / folder_name
     try:
         info = os.lstat(folder)
     except FileNotFoundError:
         return []
     if not stat.S_ISDIR(info.st_mode):
-        raise SourceTreeError([Problem(ROTATIONS_DIR, "", "must be a folder (not a link)")])
+        raise SourceTreeError([Problem(folder_name, "", "must be a folder (not a link)")])
     names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
     if len(names) > MAX_STATEMENTS:
         raise SourceTreeError(
-            [Problem(ROTATIONS_DIR, "", f"holds {len(names)} statements; at most {MAX_STATEMENTS}")]
+            [Problem(folder_name, "", f"holds {len(names)} statements; at most {MAX_STATEMENTS}")]
         )
     statements = []
     for name in names:
-        where = f"{ROTATIONS_DIR}/{name}"
+        where = f"{folder_name}/{name}"
         try:
             fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as exc:

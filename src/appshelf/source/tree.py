@@ -21,6 +21,8 @@ from pydantic_core import ErrorDetails
 
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filestat import StatKey, parallel_map, stat_key
+from appshelf.formats.publishers import PublishersDocument
+from appshelf.formats.statement import MAX_STATEMENT_BYTES, OWNERS_DIR, STATEMENT_FILE
 from appshelf.inputfile import InputFileError, check_regular, read_input_file
 from appshelf.source.fingerprint import AppEntries, app_entries
 from appshelf.source.icons import IconError, check_png, check_svg
@@ -32,6 +34,8 @@ from appshelf.source.models import (
     RegistryConfig,
     ReleaseConfig,
 )
+from appshelf.source.publishers import read_identities
+from appshelf.source.rotations import read_statement_folder
 from appshelf.source.text import internal_host_problem, url_without_userinfo
 
 MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml
@@ -98,6 +102,7 @@ class SourceVersion:
     folder: Path
     release: ReleaseConfig
     artifact: SourceArtifact
+    statement: bytes | None = None  # statement.json: the publisher's signed statement
 
     @property
     def semver(self) -> semver.Version:
@@ -122,6 +127,8 @@ class SourceTree:
     config: RegistryConfig
     apps: list[SourceApp]  # sorted by key: the apps that were read
     unchanged: list[UnchangedApp] = field(default_factory=list)  # sorted; not read again
+    identities: PublishersDocument | None = None  # publishers/ and orgs/, when declared
+    owner_changes: list[bytes] = field(default_factory=list)  # owners/*.json, by name
 
     @property
     def version_count(self) -> int:
@@ -371,6 +378,12 @@ def load_source_tree(
     if config is not None:
         reader.allow_internal_hosts = config.registry.allow_internal_artifact_hosts
         reader.base_url = config.registry.base_url
+    identities = read_identities(reader, root, config.registry.base_url) if config else None
+    owner_changes: list[bytes] = []
+    try:
+        owner_changes = read_statement_folder(root, OWNERS_DIR)
+    except SourceTreeError as exc:
+        reader.problems.extend(exc.problems)
     apps_folder = root / "apps"
     apps: list[SourceApp] = []
     unchanged: list[UnchangedApp] = []
@@ -405,6 +418,8 @@ def load_source_tree(
         config=config,
         apps=sorted(apps, key=lambda a: a.key),
         unchanged=sorted(unchanged, key=lambda a: a.key),
+        identities=identities,
+        owner_changes=owner_changes,
     )
 
 
@@ -526,8 +541,13 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         release = ReleaseConfig()
     files: list[Path] = []
     refused = False
+    statement: bytes | None = None
     for entry in listing:
         if entry.name == "release.toml":
+            continue
+        if entry.name == STATEMENT_FILE:
+            statement = reader.read_bytes(entry, MAX_STATEMENT_BYTES)
+            refused = refused or statement is None
             continue
         if not reader.inside(entry):
             refused = True
@@ -563,7 +583,7 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         artifact = SourceArtifact(
             filename=filename, url=release.artifact_url, sha256=release.sha256, size=release.size
         )
-        return SourceVersion(app_key, name, folder, release, artifact)
+        return SourceVersion(app_key, name, folder, release, artifact, statement)
     if release.artifact is not None:
         chosen = folder / release.artifact
         if chosen not in files:
@@ -588,7 +608,8 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
     if not os.access(chosen, os.R_OK):
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
-    return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
+    artifact = SourceArtifact(chosen.name, path=chosen)
+    return SourceVersion(app_key, name, folder, release, artifact, statement)
 
 
 def _own_url_problem(base_url: str | None, url: str) -> str | None:
