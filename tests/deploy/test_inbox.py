@@ -5,6 +5,7 @@ refused by name and left alone, and clients fetch what was ingested, verified, o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ from click.testing import CliRunner, Result
 from appshelf.cli import main
 from appshelf.formats.statement import MAX_STATEMENT_BYTES
 from conftest import REPO_ROOT
-from deploy.conftest import SeaweedS3
+from deploy.conftest import SeaweedS3, fetch
 from deploy.seaweed import client_environment
 from publish_helpers import Publisher, make_registry, signed_release
 
@@ -67,7 +68,7 @@ class Registry:
         command = [sys.executable, "-m", "appshelf", *self.publish_args(statement, artifact)]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
-    def keys(self) -> set[str]:
+    def object_keys(self) -> set[str]:
         listing = self.seaweed.client().list_objects_v2(Bucket=self.bucket)
         return {o["Key"] for o in listing.get("Contents", [])}
 
@@ -104,7 +105,7 @@ def test_concurrent_publishes_are_all_ingested_and_fetched(registry: Registry) -
     for run in runs:
         assert run.returncode == 0, run.stderr
         assert "Uploaded" in run.stdout
-    assert {k for k in registry.keys() if k.startswith(INBOX)} == {
+    assert {k for k in registry.object_keys() if k.startswith(INBOX)} == {
         INBOX + "kv/1.0.0/kv-1.0.0.txt",
         INBOX + "kv/1.0.0/statement.json",
         INBOX + "notes/2.0.0/notes-2.0.0.txt",
@@ -113,11 +114,26 @@ def test_concurrent_publishes_are_all_ingested_and_fetched(registry: Registry) -
     result = registry.build("--new-registry")
     assert result.exit_code == 0, result.output
     assert "ingested kv 1.0.0, notes 2.0.0; cleared 4 object(s)" in result.output
-    assert not {k for k in registry.keys() if k.startswith(INBOX)}  # exactly those went
+    assert not {k for k in registry.object_keys() if k.startswith(INBOX)}  # exactly those went
     # The source tree now holds both version folders, as a pull request would have added.
     for app, version, (statement, _) in (("kv", "1.0.0", kv), ("notes", "2.0.0", notes)):
         folder = registry.source / "apps" / app / version
         assert (folder / "statement.json").read_bytes() == statement.read_bytes()
+    # The registry's manifest countersigns each statement: it names the publisher and pins
+    # the statement.json published beside it, byte for byte what the publisher signed.
+    client = registry.seaweed.client()
+    for app, version, publisher, (statement, _) in (
+        ("kv", "1.0.0", "acme", kv),
+        ("notes", "2.0.0", "other", notes),
+    ):
+        folder = f"r/apps/{app}/{version}"
+        manifest = json.loads(fetch(client, registry.bucket, f"{folder}/manifest.json"))
+        signed = manifest["signed"]["publisher"]
+        assert signed["id"] == publisher
+        assert signed["keyid"] == registry.publishers[publisher].key.keyid
+        published = fetch(client, registry.bucket, f"{folder}/statement.json")
+        assert published == statement.read_bytes()
+        assert signed["statement"]["sha256"] == hashlib.sha256(published).hexdigest()
     for spec, data in (("kv@1.0.0", b"kv one\n"), ("notes@2", b"notes two\n")):
         fetched, dest = registry.fetch(spec)
         assert fetched.exit_code == 0, fetched.output
@@ -152,11 +168,11 @@ def test_a_published_version_is_refused(registry: Registry) -> None:
     assert CliRunner().invoke(main, registry.publish_args(*release)).exit_code == 0
     assert registry.build("--new-registry").exit_code == 0
     again = registry.release("acme", "kv", "1.0.0", b"other bytes\n", "-again")
-    before = registry.keys()
+    before = registry.object_keys()
     result = CliRunner().invoke(main, registry.publish_args(*again))
     assert result.exit_code == 1
     assert "kv 1.0.0 is already published" in result.output
-    assert registry.keys() == before
+    assert registry.object_keys() == before
 
 
 def test_hostile_inbox_objects_are_refused_by_name(registry: Registry) -> None:
@@ -170,9 +186,9 @@ def test_hostile_inbox_objects_are_refused_by_name(registry: Registry) -> None:
     registry.put("kv/4.0.0/statement.json", json.dumps(tampered).encode())
     assert artifact is not None
     registry.put("kv/4.0.0/kv-4.0.0.txt", artifact.read_bytes())
-    wrong_app, data = registry.release("acme", "kv", "5.0.0", b"five\n")
+    wrong_app, _ = registry.release("acme", "kv", "5.0.0", b"five\n")
     registry.put("notes/5.0.0/statement.json", wrong_app.read_bytes())
-    not_owner, data = registry.release("other", "kv", "6.0.0", b"six\n")
+    not_owner, _ = registry.release("other", "kv", "6.0.0", b"six\n")
     registry.put("kv/6.0.0/statement.json", not_owner.read_bytes())
     registry.put("kv/6.0.0/kv-6.0.0.txt", b"six\n")
     swapped, _ = registry.release("acme", "kv", "7.0.0", b"seven\n")
@@ -180,7 +196,7 @@ def test_hostile_inbox_objects_are_refused_by_name(registry: Registry) -> None:
     registry.put("kv/7.0.0/kv-7.0.0.txt", b"SEVEN\n")  # same size, other bytes
     registry.put("kv/v8/statement.json", b"{}")
     registry.put("kv/9.0.0/upload-in-progress.txt", b"partial")
-    hostile = {k for k in registry.keys() if k.startswith(INBOX)} - {
+    hostile = {k for k in registry.object_keys() if k.startswith(INBOX)} - {
         INBOX + "kv/1.0.0/kv-1.0.0.txt",
         INBOX + "kv/1.0.0/statement.json",
     }
@@ -204,7 +220,7 @@ def test_hostile_inbox_objects_are_refused_by_name(registry: Registry) -> None:
     assert "kv/9.0.0/: no statement.json yet" in result.output
     assert "ingested kv 1.0.0; cleared 2 object(s)" in result.output
     # Refused objects stay where they were, untouched; none reached the registry.
-    assert {k for k in registry.keys() if k.startswith(INBOX)} == hostile
+    assert {k for k in registry.object_keys() if k.startswith(INBOX)} == hostile
     assert sorted(p.name for p in (registry.source / "apps/kv").iterdir()) == ["1.0.0", "app.toml"]
     assert not (registry.source / "apps/notes/5.0.0").exists()
 
@@ -212,10 +228,10 @@ def test_hostile_inbox_objects_are_refused_by_name(registry: Registry) -> None:
 def test_a_dry_run_ingests_nothing(registry: Registry) -> None:
     release = registry.release("acme", "kv", "1.0.0", b"one\n")
     assert CliRunner().invoke(main, registry.publish_args(*release)).exit_code == 0
-    before = registry.keys()
+    before = registry.object_keys()
     result = registry.build("--new-registry", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert registry.keys() == before
+    assert registry.object_keys() == before
     assert not (registry.source / "apps/kv/1.0.0").exists()
 
 
@@ -226,10 +242,10 @@ def test_a_failed_build_leaves_source_and_inbox_as_they_were(registry: Registry)
     release = registry.release("acme", "kv", "1.0.0", b"one\n")
     assert CliRunner().invoke(main, registry.publish_args(*release)).exit_code == 0
     registry.seaweed.client().put_object(Bucket=registry.bucket, Key="r/stray.txt", Body=b"x")
-    before = registry.keys()
+    before = registry.object_keys()
     result = registry.build()
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and "Traceback" not in result.output
     assert "--new-registry" in result.output
-    assert registry.keys() == before
+    assert registry.object_keys() == before
     assert sorted(p.name for p in (registry.source / "apps/kv").iterdir()) == ["app.toml"]

