@@ -12,13 +12,14 @@ from pathlib import Path
 import click
 
 from appshelf.cli.deploy import check_endpoint_url
+from appshelf.cli.ingest import owner_keys
 from appshelf.deploy import ClientOptions, S3Store, S3Target
 from appshelf.deploy.inbox import publish_to_inbox
 from appshelf.errors import AppshelfError
 from appshelf.formats.documents import Signed
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, ReleaseStatement
 from appshelf.inputfile import InputFileError, read_input_file
-from appshelf.signing.statement import StatementError, read_statement
+from appshelf.signing.statement import StatementError, read_statement, verify_statement
 from appshelf.source.tree import read_registry_config
 from appshelf.source.versionfolder import PublishError, check_names, write_version
 
@@ -51,6 +52,16 @@ def _to_checkout(
             f"{where}: signed.registry: is {envelope.signed.registry}, but the checkout "
             f"{checkout} is the registry {base_url}"
         )
+    check_names(envelope.signed, where)
+    trusted = owner_keys(checkout)(envelope.signed.app)
+    if trusted is not None:  # an unknown app is refused by write_version, naming the folder
+        try:
+            verify_statement(envelope, trusted)
+        except StatementError as exc:
+            raise PublishError(
+                f"{where}: {exc}; the registry accepts only statements signed by an active "
+                f"key of an owner of {envelope.signed.app} (apps/{envelope.signed.app}/app.toml)"
+            ) from None
     written = write_version(checkout, statement, envelope, artifact, where)
     click.echo(f"Wrote {written.folder}: {', '.join(written.files)}")
     click.echo("Next: commit it on a branch and open a pull request against the registry.")
