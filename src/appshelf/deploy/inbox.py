@@ -75,6 +75,7 @@ class InboxScan:
 
 
 def inbox_relpath(app: str, version: str, name: str) -> str:
+    """The inbox object of one file of a version (relative to the registry's prefix)."""
     return f"{INBOX}{app}/{version}/{name}"
 
 
