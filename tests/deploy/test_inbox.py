@@ -249,3 +249,30 @@ def test_a_failed_build_leaves_source_and_inbox_as_they_were(registry: Registry)
     assert "--new-registry" in result.output
     assert registry.object_keys() == before
     assert sorted(p.name for p in (registry.source / "apps/kv").iterdir()) == ["app.toml"]
+
+
+def test_an_inbox_left_behind_by_a_deployed_build_is_cleared_by_the_next(
+    registry: Registry,
+) -> None:
+    """A build that deployed but could not delete its inbox objects: the next build finds
+    the same statements in the source, takes them as ingested and clears them; a
+    different statement for that version is refused instead."""
+    statement, artifact = registry.release("acme", "kv", "1.0.0", b"one\n")
+    assert CliRunner().invoke(main, registry.publish_args(statement, artifact)).exit_code == 0
+    assert registry.build("--new-registry").exit_code == 0
+    assert artifact is not None
+    registry.put("kv/1.0.0/kv-1.0.0.txt", artifact.read_bytes())
+    registry.put("kv/1.0.0/statement.json", statement.read_bytes())
+    published = {k for k in registry.object_keys() if not k.startswith(INBOX)}
+    result = registry.build()
+    assert result.exit_code == 0, result.output
+    assert "ingested kv 1.0.0; cleared 2 object(s)" in result.output
+    assert registry.object_keys() == published
+    other, other_artifact = registry.release("acme", "kv", "1.0.0", b"other\n", "-other")
+    assert other_artifact is not None
+    registry.put("kv/1.0.0/kv-1.0.0.txt", other_artifact.read_bytes())
+    registry.put("kv/1.0.0/statement.json", other.read_bytes())
+    result = registry.build()
+    assert result.exit_code == 0, result.output
+    assert "kv 1.0.0 is already in the source tree with another statement" in result.output
+    assert (registry.source / "apps/kv/1.0.0/statement.json").read_bytes() == statement.read_bytes()

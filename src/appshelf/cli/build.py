@@ -111,14 +111,14 @@ def command(
     if no_inbox:
         state.inbox.clear()
     url = base_url or read_registry_config(source).registry.base_url
-    with ingest_inbox(store, state, source, url) as ingest:
+    with ingest_inbox(store, state, source, url if url.endswith("/") else url + "/") as ingest:
         report = build_registry(source, output, options)  # also validates registry.toml
         deploy_options = replace(deploy_options, config=deploy_config(source))
         deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
         if deploy_options.dry_run:
             rollback(ingest)  # nothing was deployed: the inbox stays the source of these
-        else:
-            finish(store, ingest)
+    if not deploy_options.dry_run:
+        finish(store, ingest)  # after the with: the versions are deployed, whatever happens
     if as_json:
         body = {"build": report.model_dump(), "deploy": deployed.model_dump(), **ingest.json()}
         click.echo(json.dumps(body, indent=2))

@@ -18,8 +18,10 @@ from pathlib import Path
 import nacl.signing
 
 from appshelf.deploy import S3Store
+from appshelf.deploy.files import SNAPSHOT
 from appshelf.deploy.inbox import InboxItem, InboxScan, TrustedFor, clear_ingested, read_inbox
 from appshelf.deploy.state import RemoteState
+from appshelf.errors import AppshelfError
 from appshelf.formats.statement import STATEMENT_FILE
 from appshelf.inputfile import InputFileError, read_input_file
 from appshelf.source.tree import load_source_tree
@@ -122,8 +124,9 @@ def ingest_inbox(
 ) -> Iterator[Ingest]:
     """Write the inbox's good items into `source` for the build inside the `with`.
 
-    The body runs the build and the deploy; when it raises, the folders written are
-    removed again (the inbox is untouched). Call `finish` after a deploy that happened.
+    The body runs the build and the deploy; when it raises before the deploy replaced
+    the snapshot, the folders written are removed again (the inbox is untouched). Call
+    `finish` after a deploy that happened.
     """
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="appshelf-inbox-")))
@@ -138,8 +141,21 @@ def ingest_inbox(
         try:
             yield ingest
         except BaseException:
-            rollback(ingest)
+            if not _deployed(store, state):
+                rollback(ingest)
             raise
+
+
+def _deployed(store: S3Store, state: RemoteState) -> bool:
+    """Did the failed deploy get as far as its new snapshot (after which only the deploy
+    record or a CDN invalidation can fail)? Then the versions are published and stay in
+    the source; when the bucket cannot tell, they stay too (the next build takes them as
+    ingested: the inbox still holds the same statements)."""
+    try:
+        head = store.head(SNAPSHOT)
+    except AppshelfError:
+        return True
+    return (head.etag if head is not None else None) != state.snapshot_etag
 
 
 def rollback(ingest: Ingest) -> None:
