@@ -98,3 +98,32 @@ def test_not_json_and_too_large_are_refused() -> None:
 def test_bad_fields_are_refused_when_making() -> None:
     with pytest.raises(StatementError, match="publisher"):
         _statement(_key(SEED_A), publisher="Not An Id")
+
+
+def test_the_spec_worked_example() -> None:
+    """docs/spec.md 10.7 is what make_statement writes."""
+    import hashlib
+    from pathlib import Path
+
+    seed = hashlib.sha256(b"appshelf spec example publisher alice").digest()
+    data = make_statement(
+        registry="https://registry.example.com/",
+        publisher="alice",
+        app="hello",
+        version="1.1.0",
+        artifact=StatementArtifact(
+            filename="hello-1.1.0.txt",
+            sha256=hashlib.sha256(b"hello again\n").hexdigest(),
+            size=12,
+        ),
+        dependencies={},
+        provides=[],
+        requires=[],
+        notes=None,
+        published="2026-01-02T00:00:00Z",
+        key=_key(seed),
+    )
+    spec = (Path(__file__).parent.parent / "docs" / "spec.md").read_text()
+    assert data.decode() in spec
+    prose = " ".join(spec.split())
+    assert f"({len(data)} bytes, SHA-256 `{hashlib.sha256(data).hexdigest()}`)" in prose

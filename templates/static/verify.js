@@ -45,9 +45,13 @@
     return response.json();
   }
 
-  /* Check one envelope against keys.json. Returns {state, text}. Every signature by a
-     listed key must be valid (docs/spec.md section 3): one bad one fails the envelope. */
-  async function checkSignature(envelope, keys) {
+  /* Check one envelope against keys.json (or a publisher's keys: `what` names the
+     document and `listed` where the keys come from). Returns {state, text}. Every
+     signature by a listed key must be valid (docs/spec.md section 3): one bad one fails
+     the envelope. */
+  async function checkSignature(envelope, keys, what, listed) {
+    what = what || "the manifest";
+    listed = listed || "keys.json";
     var passed = null;
     var message = new TextEncoder().encode(canonicalize(envelope.signed));
     var byId = {};
@@ -59,7 +63,7 @@
       if (!key) continue;
       var raw = hexToBytes(key.public);
       if (raw.length !== 32 || (await sha256Hex(raw)) !== key.keyid) {
-        return { state: "fail", text: "keys.json lists key " + key.keyid.slice(0, 16) + "… with a public key that does not hash to its id." };
+        return { state: "fail", text: listed + " lists key " + key.keyid.slice(0, 16) + "… with a public key that does not hash to its id." };
       }
       var cryptoKey;
       try {
@@ -69,12 +73,68 @@
       }
       var ok = await crypto.subtle.verify({ name: "Ed25519" }, cryptoKey, hexToBytes(sig.sig), message);
       if (!ok) {
-        return { state: "fail", text: "The Ed25519 signature by key " + key.keyid.slice(0, 16) + "… does NOT match the manifest: it was altered after signing." };
+        return { state: "fail", text: "The Ed25519 signature by key " + key.keyid.slice(0, 16) + "… does NOT match " + what + ": it was altered after signing." };
       }
       var label = key.status + (key.development ? ", the public DEVELOPMENT key: anyone can make such signatures" : "");
       passed = passed || { state: "pass", keyid: key.keyid, development: Boolean(key.development), text: "Ed25519 signature is valid, by key " + key.keyid + " (" + label + ")." };
     }
-    return passed || { state: "fail", text: "The manifest is not signed by any key listed in keys.json." };
+    return passed || { state: "fail", text: what.charAt(0).toUpperCase() + what.slice(1) + " is not signed by any key listed in " + listed + "." };
+  }
+
+  /* The second signature (docs/spec.md section 10): the publisher's statement.json, as
+     pinned by the signed manifest, signed by a non-revoked key that publishers.json
+     lists for the publisher the manifest names, and saying what the manifest says. */
+  async function checkPublisher(section, signed, add) {
+    var named = signed.publisher;
+    if (!named) {
+      add("info", "No publisher signature: only the registry signed this version.");
+      return;
+    }
+    var here = location.href;
+    var response, bytes, publishers;
+    try {
+      response = await fetch(new URL(section.dataset.statement || "statement.json", here), { cache: "no-store" });
+      if (!response.ok) throw new Error("HTTP " + response.status + " for statement.json");
+      bytes = await response.arrayBuffer();
+      publishers = await fetchJson(new URL(section.dataset.publishers, here));
+    } catch (err) {
+      add("fail", "Could not read the publisher's statement or publishers.json: " + err.message);
+      return;
+    }
+    var pin = named.statement || {};
+    if (bytes.byteLength !== pin.length || (await sha256Hex(bytes)) !== pin.sha256) {
+      add("fail", "statement.json is NOT the statement the signed manifest pins: it was replaced.");
+      return;
+    }
+    var statement = JSON.parse(new TextDecoder().decode(bytes));
+    var body = statement && statement.signed;
+    if (!body || body.type !== "appshelf.release-statement" || body.publisher !== named.id) {
+      add("fail", "statement.json is not a release statement by " + named.id + ".");
+      return;
+    }
+    var publisher = (publishers.publishers || []).filter(function (p) { return p.id === named.id; })[0];
+    if (!publisher) {
+      add("fail", "publishers.json does not list the publisher " + named.id + ".");
+      return;
+    }
+    var usable = (publisher.keys || []).filter(function (k) { return k.status !== "revoked" && k.keyid === named.keyid; });
+    var result = await checkSignature(statement, { keys: usable }, "the publisher's statement", "publishers.json for " + named.id + " (not revoked)");
+    if (result.state === "pass") {
+      result.text = "Publisher signature is valid: " + publisher.name + " (" + named.id + "), key " + named.keyid + ".";
+    }
+    add(result.state, result.text);
+    if (result.state !== "pass") return;
+    var art = signed.artifact || {}, sa = body.artifact || {};
+    var same = body.registry === signed.registry && body.app === signed.app && body.version === signed.version &&
+      sa.sha256 === art.sha256 && sa.size === art.size && sa.filename === art.filename &&
+      body.published === signed.published && canonicalize(body.dependencies || {}) === canonicalize(signed.dependencies || {}) &&
+      canonicalize(body.provides || []) === canonicalize(signed.provides || []) &&
+      canonicalize(body.requires || []) === canonicalize(signed.requires || []);
+    if (same) {
+      add("pass", "The publisher's statement and the registry's manifest agree (app, version, artifact SHA-256 and size, dependencies, published).");
+    } else {
+      add("fail", "The publisher's statement and the registry's manifest DISAGREE: do not trust this version.");
+    }
   }
 
   async function run(section) {
@@ -115,6 +175,7 @@
     if (signature.development) {
       add("info", "This registry is signed with the development key: the signature proves nothing about who published it.");
     }
+    await checkPublisher(section, signed, add);
     var artifact = signed.artifact || {};
     var response;
     var crossOrigin = artifactUrl.origin !== location.origin;
@@ -157,7 +218,7 @@
   }
 
   var TITLES = {
-    pass: ["ok", "Verified: the signature and the artifact's SHA-256 and size all check out."],
+    pass: ["ok", "Verified: the signatures and the artifact's SHA-256 and size all check out."],
     fail: ["bad", "Verification FAILED: do not trust this download."],
     skip: ["warn", "Incomplete: some checks could not run here (see below). Nothing failed."]
   };

@@ -29,11 +29,12 @@ class Trust:
     allow_dev_key: bool
     state_dir: Path | None
     ca_file: Path | None = None
+    require_publisher: bool = False
 
 
 def trust_options(func: F) -> F:
-    """--key, --keys-file, --allow-dev-key, --state-dir, --ca-file, handed to the command
-    as `trust`."""
+    """--key, --keys-file, --allow-dev-key, --state-dir, --ca-file, --require-publisher,
+    handed to the command as `trust`."""
 
     @functools.wraps(func)
     def with_trust(*args: Any, **kwargs: Any) -> Any:
@@ -43,6 +44,7 @@ def trust_options(func: F) -> F:
             allow_dev_key=kwargs.pop("allow_dev_key"),
             state_dir=kwargs.pop("state_dir"),
             ca_file=kwargs.pop("ca_file"),
+            require_publisher=kwargs.pop("require_publisher"),
         )
         return func(*args, **kwargs)
 
@@ -81,6 +83,12 @@ def trust_options(func: F) -> F:
             "APPSHELF_CA_FILE; default: REQUESTS_CA_BUNDLE, SSL_CERT_FILE, or the system "
             "trust store].",
         ),
+        click.option(
+            "--require-publisher",
+            is_flag=True,
+            help="Refuse any version whose publisher did not sign it (a publisher's "
+            "signature, when there is one, is always checked).",
+        ),
     ]
     wrapped: Any = with_trust
     for decorator in reversed(decorators):
@@ -109,7 +117,10 @@ def named(registry: str, trust: Trust) -> tuple[str, Trust]:
     entry = lookup(registry)
     if entry is None:
         return registry, trust
-    return entry.url, dataclasses.replace(trust, keys=(*trust.keys, *entry.keys))
+    required = trust.require_publisher or entry.require_publisher
+    return entry.url, dataclasses.replace(
+        trust, keys=(*trust.keys, *entry.keys), require_publisher=required
+    )
 
 
 def make_client(registry: str, trust: Trust, base_url: str | None = None) -> RegistryClient:
@@ -123,6 +134,7 @@ def make_client(registry: str, trust: Trust, base_url: str | None = None) -> Reg
         state_dir=trust.state_dir,
         expected_registry=base_url,
         ca_file=trust.ca_file,
+        require_publisher=trust.require_publisher,
     )
 
 

@@ -26,10 +26,15 @@ def command() -> None:
     metavar="HEX",
     help="The registry's Ed25519 public key (64 hex digits); repeatable during a rotation.",
 )
-def add(name: str, url: str, keys: tuple[str, ...]) -> None:
+@click.option(
+    "--require-publisher",
+    is_flag=True,
+    help="Refuse versions without a publisher's signature (as --require-publisher does).",
+)
+def add(name: str, url: str, keys: tuple[str, ...], require_publisher: bool) -> None:
     """Remember URL as NAME, trusting KEY for it (replaces an existing NAME)."""
     trusted_keys(keys)  # the same checks and messages as --key everywhere else
-    path = add_registry(name, url, list(keys))
+    path = add_registry(name, url, list(keys), require_publisher=require_publisher)
     click.echo(f"Added {name} -> {url} ({len(keys)} key(s)) to {path}")
     click.echo(f"Use it as: appshelf search -r {name}")
 

@@ -3,6 +3,7 @@ app.json (and its signed manifest), like `helm show chart` and `pip index versio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ from appshelf.cli.client_options import (
     trust_options,
 )
 from appshelf.client.errors import UnknownVersion
+from appshelf.client.publisher import PublisherVerified
 from appshelf.formats.documents import AppDetail, VersionEntry
 
 
@@ -52,7 +54,9 @@ def command(app_spec: str, registry: str, trust: Trust, as_json: bool) -> None:
         signed = client.manifest(key, entry.version)  # checks the signature too
     if as_json:
         row = {"app": key, "metadata": app.metadata.model_dump(), **_version_row(entry)}
-        click.echo(json.dumps({**row, "signed_by": signed.keyid}, indent=2))
+        publisher = signed.publisher
+        who = dataclasses.asdict(publisher) if isinstance(publisher, PublisherVerified) else None
+        click.echo(json.dumps({**row, "signed_by": signed.keyid, "publisher": who}, indent=2))
         return
     meta = app.metadata
     click.echo(f"{meta.name} ({key}) {entry.version}")
@@ -66,12 +70,22 @@ def command(app_spec: str, registry: str, trust: Trust, as_json: bool) -> None:
         ("provides", ", ".join(entry.provides)),
         ("requires", ", ".join(entry.requires)),
         ("depends on", ", ".join(f"{k}@{v}" for k, v in sorted(entry.dependencies.items()))),
+        ("publisher", _publisher_line(signed.publisher)),
         ("signed by", f"key id {signed.keyid[:16]}..."),
         ("versions", ", ".join(v.version for v in app.versions)),
     ):
         if value:
             click.echo(f"  {label:<11} {value}")
     click.echo(f"Fetch it: appshelf fetch -r {registry} {key}@{entry.version}")
+
+
+def _publisher_line(publisher: object) -> str | None:
+    if not isinstance(publisher, PublisherVerified):
+        return None
+    return (
+        f"published by {publisher.name} ({publisher.id}, key id {publisher.keyid[:16]}...), "
+        "countersigned by the registry"
+    )
 
 
 @click.command("versions")

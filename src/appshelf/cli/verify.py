@@ -77,6 +77,11 @@ def show(report: VerifyReport, artifacts: bool) -> None:
         )
     click.echo(f"  pinned files     {report.pinned_files} ok")
     click.echo(f"  manifests        {report.manifests} ok (signature, pin, agreement)")
+    if report.publisher_signatures:
+        click.echo(
+            f"  publishers       {report.publisher_signatures} statements ok (publisher's "
+            "signature, key in publishers.json, agreement with the manifest)"
+        )
     if report.log_entries:
         click.echo(
             f"  release log      {report.log_entries} entries ok (checkpoint, root, rules), "

@@ -6,6 +6,7 @@ fetches (through a `Transport`) and remembers (through a `StateStore`), nothing 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from appshelf.client.errors import ClientUsageError, Malformed, RepositoryError,
 from appshelf.client.files import atomic_file
 from appshelf.client.keys import TrustedKeys, check_dev_key
 from appshelf.client.log import check_log_head
+from appshelf.client.publisher import check_publisher, parse_publishers
 from appshelf.client.state import StateStore, default_state_dir
 from appshelf.client.transport import (
     FolderTransport,
@@ -26,6 +28,7 @@ from appshelf.client.transport import (
 )
 from appshelf.formats.documents import AppDetail, KeysDocument, RegistryIndex, VersionEntry
 from appshelf.formats.flows import FlowsRegistry, FlowsVersions
+from appshelf.formats.publishers import PUBLISHERS_FILE, PublishersDocument
 from appshelf.source.models import ARTIFACT_NAME_RE, RESERVED_ARTIFACT_NAMES
 
 
@@ -99,6 +102,8 @@ class RegistryClient:
         ca_file: A PEM file (or hashed folder) of CA certificates to trust for HTTPS;
             default `$APPSHELF_CA_FILE`, the requests/OpenSSL variables, else the
             system trust store.
+        require_publisher: Refuse every version whose manifest names no publisher
+            (`PublisherMissing`); a named publisher's statement is always checked.
 
     Raises:
         UntrustedKeyConfig: `keys` holds the development key without `allow_dev_key`.
@@ -118,6 +123,7 @@ class RegistryClient:
         transport: Transport | None = None,
         expected_registry: str | None = None,
         ca_file: Path | str | None = None,
+        require_publisher: bool = False,
     ):
         check_dev_key(keys, allow_dev_key)
         if not keys:
@@ -136,6 +142,8 @@ class RegistryClient:
         self._snapshot: t.TrustedSnapshot | None = None
         self._apps: dict[str, AppDetail] = {}
         self._external: HttpTransport | None = None
+        self.require_publisher = require_publisher
+        self._publishers: PublishersDocument | None = None
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -180,6 +188,7 @@ class RegistryClient:
             self.state.save(t.next_state(trusted))
         self._snapshot = trusted
         self._apps.clear()
+        self._publishers = None
         return trusted
 
     @property
@@ -355,22 +364,50 @@ class RegistryClient:
             version: The exact version.
 
         Returns:
-            The verified manifest and the id of the key that signed it.
+            The verified manifest, the id of the key that signed it, and (when the
+            manifest names one) the verified publisher (`PublisherVerified`).
 
         Raises:
             UnknownApp: The snapshot pins no app `key`.
             UnknownVersion: The app has no such version.
             BadSignature: The manifest's signature does not verify.
             UnknownKey: It is signed only by keys not in `keys`.
-            InconsistentMetadata: It disagrees with app.json.
-            RepositoryError: The snapshot (if not yet fetched) or the file fails
-                verification.
+            InconsistentMetadata: It disagrees with app.json, or its publisher's
+                statement disagrees with it.
+            PublisherMissing: `require_publisher` is set and it names no publisher.
+            RepositoryError: The snapshot (if not yet fetched), the file, the
+                publisher's statement.json or publishers.json fails verification.
             TransportError: A file could not be read.
         """
         entry = self.entry(key, version)
         relpath = t.manifest_relpath(key, entry)
         data = read_all(self.transport, relpath, entry.manifest.length, relpath)
-        return t.verify_manifest(self.snapshot, key, entry, data, self.keys)
+        trusted = t.verify_manifest(self.snapshot, key, entry, data, self.keys)
+        publisher = check_publisher(
+            trusted.manifest,
+            lambda path, limit: read_all(self.transport, path, limit, path),
+            self.publishers,
+            self.require_publisher,
+        )
+        return dataclasses.replace(trusted, publisher=publisher) if publisher else trusted
+
+    def publishers(self) -> PublishersDocument:
+        """`publishers.json`, verified: the publishers and their keys, as the registry
+        vouches for them (the second signature on each version is checked with these).
+
+        Returns:
+            The parsed publishers document (read once per snapshot).
+
+        Raises:
+            Malformed: the snapshot does not pin it, or it is malformed.
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
+        if self._publishers is None:
+            data = self.read_pinned(PUBLISHERS_FILE)
+            self._publishers = parse_publishers(data, self.snapshot.registry)
+        return self._publishers
 
     # -- step 4 ------------------------------------------------------------------
     def artifact_chunks(

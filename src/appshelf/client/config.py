@@ -11,9 +11,17 @@ import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    ValidationError,
+    model_serializer,
+)
 
 from appshelf.client.errors import ClientUsageError
 from appshelf.client.files import atomic_file
@@ -35,6 +43,16 @@ class NamedRegistry(BaseModel):
     keys: list[Annotated[str, StringConstraints(pattern=_HEX_KEY)]] = Field(
         min_length=1, max_length=32
     )
+    # Refuse versions without a publisher's signature (docs/client.md).
+    require_publisher: bool = False
+
+    @model_serializer(mode="wrap")
+    def _omit_default_policy(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Written only when set, so config files from before the option stay as they were."""
+        data: dict[str, Any] = handler(self)
+        if not data.get("require_publisher"):
+            data.pop("require_publisher", None)
+        return data
 
 
 class ConsumerConfig(BaseModel):
@@ -107,12 +125,18 @@ def check_name(name: str) -> str:
     return name
 
 
-def add_registry(name: str, url: str, keys: list[str], path: Path | None = None) -> Path:
+def add_registry(
+    name: str,
+    url: str,
+    keys: list[str],
+    path: Path | None = None,
+    require_publisher: bool = False,
+) -> Path:
     """Add or replace the named registry; return the config file written."""
     path = path or config_path()
     config = load_config(path)
     try:
-        entry = NamedRegistry(url=url, keys=keys)
+        entry = NamedRegistry(url=url, keys=keys, require_publisher=require_publisher)
     except ValidationError as exc:
         field = exc.errors()[0]["loc"][0]
         what = (

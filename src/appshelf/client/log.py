@@ -228,6 +228,11 @@ def release_mismatches(release: LoggedRelease, manifest: Manifest) -> list[str]:
             (manifest.yanked, manifest.deprecated, manifest.replacement),
             _standing(release),
         ),
+        (
+            "publisher/statement",
+            (manifest.publisher.id, manifest.publisher.statement) if manifest.publisher else None,
+            (logged.publisher, logged.statement) if logged.publisher else None,
+        ),
     )
     return [name for name, mine, theirs in pairs if mine != theirs]
 

@@ -111,11 +111,15 @@ class TrustedManifest:
         manifest: The signed manifest, pinning the artifact's SHA-256 and size.
         keyid: The id of the trusted key that signed it (recorded in lock files).
         digest: The manifest's own SHA-256 and length, as pinned by app.json.
+        publisher: The verified publisher (`client.publisher.PublisherVerified`) when
+            the manifest names one and `RegistryClient.manifest` checked its statement;
+            else None.
     """
 
     manifest: Manifest
     keyid: str
     digest: FileDigest
+    publisher: object = None  # client/publisher.PublisherVerified, once checked
 
 
 def parse_json(data: bytes, what: str) -> Any:

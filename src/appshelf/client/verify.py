@@ -21,6 +21,7 @@ from appshelf.client.transport import FolderTransport
 from appshelf.errors import AppshelfError
 from appshelf.formats.documents import AppDetail, KeysDocument, Manifest, RegistryIndex
 from appshelf.formats.flows import FlowsRegistry
+from appshelf.formats.statement import STATEMENT_FILE
 
 SITE_SUFFIXES = (".html", ".css", ".js", ".webmanifest", ".txt", ".xml")
 
@@ -39,6 +40,7 @@ class VerifyReport:
     log_entries: int = 0  # release log entries hashed to the signed head and replayed
     log_versions: int = 0  # published versions checked against their release entries
     log_bytes: int = 0
+    publisher_signatures: int = 0  # publisher statements re-verified (docs/spec.md 10)
     external_skipped: list[str] = field(default_factory=list)
     unpinned: list[str] = field(default_factory=list)  # site pages, icons: informational
     uncovered: list[str] = field(default_factory=list)  # unexpected files under apps/
@@ -124,6 +126,9 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
                 continue
             report.manifests += 1
             manifests[(key, entry.version)] = trusted.manifest
+            if trusted.manifest.publisher is not None:
+                expected.add(f"apps/{key}/{entry.version}/{STATEMENT_FILE}")
+                report.publisher_signatures += 1
             local = attempt(what, partial(t.local_artifact_path, snap, trusted.manifest))
             url = trusted.manifest.artifact.url
             if local is not None and _elsewhere(client, str(local), trusted, report):

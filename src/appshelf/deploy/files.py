@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from enum import Enum
 
+from appshelf.formats.publishers import PUBLISHERS_FILE
+from appshelf.formats.statement import STATEMENT_FILE
 from appshelf.source.models import DeploySection
 
 SNAPSHOT = "snapshot.json"
 CHECKPOINT = "log/checkpoint"
-TOP_INDEXES = frozenset({"registry.json", "index.json", "keys.json", CHECKPOINT})
+TOP_INDEXES = frozenset({"registry.json", "index.json", "keys.json", PUBLISHERS_FILE, CHECKPOINT})
 STATE_KEY = ".appshelf/deploy-state.json"  # digests of what was deployed (saves HEAD requests)
 INBOX = ".appshelf/inbox/"  # publishers upload here; `build --deploy` ingests it
 
@@ -131,6 +133,8 @@ def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
         return Kind.APP_INDEX
     if parts[0] == "apps" and len(parts) == 4 and parts[3] == "manifest.json":
         return Kind.MANIFEST
+    if parts[0] == "apps" and len(parts) == 4 and parts[3] == STATEMENT_FILE:
+        return Kind.ARTIFACT  # a publisher's statement: immutable, before the manifest pinning it
     if relpath.lower().endswith(_ASSET_SUFFIXES):
         return Kind.ASSET
     return Kind.PAGE

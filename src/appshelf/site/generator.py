@@ -38,6 +38,7 @@ from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Manifest, PublicKey, Signature
 from appshelf.formats.log import CHECKPOINT, EVENT_LABELS, LifecycleEntry, ReleaseEntry
+from appshelf.formats.publishers import PUBLISHERS_FILE
 from appshelf.signing.releaselog import LogState
 from appshelf.site.markdown import render_markdown
 from appshelf.site.theme import Theme, read_static, registry_theme
@@ -428,6 +429,10 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
         [[v.version, v.external, v.download] for v in app.versions],
         app.log.digest,
     ]
+    identities = site.plan.tree.identities
+    publishers = {p.id: p for p in identities.publishers} if identities is not None else {}
+    if PUBLISHERS_FILE in site.plan.files:  # the names shown beside each publisher
+        inputs.append(site.plan.files[PUBLISHERS_FILE].sha256)
     commands = {"verify_command": trust.verify_command, "fetch_command": trust.fetch_command}
     site.render(
         "app.html",
@@ -458,6 +463,7 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
             app=app,
             v=version,
             keys=keys,
+            publishers=publishers,
             **commands,
         )
 
