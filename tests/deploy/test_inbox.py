@@ -78,7 +78,8 @@ class Registry:
     def fetch(self, spec: str) -> tuple[Result, Path]:
         dest = Path(tempfile.mkdtemp(dir=self.work))
         state = tempfile.mkdtemp(dir=self.work)
-        args = ["fetch", "-r", self.base, "--allow-dev-key", "--state-dir", state]
+        args = ["fetch", "-r", self.base, "--allow-dev-key", "--require-publisher"]
+        args += ["--state-dir", state]
         return CliRunner().invoke(main, [*args, spec, "-d", str(dest)]), dest
 
 
