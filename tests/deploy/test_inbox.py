@@ -277,3 +277,28 @@ def test_an_inbox_left_behind_by_a_deployed_build_is_cleared_by_the_next(
     assert result.exit_code == 0, result.output
     assert "kv 1.0.0 is already in the source tree with another statement" in result.output
     assert (registry.source / "apps/kv/1.0.0/statement.json").read_bytes() == statement.read_bytes()
+
+
+def test_inbox_reads_are_bounded(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the version bound the rest waits for the next build; past the object bound
+    the build reads nothing of the inbox and stops, naming it."""
+    from appshelf.deploy import inbox
+
+    for version in ("1.0.0", "1.1.0"):
+        release = registry.release("acme", "kv", version, version.encode())
+        assert CliRunner().invoke(main, registry.publish_args(*release)).exit_code == 0
+    monkeypatch.setattr(inbox, "MAX_INBOX_VERSIONS", 1)
+    first = registry.build("--new-registry")
+    assert first.exit_code == 0, first.output
+    assert "ingested kv 1.0.0; cleared 2 object(s)" in first.output
+    assert "kv/1.1.0/: left for the next build" in first.output
+    second = registry.build()
+    assert "ingested kv 1.1.0; cleared 2 object(s)" in second.output, second.output
+    for n in range(4):
+        registry.put(f"kv/2.0.{n}/statement.json", b"{}")
+    monkeypatch.setattr(inbox, "MAX_INBOX_OBJECTS", 3)
+    before = registry.object_keys()
+    third = registry.build()
+    assert third.exit_code == 1
+    assert "the inbox .appshelf/inbox/ holds 4 objects, more than 3" in third.output
+    assert registry.object_keys() == before

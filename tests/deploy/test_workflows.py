@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,83 @@ def test_reusable_workflow_takes_the_version_from_the_tag(tmp_path: Path) -> Non
         run = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True)
         assert (run.returncode == 0) is ok, (tag, app, run.stdout)
         assert out.read_text() == (f"version={tag[1:]}\n" if ok else ""), (tag, app)
+
+
+def _git(*args: str, cwd: Path) -> str:
+    run = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return run.stdout
+
+
+def test_pull_request_job_pushes_exactly_the_version_folder(tmp_path: Path) -> None:
+    """The job's script against a real git remote (a bare repository here). gh, which
+    then opens the pull request on GitHub, is left off PATH: the script gets as far as
+    the pushed branch, which must hold exactly the new folder."""
+    origin = tmp_path / "origin.git"
+    _git("init", "-q", "--bare", "-b", "main", str(origin), cwd=tmp_path)
+    seed = tmp_path / "seed"
+    (seed / "apps/kv").mkdir(parents=True)
+    (seed / "apps/kv/app.toml").write_text('name = "KV"\n')
+    _git("init", "-q", "-b", "main", cwd=seed)
+    _git("add", ".", cwd=seed)
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
+    _git("push", "-q", str(origin), "main", cwd=seed)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("git", "find", "grep", "cp", "mkdir", "cut"):
+        found = shutil.which(name)
+        assert found is not None
+        (tools / name).symlink_to(found)
+    step = next(s for s in _reusable(tmp_path)["jobs"]["pull-request"]["steps"] if "run" in s)
+
+    def run_job(
+        files: dict[str, bytes], link: bool = False
+    ) -> tuple[subprocess.CompletedProcess[str], Path]:
+        work = Path(tempfile.mkdtemp(dir=tmp_path))
+        _git("clone", "-q", str(origin), str(work / "registry"), cwd=work)
+        version = work / "temp/version"
+        version.mkdir(parents=True)
+        for name, data in files.items():
+            (version / name).write_bytes(data)
+        if link:
+            (version / "escape").symlink_to("/etc/passwd")
+        env = {
+            "PATH": str(tools),
+            "HOME": str(work),
+            "RUNNER_TEMP": str(work / "temp"),
+            "GH_TOKEN": "unused",
+            "APP": "kv",
+            "VERSION": "1.0.0",
+            "REGISTRY": "acme/registry",
+            "BASE": "main",
+            "SOURCE_REPOSITORY": "acme/kv",
+            "SOURCE_SHA": "0" * 40,
+            "GITHUB_REF_NAME": "v1.0.0",
+        }
+        run = subprocess.run(
+            ["/bin/bash", "-e", "-c", step["run"]],
+            cwd=work / "registry",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        return run, work
+
+    files = {"statement.json": b"{}", "release.toml": b"", "kv-1.0.0.txt": b"kv\n"}
+    run, _ = run_job(files, link=True)
+    assert run.returncode == 1 and "other than plain files" in run.stdout
+    assert "appshelf/kv-1.0.0" not in _git("branch", "--list", cwd=origin)
+    run, _ = run_job(files)
+    assert run.returncode == 127 and "gh" in run.stderr  # everything before gh was done
+    branch = "appshelf/kv-1.0.0"
+    changed = _git("diff", "--name-only", "main", branch, cwd=origin).split()
+    assert sorted(changed) == [f"apps/kv/1.0.0/{n}" for n in sorted(files)]
+    for name, data in files.items():
+        shown = subprocess.run(
+            ["git", "show", f"{branch}:apps/kv/1.0.0/{name}"], cwd=origin, capture_output=True
+        )
+        assert shown.stdout == data
+    assert "Publish kv 1.0.0" in _git("log", "-1", "--format=%B", branch, cwd=origin)
+    # Once the version is on the registry's main branch, a second run refuses.
+    _git("push", "-q", str(origin), f"{branch}:main", cwd=origin)
+    run, _ = run_job(files)
+    assert run.returncode == 1 and "already exists in acme/registry" in run.stdout
