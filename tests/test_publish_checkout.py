@@ -138,7 +138,7 @@ def test_refusals_leave_the_checkout_as_it_was(checkout: Path, tmp_path: Path) -
     _refused(checkout, [*ok, *target], "apps/kv/1.0.0: already exists")
     unknown, unknown_artifact = signed_release(BASE, acme, "ghost", "1.0.0", b"x", tmp_path / "g")
     args = ["--statement", str(unknown), "--artifact", str(unknown_artifact), *target]
-    _refused(checkout, args, "the app is unknown here")
+    _refused(checkout, args, "the app 'ghost' is not in this registry")
     other, other_artifact = signed_release(
         "https://other.example.com/", acme, "kv", "1.1.0", b"x", tmp_path / "o"
     )
@@ -173,5 +173,5 @@ def test_refusals_leave_the_checkout_as_it_was(checkout: Path, tmp_path: Path) -
         BASE, other_publisher, "kv", "3.0.0", b"x", tmp_path / "s"
     )
     args3 = ["--statement", str(stranger), "--artifact", str(stranger_artifact), *target]
-    _refused(checkout, args3, "only statements signed by an active key of an owner of kv")
+    _refused(checkout, args3, "'other' is not an owner of kv; its owners are ['acme']")
     assert _publish(*args).exit_code == 0  # and the good one still goes in

@@ -195,6 +195,10 @@ def test_hostile_inbox_objects_are_refused_by_name(registry: Registry) -> None:
     swapped, _ = registry.release("acme", "kv", "7.0.0", b"seven\n")
     registry.put("kv/7.0.0/statement.json", swapped.read_bytes())
     registry.put("kv/7.0.0/kv-7.0.0.txt", b"SEVEN\n")  # same size, other bytes
+    forged = Publisher("acme", registry.publishers["other"].key, Path("unused"))
+    claimed, _ = signed_release(registry.base, forged, "kv", "8.0.0", b"8", registry.work / "f")
+    registry.put("kv/8.0.0/statement.json", claimed.read_bytes())
+    registry.put("kv/8.0.0/kv-8.0.0.txt", b"8")
     registry.put("kv/v8/statement.json", b"{}")
     registry.put("kv/9.0.0/upload-in-progress.txt", b"partial")
     hostile = {k for k in registry.object_keys() if k.startswith(INBOX)} - {
@@ -211,8 +215,9 @@ def test_hostile_inbox_objects_are_refused_by_name(registry: Registry) -> None:
         ".appshelf/inbox/kv/3.0.0/statement.json": "not valid JSON",
         ".appshelf/inbox/kv/4.0.0/statement.json": "bad signature",
         ".appshelf/inbox/notes/5.0.0/statement.json": "lies in the inbox folder of notes 5.0.0",
-        ".appshelf/inbox/kv/6.0.0/statement.json": "only an active key of one of the owners of kv",
+        ".appshelf/inbox/kv/6.0.0/statement.json": "'other' is not an owner of kv",
         ".appshelf/inbox/kv/7.0.0/kv-7.0.0.txt": "is not the artifact the statement signs",
+        ".appshelf/inbox/kv/8.0.0/statement.json": "publisher 'acme': release statement: signed by 1 key(s)",
         ".appshelf/inbox/kv/v8/statement.json": "not .appshelf/inbox/<app key>/<SemVer",
     }
     assert len(refused) == len(expected), refused

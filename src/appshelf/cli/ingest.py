@@ -58,24 +58,27 @@ class Ingest:
 
 
 def owner_keys(source: Path) -> TrustedFor:
-    """For each app of the source tree, the active keys of the publishers who own it
-    (directly or through an organisation), as app.toml and publishers/ declare them.
-    The build then checks the same against the owners its release log records."""
+    """The keys that may sign a release of an app as a publisher: the publisher's active
+    keys, when app.toml and publishers/ (and orgs/) make the publisher an owner; else
+    why not. The build then checks the same against the owners its log records."""
     tree = load_source_tree(source)
     identities = tree.identities
     apps = {app.key: sorted(app.config.owners) for app in tree.apps}
 
-    def trusted(app: str) -> Mapping[str, nacl.signing.VerifyKey] | None:
+    def trusted(app: str, publisher_id: str) -> Mapping[str, nacl.signing.VerifyKey] | str:
         owners = apps.get(app)
         if owners is None:
-            return None
-        keys: dict[str, nacl.signing.VerifyKey] = {}
-        for publisher in identities.publishers if identities is not None else []:
-            if identities is not None and identities.may_publish(publisher.id, owners):
-                for key in publisher.keys:
-                    if key.status == "active":
-                        keys[key.keyid] = nacl.signing.VerifyKey(bytes.fromhex(key.public))
-        return keys
+            return f"the app {app!r} is not in this registry"
+        publisher = identities.publisher(publisher_id) if identities is not None else None
+        if publisher is None:
+            return f"publisher {publisher_id!r} is not declared in publishers/ (unknown signer)"
+        if identities is None or not identities.may_publish(publisher_id, owners):
+            return f"{publisher_id!r} is not an owner of {app}; its owners are {owners or 'none'}"
+        return {
+            key.keyid: nacl.signing.VerifyKey(bytes.fromhex(key.public))
+            for key in publisher.keys
+            if key.status == "active"
+        }
 
     return trusted
 

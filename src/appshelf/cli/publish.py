@@ -53,15 +53,17 @@ def _to_checkout(
             f"{checkout} is the registry {base_url}"
         )
     check_names(envelope.signed, where)
-    trusted = owner_keys(checkout)(envelope.signed.app)
-    if trusted is not None:  # an unknown app is refused by write_version, naming the folder
-        try:
-            verify_statement(envelope, trusted)
-        except StatementError as exc:
-            raise PublishError(
-                f"{where}: {exc}; the registry accepts only statements signed by an active "
-                f"key of an owner of {envelope.signed.app} (apps/{envelope.signed.app}/app.toml)"
-            ) from None
+    body = envelope.signed
+    trusted = owner_keys(checkout)(body.app, body.publisher)
+    if isinstance(trusted, str):
+        raise PublishError(f"{where}: {trusted} (in {checkout})")
+    try:
+        verify_statement(envelope, trusted)
+    except StatementError as exc:
+        raise PublishError(
+            f"{where}: {exc}; the registry accepts only statements signed by an active "
+            f"key of an owner of {body.app} (apps/{body.app}/app.toml)"
+        ) from None
     written = write_version(checkout, statement, envelope, artifact, where)
     click.echo(f"Wrote {written.folder}: {', '.join(written.files)}")
     click.echo("Next: commit it on a branch and open a pull request against the registry.")

@@ -49,8 +49,9 @@ _APP_RE = r"[a-z0-9][a-z0-9_-]{0,63}"
 _NAME_RE = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}"
 _NO_CACHE = "no-store"
 
-# app key -> the keys that may sign its releases (None: the app is unknown)
-TrustedFor = Callable[[str], Mapping[str, nacl.signing.VerifyKey] | None]
+# (app key, publisher id) -> the keys that may sign its releases as that publisher, or
+# why none may (an unknown app or publisher, not an owner)
+TrustedFor = Callable[[str, str], Mapping[str, nacl.signing.VerifyKey] | str]
 
 
 class InboxError(AppshelfError):
@@ -186,15 +187,15 @@ def _check_item(
             f"{where}: signed.app/version: says {body.app} {body.version}, but lies in the "
             f"inbox folder of {app} {version}"
         )
-    trusted = trusted_for(app)
-    if trusted is None:
-        raise StatementError(f"{where}: the app {app!r} is not in this registry")
+    trusted = trusted_for(app, body.publisher)
+    if isinstance(trusted, str):
+        raise StatementError(f"{where}: {trusted}")
     try:
         verify_statement(envelope, trusted)
     except UnknownSignerError as exc:
         raise StatementError(
-            f"{where}: publisher {body.publisher!r}: {exc}; only an active key of one of "
-            f"the owners of {app} may sign its releases"
+            f"{where}: publisher {body.publisher!r}: {exc}; only an active key of an owner "
+            f"of {app} may sign its releases"
         ) from None
     except StatementError as exc:
         raise StatementError(f"{where}: {exc}") from None
