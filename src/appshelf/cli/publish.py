@@ -14,12 +14,12 @@ import click
 from appshelf.cli.deploy import check_endpoint_url
 from appshelf.cli.ingest import owner_keys
 from appshelf.deploy import ClientOptions, S3Store, S3Target
-from appshelf.deploy.inbox import publish_to_inbox
+from appshelf.deploy.inbox import check_signer, publish_to_inbox
 from appshelf.errors import AppshelfError
 from appshelf.formats.documents import Signed
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, ReleaseStatement
 from appshelf.inputfile import InputFileError, read_input_file
-from appshelf.signing.statement import StatementError, read_statement, verify_statement
+from appshelf.signing.statement import StatementError, read_statement
 from appshelf.source.tree import read_registry_config
 from appshelf.source.versionfolder import PublishError, check_names, write_version
 
@@ -53,17 +53,10 @@ def _to_checkout(
             f"{checkout} is the registry {base_url}"
         )
     check_names(envelope.signed, where)
-    body = envelope.signed
-    trusted = owner_keys(checkout)(body.app, body.publisher)
-    if isinstance(trusted, str):
-        raise PublishError(f"{where}: {trusted} (in {checkout})")
     try:
-        verify_statement(envelope, trusted)
+        check_signer(envelope, owner_keys(checkout), where)
     except StatementError as exc:
-        raise PublishError(
-            f"{where}: {exc}; the registry accepts only statements signed by an active "
-            f"key of an owner of {body.app} (apps/{body.app}/app.toml)"
-        ) from None
+        raise PublishError(f"{exc} (in {checkout})") from None
     written = write_version(checkout, statement, envelope, artifact, where)
     click.echo(f"Wrote {written.folder}: {', '.join(written.files)}")
     click.echo("Next: commit it on a branch and open a pull request against the registry.")

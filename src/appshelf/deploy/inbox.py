@@ -170,6 +170,27 @@ def _group(
     return groups
 
 
+def check_signer(envelope: Signed[ReleaseStatement], trusted_for: TrustedFor, where: str) -> None:
+    """The statement's publisher may publish its app, and one of their keys signed it.
+
+    Raises:
+        StatementError: not so; the message names `where`, the publisher and the app.
+    """
+    body = envelope.signed
+    trusted = trusted_for(body.app, body.publisher)
+    if isinstance(trusted, str):
+        raise StatementError(f"{where}: {trusted}")
+    try:
+        verify_statement(envelope, trusted)
+    except UnknownSignerError as exc:
+        raise StatementError(
+            f"{where}: publisher {body.publisher!r}: {exc}; only an active key of an owner "
+            f"of {body.app} may sign its releases"
+        ) from None
+    except StatementError as exc:
+        raise StatementError(f"{where}: {exc}") from None
+
+
 def _check_item(
     app: str,
     version: str,
@@ -187,18 +208,7 @@ def _check_item(
             f"{where}: signed.app/version: says {body.app} {body.version}, but lies in the "
             f"inbox folder of {app} {version}"
         )
-    trusted = trusted_for(app, body.publisher)
-    if isinstance(trusted, str):
-        raise StatementError(f"{where}: {trusted}")
-    try:
-        verify_statement(envelope, trusted)
-    except UnknownSignerError as exc:
-        raise StatementError(
-            f"{where}: publisher {body.publisher!r}: {exc}; only an active key of an owner "
-            f"of {app} may sign its releases"
-        ) from None
-    except StatementError as exc:
-        raise StatementError(f"{where}: {exc}") from None
+    check_signer(envelope, trusted_for, where)
     others = sorted(set(names) - {STATEMENT_FILE})
     wanted = [] if body.artifact.url is not None else [body.artifact.filename]
     if others != wanted:
