@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -101,6 +102,9 @@ def test_signed_version_is_countersigned_and_logged(reg: Registry) -> None:
     assert "publishers.json" in snapshot["meta"]
     old = json.loads((site / f"apps/{APP}/1.1.1/manifest.json").read_bytes())["signed"]
     assert "publisher" not in old  # versions without a statement are as before
+    for kind, document in (("statement", json.loads(statement)), ("publishers", published)):
+        schema = json.loads((site / "schemas" / f"{kind}.schema.json").read_bytes())
+        jsonschema.Draft202012Validator(schema).validate(document)
     reg.accepted()  # a rebuild changes nothing and is accepted
     assert _files(reg.paths.published)[f"apps/{APP}/{NEW}/statement.json"] == statement
 

@@ -220,7 +220,7 @@ def check_statement(
     keyid = _signing_key(envelope, publisher, new=earlier is None, where=where, ident=ident)
     if isinstance(keyid, Problem):
         return keyid
-    mismatch = _disagreement(statement, release, source, tree.config.registry.base_url)
+    mismatch = _disagreement(statement, release, source, _registry_for(tree, statement))
     if mismatch is not None:
         return Problem(where, mismatch[0], f"{ident}: {mismatch[1]}")
     return Countersigned(ManifestPublisher(id=publisher.id, keyid=keyid, statement=digest), data)
@@ -253,6 +253,14 @@ def _signing_key(
         f"{ident} claims publisher {publisher.id!r} but is signed by key(s) "
         f"{', '.join(k[:16] + '...' for k in sorted(claimed))}, none of theirs (unknown signer)",
     )
+
+
+def _registry_for(tree: SourceTree, statement: ReleaseStatement) -> str:
+    """The registry a statement must name: the base URL built for, or registry.toml's
+    own when --base-url replaced it (a preview of the real registry's signed versions)."""
+    if statement.registry == tree.declared_base_url:
+        return statement.registry
+    return tree.config.registry.base_url
 
 
 def _disagreement(

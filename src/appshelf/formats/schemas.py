@@ -16,6 +16,8 @@ from appshelf.formats.documents import (
     Snapshot,
 )
 from appshelf.formats.flows import FlowsRegistry, FlowsVersions
+from appshelf.formats.publishers import PublishersDocument
+from appshelf.formats.statement import ReleaseStatement
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "registry": FlowsRegistry,
@@ -25,6 +27,8 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "keys": KeysDocument,
     "app": AppDetail,
     "index": RegistryIndex,
+    "statement": Signed[ReleaseStatement],  # apps/<key>/<version>/statement.json
+    "publishers": PublishersDocument,
 }
 
 

@@ -129,6 +129,8 @@ class SourceTree:
     unchanged: list[UnchangedApp] = field(default_factory=list)  # sorted; not read again
     identities: PublishersDocument | None = None  # publishers/ and orgs/, when declared
     owner_changes: list[bytes] = field(default_factory=list)  # owners/*.json, by name
+    # registry.toml's base_url, when --base-url (a preview, a demo) replaced it in `config`
+    declared_base_url: str | None = None
 
     @property
     def version_count(self) -> int:
@@ -373,6 +375,7 @@ def load_source_tree(
     if not (config_path.exists() or config_path.is_symlink()):
         raise SourceTreeError([Problem("registry.toml", "", "missing: every registry needs one")])
     config = reader.read_model(config_path, RegistryConfig)
+    declared = config.registry.base_url if config is not None else None
     if config is not None and base_url is not None:
         config = _with_base_url(reader, config, base_url)
     if config is not None:
@@ -420,6 +423,7 @@ def load_source_tree(
         unchanged=sorted(unchanged, key=lambda a: a.key),
         identities=identities,
         owner_changes=owner_changes,
+        declared_base_url=declared,
     )
 
 
