@@ -110,8 +110,10 @@ def command(
     options.previous_source, state = read_published(store, deploy_options.client.jobs)
     if no_inbox:
         state.inbox.clear()
-    url = base_url or read_registry_config(source).registry.base_url
-    with ingest_inbox(store, state, source, url if url.endswith("/") else url + "/") as ingest:
+    # Statements name the registry.toml address; a --base-url build accepts that one too.
+    urls = {read_registry_config(source).registry.base_url}
+    urls |= {base_url if base_url.endswith("/") else base_url + "/"} if base_url else set()
+    with ingest_inbox(store, state, source, frozenset(urls)) as ingest:
         report = build_registry(source, output, options)  # also validates registry.toml
         deploy_options = replace(deploy_options, config=deploy_config(source))
         deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)

@@ -94,7 +94,7 @@ def _in_source(source: Path, item: InboxItem) -> bytes | None:
         return b""
 
 
-def _take(source: Path, base_url: str, ingest: Ingest, item: InboxItem) -> None:
+def _take(source: Path, base_urls: frozenset[str], ingest: Ingest, item: InboxItem) -> None:
     where = next(r for r in item.relpaths if r.endswith(STATEMENT_FILE))
     present = _in_source(source, item)
     if present == item.statement:
@@ -106,10 +106,10 @@ def _take(source: Path, base_url: str, ingest: Ingest, item: InboxItem) -> None:
             "with another statement; a published version never changes"
         )
         return
-    if item.envelope.signed.registry != base_url:
+    if item.envelope.signed.registry not in base_urls:
         ingest.scan.refused.append(
             f"{where}: signed.registry: is {item.envelope.signed.registry}, not "
-            f"this registry ({base_url})"
+            f"this registry ({' or '.join(sorted(base_urls))})"
         )
         return
     try:
@@ -123,7 +123,7 @@ def _take(source: Path, base_url: str, ingest: Ingest, item: InboxItem) -> None:
 
 @contextmanager
 def ingest_inbox(
-    store: S3Store, state: RemoteState, source: Path, base_url: str
+    store: S3Store, state: RemoteState, source: Path, base_urls: frozenset[str]
 ) -> Iterator[Ingest]:
     """Write the inbox's good items into `source` for the build inside the `with`.
 
@@ -140,7 +140,7 @@ def ingest_inbox(
         )
         ingest = Ingest(scan)
         for item in scan.items:
-            _take(source, base_url, ingest, item)
+            _take(source, base_urls, ingest, item)
         try:
             yield ingest
         except BaseException:
