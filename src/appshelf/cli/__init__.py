@@ -42,6 +42,7 @@ def _register() -> None:
         lifecycle,
         lock,
         log,
+        publish,
         registry,
         resolve,
         rotate,
@@ -53,7 +54,7 @@ def _register() -> None:
     )
 
     commands = (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init)
-    for module in (*commands, registry, show, log):
+    for module in (*commands, registry, show, log, publish):
         main.add_command(module.command)
     for command in (*lifecycle.commands, rotate.command):
         main.add_command(command)

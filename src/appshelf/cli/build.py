@@ -12,10 +12,12 @@ import click
 from appshelf.build import BuildOptions, BuildReport, build_registry
 from appshelf.cli.deploy import deploy_config, make_options, s3_options
 from appshelf.cli.deploy import show_report as show_deploy_report
+from appshelf.cli.ingest import Ingest, finish, ingest_inbox, rollback
 from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
 from appshelf.deploy.http import HttpSource
 from appshelf.site import site_generator
 from appshelf.source.models import DeploySection
+from appshelf.source.tree import read_registry_config
 
 
 @click.command("build")
@@ -58,6 +60,11 @@ from appshelf.source.models import DeploySection
     is_flag=True,
     help="Nothing is published at --previous-url/--deploy yet: start the registry's history.",
 )
+@click.option(
+    "--no-inbox",
+    is_flag=True,
+    help="With --deploy: leave the publishers' S3 inbox alone this time.",
+)
 @click.option("--no-site", is_flag=True, help="Write only the registry files, no HTML site.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def command(
@@ -71,6 +78,7 @@ def command(
     previous_url: str | None,
     deploy_target: str | None,
     new_registry: bool,
+    no_inbox: bool,
     no_site: bool,
     as_json: bool,
     s3: dict[str, Any],
@@ -100,15 +108,35 @@ def command(
     deploy_options = make_options(DeploySection(), s3, quiet=as_json)
     store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
     options.previous_source, state = read_published(store, deploy_options.client.jobs)
-    report = build_registry(source, output, options)  # also validates registry.toml
-    deploy_options = replace(deploy_options, config=deploy_config(source))
-    deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
+    if no_inbox:
+        state.inbox.clear()
+    # Statements name the registry.toml address; a --base-url build accepts that one too.
+    urls = {read_registry_config(source).registry.base_url}
+    urls |= {base_url if base_url.endswith("/") else base_url + "/"} if base_url else set()
+    with ingest_inbox(store, state, source, frozenset(urls)) as ingest:
+        report = build_registry(source, output, options)  # also validates registry.toml
+        deploy_options = replace(deploy_options, config=deploy_config(source))
+        deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
+        if deploy_options.dry_run:
+            rollback(ingest)  # nothing was deployed: the inbox stays the source of these
+    if not deploy_options.dry_run:
+        finish(store, ingest)  # after the with: the versions are deployed, whatever happens
     if as_json:
-        body = {"build": report.model_dump(), "deploy": deployed.model_dump()}
+        body = {"build": report.model_dump(), "deploy": deployed.model_dump(), **ingest.json()}
         click.echo(json.dumps(body, indent=2))
         return
     show_report(report)
     show_deploy_report(deployed)
+    show_ingest(ingest)
+
+
+def show_ingest(ingest: Ingest) -> None:
+    for refused in ingest.scan.refused:
+        click.secho(f"Warning: inbox: refused {refused}", err=True, fg="yellow")
+    for waiting in ingest.scan.waiting:
+        click.secho(f"Note: inbox: {waiting}", err=True, fg="yellow")
+    if ingest.items or ingest.scan.refused:
+        click.echo(ingest.line())
 
 
 def show_report(report: BuildReport) -> None:

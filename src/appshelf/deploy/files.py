@@ -18,6 +18,7 @@ SNAPSHOT = "snapshot.json"
 CHECKPOINT = "log/checkpoint"
 TOP_INDEXES = frozenset({"registry.json", "index.json", "keys.json", PUBLISHERS_FILE, CHECKPOINT})
 STATE_KEY = ".appshelf/deploy-state.json"  # digests of what was deployed (saves HEAD requests)
+INBOX = ".appshelf/inbox/"  # publishers upload here; `build --deploy` ingests it
 
 
 class Kind(Enum):

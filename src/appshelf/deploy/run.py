@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from appshelf.deploy.errors import REBUILD_HINT, DeployConflictError, RemoteAccessError
-from appshelf.deploy.files import SNAPSHOT, STATE_KEY, Kind
+from appshelf.deploy.files import INBOX, SNAPSHOT, STATE_KEY, Kind
 from appshelf.deploy.plan import Action, DeployPlan, documents_to_fetch, plan_deploy
 from appshelf.deploy.s3 import (
     ClientOptions,
@@ -79,6 +79,8 @@ class DeployReport(BaseModel):
 def read_remote(store: S3Store) -> RemoteState:
     """The listing, the deploy record's digests (valid while ETags match) and the snapshot."""
     state = RemoteState(objects=store.listing())
+    # The publishers' inbox is input for the next build, never part of the deployed site.
+    state.inbox = {r: state.objects.pop(r) for r in list(state.objects) if r.startswith(INBOX)}
     record = None
     if STATE_KEY in state.objects:
         fetched = store.get(STATE_KEY)

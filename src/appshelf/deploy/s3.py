@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 import boto3
@@ -234,18 +234,22 @@ class S3Store:
                     found[self.target.relpath(key)] = RemoteObject(item["ETag"], item["Size"])
         return found
 
+    def _get_object(self, relpath: str) -> Any:
+        """GetObject's response (its body unread), None when the object is absent."""
+        try:
+            return self.client.get_object(Bucket=self.target.bucket, Key=self.target.key(relpath))
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise
+
     def get(self, relpath: str, limit: int | None = None) -> tuple[bytes, str] | None:
         """The object's bytes and ETag (None when absent); past `limit` bytes, an error
         instead of reading on (a bucket is input like any server)."""
         with self._errors(f"read {relpath}"):
-            try:
-                response = self.client.get_object(
-                    Bucket=self.target.bucket, Key=self.target.key(relpath)
-                )
-            except botocore.exceptions.ClientError as exc:
-                if _error_code(exc) in ("NoSuchKey", "404"):
-                    return None
-                raise
+            response = self._get_object(relpath)
+            if response is None:
+                return None
             if limit is not None and int(response.get("ContentLength", 0)) > limit:
                 response["Body"].close()
                 raise RemoteAccessError(
@@ -257,6 +261,27 @@ class S3Store:
                     f"{self.target}: {relpath} is larger than {limit} bytes; not a registry file"
                 )
             return data, response["ETag"]
+
+    def download(self, relpath: str, handle: BinaryIO, limit: int) -> int | None:
+        """Stream the object into `handle`; its size, or None when absent. More than
+        `limit` bytes is an error, found before reading (Content-Length) or while."""
+        with self._errors(f"read {relpath}"):
+            response = self._get_object(relpath)
+            if response is None:
+                return None
+            body, size = response["Body"], 0
+            too_large = RemoteAccessError(f"{self.target}: {relpath} is larger than {limit} bytes")
+            try:
+                if int(response.get("ContentLength", 0)) > limit:
+                    raise too_large
+                while chunk := body.read(min(1 << 20, limit + 1 - size)):
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    handle.write(chunk)
+            finally:
+                body.close()
+            return size
 
     def head(self, relpath: str) -> RemoteObject | None:
         with self._errors(f"read the metadata of {relpath}"):

@@ -37,6 +37,8 @@ class RemoteState:
     documents: dict[str, bytes] = field(default_factory=dict)  # fetched index files by relpath
     document_etags: dict[str, str] = field(default_factory=dict)  # the ETag each was read at
     record: DeployRecord | None = None
+    # .appshelf/inbox/... objects (publishers' uploads, deploy/inbox.py): not the site's
+    inbox: dict[str, RemoteObject] = field(default_factory=dict)
 
     def snapshot(self) -> Signed[Snapshot] | None:
         if self.snapshot_bytes is None:
