@@ -39,6 +39,8 @@ from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
+from appshelf.formats.mpk import BundleError
+from appshelf.formats.mpkverify import check_production
 from appshelf.formats.schemas import schema_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
@@ -191,6 +193,28 @@ def load_signing_key(tree: SourceTree, options: BuildOptions) -> RegistryKey:
     )
 
 
+def check_bundle_keys(tree: SourceTree, options: BuildOptions) -> None:
+    """A production build refuses Calimero bundles signed with a publicly known key.
+
+    Raises:
+        SourceTreeError: every such bundle.
+    """
+    if options.preview or not (options.production or tree.config.signing.production):
+        return
+    problems = []
+    for app in tree.apps:
+        for version in app.versions:
+            if version.bundle is None or version.artifact.path is None:
+                continue
+            try:
+                check_production(version.bundle)
+            except BundleError as exc:
+                where = version.artifact.path.relative_to(tree.root).as_posix()
+                problems.append(Problem(where, exc.field, f"Calimero bundle refused: {exc.reason}"))
+    if problems:
+        raise SourceTreeError(problems)
+
+
 def hash_artifacts(
     tree: SourceTree,
     cache: BuildCache | None = None,
@@ -283,6 +307,7 @@ def _build_locked(
         if memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values()):
             memo.forget_all()  # a new signing key: every manifest is signed again
             tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
+        check_bundle_keys(tree, options)
         skip = memo.reused if memo is not None else {}
         rotations = read_rotations(tree.root)
         handovers = _rotations_to(rotations, key)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
+from appshelf.formats.mpk import PACKAGE_RE
 from appshelf.source.text import artifact_url_problem, free_text, name_text, url_without_userinfo
 from appshelf.versions import InvalidRange, parse_range
 
@@ -172,6 +173,18 @@ class AppConfig(_Config):
     license: Annotated[Name, Field(min_length=1, max_length=100)] | None = None
     tags: list[str] = Field(default_factory=list, max_length=32)
     category: Annotated[Name, Field(min_length=1, max_length=64)] | None = None
+    # The Calimero package id (com.example.app) of the app's .mpk bundles: spec section 12.
+    calimero_package: str | None = None
+
+    @field_validator("calimero_package")
+    @classmethod
+    def _calimero_package(cls, value: str | None) -> str | None:
+        if value is not None and (not PACKAGE_RE.fullmatch(value) or len(value) > 128):
+            raise ValueError(
+                "must be a lowercase package id like com.example.app "
+                f"(dot-separated [a-z0-9_-] labels), got {value!r}"
+            )
+        return value
 
     @field_validator("color")
     @classmethod
