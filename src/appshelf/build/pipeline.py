@@ -42,6 +42,7 @@ from appshelf.formats.log import CHECKPOINT
 from appshelf.formats.mpk import BundleError
 from appshelf.formats.mpkverify import check_production
 from appshelf.formats.schemas import schema_files
+from appshelf.mirrors.calimero import calimero_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
@@ -304,8 +305,12 @@ def _build_locked(
             cache.forget_folders("artifacts", [f"{tree.root}/apps/{key}/" for key in gone])
         check_output_location(tree.root, output)
         key = load_signing_key(tree, options)
-        if memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values()):
-            memo.forget_all()  # a new signing key: every manifest is signed again
+        new_key = memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values())
+        mirrored = memo is not None and tree.config.mirrors.calimero and bool(tree.unchanged)
+        if memo is not None and (new_key or mirrored):
+            # a new signing key: every manifest is signed again; the Calimero mirror is
+            # made from every app's bundle manifests, which a reused app does not carry
+            memo.forget_all()
             tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         check_bundle_keys(tree, options)
         skip = memo.reused if memo is not None else {}
@@ -493,6 +498,7 @@ def _build(
     base = tree.config.registry.base_url
     plan.files.update({p: OutputFile.from_bytes(d) for p, d in log_files(log, key, base).items()})
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
+    plan.files.update(calimero_files(plan))  # [mirrors] calimero (spec section 12)
     for generator in options.generators:
         extra = generator(plan)
         clash = sorted(set(extra) & (plan.files.keys() | plan.reused))

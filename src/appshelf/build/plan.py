@@ -46,6 +46,7 @@ from appshelf.formats.flows import (
     FlowsVersions,
 )
 from appshelf.formats.log import CHECKPOINT, LoggedArtifact
+from appshelf.mirrors.calimero import is_pinned as mirror_pinned
 from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.signing.releaselog import LogState
@@ -482,6 +483,7 @@ def index_files(files: OutputFiles) -> list[str]:
         path
         for path in files
         if path in top
+        or mirror_pinned(path)
         or (
             path.startswith("apps/")
             and path.count("/") == 2

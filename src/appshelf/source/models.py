@@ -152,6 +152,12 @@ class SiteSection(_Config):
         return value
 
 
+class MirrorsSection(_Config):
+    """`[mirrors]`: static read-API mirrors of other registries (spec section 12)."""
+
+    calimero: bool = False  # v1/apps/<id>, v1/apps/<id>/<version>, v1/search
+
+
 class RegistryConfig(_Config):
     """`registry.toml`."""
 
@@ -159,6 +165,7 @@ class RegistryConfig(_Config):
     signing: SigningSection = Field(default_factory=SigningSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     site: SiteSection = Field(default_factory=SiteSection)
+    mirrors: MirrorsSection = Field(default_factory=MirrorsSection)
 
 
 class AppConfig(_Config):
