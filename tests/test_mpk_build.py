@@ -11,8 +11,11 @@ import nacl.signing
 import pytest
 from click.testing import CliRunner
 
+import appshelf.build.cache as cache_module
+import appshelf.source.fingerprint as fingerprint_module
 from appshelf.cli import main
 from appshelf.errors import SourceTreeError
+from appshelf.signing.keys import write_new_key_file
 from appshelf.source.tree import load_source_tree
 from conftest import build
 from mpk_helpers import base_manifest, bundle
@@ -147,3 +150,20 @@ def test_external_mpk_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SourceTreeError, match="must be in the version folder") as caught:
         load_source_tree(source)
     assert caught.value.problems[0].field == "artifact_url"
+
+
+def test_production_rebuild_checks_apps_an_earlier_build_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build cache may not carry a dev-key bundle from a non-production build into
+    a production one."""
+    monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))  # files seconds old count as settled
+    monkeypatch.setattr(fingerprint_module, "RACY_NS", -(10**18))
+    source = make_tree(tmp_path / "src")
+    key_file = tmp_path / "registry.key"
+    write_new_key_file(key_file)
+    out = tmp_path / "out"
+    build(source, out, key_file=key_file)
+    assert build(source, out, key_file=key_file).apps_reused == 1  # the cache is in use
+    with pytest.raises(SourceTreeError, match="signed with Calimero's development key"):
+        build(source, out, key_file=key_file, production=True)

@@ -46,8 +46,9 @@ from appshelf.mirrors.calimero import calimero_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
+from appshelf.source.models import RegistryConfig
 from appshelf.source.rotations import read_rotations
-from appshelf.source.tree import SourceTree, load_source_tree
+from appshelf.source.tree import SourceTree, load_source_tree, read_registry_config
 
 Generator = Callable[[RegistryPlan], OutputFiles]
 
@@ -305,12 +306,8 @@ def _build_locked(
             cache.forget_folders("artifacts", [f"{tree.root}/apps/{key}/" for key in gone])
         check_output_location(tree.root, output)
         key = load_signing_key(tree, options)
-        new_key = memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values())
-        mirrored = memo is not None and tree.config.mirrors.calimero and bool(tree.unchanged)
-        if memo is not None and (new_key or mirrored):
-            # a new signing key: every manifest is signed again; the Calimero mirror is
-            # made from every app's bundle manifests, which a reused app does not carry
-            memo.forget_all()
+        if memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values()):
+            memo.forget_all()  # a new signing key: every manifest is signed again
             tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         check_bundle_keys(tree, options)
         skip = memo.reused if memo is not None else {}
@@ -470,9 +467,32 @@ def _app_memo(
     if cache.path is None or options.previous is not None or options.previous_source is not None:
         return None
     generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
-    if len(generators) != len(options.generators):
+    if len(generators) != len(options.generators) or _mirrored(source):
         return None
-    return AppMemo(cache, output.absolute(), source.resolve(), generators)
+    return AppMemo(cache, output.absolute(), source.resolve(), [*generators, _ModeSalt(options)])
+
+
+def _mirrored(source: Path) -> bool:
+    """The Calimero mirror is made from every app's bundle manifests, which a reused app
+    does not carry: with it on, no app is reused (spec 12.6)."""
+    try:
+        return read_registry_config(source).mirrors.calimero
+    except SourceTreeError:
+        return False  # load_source_tree reports what is wrong
+
+
+@dataclass(frozen=True)
+class _ModeSalt:
+    """Build options that decide whether a reused app would still be accepted: a bundle
+    checked in a non-production build is checked again by a production one (spec 12.4)."""
+
+    options: BuildOptions
+
+    def __call__(self, plan: RegistryPlan) -> OutputFiles:
+        return {}
+
+    def memo_salt(self, root: Path, config: RegistryConfig) -> str:
+        return f"production={self.options.production and not self.options.preview}"
 
 
 def _build(
