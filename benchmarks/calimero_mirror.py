@@ -106,17 +106,19 @@ def main() -> int:
     started = time.perf_counter()
     generate(source, args.versions, mirror=False)
     print(f"generated {args.versions} bundles in {time.perf_counter() - started:.1f} s")
-    for out in ("out-off", "out-on"):
-        shutil.rmtree(args.work / out, ignore_errors=True)
+    for name in ("off", "on"):  # each output with its own build cache beside it
+        shutil.rmtree(args.work / name, ignore_errors=True)
+        (args.work / name).mkdir()
+    off, on = args.work / "off" / "out", args.work / "on" / "out"
     if not args.skip_off:
-        print(f"build, mirror off, cold: {timed_build(source, args.work / 'out-off'):.1f} s")
+        print(f"build, mirror off, cold: {timed_build(source, off):.1f} s")
     generate(source, args.versions, mirror=True)
-    print(f"build, mirror on, cold:  {timed_build(source, args.work / 'out-on'):.1f} s")
-    print(f"build, mirror on, no-op: {timed_build(source, args.work / 'out-on'):.1f} s")
-    files = [p for p in (args.work / "out-on" / "v1").rglob("*") if p.is_file()]
+    print(f"build, mirror on, cold:  {timed_build(source, on):.1f} s")
+    print(f"build, mirror on, no-op: {timed_build(source, on):.1f} s")
+    files = [p for p in (on / "v1").rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
-    search = (args.work / "out-on" / "v1" / "search").stat().st_size
-    snapshot = (args.work / "out-on" / "snapshot.json").stat().st_size
+    search = (on / "v1" / "search").stat().st_size
+    snapshot = (on / "snapshot.json").stat().st_size
     print(
         f"mirror: {len(files)} files, {total:,} bytes (v1/search {search:,} bytes); "
         f"snapshot.json {snapshot:,} bytes"
