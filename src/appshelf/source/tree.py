@@ -21,6 +21,7 @@ from pydantic_core import ErrorDetails
 
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filestat import StatKey, parallel_map, stat_key
+from appshelf.formats.layout import is_active_document
 from appshelf.formats.mpk import MAX_MPK_BYTES, BundleError
 from appshelf.formats.mpkverify import VerifiedBundle, verify_bundle
 from appshelf.inputfile import InputFileError, check_regular, read_input_file
@@ -602,6 +603,15 @@ def _read_version(
         chosen = files[0]
     if not ARTIFACT_NAME_RE.fullmatch(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
         reader.problem(chosen, "", "artifact file name must be [A-Za-z0-9._+-] and not reserved")
+        return None
+    if is_active_document(chosen.name):
+        reader.problem(
+            chosen,
+            "",
+            "a browser would run this file as a page of the registry's site (its name "
+            "ends in an HTML, SVG or XML suffix); publish it packed (.zip, .tar.gz) or "
+            "under another name",
+        )
         return None
     if reader.regular_stat(chosen) is None:
         return None
