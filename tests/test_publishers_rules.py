@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from appshelf.cli import main
-from appshelf.formats.didkey import encode_did_key
+from appshelf.formats.didkey import did_key
 from appshelf.formats.log import KeyEntry, LoggedKey, OwnersEntry, OwnersSigner
 from appshelf.signing.keys import RegistryKey, development_key
 from appshelf.signing.owners import make_owners_change
@@ -98,7 +98,7 @@ def test_a_change_for_an_app_without_owners_is_refused() -> None:
 
 def _did_publisher(source: Path, publisher: str, key: RegistryKey) -> None:
     (source / "publishers").mkdir(exist_ok=True)
-    did = encode_did_key(key.public_bytes)
+    did = did_key(key.public_bytes)
     text = f'name = "{publisher}"\n[[keys]]\ndid = "{did}"\n'
     (source / "publishers" / f"{publisher}.toml").write_text(text)
 
@@ -119,7 +119,7 @@ def test_did_key_publisher_in_an_organisation(example_source: Path, tmp_path: Pa
     assert manifest["signed"]["publisher"]["keyid"] == key.keyid
     published = json.loads((out_dir / "publishers.json").read_bytes())
     assert published["organisations"] == [{"id": "acme", "name": "Acme", "members": ["carol"]}]
-    assert published["publishers"][0]["keys"][0]["did"] == encode_did_key(key.public_bytes)
+    assert published["publishers"][0]["keys"][0]["did"] == did_key(key.public_bytes)
 
 
 def test_identity_files_are_checked(example_source: Path, tmp_path: Path) -> None:

@@ -40,13 +40,17 @@ from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
+from appshelf.formats.mpk import BundleError
+from appshelf.formats.mpkverify import check_production
 from appshelf.formats.schemas import schema_files
 from appshelf.mirrors.anip import anip_files
 from appshelf.mirrors.appr import mirror_files
+from appshelf.mirrors.calimero import calimero_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
 from appshelf.source.channels import read_channels
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
+from appshelf.source.models import RegistryConfig
 from appshelf.source.rotations import read_rotations
 from appshelf.source.tree import SourceTree, load_source_tree, read_registry_config
 
@@ -195,6 +199,28 @@ def load_signing_key(tree: SourceTree, options: BuildOptions) -> RegistryKey:
     )
 
 
+def check_bundle_keys(tree: SourceTree, options: BuildOptions) -> None:
+    """A production build refuses Calimero bundles signed with a publicly known key.
+
+    Raises:
+        SourceTreeError: every such bundle.
+    """
+    if options.preview or not (options.production or tree.config.signing.production):
+        return
+    problems = []
+    for app in tree.apps:
+        for version in app.versions:
+            if version.bundle is None or version.artifact.path is None:
+                continue
+            try:
+                check_production(version.bundle)
+            except BundleError as exc:
+                where = version.artifact.path.relative_to(tree.root).as_posix()
+                problems.append(Problem(where, exc.field, f"Calimero bundle refused: {exc.reason}"))
+    if problems:
+        raise SourceTreeError(problems)
+
+
 def hash_artifacts(
     tree: SourceTree,
     cache: BuildCache | None = None,
@@ -287,6 +313,7 @@ def _build_locked(
         if memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values()):
             memo.forget_all()  # a new signing key: every manifest is signed again
             tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
+        check_bundle_keys(tree, options)
         skip = memo.reused if memo is not None else {}
         rotations = read_rotations(tree.root)
         handovers = _rotations_to(rotations, key)
@@ -454,9 +481,32 @@ def _app_memo(
     if _mirrors_on(source):
         return None  # a mirror is built from every app's plan
     generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
-    if len(generators) != len(options.generators):
+    if len(generators) != len(options.generators) or _mirrored(source):
         return None
-    return AppMemo(cache, output.absolute(), source.resolve(), generators)
+    return AppMemo(cache, output.absolute(), source.resolve(), [*generators, _ModeSalt(options)])
+
+
+def _mirrored(source: Path) -> bool:
+    """The Calimero mirror is made from every app's bundle manifests, which a reused app
+    does not carry: with it on, no app is reused (spec 12.6)."""
+    try:
+        return read_registry_config(source).mirrors.calimero
+    except SourceTreeError:
+        return False  # load_source_tree reports what is wrong
+
+
+@dataclass(frozen=True)
+class _ModeSalt:
+    """Build options that decide whether a reused app would still be accepted: a bundle
+    checked in a non-production build is checked again by a production one (spec 12.4)."""
+
+    options: BuildOptions
+
+    def __call__(self, plan: RegistryPlan) -> OutputFiles:
+        return {}
+
+    def memo_salt(self, root: Path, config: RegistryConfig) -> str:
+        return f"production={self.options.production and not self.options.preview}"
 
 
 def _mirrors_on(source: Path) -> bool:
@@ -493,6 +543,7 @@ def _build(
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
     if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
         plan.files.update(anip_files(plan, key))
+    plan.files.update(calimero_files(plan))  # [mirrors] calimero (spec section 12)
     for generator in options.generators:
         extra = generator(plan)
         clash = sorted(set(extra) & (plan.files.keys() | plan.reused))

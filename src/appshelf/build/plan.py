@@ -52,6 +52,7 @@ from appshelf.formats.flows import (
 from appshelf.formats.log import CHECKPOINT, LoggedArtifact
 from appshelf.formats.publishers import PUBLISHERS_FILE
 from appshelf.formats.statement import STATEMENT_FILE
+from appshelf.mirrors.calimero import is_pinned as mirror_pinned
 from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.signing.releaselog import LogState
@@ -535,6 +536,7 @@ def index_files(files: OutputFiles) -> list[str]:
         path
         for path in files
         if path in top
+        or mirror_pinned(path)
         or (
             path.startswith("apps/")
             and path.count("/") == 2

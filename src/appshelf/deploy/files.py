@@ -106,6 +106,8 @@ def content_type(relpath: str) -> str:
     name = relpath.rsplit("/", 1)[-1]
     if name in _PLAIN_NAMES:
         return "text/plain; charset=utf-8"
+    if relpath.startswith("v1/") and not name.startswith("index."):
+        return "application/json"  # the Calimero mirror's answers (spec 12): no extension
     lower = name.lower()
     for suffix in (".tar.gz", *(s for s in _TYPES if s != ".tar.gz")):
         if lower.endswith(suffix):

@@ -1,7 +1,10 @@
-"""`did:key` identifiers of Ed25519 keys, as Calimero names its signers (pure).
+"""did:key identifiers of Ed25519 keys, as Calimero's bundle signer ids use them.
 
-did:key:z + base58btc(0xed 0x01 || 32-byte public key): the multibase `z` prefix,
-the multicodec varint for ed25519-pub, then the raw key (W3C did:key method).
+`did:key:z<base58btc(0xed 0x01 || public key)>`: multibase base58btc (prefix `z`),
+multicodec ed25519-pub (0xed01, varint-encoded as the two bytes ed 01), then the 32-byte
+raw key. Base58 is small enough to write here (the `base58` package has had no release
+since 2021 and would be a dependency for twenty lines); tests/test_didkey.py checks it
+against the did:key spec's and Calimero's own vectors.
 """
 
 from __future__ import annotations
@@ -9,59 +12,72 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_INDEX: Final = {c: i for i, c in enumerate(_ALPHABET)}
-_ED25519_PUB: Final = b"\xed\x01"
+from appshelf.errors import AppshelfError
+
+ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_INDEX: Final = {char: value for value, char in enumerate(ALPHABET)}
+ED25519_PUB_MULTICODEC: Final = b"\xed\x01"
 PREFIX: Final = "did:key:z"
-# 34 bytes encode to 47 or 48 base58 characters; anything else cannot be a key.
-DID_KEY_RE: Final = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]{40,50}")
+# 34 bytes of payload encode to at most 47 base58 digits; anything longer is not a key.
+_DID_RE: Final = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]{1,60}")
 
 
-class DidKeyError(ValueError):
-    """Not the did:key of an Ed25519 public key."""
+class DidKeyError(AppshelfError, ValueError):
+    """The text is not the did:key of an Ed25519 public key; the message says why."""
 
 
-def _b58encode(data: bytes) -> str:
+def b58encode(data: bytes) -> str:
+    """Base58 (Bitcoin alphabet): each leading zero byte is one `1`."""
+    zeros = len(data) - len(data.lstrip(b"\0"))
     number = int.from_bytes(data, "big")
-    out = ""
+    digits = []
     while number:
         number, rest = divmod(number, 58)
-        out = _ALPHABET[rest] + out
-    zeros = len(data) - len(data.lstrip(b"\0"))
-    return "1" * zeros + out
+        digits.append(ALPHABET[rest])
+    return "1" * zeros + "".join(reversed(digits))
 
 
-def _b58decode(text: str) -> bytes:
+def b58decode(text: str) -> bytes:
+    """Inverse of `b58encode`.
+
+    Raises:
+        DidKeyError: a character outside the alphabet.
+    """
     number = 0
     for char in text:
-        number = number * 58 + _INDEX[char]
+        value = _INDEX.get(char)
+        if value is None:
+            raise DidKeyError(f"{char!r} is not a base58 digit")
+        number = number * 58 + value
     zeros = len(text) - len(text.lstrip("1"))
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
     return b"\0" * zeros + body
 
 
-def encode_did_key(public_key: bytes) -> str:
+def did_key(public_key: bytes) -> str:
     """The did:key of a raw 32-byte Ed25519 public key.
 
     Raises:
         DidKeyError: the key is not 32 bytes.
     """
     if len(public_key) != 32:
-        raise DidKeyError(f"an Ed25519 public key is 32 bytes, not {len(public_key)}")
-    return PREFIX + _b58encode(_ED25519_PUB + public_key)
+        raise DidKeyError(f"an Ed25519 public key is 32 bytes, got {len(public_key)}")
+    return PREFIX + b58encode(ED25519_PUB_MULTICODEC + public_key)
 
 
-def decode_did_key(did: str) -> bytes:
-    """The raw Ed25519 public key a did:key names.
+def parse_did_key(text: str) -> bytes:
+    """The raw Ed25519 public key a did:key names (only the one spelling `did_key` writes).
 
     Raises:
-        DidKeyError: not a did:key, not base58btc, or not an ed25519-pub multicodec key.
+        DidKeyError: not `did:key:z…`, not base58, not the ed25519-pub multicodec, not
+            32 bytes, or not the canonical encoding of its key.
     """
-    if not DID_KEY_RE.fullmatch(did):
-        raise DidKeyError(f"not a did:key of an Ed25519 key: {did[:80]!r}")
-    raw = _b58decode(did[len(PREFIX) :])
-    if len(raw) != 34 or not raw.startswith(_ED25519_PUB):
-        raise DidKeyError(f"{did[:80]!r} is not an ed25519-pub did:key (0xed01 and 32 bytes)")
-    if encode_did_key(raw[2:]) != did:
-        raise DidKeyError(f"{did[:80]!r} is not in canonical base58btc form")
-    return raw[2:]
+    if not _DID_RE.fullmatch(text):
+        raise DidKeyError("must be did:key:z followed by base58btc digits")
+    payload = b58decode(text[len(PREFIX) :])
+    if not payload.startswith(ED25519_PUB_MULTICODEC):
+        raise DidKeyError("is not an ed25519-pub did:key (multicodec 0xed01)")
+    key = payload[len(ED25519_PUB_MULTICODEC) :]
+    if len(key) != 32 or did_key(key) != text:
+        raise DidKeyError(f"holds {len(key)} key bytes, not the 32 of an Ed25519 key")
+    return key

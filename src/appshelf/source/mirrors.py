@@ -23,5 +23,13 @@ class ApprMirrorSettings(BaseModel):
     appr_namespace: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")] = "appshelf"
 
 
-class MirrorsSection(ApprMirrorSettings, AnipMirrorOptions):
+class CalimeroMirrorSettings(BaseModel):
+    """The Calimero v1 read mirror (docs/spec.md section 12)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    calimero: bool = False  # v1/apps/<id>, v1/apps/<id>/<version>, v1/search
+
+
+class MirrorsSection(ApprMirrorSettings, AnipMirrorOptions, CalimeroMirrorSettings):
     """`[mirrors]`: every mirror is off unless asked for."""

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
+from appshelf.formats.mpk import PACKAGE_RE
 from appshelf.source.mirrors import MirrorsSection
 from appshelf.source.text import artifact_url_problem, free_text, name_text, url_without_userinfo
 from appshelf.versions import InvalidRange, parse_range
@@ -203,6 +204,18 @@ class AppConfig(_Config):
     @classmethod
     def _owners(cls, value: list[str]) -> list[str]:
         return check_identities(value)
+    # The Calimero package id (com.example.app) of the app's .mpk bundles: spec section 12.
+    calimero_package: str | None = None
+
+    @field_validator("calimero_package")
+    @classmethod
+    def _calimero_package(cls, value: str | None) -> str | None:
+        if value is not None and (not PACKAGE_RE.fullmatch(value) or len(value) > 128):
+            raise ValueError(
+                "must be a lowercase package id like com.example.app "
+                f"(dot-separated [a-z0-9_-] labels), got {value!r}"
+            )
+        return value
 
     @field_validator("color")
     @classmethod

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from appshelf.formats.didkey import DidKeyError, decode_did_key
+from appshelf.formats.didkey import DidKeyError, parse_did_key
 from appshelf.formats.publishers import Organisation, Publisher, PublisherKey, PublishersDocument
 from appshelf.signing.keys import key_id
 from appshelf.source.models import APP_KEY_RE, SHA256_RE, Name, _Config, check_identities
@@ -45,7 +45,7 @@ class PublisherKeyConfig(_Config):
     def _did(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                decode_did_key(value)
+                parse_did_key(value)
             except DidKeyError as exc:
                 raise ValueError(str(exc)) from None
         return value
@@ -57,7 +57,7 @@ class PublisherKeyConfig(_Config):
         return self
 
     def key(self) -> PublisherKey:
-        raw = decode_did_key(self.did) if self.did is not None else bytes.fromhex(self.public or "")
+        raw = parse_did_key(self.did) if self.did is not None else bytes.fromhex(self.public or "")
         return PublisherKey(keyid=key_id(raw), public=raw.hex(), status=self.status, did=self.did)
 
 

@@ -23,6 +23,8 @@ from pydantic_core import ErrorDetails
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filestat import StatKey, parallel_map, stat_key
 from appshelf.formats.layout import is_active_document
+from appshelf.formats.mpk import MAX_MPK_BYTES, BundleError
+from appshelf.formats.mpkverify import VerifiedBundle, verify_bundle
 from appshelf.formats.publishers import PublishersDocument
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, OWNERS_DIR, STATEMENT_FILE
 from appshelf.inputfile import InputFileError, check_regular, read_input_file
@@ -107,6 +109,7 @@ class SourceVersion:
     artifact: SourceArtifact
     statement: bytes | None = None  # statement.json: the publisher's signed statement
     template: TemplateSummary | None = None  # a template's checked bundle (templates.py)
+    bundle: VerifiedBundle | None = None  # a verified Calimero .mpk artifact (spec 12)
 
     @property
     def semver(self) -> semver.Version:
@@ -123,6 +126,11 @@ class SourceApp:
     versions: list[SourceVersion]  # newest first
     entries: AppEntries | None = None  # app_entries(), taken before the folder was read
     icon_data: bytes | None = None  # the icon's bytes as checked: published as they are
+
+    @property
+    def calimero_package(self) -> str:
+        """The package id its .mpk bundles must name: app.toml's, else the app key."""
+        return self.config.calimero_package or self.key
 
 
 @dataclass(frozen=True)
@@ -418,6 +426,7 @@ def load_source_tree(
     if reader.problems or config is None:
         raise SourceTreeError(reader.problems)
     _check_dependencies(reader, apps, unchanged)
+    _check_packages(reader, apps)
     if reader.problems:
         raise SourceTreeError(reader.problems)
     return SourceTree(
@@ -484,7 +493,8 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
             continue
         if symlink and not entry.is_dir():
             continue
-        version = _read_version(reader, key, entry)
+        package = (config.calimero_package if config else None) or key
+        version = _read_version(reader, key, entry, package if config else None)
         if version is None:
             continue
         parsed = version.semver
@@ -534,7 +544,9 @@ def _find_icon(
     return icon, data
 
 
-def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion | None:
+def _read_version(
+    reader: _Reader, app_key: str, folder: Path, package: str | None
+) -> SourceVersion | None:
     name = folder.name
     if not semver.Version.is_valid(name):
         v_prefixed = name[:1] in "vV" and semver.Version.is_valid(name[1:])
@@ -582,6 +594,14 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
         if not _artifact_host_allowed(reader, release_path, release.artifact_url):
             return None
         filename = release.artifact_url.rstrip("/").rsplit("/", 1)[-1] or f"{app_key}-{name}"
+        if filename.endswith(".mpk"):
+            reader.problem(
+                release_path,
+                "artifact_url",
+                "a Calimero .mpk bundle must be in the version folder, so that the build "
+                "can verify its signature and contents (spec section 12)",
+            )
+            return None
         if not ARTIFACT_NAME_RE.fullmatch(filename) or filename in RESERVED_ARTIFACT_NAMES:
             reader.problem(
                 release_path,
@@ -627,8 +647,15 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
     if not os.access(chosen, os.R_OK):
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
+    bundle = None
+    if chosen.name.endswith(".mpk"):
+        if package is None:
+            return None  # app.toml is broken (reported): no package to check against
+        bundle = _verify_mpk(reader, chosen, package, name)
+        if bundle is None:
+            return None
     artifact = SourceArtifact(chosen.name, path=chosen)
-    return SourceVersion(app_key, name, folder, release, artifact, statement)
+    return SourceVersion(app_key, name, folder, release, artifact, statement, bundle=bundle)
 
 
 def _template_version(reader: _Reader, version: SourceVersion) -> SourceVersion | None:
@@ -659,6 +686,18 @@ def _template_version(reader: _Reader, version: SourceVersion) -> SourceVersion 
         reader.problem(path, exc.field, exc.message)
         return None
     return replace(version, template=summary)
+
+
+def _verify_mpk(reader: _Reader, path: Path, package: str, version: str) -> VerifiedBundle | None:
+    """A Calimero bundle is verified as Calimero does before it is published (spec 12)."""
+    data = reader.read_bytes(path, MAX_MPK_BYTES)
+    if data is None:
+        return None
+    try:
+        return verify_bundle(data, package=package, app_version=version)
+    except BundleError as exc:
+        reader.problem(path, exc.field, f"Calimero bundle refused: {exc.reason}")
+        return None
 
 
 def _own_url_problem(base_url: str | None, url: str) -> str | None:
@@ -725,6 +764,21 @@ def _artifact_host_allowed(reader: _Reader, release_path: Path, url: str) -> boo
         "if the registry is only for that network",
     )
     return False
+
+
+def _check_packages(reader: _Reader, apps: list[SourceApp]) -> None:
+    """Two apps with Calimero bundles cannot be the same Calimero package."""
+    owners: dict[str, str] = {}
+    for app in apps:
+        if not any(v.bundle is not None for v in app.versions):
+            continue
+        other = owners.setdefault(app.calimero_package, app.key)
+        if other != app.key:
+            reader.problem(
+                app.folder / "app.toml",
+                "calimero_package",
+                f"{app.calimero_package!r} is also the Calimero package of app {other!r}",
+            )
 
 
 def _check_dependencies(
