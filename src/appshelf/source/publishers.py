@@ -47,7 +47,7 @@ class PublisherKeyConfig(_Config):
             try:
                 parse_did_key(value)
             except DidKeyError as exc:
-                raise ValueError(str(exc)) from None
+                raise ValueError(f"not a did:key of an Ed25519 key ({exc})") from None
         return value
 
     @model_validator(mode="after")
