@@ -167,3 +167,30 @@ def test_production_rebuild_checks_apps_an_earlier_build_reused(
     assert build(source, out, key_file=key_file).apps_reused == 1  # the cache is in use
     with pytest.raises(SourceTreeError, match="signed with Calimero's development key"):
         build(source, out, key_file=key_file, production=True)
+
+
+@pytest.mark.parametrize("signer_is_owner", [True, False])
+def test_a_bundle_of_an_owned_app_must_be_signed_by_an_owner(
+    tmp_path: Path, signer_is_owner: bool
+) -> None:
+    """As Calimero gates versions by author: with owners, the bundle's signer id must be
+    an active key of one of them (publishers/<id>.toml, `did = ...`)."""
+    source = make_tree(
+        tmp_path / "src", 'calimero_package = "com.calimero.kv-store"\nowners = ["alice"]\n'
+    )
+    other = nacl.signing.SigningKey(hashlib.sha256(b"someone else").digest())
+    from appshelf.formats.didkey import did_key
+
+    did = DEV_DID if signer_is_owner else did_key(bytes(other.verify_key))
+    (source / "publishers").mkdir()
+    (source / "publishers/alice.toml").write_text(f'name = "Alice"\n[[keys]]\ndid = "{did}"\n')
+    code, output = run(source, tmp_path / "out")
+    if signer_is_owner:
+        assert code == 0, output
+        return
+    assert code == 1 and output.startswith("Error:") and "Traceback" not in output
+    assert (
+        f"apps/kv-store/0.2.11/kv-store.mpk: signature: kv-store 0.2.11: the bundle is signed "
+        f"by {DEV_DID}, which is not an active key of its owners ['alice']" in output
+    )
+    assert not (tmp_path / "out").exists()

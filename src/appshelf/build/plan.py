@@ -21,7 +21,13 @@ from appshelf.build.hashing import FileHash
 from appshelf.build.logplan import Release, check_release, log_release, log_standing
 from appshelf.build.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
 from appshelf.build.previous import SNAPSHOT_FILE, PreviousOutput
-from appshelf.build.publishing import Countersigned, check_statement, plan_owners, signed_published
+from appshelf.build.publishing import (
+    Countersigned,
+    check_bundle_signer,
+    check_statement,
+    plan_owners,
+    signed_published,
+)
 from appshelf.build.templates import MIRROR_PINS, TEMPLATES_FILE, templates_document
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.formats.appr import PINS as APPR_PINS
@@ -406,6 +412,10 @@ def _plan_version(
     signed = check_statement(tree, ctx.log, source, release, earlier)
     if signed is not None and not isinstance(signed, Countersigned):
         problems.append(signed)
+        return None
+    foreign = check_bundle_signer(tree, ctx.log, source) if earlier is None else None
+    if foreign is not None:
+        problems.append(foreign)
         return None
     if signed is not None:
         files[f"{folder}/{STATEMENT_FILE}"] = OutputFile.from_bytes(signed.data)

@@ -226,6 +226,29 @@ def check_statement(
     return Countersigned(ManifestPublisher(id=publisher.id, keyid=keyid, statement=digest), data)
 
 
+def check_bundle_signer(tree: SourceTree, log: LogState, source: SourceVersion) -> Problem | None:
+    """A new Calimero bundle of an app with owners must be signed by an active key of one
+    of them, as Calimero's registry gates versions by author or organisation."""
+    bundle = source.bundle
+    owners = log.owners.get(source.app_key, [])
+    if bundle is None or not owners or tree.identities is None:
+        return None
+    public = bundle.public_key.hex()
+    for publisher in tree.identities.publishers:
+        if not tree.identities.may_publish(publisher.id, owners):
+            continue
+        if any(k.public == public and k.status == "active" for k in publisher.keys):
+            return None
+    assert source.artifact.path is not None  # a bundle is always a local file
+    return Problem(
+        source.artifact.path.relative_to(tree.root).as_posix(),
+        "signature",
+        f"{source.app_key} {source.version}: the bundle is signed by {bundle.signer_id}, "
+        f"which is not an active key of its owners {owners}; declare the key in "
+        "publishers/<id>.toml (`did = \"did:key:...\"`) of an owner",
+    )
+
+
 def _signing_key(
     envelope: Signed[ReleaseStatement], publisher: Publisher, *, new: bool, where: str, ident: str
 ) -> str | Problem:
