@@ -50,3 +50,26 @@ def current_files(root: Path, skip: frozenset[str] = frozenset()) -> dict[str, b
         if p.is_file() and not p.is_symlink()
     }
     return {p: v for p, v in current_generation(files).items() if p not in skip}
+
+
+def read_name(root: Path, relpath: str) -> str:
+    """Where a client reads the pinned file `relpath` of the registry in `root`: its
+    content-addressed copy when the snapshot is consistent (docs/spec.md 4.1.1), so a
+    test that tampers with what a client is served tampers with that file."""
+    signed = json.loads((root / "snapshot.json").read_bytes())["signed"]
+    if not signed.get("consistent"):
+        return relpath
+    meta = signed["meta"]
+    if relpath in meta:
+        return consistent_path(relpath, meta[relpath]["sha256"])
+    app = relpath.split("/")[1]
+    app_json = root / read_name(root, f"apps/{app}/app.json")
+    for entry in json.loads(app_json.read_bytes())["versions"]:
+        if entry["manifest_path"] == relpath:
+            return consistent_path(relpath, entry["manifest"]["sha256"])
+    raise KeyError(relpath)
+
+
+def served(root: Path, relpath: str) -> Path:
+    """The file a client reads for the pinned `relpath` (see `read_name`)."""
+    return root / read_name(root, relpath)
