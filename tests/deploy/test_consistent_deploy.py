@@ -67,6 +67,9 @@ def test_deploys_keep_the_replaced_snapshots_copies_and_drop_older_ones(
     assert second_copies | pinned_copies(third) == _copies(third)
     gone = first_copies - second_copies - pinned_copies(third)
     assert gone and report.deleted >= len(gone) and not gone & set(third)
+    # The replaced snapshot's partial log tiles stay too (even with --delete).
+    second_tiles = {p for p in _pinned_and_tiles(second) if ".p/" in p}
+    assert second_tiles and second_tiles <= set(third)
     code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
     assert code == 0, output
 

@@ -26,12 +26,14 @@ from appshelf.formats.consistent import consistent_path, plain_path
 from appshelf.formats.documents import AppDetail, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT, tiles_for
 
-# What a snapshot of this registry can pin, and where a manifest can be: the previous
-# snapshot is read from disk unverified (it only decides what to keep), so every name
-# taken from it must be one of these before it is used as a path.
-_KEY = r"apps/[a-z0-9][a-z0-9_-]{0,63}"
-_PINNED = re.compile(rf"(?:registry|index|keys)\.json|log/checkpoint|{_KEY}/(?:app|versions)\.json")
-_MANIFEST = re.compile(rf"{_KEY}/[0-9A-Za-z][0-9A-Za-z.+-]{{0,127}}/manifest\.json")
+# The previous snapshot is read from disk unverified (it only decides what to keep), so
+# every name taken from it must be a plain relative path before it is used as one.
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}"
+_SAFE_PATH = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
+
+
+def _safe(relpath: str) -> bool:
+    return bool(_SAFE_PATH.fullmatch(relpath)) and ".." not in relpath.split("/")
 
 
 def add_pinned_copies(plan: RegistryPlan) -> None:
@@ -84,7 +86,7 @@ def previous_generation(output: Path, plan: RegistryPlan) -> set[str]:
     new_meta = plan.snapshot.meta
     keep: set[str] = set()
     for relpath, pin in snapshot.meta.items():
-        if not _PINNED.fullmatch(relpath):
+        if not _safe(relpath):
             continue
         copy = consistent_path(relpath, pin.sha256)
         keep.add(copy)
@@ -117,5 +119,5 @@ def _manifest_copies(folder: FolderSource, app_copy: str) -> set[str]:
     return {
         consistent_path(entry.manifest_path, entry.manifest.sha256)
         for entry in detail.versions
-        if _MANIFEST.fullmatch(entry.manifest_path) and ".." not in entry.manifest_path
+        if _safe(entry.manifest_path)
     }

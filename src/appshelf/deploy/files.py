@@ -142,17 +142,9 @@ def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
     return Kind.PAGE
 
 
-_COPIED = ("app.json", "versions.json", "manifest.json", "registry.json", "index.json")
-_COPIED_PATHS = frozenset({"keys.json", CHECKPOINT})
-
-
 def is_copy(relpath: str) -> bool:
-    """A content-addressed copy of a file a snapshot pins (docs/spec.md 4.1)."""
-    named = plain_path(relpath)
-    if named is None:
-        return False
-    plain = named[0]
-    return plain in _COPIED_PATHS or plain.rsplit("/", 1)[-1] in _COPIED
+    """A content-addressed copy of a file a snapshot pins (docs/spec.md 4.1.1)."""
+    return plain_path(relpath) is not None
 
 
 def cache_control(kind: Kind, config: DeploySection) -> str:

@@ -27,7 +27,7 @@ from appshelf.deploy.state import RemoteObject, RemoteState
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, VersionEntry
-from appshelf.formats.log import Checkpoint
+from appshelf.formats.log import Checkpoint, tiles_for
 from appshelf.formats.merkle import root_of
 from appshelf.signing.envelope import (
     SignatureError,
@@ -328,14 +328,17 @@ def _protected(site: LocalSite, deployed: Deployed) -> set[str]:
 
 
 def deployed_copies(site: LocalSite, state: RemoteState) -> tuple[set[str], set[str]]:
-    """The content-addressed copies the deployed snapshot pins (a reader may have just
-    fetched it), and the app folders whose pinned manifests cannot be told (an app.json
-    the bucket no longer holds as pinned): every copy under those stays."""
+    """The content-addressed copies and partial log tiles the deployed snapshot pins (a
+    reader may have just fetched it), and the app folders whose pinned manifests cannot
+    be told (an app.json the bucket no longer holds as pinned): every copy under those
+    stays."""
     envelope = state.snapshot()
     if envelope is None or not envelope.signed.consistent:
         return set(), set()
     meta = envelope.signed.meta
-    pinned = {consistent_path(path, pin.sha256) for path, pin in meta.items()}
+    head = envelope.signed.log
+    pinned = {ref.path for ref in tiles_for(head.size)} if head is not None else set()
+    pinned |= {consistent_path(path, pin.sha256) for path, pin in meta.items()}
     unknown: set[str] = set()
     for relpath, pin in meta.items():
         if not relpath.endswith("/app.json"):
@@ -371,7 +374,7 @@ def _plan_deletes(
     for relpath, remote in sorted(state.objects.items()):
         if relpath in site.files or relpath == STATE_KEY:
             continue
-        if is_copy(relpath) and (relpath in spared or relpath.startswith(tuple(unknown))):
+        if relpath in spared or (is_copy(relpath) and relpath.startswith(tuple(unknown))):
             continue  # the deployed snapshot's: kept for one more deploy
         if only_copies and not is_copy(relpath):
             continue
