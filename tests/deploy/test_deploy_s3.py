@@ -16,6 +16,7 @@ from appshelf.deploy.errors import DeployConflictError, DeployRefusedError
 from appshelf.deploy.files import STATE_KEY
 from appshelf.deploy.run import read_published
 from appshelf.errors import SourceTreeError
+from appshelf.formats.consistent import plain_path
 from conftest import build
 from deploy.conftest import (
     SeaweedS3,
@@ -71,7 +72,15 @@ def test_first_noop_and_one_new_version(
     add_version(example_source, "hello-world", "1.2.0")
     build(example_source, site, base_url=BASE)
     third = deploy(seaweed, site, target)
-    assert uploaded(third) == {
+    copies = {p for p in uploaded(third) if plain_path(p) is not None}  # before the snapshot
+    assert {plain_path(p)[0] for p in copies} == {  # type: ignore[index]
+        "apps/hello-world/1.2.0/manifest.json",
+        "apps/hello-world/app.json",
+        "apps/hello-world/versions.json",
+        "index.json",
+        "log/checkpoint",
+    }
+    assert uploaded(third) - copies == {
         "apps/hello-world/1.2.0/hello-world-1.2.0.tar.gz",
         "apps/hello-world/1.2.0/manifest.json",
         "apps/hello-world/app.json",
@@ -91,7 +100,7 @@ def test_first_noop_and_one_new_version(
     )
     # Uploads + the record; reads: list, record, snapshot, the changed app.json, and the
     # current copies of the other replaced index files (to put back if a racing deploy wins).
-    assert third.requests["PutObject"] == 10
+    assert third.requests["PutObject"] == 10 + len(copies)
     assert third.requests["GetObject"] == 2 + 1 + 3
     assert verify_remote(seaweed.client(), bucket, "registry", site_keys(site)) > 30
 
