@@ -34,6 +34,7 @@ NO_RAISE = {
     "TrustedSnapshot.registry",
     "TrustedSnapshot.pin",
     "TrustedSnapshot.app_keys",
+    "TrustedSnapshot.location",
 }
 
 Sections = dict[griffe.DocstringSectionKind, list[Any]]

@@ -18,6 +18,7 @@ import rfc8785
 
 from appshelf.build.pipeline import build_registry
 from appshelf.errors import OutputError, SigningKeyError, SourceTreeError
+from appshelf.formats.consistent import plain_path
 from appshelf.signing.keys import write_new_key_file
 from appshelf.signing.releaselog import make_rotation
 from conftest import FIXED_NOW, build
@@ -170,6 +171,14 @@ def test_one_change_rewrites_only_what_it_touches(example_source: Path, tmp_path
     report = build(example_source, out, now=FIXED_NOW + timedelta(hours=1))
     after = _files(out)
     changed = {p for p in after if before.get(p) != after[p]}
+    # Each changed pinned file is also written under its digest (consistent snapshots).
+    copies = {p for p in changed if plain_path(p) is not None}
+    assert {plain_path(p)[0] for p in copies} == changed - copies - {  # type: ignore[index]
+        "apps/kv-store/1.2.0/kv-store-1.2.0.tar.gz",
+        "log/tile/0/000.p/17",
+        "log/tile/entries/000.p/17",
+        "snapshot.json",
+    }
     assert changed == {
         "apps/kv-store/1.2.0/kv-store-1.2.0.tar.gz",
         "apps/kv-store/1.2.0/manifest.json",
@@ -180,7 +189,7 @@ def test_one_change_rewrites_only_what_it_touches(example_source: Path, tmp_path
         "log/tile/0/000.p/17",
         "log/tile/entries/000.p/17",
         "snapshot.json",
-    }
+    } | copies
     assert report.snapshot_version == 2 and report.log_appended == 1
     unchanged = set(after) - changed
     assert all(_mtimes(out)[p] == mtimes[p] for p in unchanged)

@@ -1,8 +1,9 @@
 """A few seeded runs of scripts/kill_harness.py's build half, as CI runs them.
 
 `appshelf build` is SIGKILLed at an operation count (even runs: exactly reproducible) or
-after a delay (odd runs); the output must be the old or the new reference build, or a
-commit with its journal, and the next build must finish and equal a clean cold build.
+after a delay (odd runs); the output must verify, as the old or the new snapshot, after
+every kill (a commit with its journal included), and the next build must finish and
+equal a clean cold build.
 The full count (100 runs and more) is `scripts/kill_harness.py --runs 100 --seed 1`.
 """
 
@@ -26,6 +27,6 @@ def test_killed_builds_leave_old_or_new_and_the_next_build_is_clean(tmp_path: Pa
     assert {o.state for o in outcomes} <= {
         "old",
         "new",
-        "torn-journal-fails-verify",
-        "torn-journal-verifies",
+        "torn-journal-snapshot-old",
+        "torn-journal-snapshot-new",
     }

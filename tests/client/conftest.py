@@ -151,6 +151,7 @@ def resign_log(
     naming the new head (so only a log check can tell a rewritten history)."""
     from appshelf.build.logplan import log_files
     from appshelf.formats.canonical import canonical_json, sha256_hex
+    from appshelf.formats.consistent import consistent_path
     from appshelf.formats.merkle import leaf_hash
     from appshelf.signing.envelope import sign_body
     from appshelf.signing.keys import development_key
@@ -167,6 +168,8 @@ def resign_log(
         (root / relpath).write_bytes(data)
     cp = files["log/checkpoint"]
     body["meta"]["log/checkpoint"] = {"sha256": sha256_hex(cp), "length": len(cp)}
+    if body.get("consistent"):  # the copy a client reads (docs/spec.md 4.1.1)
+        (root / consistent_path("log/checkpoint", sha256_hex(cp))).write_bytes(cp)
     body["log"] = {"size": state.size, "root": state.root.hex()}
     body["version"] += bump
     (root / "snapshot.json").write_bytes(canonical_json(sign_body(body, development_key())))

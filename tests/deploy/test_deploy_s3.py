@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from appshelf.deploy.errors import DeployConflictError, DeployRefusedError
 from appshelf.deploy.files import STATE_KEY
 from appshelf.deploy.run import read_published
 from appshelf.errors import SourceTreeError
+from appshelf.formats.consistent import plain_path
 from conftest import build
 from deploy.conftest import (
     SeaweedS3,
@@ -70,7 +72,15 @@ def test_first_noop_and_one_new_version(
     add_version(example_source, "hello-world", "1.2.0")
     build(example_source, site, base_url=BASE)
     third = deploy(seaweed, site, target)
-    assert uploaded(third) == {
+    copies = {p for p in uploaded(third) if plain_path(p) is not None}  # before the snapshot
+    assert {plain_path(p)[0] for p in copies} == {  # type: ignore[index]
+        "apps/hello-world/1.2.0/manifest.json",
+        "apps/hello-world/app.json",
+        "apps/hello-world/versions.json",
+        "index.json",
+        "log/checkpoint",
+    }
+    assert uploaded(third) - copies == {
         "apps/hello-world/1.2.0/hello-world-1.2.0.tar.gz",
         "apps/hello-world/1.2.0/manifest.json",
         "apps/hello-world/app.json",
@@ -90,7 +100,7 @@ def test_first_noop_and_one_new_version(
     )
     # Uploads + the record; reads: list, record, snapshot, the changed app.json, and the
     # current copies of the other replaced index files (to put back if a racing deploy wins).
-    assert third.requests["PutObject"] == 10
+    assert third.requests["PutObject"] == 10 + len(copies)
     assert third.requests["GetObject"] == 2 + 1 + 3
     assert verify_remote(seaweed.client(), bucket, "registry", site_keys(site)) > 30
 
@@ -275,43 +285,61 @@ def _dangling(seaweed: SeaweedS3, bucket: str, base: str) -> list[str]:
     return missing
 
 
-def test_deploy_killed_half_way_leaves_a_readable_registry(
+def test_deploy_killed_after_any_upload_leaves_a_registry_that_verifies(
     seaweed: SeaweedS3, example_source: Path, tmp_path: Path, aws_env: None
 ) -> None:
+    """Consistent snapshots (docs/spec.md 4.1): killed after any number of uploads, the
+    bucket verifies over HTTP as the old or the new registry, even when the deploy
+    replaces manifests and index files the old snapshot pins (an app edit)."""
     newer = tmp_path / "newer-source"
     shutil.copytree(example_source, newer)
     add_version(newer, "hello-world", "1.2.0")
     add_version(newer, "kv-store", "2.0.0")
-    planned = 13  # 2 artifacts, 2 manifests, 4 app files, index.json, 3 log files, snapshot
-    # Dead: before anything, mid-artifacts, after the log tiles, after manifests, after one
-    # app index, after every app index, just before the snapshot.
-    for limit in (0, 1, 4, 6, 7, 10, 12):
-        bucket = seaweed.new_bucket()
-        base = f"{seaweed.endpoint}/{bucket}/"  # served straight from the bucket
-        site, site2 = tmp_path / f"site-{limit}", tmp_path / f"site2-{limit}"
-        build(example_source, site, base_url=base, now=NOW)
-        shutil.copytree(site, site2)
-        build(newer, site2, base_url=base, now=NOW)
-        deploy(seaweed, site, f"s3://{bucket}", jobs=8)
-        with pytest.raises(KilledError):
-            deploy(
-                seaweed,
-                site2,
-                f"s3://{bucket}",
-                store=_store(seaweed, f"s3://{bucket}", DyingStore, limit=limit),
-            )
-        # Never an index naming an object that is not there.
-        assert _dangling(seaweed, bucket, base) == [], limit
-        code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
-        if limit <= 6:  # died before any pinned file was replaced: still the old registry
-            assert code == 0, output
-        else:  # an index newer than the snapshot: verifying clients notice until...
-            assert code == 1 and "FAILED" in output, output
-        # ...running the deploy again, which finishes the job, uploading only the rest.
-        again = deploy(seaweed, site2, f"s3://{bucket}")
-        assert again.uploaded <= planned - limit
-        code, output = appshelf_verify(seaweed, bucket, "", tmp_path)
-        assert code == 0 and "manifests        16 ok" in output, output
+    app_toml = newer / "apps/hello-world/app.toml"  # every hello-world manifest re-signed
+    app_toml.write_text(app_toml.read_text().replace('description = "', 'description = "New. ', 1))
+    bucket = seaweed.new_bucket()
+    base = f"{seaweed.endpoint}/{bucket}/"  # served straight from the bucket
+    site, site2 = tmp_path / "site", tmp_path / "site2"
+    build(example_source, site, base_url=base, now=NOW)
+    shutil.copytree(site, site2)
+    build(newer, site2, base_url=base, now=NOW + timedelta(minutes=1))
+    deploy(seaweed, site, f"s3://{bucket}", jobs=8)
+    planned = deploy(seaweed, site2, f"s3://{bucket}", dry_run=True).uploaded
+    assert planned > 25  # artifacts, manifests, index files, their copies, log, snapshot
+    for limit in range(0, planned + 1, 3):  # each from a fresh bucket
+        _killed_deploy_verifies(seaweed, example_source, newer, tmp_path / f"k{limit}", limit)
+
+
+def _killed_deploy_verifies(
+    seaweed: SeaweedS3, source: Path, newer: Path, work: Path, limit: int
+) -> None:
+    bucket = seaweed.new_bucket()
+    base = f"{seaweed.endpoint}/{bucket}/"
+    site, site2 = work / "site", work / "site2"
+    build(source, site, base_url=base, now=NOW)
+    shutil.copytree(site, site2)
+    build(newer, site2, base_url=base, now=NOW + timedelta(minutes=1))
+    deploy(seaweed, site, f"s3://{bucket}", jobs=8)
+    store = _store(seaweed, f"s3://{bucket}", DyingStore, limit=limit)
+    with contextlib.suppress(KilledError):
+        deploy(seaweed, site2, f"s3://{bucket}", store=store)
+    # Never an index naming an object that is not there...
+    assert _dangling(seaweed, bucket, base) == [], limit
+    # ...and the registry verifies, as the old or the new snapshot, after any upload.
+    code, output = appshelf_verify(seaweed, bucket, "", work)
+    assert code == 0, (limit, output)
+    snapshot = fetch(seaweed.client(), bucket, "snapshot.json")
+    assert snapshot in (
+        (site / "snapshot.json").read_bytes(),
+        (site2 / "snapshot.json").read_bytes(),
+    )
+    # The next deploy finishes the job, uploading only the rest.
+    deploy(seaweed, site2, f"s3://{bucket}")
+    assert (
+        fetch(seaweed.client(), bucket, "snapshot.json") == (site2 / "snapshot.json").read_bytes()
+    )
+    code, output = appshelf_verify(seaweed, bucket, "", work)
+    assert code == 0 and "manifests        16 ok" in output, output
 
 
 def test_published_artifact_change_is_refused_with_nothing_uploaded(

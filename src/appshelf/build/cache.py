@@ -45,6 +45,7 @@ __all__ = ["BuildCache", "Record", "StatKey", "parallel_map", "settled", "stat_k
 CACHE_DIR = ".appshelf-cache"
 SCHEMA = 3
 RACY_NS = 2_000_000_000  # a file touched this recently is hashed, not remembered
+KEPT_TOKEN = "kept:"  # outputs rows of files kept for the previous snapshot, not planned
 _FEW_SOURCES = 16  # source rows fetched one by one before the whole table is loaded
 
 _COLUMNS = (
@@ -163,6 +164,12 @@ class BuildCache:
                 ).fetchall()
                 rows = self._db.execute(
                     f"{select} WHERE name < 'apps/' OR name >= 'apps0'"
+                ).fetchall()
+                # Content-addressed copies kept for the previous snapshot (build/writer.py):
+                # few, and their removal must not wait until their app changes again.
+                rows += self._db.execute(
+                    f"{select} WHERE name >= 'apps/' AND name < 'apps0' AND sha256 LIKE ?",
+                    (f"{KEPT_TOKEN}%",),
                 ).fetchall()
                 skip = set(skip_apps)
                 for (key,) in apps:

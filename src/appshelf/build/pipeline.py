@@ -19,6 +19,7 @@ from urllib.parse import unquote
 from pydantic import BaseModel
 
 from appshelf.build.cache import BuildCache
+from appshelf.build.consistent import add_pinned_copies, keep_rule
 from appshelf.build.hashing import FileHash, HashStats, hash_files
 from appshelf.build.housekeeping import check_output_entry, output_lock
 from appshelf.build.logcache import load_seen, store_seen
@@ -554,6 +555,8 @@ def _build(
     head = LogHead(size=log.size, root=log.root.hex())
     plan_snapshot(plan, previous, key, now, force_new=options.resign, log=head)
     assert plan.snapshot is not None
+    add_pinned_copies(plan)  # consistent snapshots: each pinned file also by its digest
+    keep = keep_rule(output.absolute(), plan, plan.snapshot is previous.snapshot)
 
     # 3. Write: stage only what changed, then commit it in reader-safe order (writer.py).
     known = (
@@ -563,7 +566,7 @@ def _build(
     )
     reused_apps = set(memo.reused) if memo is not None else set()
     note = plan.files[CHECKPOINT].data  # (the writer drops the bytes it has written)
-    stats = write_tree(plan.files, output, known, cache, plan.reused, reused_apps)
+    stats = write_tree(plan.files, output, known, cache, plan.reused, reused_apps, keep)
     _remember_written(output, options, note, log)
     if memo is not None:
         memo.store(tree.config, plan, key.keyid, stats.keys)

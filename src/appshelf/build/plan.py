@@ -581,6 +581,7 @@ def plan_snapshot(
         and not force_new
         and old.meta == meta
         and old.log == log
+        and old.consistent  # a snapshot from before consistent snapshots is replaced once
         and old.registry == base
         and parse_timestamp(old.expires) - now > lifetime / 2
         and previous.snapshot_keyids[:1] == (key.keyid,)
@@ -595,6 +596,7 @@ def plan_snapshot(
         expires=format_timestamp(now + lifetime),
         meta=meta,
         log=log,
+        consistent=True,
     )
     envelope = sign_body(snapshot.model_dump(mode="json", exclude_none=True), key)
     signed = Signed[Snapshot](

@@ -29,6 +29,7 @@ import pydantic
 
 from appshelf.errors import OutputError
 from appshelf.formats.canonical import sha256_hex
+from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import AppDetail, KeysDocument, Signed, Snapshot, VersionEntry
 from appshelf.formats.log import (
     CHECKPOINT,
@@ -203,7 +204,8 @@ def _read_log(
     source: PublishedSource, previous: PreviousOutput, sha256: str, length: int, trust: Trust
 ) -> None:
     where = f"{source.description}: {CHECKPOINT}"
-    data = source.read(CHECKPOINT, 4096)
+    consistent = previous.snapshot is not None and previous.snapshot.consistent
+    data = source.read(consistent_path(CHECKPOINT, sha256) if consistent else CHECKPOINT, 4096)
     if data is None or sha256_hex(data) != sha256 or len(data) != length:
         raise OutputError(_corrupt(where, "missing, or not the checkpoint snapshot.json pins"))
     signer = next(k for k in trust.public_keys if _keyid(k) == previous.snapshot_keyids[0])

@@ -32,11 +32,18 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appshelf.build.cache import BuildCache, Record, StatKey, parallel_map, stat_key
+from appshelf.build.cache import (
+    KEPT_TOKEN,
+    BuildCache,
+    Record,
+    StatKey,
+    parallel_map,
+    stat_key,
+)
 from appshelf.build.housekeeping import (
     Names,
     check_output_entry,
@@ -49,6 +56,7 @@ from appshelf.build.housekeeping import (
 )
 from appshelf.build.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
+from appshelf.formats.consistent import plain_path
 
 _COPY_CHUNK = 1 << 20
 _STAGE_BATCH = 4096  # files rendered, then written, at a time
@@ -63,6 +71,7 @@ class WriteStats:
     unchanged: int
     removed: int
     keys: dict[str, StatKey] = field(default_factory=dict, repr=False)  # as now on disk
+    kept: frozenset[str] = frozenset()  # no longer planned, left for the previous snapshot
 
     @property
     def changed(self) -> bool:
@@ -132,11 +141,13 @@ def write_tree(
     cache: BuildCache | None = None,
     verified: set[str] | None = None,
     reused_apps: Collection[str] = (),
+    keep: Callable[[str], bool] = lambda relpath: False,
 ) -> WriteStats:
     """Make `target` hold exactly `files` and the `verified` paths; return what it took.
     `verified` paths (all files of `reused_apps`, build/memo.py) were just checked by
     the caller against their stat keys as written: they stay as they are, unread, and
-    need not be in `files`."""
+    need not be in `files`. Files no longer planned for which `keep` says True (the
+    previous snapshot's content-addressed files, build/consistent.py) are left too."""
     known = known_digests or {}
     verified = verified or set()
     target = target.absolute()
@@ -171,16 +182,18 @@ def write_tree(
             unchanged.add(path)
             confirmed.append(path)
     if records is not None:
-        gone = set(records) - set(files) - verified
-        removed = sorted(p for p in gone if (target / p).exists())
+        gone = {p for p in set(records) - set(files) - verified if (target / p).exists()}
     else:
-        removed = sorted(_existing_files(target) - set(files) - verified)
+        gone = _existing_files(target) - set(files) - verified
+    left = frozenset(p for p in gone if keep(p))
+    removed = sorted(gone - left)
+    _remember_left(cache, target, [p for p in left if not _kept_row(records, p)])
     changed = [p for p in to_check if p not in unchanged]
     kept = len(unchanged) + len(verified)
     if not changed and not removed:
         if confirmed or records is None:
             keys.update(_remember(cache, target, files, to_check if records is None else confirmed))
-        return WriteStats(written=0, unchanged=kept, removed=0, keys=keys)
+        return WriteStats(written=0, unchanged=kept, removed=0, keys=keys, kept=left)
 
     staging = names.staging()
     try:
@@ -207,7 +220,9 @@ def write_tree(
     keys.update(
         _remember(cache, target, files, to_check if records is None else changed + confirmed)
     )
-    return WriteStats(written=len(changed), unchanged=kept, removed=len(removed), keys=keys)
+    return WriteStats(
+        written=len(changed), unchanged=kept, removed=len(removed), keys=keys, kept=left
+    )
 
 
 def output_records(
@@ -240,6 +255,24 @@ def _remember(
         + [(p, k, files[p].cache_token) for p, k in zip(paths, keys, strict=True) if k is not None],
     )
     return {p: k for p, k in zip(paths, keys, strict=True) if k is not None}
+
+
+def _kept_row(records: dict[str, Record] | None, relpath: str) -> bool:
+    record = records.get(relpath) if records is not None else None
+    return record is not None and record.sha256.startswith(KEPT_TOKEN)
+
+
+def _remember_left(cache: BuildCache, target: Path, left: Collection[str]) -> None:
+    """Record the files kept for the previous snapshot as kept (the cache loads those rows
+    even for apps it reuses), so the build that may remove them finds them."""
+    paths = sorted(left)
+    rows = [
+        (p, k, KEPT_TOKEN + named[1])
+        for p, k in zip(paths, _stat_keys(target, paths), strict=True)
+        if k is not None and (named := plain_path(p)) is not None
+    ]
+    if rows:
+        cache.store("outputs", rows)
 
 
 def _write_fresh(files: OutputFiles, names: Names) -> None:

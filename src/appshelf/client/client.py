@@ -226,7 +226,8 @@ class RegistryClient:
         if pin is None:
             raise Malformed(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
         # Read at most the pinned length: one byte more is refused as LengthExceeded.
-        data = read_all(self.transport, relpath, pin.length, relpath)
+        where = self.snapshot.location(relpath, pin)
+        data = read_all(self.transport, where, pin.length, relpath)
         return t.verify_pinned(self.snapshot, relpath, data)
 
     def index(self) -> RegistryIndex:
@@ -418,7 +419,8 @@ class RegistryClient:
         """
         entry = self.entry(key, version)
         relpath = t.manifest_relpath(key, entry)
-        data = read_all(self.transport, relpath, entry.manifest.length, relpath)
+        where = self.snapshot.location(relpath, entry.manifest)
+        data = read_all(self.transport, where, entry.manifest.length, relpath)
         trusted = t.verify_manifest(self.snapshot, key, entry, data, self.keys)
         publisher = check_publisher(
             trusted.manifest,

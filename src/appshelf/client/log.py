@@ -130,7 +130,8 @@ def _checkpoint(transport: Transport, trusted: t.TrustedSnapshot, keys: TrustedK
     pin = trusted.pin(CHECKPOINT)
     if pin is None:
         raise LogInconsistent(f"{t.SNAPSHOT_PATH}: names a release log but pins no {CHECKPOINT}")
-    data = read_all(transport, CHECKPOINT, min(pin.length, MAX_CHECKPOINT), CHECKPOINT)
+    where = trusted.location(CHECKPOINT, pin)
+    data = read_all(transport, where, min(pin.length, MAX_CHECKPOINT), CHECKPOINT)
     t.check_digest(data, pin, CHECKPOINT)
     try:
         checkpoint = verify_checkpoint(

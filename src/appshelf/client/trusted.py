@@ -39,6 +39,7 @@ from appshelf.client.errors import (
 from appshelf.client.state import RegistryState
 from appshelf.formats.boundedjson import JsonRejected, loads_bounded
 from appshelf.formats.canonical import format_timestamp, parse_timestamp, sha256_hex
+from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import (
     MANIFEST_TYPE,
     SNAPSHOT_TYPE,
@@ -89,6 +90,20 @@ class TrustedSnapshot:
             file must not be trusted).
         """
         return self.snapshot.meta.get(relpath)
+
+    def location(self, relpath: str, pin: FileDigest) -> str:
+        """Where to fetch a pinned file: by its content-addressed name when the snapshot
+        is consistent (docs/spec.md 4.1), so a registry being republished meanwhile
+        still serves this snapshot's bytes; else by its plain path.
+
+        Args:
+            relpath: Its plain path, e.g. `apps/kv-store/app.json`.
+            pin: Its digest, from the snapshot (or, for a manifest, from app.json).
+
+        Returns:
+            The path to read.
+        """
+        return consistent_path(relpath, pin.sha256) if self.snapshot.consistent else relpath
 
     def app_keys(self) -> list[str]:
         """Apps the snapshot pins an app.json for.

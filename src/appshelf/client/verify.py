@@ -11,15 +11,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from urllib.parse import unquote
 
 from appshelf.client import log, mirrors
 from appshelf.client import trusted as t
 from appshelf.client.client import RegistryClient
 from appshelf.client.errors import DigestMismatch, NotFound
-from appshelf.client.transport import FolderTransport
+from appshelf.client.transport import FolderTransport, read_all
 from appshelf.errors import AppshelfError
 from appshelf.formats.anip import ANIP_PINS, MirrorPins
+from appshelf.formats.canonical import sha256_hex
+from appshelf.formats.consistent import plain_path
 from appshelf.formats.documents import AppDetail, KeysDocument, Manifest, RegistryIndex
 from appshelf.formats.flows import FlowsRegistry
 from appshelf.formats.statement import STATEMENT_FILE
@@ -157,23 +160,72 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
                 report.artifact_bytes += trusted.manifest.artifact.size
     _verify_log(client, report, details, manifests, frozenset(app_keys - set(details)))
     if isinstance(client.transport, FolderTransport):
+        _plain_names(client, report)
+        committing = _committing(client.transport.root)
         for relpath in client.transport.files_under("apps"):
-            if relpath in expected:
+            if relpath in expected or _content_addressed(relpath):
                 continue
             if relpath in icons or relpath.endswith(SITE_SUFFIXES):
                 report.unpinned.append(relpath)
             else:
                 report.uncovered.append(relpath)
-                report.failures.append(
-                    f"{relpath}: under apps/ but not covered by the snapshot's chain of pins "
-                    "(a leftover, or an injected file)"
-                )
+                if not committing:
+                    report.failures.append(
+                        f"{relpath}: under apps/ but not covered by the snapshot's chain of "
+                        "pins (a leftover, or an injected file)"
+                    )
+        if committing and report.uncovered:
+            report.notes.append(
+                f"{len(report.uncovered)} file(s) under apps/ are not covered by the snapshot: "
+                f"a build is committing its next version ({committing.name} is beside the "
+                "folder; the next build finishes a killed one); verify again after it"
+            )
     else:
         report.notes.append("uncovered files are only detected for folders (HTTP has no listing)")
     if artifacts and report.external_skipped:
         report.notes.append(
             f"{len(report.external_skipped)} external artifact(s) skipped; pass --external "
             "to download them too"
+        )
+
+
+_COPIED = ("/app.json", "/versions.json", "/manifest.json")
+
+
+def _content_addressed(relpath: str) -> bool:
+    """A copy of a pinned file by its digest (formats/consistent.py), this snapshot's or
+    the previous one's: read only through a pin, so never a stray file."""
+    named = plain_path(relpath)
+    return named is not None and named[0].endswith(_COPIED)
+
+
+def _committing(root: Path) -> Path | None:
+    """The journal of a build committing into this folder (docs/spec.md section 8), if
+    one is there: files it has moved in already are not pinned until its snapshot is."""
+    journal = root.parent / f".appshelf-journal-{root.name}.json"
+    return journal if journal.is_file() and not journal.is_symlink() else None
+
+
+def _plain_names(client: RegistryClient, report: VerifyReport) -> None:
+    """A consistent snapshot is verified through the content-addressed copies; the
+    plain names (what Flows consumers read) are compared too, as a note: while a build
+    is committing, or after one was killed, they may hold the next build's bytes."""
+    snap = client.snapshot
+    if not snap.snapshot.consistent:
+        return
+    differ = []
+    for relpath, pin in sorted(snap.snapshot.meta.items()):
+        try:
+            data = read_all(client.transport, relpath, pin.length + 1, relpath)
+        except AppshelfError:
+            data = b""
+        if len(data) != pin.length or sha256_hex(data) != pin.sha256:
+            differ.append(relpath)
+    if differ:
+        report.notes.append(
+            f"{len(differ)} plain-named file(s) differ from the snapshot (a build is being "
+            "published, or was interrupted: the next build completes it; verifying clients "
+            f"read the content-addressed copies): {', '.join(differ[:10])}"
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import Enum
 
 from appshelf.formats.anip import ANIP_ROOT
+from appshelf.formats.consistent import plain_path
 from appshelf.formats.layout import is_active_document
 from appshelf.formats.publishers import PUBLISHERS_FILE
 from appshelf.formats.statement import STATEMENT_FILE
@@ -26,6 +27,9 @@ class Kind(Enum):
     LOG_TILE = "log-tile"  # log/tile/...: immutable, named by the checkpoint
     ASSET = "asset"  # icons, css, js, images: referenced by what comes later
     MANIFEST = "manifest"  # apps/<key>/<version>/manifest.json, pinned by app.json
+    # A pinned file under its content-addressed name (formats/consistent.py): a new name
+    # for new bytes, never replaced, read through a consistent snapshot only.
+    COPY = "pinned-copy"
     # A manifest that replaces a deployed one (a yank, an app's new metadata): the old
     # app.json still pins the old bytes, so it goes up with the index files, not before.
     MANIFEST_REPLACED = "manifest-replaced"
@@ -47,6 +51,7 @@ _PHASES = {
     # that of two racing deploys the first conditional write decides which one goes on.
     Kind.LOG_TILE: 2,
     Kind.MANIFEST: 3,
+    Kind.COPY: 3,
     Kind.MANIFEST_REPLACED: 4,
     Kind.APP_INDEX: 4,
     Kind.TOP_INDEX: 5,
@@ -138,6 +143,8 @@ def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
         return Kind.TOP_INDEX
     if relpath.startswith("log/tile/"):
         return Kind.LOG_TILE
+    if is_copy(relpath):
+        return Kind.COPY
     parts = relpath.split("/")
     if parts[0] == "apps" and len(parts) == 3 and parts[2] in ("app.json", "versions.json"):
         return Kind.APP_INDEX
@@ -150,8 +157,13 @@ def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
     return Kind.PAGE
 
 
+def is_copy(relpath: str) -> bool:
+    """A content-addressed copy of a file a snapshot pins (docs/spec.md 4.1.1)."""
+    return plain_path(relpath) is not None
+
+
 def cache_control(kind: Kind, config: DeploySection) -> str:
-    if kind in (Kind.ARTIFACT, Kind.LOG_TILE):
+    if kind in (Kind.ARTIFACT, Kind.LOG_TILE, Kind.COPY):
         return config.immutable_cache_control
     if kind is Kind.SNAPSHOT:
         return config.snapshot_cache_control

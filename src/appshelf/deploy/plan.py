@@ -19,13 +19,15 @@ from appshelf.deploy.files import (
     cache_control,
     content_disposition,
     content_type,
+    is_copy,
     kind_of,
 )
 from appshelf.deploy.site import LocalSite, artifact_relpath
 from appshelf.deploy.state import RemoteObject, RemoteState
 from appshelf.formats.canonical import sha256_hex
+from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, VersionEntry
-from appshelf.formats.log import Checkpoint
+from appshelf.formats.log import Checkpoint, tiles_for
 from appshelf.formats.merkle import root_of
 from appshelf.signing.envelope import (
     SignatureError,
@@ -77,7 +79,7 @@ class DeployPlan:
         return sorted(
             a.relpath
             for a in [*self.uploads, *self.deletes]
-            if a.kind not in (Kind.ARTIFACT, Kind.LOG_TILE)
+            if a.kind not in (Kind.ARTIFACT, Kind.LOG_TILE, Kind.COPY)
         )
 
 
@@ -325,18 +327,56 @@ def _protected(site: LocalSite, deployed: Deployed) -> set[str]:
     return protected
 
 
+def deployed_copies(site: LocalSite, state: RemoteState) -> tuple[set[str], set[str]]:
+    """The content-addressed copies and partial log tiles the deployed snapshot pins (a
+    reader may have just fetched it), and the app folders whose pinned manifests cannot
+    be told (an app.json the bucket no longer holds as pinned): every copy under those
+    stays."""
+    envelope = state.snapshot()
+    if envelope is None or not envelope.signed.consistent:
+        return set(), set()
+    meta = envelope.signed.meta
+    head = envelope.signed.log
+    pinned = {ref.path for ref in tiles_for(head.size)} if head is not None else set()
+    pinned |= {consistent_path(path, pin.sha256) for path, pin in meta.items()}
+    unknown: set[str] = set()
+    for relpath, pin in meta.items():
+        if not relpath.endswith("/app.json"):
+            continue
+        data = state.documents.get(relpath)
+        local = site.files.get(relpath)
+        if data is None and local is not None and local.sha256 == pin.sha256:
+            continue  # the site's own app.json: its manifests' copies are in the site
+        try:
+            if data is None or sha256_hex(data) != pin.sha256:
+                raise ValueError(relpath)
+            detail = AppDetail.model_validate_json(data)
+        except (ValueError, pydantic.ValidationError):
+            unknown.add(relpath.rpartition("/")[0] + "/")
+            continue
+        pinned |= {consistent_path(e.manifest_path, e.manifest.sha256) for e in detail.versions}
+    return pinned, unknown
+
+
 def _plan_deletes(
-    site: LocalSite, state: RemoteState, deployed: Deployed
+    site: LocalSite, state: RemoteState, deployed: Deployed, only_copies: bool = False
 ) -> tuple[list[Action], list[str]]:
     """`--delete`: objects the site lacks that appshelf wrote itself (its deploy record
-    lists them, at the ETag it wrote) and that nothing still published refers to."""
+    lists them, at the ETag it wrote) and that nothing still published refers to. Every
+    deploy (`only_copies`): the content-addressed copies that neither the site nor the
+    snapshot deployed before it pins."""
     protected = _protected(site, deployed)
+    spared, unknown = deployed_copies(site, state)
     written = state.record.objects if state.record is not None else {}
     deletes: list[Action] = []
     referenced: list[str] = []
     foreign: list[str] = []
     for relpath, remote in sorted(state.objects.items()):
         if relpath in site.files or relpath == STATE_KEY:
+            continue
+        if relpath in spared or (is_copy(relpath) and relpath.startswith(tuple(unknown))):
+            continue  # the deployed snapshot's: kept for one more deploy
+        if only_copies and not is_copy(relpath):
             continue
         if relpath in protected:
             referenced.append(relpath)
@@ -402,7 +442,7 @@ def plan_deploy(
             )
         (uploads if action.op == "upload" else skips).append(action)
     uploads.sort(key=lambda a: (a.kind.phase, a.relpath))
-    deletes, notes = _plan_deletes(site, state, deployed) if delete else ([], [])
+    deletes, notes = _plan_deletes(site, state, deployed, only_copies=not delete)
     notes = [*deployed.notes, *notes]
     if deployed.base_url is not None and deployed.base_url != site.base_url:
         notes.append(

@@ -17,6 +17,7 @@ from appshelf.build.hashing import hash_files
 from appshelf.build.outputs import version_dir
 from appshelf.deploy.errors import SiteError
 from appshelf.deploy.files import SNAPSHOT, STATE_KEY
+from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import (
     SNAPSHOT_TYPE,
     AppDetail,
@@ -155,6 +156,22 @@ def _read_log(root: Path, snapshot: Snapshot) -> tuple[LogState | None, Checkpoi
     return log, checkpoint
 
 
+def _check_copies(
+    root: Path, files: dict[str, LocalFile], snapshot: Snapshot, apps: dict[str, AppDetail]
+) -> None:
+    """A consistent snapshot promises a content-addressed copy of every pinned file and
+    manifest (docs/spec.md 4.1): each must be in the site, or readers would fail."""
+    if not snapshot.consistent:
+        return
+    wanted = [(path, pin.sha256) for path, pin in snapshot.meta.items()]
+    wanted += [(e.manifest_path, e.manifest.sha256) for d in apps.values() for e in d.versions]
+    for relpath, sha256 in wanted:
+        copy = consistent_path(relpath, sha256)
+        local = files.get(copy)
+        if local is None or local.sha256 != sha256:
+            raise SiteError(f"{root / copy}: missing or not the bytes of {relpath}; rebuild it")
+
+
 def read_site(root: Path) -> LocalSite:
     """Hash every file and check the snapshot's pins and signature and each artifact."""
     if not (root / SNAPSHOT).is_file():
@@ -198,6 +215,7 @@ def read_site(root: Path) -> LocalSite:
             except pydantic.ValidationError as exc:
                 raise SiteError(f"{root / relpath}: not a valid app.json: {exc}") from None
             apps[detail.key] = detail
+    _check_copies(root, files, envelope.signed, apps)
     log, checkpoint = _read_log(root, envelope.signed)
     site = LocalSite(root, files, envelope.signed, snapshot_bytes, keys, apps, log, checkpoint)
     for relpath, sha256 in site.artifact_paths().items():

@@ -110,6 +110,9 @@ class Snapshot(_Document):
     expires: str = Field(pattern=TIMESTAMP_PATTERN)
     meta: dict[str, FileDigest]
     log: LogHead | None = None  # absent only in registries built before the release log
+    # True: every pinned file (and manifest) is also at its content-addressed name
+    # (formats/consistent.py); absent in snapshots from before consistent snapshots.
+    consistent: bool | None = None
 
 
 class Signature(_Document):
