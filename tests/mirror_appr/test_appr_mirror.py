@@ -21,6 +21,7 @@ from appshelf.client import RegistryClient, trusted_keys
 from appshelf.client.verify import verify_registry
 from appshelf.formats import appr
 from appshelf.formats.canonical import sha256_hex
+from appshelf.formats.consistent import plain_path
 from appshelf.site import site_generator
 from conftest import FIXED_NOW, REPO_ROOT, build
 
@@ -94,8 +95,11 @@ def mirror(served: NginxLikeServer, tmp_path: Path, appr_python: Path) -> Mirror
 
 
 def _artifact(mirror: Mirror, app: str, version: str) -> Path:
-    folder = mirror.server.root / f"apps/{app}/{version}"
-    return next(p for p in folder.iterdir() if p.name not in ("manifest.json", "index.html"))
+    """The artifact file app.json names (the version folder also holds the manifest, its
+    content-addressed copies and the page)."""
+    detail = json.loads((mirror.server.root / f"apps/{app}/app.json").read_bytes())
+    (entry,) = [v for v in detail["versions"] if v["version"] == version]
+    return mirror.server.root / f"apps/{app}/{version}" / entry["artifact"]["filename"]
 
 
 def test_appr_lists_shows_and_pulls(mirror: Mirror, tmp_path: Path) -> None:
@@ -185,9 +189,9 @@ def test_the_snapshot_pins_every_mirror_file(served: NginxLikeServer, tmp_path: 
     data = (root / appr.PINS).read_bytes()
     assert (pin["sha256"], pin["length"]) == (sha256_hex(data), len(data))
     pins = json.loads(data)
-    on_disk = {p.relative_to(root).as_posix() for p in (root / "cnr").rglob("*") if p.is_file()} - {
-        appr.PINS
-    }
+    files = [p.relative_to(root).as_posix() for p in (root / "cnr").rglob("*") if p.is_file()]
+    # The pin file itself and its content-addressed copy (docs/spec.md 4.1.1) aside:
+    on_disk = {p for p in files if p != appr.PINS and plain_path(p) is None}
     assert set(pins["files"]) == on_disk
     for path, digest in pins["files"].items():
         body = (root / path).read_bytes()
@@ -214,10 +218,15 @@ def test_a_rebuild_writes_nothing_and_turning_it_off_removes_it(
     root = served.root
     again = build(example_source, root, base_url=served.url, generators=(site_generator(),))
     assert (again.files_written, again.changed) == (0, False)
+    pins_before = (root / appr.PINS).read_bytes()
     config = example_source / "registry.toml"
     config.write_text(config.read_text().replace("appr = true", "appr = false"))
     off = build(example_source, root, base_url=served.url, generators=(site_generator(),))
-    assert not (root / "cnr").exists() and off.files_removed > 0
+    # Only the previous snapshot's content-addressed copy of cnr/files.json is left, for
+    # one more build (docs/spec.md 4.1.1), for readers of that snapshot.
+    left = [p.relative_to(root).as_posix() for p in (root / "cnr").rglob("*") if p.is_file()]
+    assert [plain_path(p) for p in left] == [(appr.PINS, sha256_hex(pins_before))]
+    assert off.files_removed > 0
     assert appr.PINS not in json.loads((root / "snapshot.json").read_bytes())["signed"]["meta"]
 
 
