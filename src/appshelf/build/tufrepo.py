@@ -56,7 +56,7 @@ from appshelf.build.writer import output_records
 from appshelf.errors import OutputError, SigningKeyError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.signing.keys import RegistryKey
-from appshelf.signing.tufkeys import FastCanonicalSerializer, RegistrySigner
+from appshelf.signing.tufkeys import FastCanonicalSerializer, RegistrySigner, tuf_key
 
 BIN_PREFIX = "bin"
 _TOP_ROLES = (Root.type, Timestamp.type, Snapshot.type, Targets.type)
@@ -91,19 +91,30 @@ class _Signing:
             self.signer.public_key.keyid
         }
 
-    def encode(
-        self,
-        metadata: Metadata[Targets] | Metadata[Root] | Metadata[Snapshot] | Metadata[Timestamp],
-    ) -> bytes:
-        """Sign (replacing any signature) and return the file's bytes: the JSON of
-        python-tuf's compact serializer, assembled around the signed bytes so the
-        (large) body is encoded once."""
-        payload = self.serializer.serialize(metadata.signed)
-        signature = self.signer.sign(payload)
-        metadata.signatures.clear()
+    def encode(self, metadata: _AnyMetadata) -> bytes:
+        """Sign with the registry's key (replacing any signature): the file's bytes."""
+        return encode_signed(metadata, [self.signer], self.serializer)
+
+
+_AnyMetadata = Metadata[Targets] | Metadata[Root] | Metadata[Snapshot] | Metadata[Timestamp]
+
+
+def encode_signed(
+    metadata: _AnyMetadata,
+    signers: list[RegistrySigner],
+    serializer: FastCanonicalSerializer | None = None,
+) -> bytes:
+    """Sign `metadata` by each of `signers`, in order (replacing any signature), and
+    return the file's bytes: what python-tuf's compact JSONSerializer writes, assembled
+    around the signed bytes so a large body is encoded once."""
+    payload = (serializer or FastCanonicalSerializer()).serialize(metadata.signed)
+    metadata.signatures.clear()
+    for signer in signers:
+        signature = signer.sign(payload)
         metadata.signatures[signature.keyid] = signature
-        head = json.dumps([signature.to_dict()], sort_keys=True, separators=(",", ":"))
-        return b'{"signatures":' + head.encode() + b',"signed":' + payload + b"}"
+    listed = [signature.to_dict() for signature in metadata.signatures.values()]
+    head = json.dumps(listed, sort_keys=True, separators=(",", ":"))
+    return b'{"signatures":' + head.encode() + b',"signed":' + payload + b"}"
 
 
 def plan_tuf(
@@ -134,11 +145,11 @@ def plan_tuf(
     for version, data in enumerate(roots, start=1):
         files[f"{TUF_DIR}/{version}.root.json"] = OutputFile.from_bytes(data)
     files[f"{TUF_DIR}/root.json"] = OutputFile.from_bytes(roots[-1])
-    rotated = previous is not None and len(roots) > len(previous.roots)
-    old_snapshot = previous.snapshot if previous is not None and not rotated else None
-    old_targets = previous.targets if previous is not None and not rotated else None
+    # After a rotation every role is signed again (other key, other bytes), and its
+    # version still goes on from the published one.
+    old_snapshot = previous.snapshot if previous is not None else None
     old_meta = old_snapshot.metadata.signed.meta if old_snapshot is not None else {}
-    top, top_bytes = _plan_targets(old_targets, sign)
+    top, top_bytes = _plan_targets(previous.targets if previous else None, sign)
     meta: dict[str, MetaFile] = {"targets.json": _meta_file(top.signed.version, top_bytes)}
     files[f"{TUF_DIR}/{top.signed.version}.targets.json"] = OutputFile.from_bytes(top_bytes)
     for name, (version, data) in _plan_bins(targets, old_meta, top.signed.expires, sign).items():
@@ -153,7 +164,7 @@ def plan_tuf(
         )
     snapshot_version, snapshot_bytes = _plan_snapshot(old_snapshot, meta, sign)
     files[f"{TUF_DIR}/{snapshot_version}.snapshot.json"] = OutputFile.from_bytes(snapshot_bytes)
-    old_timestamp = previous.timestamp if previous is not None and not rotated else None
+    old_timestamp = previous.timestamp if previous is not None else None
     pin = _meta_file(snapshot_version, snapshot_bytes)
     files[f"{TUF_DIR}/timestamp.json"] = OutputFile.from_bytes(
         _plan_timestamp(old_timestamp, pin, sign)
@@ -165,16 +176,48 @@ def _meta_file(version: int, data: bytes) -> MetaFile:
     return MetaFile(version=version, length=len(data), hashes={"sha256": sha256_hex(data)})
 
 
-def _our_root(version: int, sign: _Signing) -> bytes:
-    key = sign.signer.public_key
+def root_for(public: bytes, version: int, expires: datetime) -> Metadata[Root]:
+    """The root appshelf signs: one Ed25519 key holds every role (threshold 1), and
+    consistent snapshots."""
+    key = tuf_key(public)
     root = Root(
         version=version,
-        expires=sign.expiry(sign.settings.root_lifetime),
+        expires=expires,
         keys={key.keyid: key},
         roles={name: Role([key.keyid], 1) for name in _TOP_ROLES},
         consistent_snapshot=True,
     )
-    return sign.encode(Metadata(root))
+    return Metadata(root)
+
+
+def _our_root(version: int, sign: _Signing) -> bytes:
+    public = bytes.fromhex(sign.signer.public_key.keyval["public"])
+    return sign.encode(root_for(public, version, sign.expiry(sign.settings.root_lifetime)))
+
+
+def handover_root(
+    current: bytes, old: RegistryKey, new: RegistryKey, expires: datetime
+) -> tuple[int, bytes]:
+    """The root that follows the published root `current` (held by `old`) and gives
+    every role to `new`, signed by both (what `appshelf rotate-key --tuf-root` writes
+    into keys/tuf/): (its version, its bytes).
+
+    Raises:
+        SigningKeyError: `current` is not a TUF root held by `old` alone.
+    """
+    try:
+        root = parse_metadata(current, Root)
+        check_root_step(None, root, str)
+    except (ValueError, OutputError) as exc:
+        raise SigningKeyError(f"--tuf-root: {exc}") from None
+    if only_key_of(root.signed, [old.public_bytes]) is None:
+        raise SigningKeyError(
+            "--tuf-root: that root does not give its roles to the old key alone (is it the "
+            "registry's published tuf/root.json, and the right old key?)"
+        )
+    version = root.signed.version + 1
+    following = root_for(new.public_bytes, version, expires)
+    return version, encode_signed(following, [RegistrySigner(old), RegistrySigner(new)])
 
 
 def _plan_roots(
