@@ -59,6 +59,7 @@ from appshelf.signing.keys import RegistryKey
 from appshelf.signing.tufkeys import FastCanonicalSerializer, RegistrySigner, tuf_key
 
 BIN_PREFIX = "bin"
+_KEEP_RENDERED_BYTES = 256 << 20  # pages rendered for their digest, kept for the writer
 _TOP_ROLES = (Root.type, Timestamp.type, Snapshot.type, Targets.type)
 
 
@@ -366,10 +367,11 @@ def site_targets(
     (lazy files) and the files of unchanged apps (`reused`, build/memo.py). For these,
     a file on disk whose stat key and token are what the writer recorded is what the
     plan would write: its digest is the recorded one (or, for a page, its bytes are
-    hashed); any other page is rendered here (the writer renders it again, so the
-    build never holds the whole site in memory).
+    hashed); any other page is rendered here, and kept for the writer up to 256 MB in
+    all (past that the writer renders it again: the site is never all in memory).
     """
     records = output_records(cache, output.absolute()) or {}
+    kept = 0
     disk = FolderSource(output)
     found: dict[str, tuple[int, str]] = {}
     for path in sorted(files.keys() | reused):
@@ -401,6 +403,9 @@ def site_targets(
             continue
         rendered = planned.materialize()
         found[path] = (rendered.size, rendered.sha256)
+        if kept + rendered.size <= _KEEP_RENDERED_BYTES:  # the writer need not render it again
+            files[path] = rendered
+            kept += rendered.size
     return found
 
 
