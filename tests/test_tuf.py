@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from securesystemslib.signer._utils import compute_default_keyid
-from tests.conftest import StaticServer
 from tuf.api import exceptions
 from tuf.api.metadata import Metadata
 from tuf.api.serialization.json import JSONSerializer
@@ -29,6 +28,7 @@ from appshelf.deploy.http import HttpSource
 from appshelf.errors import OutputError, SigningKeyError
 from appshelf.signing.keys import RegistryKey, write_new_key_file
 from appshelf.site import site_generator
+from conftest import StaticServer
 
 ARTIFACT = "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz"
 
