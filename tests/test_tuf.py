@@ -313,3 +313,49 @@ def _keyids(root: dict[str, object]) -> set[str]:
 
 def _tuf_keyid(key: RegistryKey) -> str:
     return compute_default_keyid("ed25519", "ed25519", {"public": key.public_hex})
+
+
+def test_a_handover_root_not_signed_by_the_old_key_is_refused(site: Site) -> None:
+    """keys/tuf/2.root.json is input: one signed by the new key alone (someone who has
+    only the new key) cannot take the TUF roles over."""
+    from appshelf.build.tufrepo import encode_signed, root_for
+    from appshelf.signing.keys import load_key_file
+    from appshelf.signing.releaselog import make_rotation
+    from appshelf.signing.tufkeys import RegistrySigner
+
+    site.build()
+    new_path = site.tmp / "new.key"
+    new = write_new_key_file(new_path)
+    (site.source / "keys/tuf").mkdir(parents=True)
+    (site.source / "keys/rotate.json").write_bytes(
+        make_rotation(site.key, load_key_file(new_path), site.url, "2026-01-15T12:00:00Z")
+    )
+    forged = root_for(new.public_bytes, 2, _now() + timedelta(days=365))
+    (site.source / "keys/tuf/2.root.json").write_bytes(encode_signed(forged, [RegistrySigner(new)]))
+    before = _site_files(site.out)
+    with pytest.raises(SigningKeyError, match=r"keys/tuf/2\.root\.json: not signed"):
+        site.build(environ={"APPSHELF_SIGNING_KEY": new_path.read_text()})
+    assert _site_files(site.out) == before
+
+
+def test_rotate_key_refuses_a_tuf_root_of_another_key(site: Site) -> None:
+    site.build()
+    other = site.tmp / "other.key"
+    write_new_key_file(other)
+    new_path = site.tmp / "new.key"
+    write_new_key_file(new_path)
+    result = CliRunner().invoke(
+        main,
+        [
+            "rotate-key",
+            str(site.source),
+            "--old-key-file",
+            str(other),
+            "--new-key-file",
+            str(new_path),
+            "--tuf-root",
+            str(site.tuf("root.json")),
+        ],
+    )
+    assert result.exit_code == 1 and result.output.startswith("Error: --tuf-root")
+    assert not (site.source / "keys").exists()

@@ -369,6 +369,9 @@ def site_targets(
     plan would write: its digest is the recorded one (or, for a page, its bytes are
     hashed); any other page is rendered here, and kept for the writer up to 256 MB in
     all (past that the writer renders it again: the site is never all in memory).
+
+    Raises:
+        OutputError: an unchanged app's output file is gone.
     """
     records = output_records(cache, output.absolute()) or {}
     kept = 0

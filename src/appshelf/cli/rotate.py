@@ -59,27 +59,27 @@ def command(source: Path, old_key_file: Path, new_key_file: Path, tuf_root: Path
     now = datetime.now(UTC).replace(microsecond=0)
     issued = format_timestamp(now)
     statement = make_rotation(old, new, config.registry.base_url, issued)
-    folder = source / ROTATIONS_DIR
+    lifetime = timedelta(days=config.tuf.root_lifetime_days)
+    handover = _tuf_handover(tuf_root, old, new, now + lifetime) if tuf_root else None
+    folder = source / ROTATIONS_DIR  # nothing is written before everything is checked
     folder.mkdir(exist_ok=True)
     path = folder / f"rotate-{new.keyid[:16]}.json"
-    if tuf_root is not None:
-        _write_tuf_handover(
-            source, tuf_root, old, new, now + timedelta(days=config.tuf.root_lifetime_days)
-        )
+    if handover is not None:
+        version, data = handover
+        root_path = source / tuf_handover_path(version)
+        root_path.parent.mkdir(exist_ok=True)
+        root_path.write_bytes(data)
+        click.echo(f"Wrote {root_path}: TUF root {version}, signed by the old and the new key")
     path.write_bytes(statement)
     click.echo(f"Wrote {path}: {old.keyid[:16]}... hands signing to {new.keyid[:16]}...")
     click.echo("Commit it, then build with the new key (e.g. APPSHELF_SIGNING_KEY).")
 
 
-def _write_tuf_handover(
-    source: Path, tuf_root: Path, old: RegistryKey, new: RegistryKey, expires: datetime
-) -> None:
+def _tuf_handover(
+    tuf_root: Path, old: RegistryKey, new: RegistryKey, expires: datetime
+) -> tuple[int, bytes]:
     try:
         current, _, _ = read_input_file(tuf_root, MAX_TUF_ROOT_BYTES, follow_symlinks=True)
     except InputFileError as exc:
         raise SigningKeyError(f"{tuf_root}: {exc}") from None
-    version, data = handover_root(current, old, new, expires)
-    path = source / tuf_handover_path(version)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    click.echo(f"Wrote {path}: TUF root {version}, signed by the old and the new key")
+    return handover_root(current, old, new, expires)
