@@ -23,11 +23,13 @@ from tuf.api.serialization.json import JSONSerializer
 from tuf.ngclient import Updater, UpdaterConfig
 
 from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.build import cache as cache_module
 from appshelf.cli import main
 from appshelf.deploy.http import HttpSource
 from appshelf.errors import OutputError, SigningKeyError
 from appshelf.signing.keys import RegistryKey, write_new_key_file
 from appshelf.site import site_generator
+from appshelf.source import fingerprint as fingerprint_module
 from conftest import StaticServer
 
 ARTIFACT = "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz"
@@ -102,11 +104,30 @@ def _site_files(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_ngclient_downloads_and_verifies_every_site_file(site: Site) -> None:
+def test_ngclient_downloads_and_verifies_every_site_file(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Files here are seconds old: treat them as settled, so unchanged apps are reused.
+    monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(fingerprint_module, "RACY_NS", -(10**18))
     site.build()
     updater = site.updater()
     source = site.source / "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz"
     assert _download(updater, ARTIFACT) == source.read_bytes()
+    _every_file_is_a_target(site, updater)
+    # The next build reuses unchanged apps and takes their pages' digests from the
+    # published bins: every file still verifies.
+    folder = site.source / "apps/kv-store/3.0.0"
+    folder.mkdir()
+    (folder / "kv-store-3.0.0.tar.gz").write_bytes(b"three")
+    report = site.build()
+    assert report.apps_reused > 0
+    again = site.updater(site.tmp / "client-1")
+    again.refresh()
+    _every_file_is_a_target(site, again)
+
+
+def _every_file_is_a_target(site: Site, updater: Updater) -> None:
     files = _site_files(site.out)
     targets = {p: d for p, d in files.items() if not p.startswith("tuf/")}
     assert len(targets) > 80  # artifacts, manifests, indexes, the log, the HTML pages

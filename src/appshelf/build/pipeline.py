@@ -33,7 +33,7 @@ from appshelf.build.previous import (
     looks_like_output,
     read_previous,
 )
-from appshelf.build.tufprevious import TufPrevious, read_tuf_previous
+from appshelf.build.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
 from appshelf.build.tufrepo import TufSettings, plan_tuf, site_targets
 from appshelf.build.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
@@ -383,7 +383,14 @@ def _tuf_files(
 ) -> OutputFiles:
     """`tuf/`: every planned file a target (build/tufrepo.py)."""
     config = plan.tree.config
-    targets = site_targets(plan.files, plan.reused, output, cache)
+    # The output folder is the published state read: its TUF targets are those of the
+    # build that wrote the files the cache vouches for (elsewhere they may not be).
+    listed = (
+        read_bin_targets(FolderSource(output), previous)
+        if previous is not None and _writes_anchor(options)
+        else None
+    )
+    targets = site_targets(plan.files, plan.reused, output, cache, listed)
     following = len(previous.roots) + 1 if previous is not None else 1
     settings = TufSettings(
         bins=config.tuf.bins,

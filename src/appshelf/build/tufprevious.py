@@ -36,6 +36,7 @@ MAX_TIMESTAMP_BYTES = 16_384
 MAX_SNAPSHOT_BYTES = 16 << 20
 MAX_TARGETS_BYTES = 5_000_000
 
+
 @dataclass(frozen=True)
 class Published:
     """One verified metadata file: its parsed form and its exact bytes."""
@@ -221,3 +222,36 @@ def _bad(source: PublishedSource, name: str, reason: str) -> str:
         "what was published; restore it (or pass --previous with a good copy) rather "
         "than deleting it"
     )
+
+
+def read_bin_targets(source: PublishedSource, previous: TufPrevious) -> dict[str, tuple[int, str]]:
+    """path -> (length, sha256) of every target the published bins list, each bin read
+    only if it matches the verified snapshot's pin (so its bytes are the ones this
+    registry signed). Used to know the digests of unchanged pages without reading them.
+
+    Raises:
+        OutputError: a bin is missing or is not what the snapshot pins.
+    """
+    found: dict[str, tuple[int, str]] = {}
+    if previous.snapshot is None:
+        return found
+    snapshot = previous.snapshot.metadata.signed
+    assert isinstance(snapshot, Snapshot)
+    for name, pin in sorted(snapshot.meta.items()):
+        if name == "targets.json":
+            continue
+        raw = source.read(f"{TUF_DIR}/{pin.version}.{name}", MAX_TARGETS_BYTES)
+        if raw is None:
+            raise OutputError(_bad(source, f"{pin.version}.{name}", "is missing"))
+        try:
+            pin.verify_length_and_hashes(raw)
+            listed = loads_bounded(raw)["signed"]["targets"]
+            for path, info in listed.items():
+                length, sha256 = info["length"], info["hashes"]["sha256"]
+                if isinstance(length, int) and isinstance(sha256, str):
+                    found[path] = (length, sha256)
+        except Exception:  # a mismatch, or not the shape appshelf writes
+            raise OutputError(
+                _bad(source, f"{pin.version}.{name}", "is not the bin its snapshot pins")
+            ) from None
+    return found

@@ -359,7 +359,11 @@ def _plan_timestamp(old: Published | None, pin: MetaFile, sign: _Signing) -> byt
 
 
 def site_targets(
-    files: OutputFiles, reused: set[str], output: Path, cache: BuildCache
+    files: OutputFiles,
+    reused: set[str],
+    output: Path,
+    cache: BuildCache,
+    listed: Mapping[str, tuple[int, str]] | None = None,
 ) -> dict[str, tuple[int, str]]:
     """path -> (length, sha256) of every planned file outside `tuf/`.
 
@@ -367,8 +371,10 @@ def site_targets(
     (lazy files) and the files of unchanged apps (`reused`, build/memo.py). For these,
     a file on disk whose stat key and token are what the writer recorded is what the
     plan would write: its digest is the recorded one (or, for a page, its bytes are
-    hashed); any other page is rendered here, and kept for the writer up to 256 MB in
-    all (past that the writer renders it again: the site is never all in memory).
+    hashed, unless `listed`, the verified TUF targets of the build that wrote the
+    folder, has it); any other page is rendered here, and kept for the writer up to
+    256 MB in all (past that the writer renders it again: the site is never all in
+    memory).
 
     Raises:
         OutputError: an unchanged app's output file is gone.
@@ -390,6 +396,9 @@ def site_targets(
         if record is not None and on_disk == record.key and token in (None, record.sha256):
             if not record.sha256.startswith("fp:"):
                 found[path] = (record.key[0], record.sha256)
+                continue
+            if listed is not None and path in listed:
+                found[path] = listed[path]
                 continue
             data = disk.read(path, 64 << 20)
             if data is not None:
