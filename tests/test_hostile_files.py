@@ -188,3 +188,18 @@ def test_a_deeply_nested_rotation_statement_is_no_traceback(
     write(example_source / "keys" / "deep.json", "[" * 60_000)
     code, output = run_build(example_source, tmp_path / "out")
     assert code == 0 and "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("name", ["page.html", "Page.HTM", "icon.svg", "feed.xml", "a.xhtml"])
+def test_artifact_a_browser_would_run_as_a_page_is_refused(
+    example_source: Path, tmp_path: Path, name: str
+) -> None:
+    """An artifact named `*.html` (or SVG, XML...) sits on the registry's origin; Pages
+    serves it as a page, so its script would run as the registry's site."""
+    folder = example_source / "apps/kv-store/1.0.0"
+    (folder / "kv-store-1.0.0.tar.gz").rename(folder / name)
+    out = tmp_path / "out"
+    code, output = run_build(example_source, out)
+    assert code == 1 and "Traceback" not in output
+    assert f"apps/kv-store/1.0.0/{name}: a browser would run this file as a page" in output
+    assert not out.exists()

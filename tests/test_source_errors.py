@@ -75,7 +75,7 @@ def test_every_problem_is_listed_at_once(example_source: Path, tmp_path: Path) -
         "apps/slack-notify/app.toml: colour: unknown key",
         "apps/slack-notify/app.toml: color: must be #RRGGBB, got 'blue'",
         "apps/jira-sync/4.0.0/release.toml: artifact_url: must be an https:// URL, got 'http://example.com/a.tar.gz'",
-        "apps/jira-sync/5.0.0/release.toml: (file): an external artifact_url must be pinned: sha256 and size required",
+        "apps/jira-sync/5.0.0/release.toml: (file): an external artifact_url must be pinned: sha256 and size required (`appshelf sync` records them: docs/import.md)",
         "apps/http-client/3.0.0/leak.tar.gz: symlink points outside the source tree",
         "apps/escaped: symlink points outside the source tree",
         "apps/http-client/4.0.0/release.toml: cannot read (Is a directory)",

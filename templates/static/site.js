@@ -100,6 +100,8 @@
   };
 
   function prepare(apps) {
+    /* Starter templates have their own page (templates/index.html). */
+    apps = apps.filter(function (app) { return app.kind !== "template"; });
     return apps.map(function (app) {
       var words = [app.key, app.name, app.description, app.category || ""]
         .concat(app.tags || [], app.provides || [], app.requires || []);

@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 
 from appshelf.client.errors import LockMismatch, LogInconsistent
+from appshelf.client.keys import trusted_keys
 from appshelf.client.lock import check_lock, lock_plan, read_lock, write_lock
 from appshelf.client.verify import verify_registry
+from appshelf.signing.keys import RegistryKey, write_new_key_file
+from appshelf.signing.releaselog import make_rotation
 from appshelf.source.lifecycle import record_standing
 from conftest import build
 
@@ -242,6 +245,38 @@ def test_a_lock_checks_the_log_entry_at_its_index(
     fresh = make_client(served.url, state_dir=tmp_path / "fresh-state")
     with pytest.raises(LockMismatch, match=r"release log entry 9 does not record this release"):
         check_lock(fresh, lock)
+
+
+def test_a_lock_still_installs_after_the_registry_rotates_its_key(
+    example_source: Path, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """After a rotation every manifest is signed by the new key; the lock's logged release
+    is the pin, so a client that trusts the new key installs what the lock says."""
+    old = write_new_key_file(tmp_path / "old.key")
+    new = write_new_key_file(tmp_path / "new.key")
+    root = tmp_path / "www"
+    root.mkdir()
+    with HostileServer(root) as server:
+        build(example_source, root, base_url=server.url, environ=_key_env(old))
+        both = trusted_keys([old.public_hex, new.public_hex])
+        client = make_client(server.url, keys=both, allow_dev_key=False)
+        lock = lock_plan(client, _resolve(client, "kv-store@=1.1.1"))
+        assert lock.apps[0].keyid == old.keyid
+        (example_source / "keys").mkdir()
+        (example_source / "keys" / "rotate.json").write_bytes(
+            make_rotation(old, new, server.url, "2026-01-15T12:00:00Z")
+        )
+        build(example_source, root, base_url=server.url, environ=_key_env(new))
+        only_new = trusted_keys([new.public_hex])
+        fresh = make_client(
+            server.url, keys=only_new, allow_dev_key=False, state_dir=tmp_path / "fresh"
+        )
+        (checked,) = check_lock(fresh, lock)
+        assert (checked.keyid, checked.manifest.version) == (new.keyid, "1.1.1")
+
+
+def _key_env(key: RegistryKey) -> dict[str, str]:
+    return {"APPSHELF_SIGNING_KEY": bytes(key.signing_key).hex()}
 
 
 def test_an_old_lock_without_a_log_index_still_works(

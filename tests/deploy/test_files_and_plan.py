@@ -9,7 +9,7 @@ import nacl.signing
 import pytest
 
 from appshelf.deploy.errors import DeployRefusedError, SiteError
-from appshelf.deploy.files import Kind, content_type, kind_of
+from appshelf.deploy.files import Kind, content_disposition, content_type, kind_of
 from appshelf.deploy.plan import plan_deploy
 from appshelf.deploy.s3 import S3Target, invalidation_paths
 from appshelf.deploy.site import read_site
@@ -161,3 +161,13 @@ def test_a_tampered_site_is_not_uploaded(example_source: Path, tmp_path: Path) -
     (tmp_path / "s3/snapshot.json").symlink_to(tmp_path / "s2/snapshot.json")
     with pytest.raises(SiteError, match="symbolic link"):
         read_site(tmp_path / "s3")
+
+
+def test_artifacts_a_browser_would_render_download_instead() -> None:
+    """Defence in depth for a site not built by this appshelf: an artifact named like a
+    page is sent as an attachment; the site's own pages are not."""
+    artifact = "apps/x/1.0.0/notes.HTML"
+    assert content_disposition(artifact, Kind.ARTIFACT) == "attachment"
+    assert content_disposition("apps/x/1.0.0/x-1.0.0.tar.gz", Kind.ARTIFACT) is None
+    assert content_disposition("apps/x/1.0.0/index.html", Kind.PAGE) is None
+    assert content_disposition("apps/x/icon.svg", Kind.ASSET) == "attachment"

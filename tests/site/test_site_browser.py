@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -38,6 +39,9 @@ from appshelf.formats.canonical import canonical_json
 from appshelf.site.preview import PreviewEvent, PreviewServer
 
 pytestmark = pytest.mark.browser
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "anip"))
+from anip_support import add_template  # noqa: E402
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
@@ -832,3 +836,55 @@ def test_taken_down_version_page_explains_itself(
         assert not page.request.get(server.url + "apps/kv-store/0.9.0/manifest.json").ok
         page.locator("main a", has_text="history").click()
         expect(page).to_have_url(server.url + "apps/kv-store/index.html#history-h")
+
+
+# ANIP starter templates (docs/spec.md section 15): their own section, linked from the
+# listing, and not among the apps (neither listed nor found by search).
+def test_templates_have_their_own_section(
+    example_source: Path, static_server: Any, watched: Watched
+) -> None:
+    add_template(example_source)
+    build_site(example_source, static_server.root, base_url=static_server.url)
+    page = watched.page
+    page.goto(static_server.url + "index.html")
+    expect(page.locator("#all-apps > li")).to_have_count(5)  # the apps only
+    expect(page.locator("#all-apps")).not_to_contain_text("Orders starter")
+    page.fill("#q", "order services")  # only in the template's description: not an app
+    expect(page.locator("#status")).to_have_text("No app matches.")
+    page.fill("#q", "")
+    page.click("#templates-link a")
+    expect(page).to_have_url(static_server.url + "templates/index.html")
+    card = page.locator('#templates > li[data-template="starter"]')
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text("anip/0.24")
+    expect(card).to_contain_text("README.md, docs/design.md")
+    card.locator("h2 a").click()
+    expect(page).to_have_url(static_server.url + "apps/starter/index.html")
+    expect(page.locator("#template-kind")).to_have_text("Starter template")
+
+
+def test_no_templates_no_section(example_source: Path, tmp_path: Path) -> None:
+    build_site(example_source, tmp_path / "out")
+    assert not (tmp_path / "out/templates").exists()
+    assert 'id="templates-link"' not in (tmp_path / "out/index.html").read_text()
+
+
+def test_anip_mirror_index_files_run_nothing(
+    example_source: Path, static_server: Any, watched: Watched
+) -> None:
+    """The ANIP mirror's index.html files are JSON that a host serves as text/html (as
+    GitHub Pages does): a description with markup shows as text and runs nothing."""
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    app_toml = example_source / "apps/kv-store/app.toml"
+    app_toml.write_text(
+        app_toml.read_text().replace('description = "', f'description = "{hostile} ', 1)
+    )
+    with (example_source / "registry.toml").open("a") as f:
+        f.write("\n[mirrors]\nanip = true\n")
+    build_site(example_source, static_server.root, base_url=static_server.url)
+    page = watched.page
+    response = page.goto(static_server.url + "registry-api/v1/packages/kv-store/1.1.1")
+    assert response is not None and "text/html" in response.headers["content-type"]
+    assert page.url.endswith("/1.1.1/")  # redirected to the folder's index file
+    expect(page.locator("body")).to_contain_text('"packageId":"kv-store"')
+    expect(page.locator("script, img")).to_have_count(0)

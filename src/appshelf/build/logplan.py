@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from appshelf.errors import Problem, SigningKeyError
 from appshelf.formats.documents import FileDigest, VersionEntry
@@ -51,6 +52,7 @@ class Release:
     provides: list[str]
     requires: list[str]
     published: str
+    kind: Literal["template"] | None = None  # spec section 15
 
 
 def logged_key(key: RegistryKey) -> LoggedKey:
@@ -144,11 +146,14 @@ def check_release(logged: LoggedRelease, release: Release, folder: str) -> list[
         ("provides", entry.provides, release.provides),
         ("requires", entry.requires, release.requires),
         ("published", entry.published, release.published),
+        ("kind", entry.kind or "app", release.kind or "app"),
     ]
     return [
         Problem(
             f"{folder}/{release.artifact.filename}"
             if name.startswith("artifact")
+            else f"{folder.rsplit('/', 1)[0]}/app.toml"
+            if name == "kind"
             else f"{folder}/release.toml",
             name,
             f"{release.app} {release.version} was published (release log entry "
@@ -173,6 +178,7 @@ def log_release(state: LogState, release: Release, manifest: FileDigest, logged:
             provides=release.provides,
             requires=release.requires,
             published=release.published,
+            kind=release.kind,
         )
     )
 

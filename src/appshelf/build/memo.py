@@ -38,7 +38,8 @@ from appshelf.source.fingerprint import current_digest, keys_digest
 from appshelf.source.models import RegistryConfig
 from appshelf.source.tree import SourceTree, UnchangedApp
 
-MEMO_FORMAT = 3  # bump when what a record means changes (3: icons checked by content)
+MEMO_FORMAT = 4  # bump when what a record means changes (3: icons checked by content,
+# 4: an icon named by app.toml is published under that name)
 
 
 class AppRecord(BaseModel):

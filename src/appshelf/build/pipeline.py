@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote
 
 from pydantic import BaseModel
@@ -42,11 +43,14 @@ from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
 from appshelf.formats.schemas import schema_files
+from appshelf.mirrors.anip import anip_files
+from appshelf.mirrors.appr import mirror_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
+from appshelf.source.channels import read_channels
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
 from appshelf.source.rotations import read_rotations, read_tuf_handover
-from appshelf.source.tree import SourceTree, load_source_tree
+from appshelf.source.tree import SourceTree, load_source_tree, read_registry_config
 
 Generator = Callable[[RegistryPlan], OutputFiles]
 
@@ -470,17 +474,25 @@ def _start_log(
     )
 
 
-def _lifecycles(tree: SourceTree) -> dict[str, LifecycleFile]:
+_T = TypeVar("_T")
+
+
+def _per_app(tree: SourceTree, read: Callable[[Path, Path], _T]) -> dict[str, _T]:
+    """`read(app folder, root)` for every app read in full; every problem at once."""
     problems: list[Problem] = []
-    found: dict[str, LifecycleFile] = {}
+    found: dict[str, _T] = {}
     for app in tree.apps:
         try:
-            found[app.key] = read_lifecycle(app.folder, tree.root)
+            found[app.key] = read(app.folder, tree.root)
         except SourceTreeError as exc:
             problems += exc.problems
     if problems:
         raise SourceTreeError(problems)
     return found
+
+
+def _lifecycles(tree: SourceTree) -> dict[str, LifecycleFile]:
+    return _per_app(tree, read_lifecycle)
 
 
 def _app_memo(
@@ -490,10 +502,20 @@ def _app_memo(
     --previous) and every generator can say what its pages depend on."""
     if cache.path is None or options.previous is not None or options.previous_source is not None:
         return None
+    if _mirrors_on(source):
+        return None  # a mirror is built from every app's plan
     generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
     if len(generators) != len(options.generators):
         return None
     return AppMemo(cache, output.absolute(), source.resolve(), generators)
+
+
+def _mirrors_on(source: Path) -> bool:
+    """Whether registry.toml turns a mirror on (a broken one is reported by the build)."""
+    try:
+        return read_registry_config(source).mirrors.appr
+    except SourceTreeError:
+        return False
 
 
 def _build(
@@ -516,16 +538,20 @@ def _build(
     # Unchanged apps (build/memo.py) are not planned again: their files are reused.
     reused = [app for _, app in memo.reused.values()] if memo is not None else []
     before = previous.log.size if previous.log is not None else 0
-    plan = plan_registry(tree, hashes, log, key, now, reused, _lifecycles(tree))
+    channels = _per_app(tree, read_channels)
+    plan = plan_registry(tree, hashes, log, key, now, reused, _lifecycles(tree), channels)
     base = tree.config.registry.base_url
     plan.files.update({p: OutputFile.from_bytes(d) for p, d in log_files(log, key, base).items()})
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
+    if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
+        plan.files.update(anip_files(plan, key))
     for generator in options.generators:
         extra = generator(plan)
         clash = sorted(set(extra) & (plan.files.keys() | plan.reused))
         if clash:
             raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
         plan.files.update(extra)
+    plan.files.update(mirror_files(plan))  # opt-in ([mirrors]); under cnr/, pinned below
     head = LogHead(size=log.size, root=log.root.hex())
     plan_snapshot(plan, previous, key, now, force_new=options.resign, log=head)
     assert plan.snapshot is not None

@@ -16,11 +16,14 @@ from urllib.parse import quote
 import semver
 from pydantic import BaseModel, ConfigDict
 
+from appshelf.build.channelplan import channel_refs, log_channels
 from appshelf.build.hashing import FileHash
 from appshelf.build.logplan import Release, check_release, log_release, log_standing
 from appshelf.build.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
 from appshelf.build.previous import SNAPSHOT_FILE, PreviousOutput
+from appshelf.build.templates import MIRROR_PINS, TEMPLATES_FILE, templates_document
 from appshelf.errors import Problem, SourceTreeError
+from appshelf.formats.appr import PINS as APPR_PINS
 from appshelf.formats.canonical import format_timestamp, model_to_json, parse_timestamp
 from appshelf.formats.documents import (
     AppDetail,
@@ -50,6 +53,7 @@ from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.signing.releaselog import LogState
 from appshelf.source.lifecycle import LifecycleFile, wanted_standing
+from appshelf.source.templates import TemplateSummary
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
 
 _PALETTE = ("#2563EB", "#7C3AED", "#DB2777", "#DC2626", "#EA580C", "#16A34A", "#0891B2", "#4F46E5")
@@ -81,6 +85,7 @@ class ReleaseSummary(BaseModel):
     notes: str | None
     sha256: str
     size: int
+    template: TemplateSummary | None = None  # a template's bundle, as checked
 
     @property
     def folder(self) -> str:
@@ -136,6 +141,7 @@ class _Planning:
     lifecycles: Mapping[str, LifecycleFile]
     key: RegistryKey
     now: datetime
+    channels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # channels.toml
     files: OutputFiles = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)  # every source version
@@ -162,6 +168,7 @@ def plan_registry(
     now: datetime,
     reused: Sequence[ReusedApp] = (),
     lifecycles: Mapping[str, LifecycleFile] | None = None,
+    channels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> RegistryPlan:
     """Plan every JSON document and append what is new to `log`.
 
@@ -172,7 +179,7 @@ def plan_registry(
         SourceTreeError: every problem, among them each logged release that the source
             no longer builds exactly as logged (build/logplan.py).
     """
-    ctx = _Planning(tree, hashes, log, lifecycles or {}, key, now)
+    ctx = _Planning(tree, hashes, log, lifecycles or {}, key, now, channels or {})
     base, files = ctx.base, ctx.files
     warnings: list[str] = []
     planned_apps = [_plan_app(ctx, app) for app in tree.apps]
@@ -188,7 +195,9 @@ def plan_registry(
         files.update(app.pinned)
         reused_paths.update(app.paths)
 
-    flows_registry = FlowsRegistry(apps={summary.key: summary.flows for summary in summaries})
+    flows_registry = FlowsRegistry(
+        apps={s.key: s.flows for s in summaries if s.index.kind is None}  # no templates
+    )
     files["registry.json"] = OutputFile.from_bytes(model_to_json(flows_registry))
     index = RegistryIndex(
         registry=base,
@@ -199,6 +208,9 @@ def plan_registry(
     files["index.json"] = OutputFile.from_bytes(model_to_json(index))
     keys = _keys_document(tree, key, log)
     files["keys.json"] = OutputFile.from_bytes(model_to_json(keys))
+    listing = templates_document(base, summaries, log)
+    if listing is not None:
+        files[TEMPLATES_FILE] = OutputFile.from_bytes(model_to_json(listing))
     return RegistryPlan(
         tree, files, planned_apps, index, keys, summaries, reused_paths, warnings, log=log
     )
@@ -247,6 +259,7 @@ def app_summary(base: str, planned: PlannedApp) -> AppSummary:
                 notes=v.manifest.notes,
                 sha256=v.manifest.artifact.sha256,
                 size=v.manifest.artifact.size,
+                template=v.source.template,
             )
             for v in planned.versions
         ],
@@ -258,7 +271,9 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
     config = app.config
     icon_path: str | None = None
     if app.icon is not None and app.icon_data is not None:
-        icon_path = f"{app_dir(app.key)}/icon{app.icon.suffix}"
+        # Published under its source name (icon.svg, or what app.toml's `icon` names), so
+        # an imported Flows icon such as logo.svg keeps its name (spec 13).
+        icon_path = f"{app_dir(app.key)}/{app.icon.name}"
         files[icon_path] = OutputFile.from_bytes(app.icon_data)  # the bytes that were checked
     metadata = AppMetadata(
         name=config.name,
@@ -270,6 +285,7 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
         license=config.license,
         tags=list(config.tags),
         category=config.category,
+        kind="template" if config.kind == "template" else None,
     )
     versions: list[PlannedVersion] = []
     lifecycle = ctx.lifecycles.get(app.key, LifecycleFile())
@@ -287,7 +303,14 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
         planned = _plan_version(ctx, source, metadata, lifecycle)
         if planned is not None:
             versions.append(planned)
-    detail = AppDetail(key=app.key, metadata=metadata, versions=[v.entry for v in versions])
+    where = f"{app_dir(app.key)}/channels.toml"
+    ctx.problems += log_channels(ctx.log, app.key, ctx.channels.get(app.key, {}), ctx.logged, where)
+    detail = AppDetail(
+        key=app.key,
+        metadata=metadata,
+        versions=[v.entry for v in versions],
+        channels=channel_refs(ctx.log, app.key),
+    )
     files[f"{app_dir(app.key)}/app.json"] = OutputFile.from_bytes(model_to_json(detail))
     flows_versions = FlowsVersions(
         versions=[
@@ -340,6 +363,9 @@ def _plan_version(
         assert artifact.path is not None
         digest = hashes[ident]
         relpath = f"{folder}/{artifact.filename}"
+        if source.template is not None and source.template.sha256 != digest.sha256:
+            problems.append(Problem(where, "", "the template bundle changed during the build"))
+            return None
         files[relpath] = OutputFile.copy_of(artifact.path, digest.sha256, digest.size)
         ref = ArtifactRef(
             url=url_for(base, relpath),
@@ -358,6 +384,7 @@ def _plan_version(
         provides=list(source.release.provides),
         requires=list(source.release.requires),
         published=published,
+        kind=metadata.kind,
     )
     if earlier is not None:
         changed = check_release(earlier, release, where)
@@ -445,6 +472,7 @@ def _index_entry(planned: PlannedApp) -> IndexEntry:
         requires=latest.manifest.requires if latest else [],
         icon=planned.icon_path,
         color=metadata.color,
+        kind=metadata.kind,
     )
 
 
@@ -477,7 +505,8 @@ def _keys_document(tree: SourceTree, key: RegistryKey, log: LogState) -> KeysDoc
 
 def index_files(files: OutputFiles) -> list[str]:
     """The files the snapshot pins: every JSON index a client reads before a manifest."""
-    top = {"registry.json", "index.json", "keys.json", CHECKPOINT}
+    top = {"registry.json", "index.json", "keys.json", CHECKPOINT, TEMPLATES_FILE}
+    top |= {APPR_PINS, *MIRROR_PINS}
     return sorted(
         path
         for path in files

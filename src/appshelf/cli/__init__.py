@@ -36,6 +36,7 @@ def _register() -> None:
         build,
         deploy,
         fetch,
+        flows_import,
         init,
         keygen,
         lifecycle,
@@ -56,6 +57,8 @@ def _register() -> None:
     for command in (*lifecycle.commands, rotate.command):
         main.add_command(command)
     main.add_command(show.versions_command)
+    main.add_command(flows_import.import_command)
+    main.add_command(flows_import.sync_command)
 
 
 _register()

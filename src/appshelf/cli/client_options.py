@@ -133,7 +133,9 @@ def resolve_with(client: RegistryClient, requirements: tuple[str, ...], prerelea
         except UnknownApp:
             return None
 
-    return resolve(requirements, app, client.app_keys, include_prerelease=prerelease)
+    return resolve(
+        requirements, app, client.app_keys, include_prerelease=prerelease, channels=client.channel
+    )
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

@@ -77,6 +77,10 @@ def show(report: VerifyReport, artifacts: bool) -> None:
         )
     click.echo(f"  pinned files     {report.pinned_files} ok")
     click.echo(f"  manifests        {report.manifests} ok (signature, pin, agreement)")
+    if report.mirror_files:
+        click.echo(
+            f"  ANIP mirror      {report.mirror_files} files ok (pinned by mirrors/anip.json)"
+        )
     if report.log_entries:
         click.echo(
             f"  release log      {report.log_entries} entries ok (checkpoint, root, rules), "

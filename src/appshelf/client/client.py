@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appshelf.client import trusted as t
+from appshelf.client.channels import checked_channel
 from appshelf.client.errors import ClientUsageError, Malformed, RepositoryError, UnknownVersion
 from appshelf.client.files import atomic_file
 from appshelf.client.keys import TrustedKeys, check_dev_key
@@ -26,6 +27,7 @@ from appshelf.client.transport import (
 )
 from appshelf.formats.documents import AppDetail, KeysDocument, RegistryIndex, VersionEntry
 from appshelf.formats.flows import FlowsRegistry, FlowsVersions
+from appshelf.formats.templates import TEMPLATES_PATH, TemplatesIndex
 from appshelf.source.models import ARTIFACT_NAME_RE, RESERVED_ARTIFACT_NAMES
 
 
@@ -233,6 +235,23 @@ class RegistryClient:
             self.snapshot, "index.json", RegistryIndex, self.read_pinned("index.json")
         )
 
+    def templates(self) -> TemplatesIndex:
+        """`templates.json`, verified: every starter template version (docs/spec.md 15).
+
+        Returns:
+            The parsed listing; empty when the registry has no template (no file).
+
+        Raises:
+            RepositoryError: The snapshot (if not yet fetched) or the file fails
+                verification.
+            TransportError: A file could not be read.
+        """
+        if TEMPLATES_PATH not in self.snapshot.snapshot.meta:
+            return TemplatesIndex(registry=self.snapshot.registry, templates=[])
+        return t.parse_document(
+            self.snapshot, TEMPLATES_PATH, TemplatesIndex, self.read_pinned(TEMPLATES_PATH)
+        )
+
     def keys_document(self) -> KeysDocument:
         """`keys.json`, verified: the keys the registry publishes (informational; trust comes
         from `keys`, never from this file).
@@ -296,6 +315,24 @@ class RegistryClient:
             relpath = t.require_app(self.snapshot, key)
             self._apps[key] = t.parse_app(self.snapshot, key, self.read_pinned(relpath))
         return self._apps[key]
+
+    def channel(self, key: str, channel: str) -> str:
+        """The version a channel (dist-tag) of an app names, checked against the log.
+
+        Args:
+            key: The app key.
+            channel: The channel name, e.g. `beta`.
+
+        Returns:
+            The version, once its `channel` log entry is proven (client/channels.py).
+
+        Raises:
+            UnknownApp: The snapshot pins no app `key`.
+            UnknownChannel: The app has no such channel.
+            RepositoryError: app.json or the log entry fails verification.
+            TransportError: A file could not be read.
+        """
+        return checked_channel(self.transport, self.snapshot, self.app(key), channel)
 
     def flows_versions(self, key: str) -> FlowsVersions:
         """The Flows `versions.json` of an app, verified and checked against app.json.

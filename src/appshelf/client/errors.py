@@ -92,6 +92,10 @@ class UnknownVersion(ClientUsageError):
     """The app has no such version."""
 
 
+class UnknownChannel(ClientUsageError):
+    """The app has no channel (dist-tag) of this name."""
+
+
 class ResolutionImpossible(ClientUsageError):
     """No set of versions satisfies every requirement; the message explains the clash."""
 

@@ -5,8 +5,10 @@ says after checking that the registry (verified afresh) still serves the same re
 the same artifact (filename, URL, sha256, size), and the release log's entry at the
 locked index (proven by inclusion in the signed log) still records it. The manifest's
 bytes are not compared: a yank or deprecation re-signs the manifest but is not a change
-of the release. Lock files of version 1 (no log index) are still read; they are checked
-against the entry app.json names.
+of the release, and neither is the signing key's id once the registry has a log (after
+a key rotation every manifest is signed by the new key; the log entry is the pin). Lock
+files of version 1 (no log index) are still read; they are checked against the entry
+app.json names.
 """
 
 from __future__ import annotations
@@ -133,12 +135,15 @@ def _check_locked(client: RegistryClient, locked: LockedApp) -> TrustedManifest:
             f"{locked.artifact.sha256[:16]}...); refusing to install"
         )
     trusted = client.manifest(locked.app, locked.version)
-    if trusted.keyid != locked.keyid:
+    if client.snapshot.snapshot.log is not None:
+        # The logged release is the pin: after a key rotation the manifest is signed by
+        # the new key (one this client trusts, or `manifest` would have failed), and the
+        # release entry, proven in the signed log, still says it is the same release.
+        _check_logged(client, locked, entry)
+    elif trusted.keyid != locked.keyid:
         raise LockMismatch(
             f"{what}: signed by key {trusted.keyid[:16]}..., the lock says {locked.keyid[:16]}..."
         )
-    if client.snapshot.snapshot.log is not None:
-        _check_logged(client, locked, entry)
     return trusted
 
 

@@ -30,6 +30,7 @@ from appshelf.formats.log import (
     MAX_CHECKPOINT,
     MAX_ENTRY,
     TILE_WIDTH,
+    ChannelEntry,
     Checkpoint,
     LifecycleEntry,
     LogFormatError,
@@ -253,6 +254,15 @@ def _check_version(
     return failures
 
 
+def _check_channels(state: LogState, key: str, detail: AppDetail) -> list[str]:
+    """app.json's channels must be the log's: same names, versions and entries."""
+    logged = {name: (c.version, c.index) for name, c in state.app_channels(key).items()}
+    listed = {name: (r.version, r.log_index) for name, r in (detail.channels or {}).items()}
+    if logged == listed:
+        return []
+    return [f"{t.app_path(key)}: its channels {listed} are not the release log's {logged}"]
+
+
 def compare_with_log(
     state: LogState,
     details: Mapping[str, AppDetail],
@@ -273,6 +283,7 @@ def compare_with_log(
                 )
                 continue
             failures += _check_version(key, entry, release, manifests.get((key, entry.version)))
+        failures += _check_channels(state, key, detail)
     for (app, version), release in sorted(state.releases.items(), key=lambda r: r[1].index):
         missing = (app, version) not in listed and app not in unread
         if release.standing.takedown is None and missing:
@@ -311,5 +322,10 @@ def app_history(state: LogState, app: str) -> list[HistoryRow]:
                 HistoryRow(
                     index, entry.logged, action, entry.version, entry.reason, entry.replacement
                 )
+            )
+        elif isinstance(entry, ChannelEntry):
+            label = EVENT_LABELS["channel" if entry.version else "channel-removed"]
+            rows.append(
+                HistoryRow(index, entry.logged, label, entry.version or "", entry.channel, None)
             )
     return rows

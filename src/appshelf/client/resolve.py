@@ -9,6 +9,9 @@ with any other requirement on the same app, and backtracks like any other confli
 Rules: one version per app; every range satisfied; highest first; yanked versions
 only when some requirement pins them exactly (`=1.1.0`); prereleases only when a range
 names a prerelease of the same major.minor.patch (node-semver) or the caller opts in.
+A root requirement may name a channel instead of a range (`app@beta`): it becomes an
+exact pin of the version the channel names (versions/channels.py says which texts are
+channels; none is also a range).
 """
 
 from __future__ import annotations
@@ -21,20 +24,24 @@ import resolvelib
 import semver
 from resolvelib.structs import RequirementInformation
 
+from appshelf.client.channels import app_channel
 from appshelf.client.errors import ClientUsageError, ResolutionImpossible, UnknownApp
 from appshelf.formats.documents import AppDetail, VersionEntry
 from appshelf.source.models import APP_KEY_RE
 from appshelf.versions import InvalidRange, Range, parse_range, parse_version
+from appshelf.versions.channels import is_channel_name
 
 INTERFACE_PREFIX = "interface:"
 AppSource = Callable[[str], AppDetail | None]
+ChannelSource = Callable[[str, str], str]  # (app, channel) -> version
 
 
 @dataclass(frozen=True)
 class Requirement:
     name: str  # an app key, or "interface:<name>"
-    range: Range | None  # None for interfaces
+    range: Range | None  # None for interfaces (and channels until they are looked up)
     text: str  # as the user or the manifest wrote it
+    channel: str | None = None  # `app@beta`: the channel named instead of a range
 
     @property
     def interface(self) -> str | None:
@@ -63,7 +70,7 @@ class Candidate:
 
 def parse_requirement(text: str) -> Requirement:
     """Parse one requirement as a user writes it: `app`, `app@^1.2`, `app@=1.1.0`,
-    `app@1.x || 2` (npm range syntax; see docs/client.md).
+    `app@1.x || 2` (npm range syntax; see docs/client.md), or `app@beta` (a channel).
 
     Args:
         text: The requirement; no range means any version.
@@ -81,6 +88,8 @@ def parse_requirement(text: str) -> Requirement:
             f"{text!r}: expected app@range with an app key like 'kv-store' (e.g. kv-store@^1.0)"
         )
     spec = spec.strip() or "*"
+    if is_channel_name(spec):
+        return Requirement(key, None, f"{key}@{spec}", channel=spec)
     try:
         parsed = parse_range(spec)
     except InvalidRange as exc:
@@ -242,6 +251,7 @@ def resolve(
     all_keys: Callable[[], list[str]],
     include_prerelease: bool = False,
     max_rounds: int = 10_000,
+    channels: ChannelSource | None = None,
 ) -> Plan:
     """Resolve root requirements to one version per app (pip's resolver, resolvelib).
 
@@ -256,6 +266,9 @@ def resolve(
         all_keys: Returns every app key, to find the providers of an interface.
         include_prerelease: Let any range match prereleases.
         max_rounds: Give up after this many resolution rounds.
+        channels: Returns the version a channel of an app names, for `app@beta`;
+            usually `RegistryClient.channel` (checked against the release log).
+            Default: app.json's `channels`, unchecked.
 
     Returns:
         The plan, dependencies first.
@@ -263,6 +276,7 @@ def resolve(
     Raises:
         ClientUsageError: No requirements, or one that does not parse.
         UnknownApp: A root requirement names an app the registry does not have.
+        UnknownChannel: A root requirement names a channel the app does not have.
         InvalidRange: A requirement's or a dependency's range does not parse.
         ResolutionImpossible: No set of versions satisfies every requirement; the
             message lists the requirement chains that clash.
@@ -273,6 +287,7 @@ def resolve(
     for req in requirements:
         if apps(req.name) is None:
             raise UnknownApp(f"{req}: no app {req.name!r} in this registry")
+    requirements = [_pinned(r, apps, channels) for r in requirements]
     provider = _Provider(apps, all_keys, {r.name for r in requirements}, include_prerelease)
     for req in requirements:
         provider.required_by.setdefault(req.name, []).append((req, None))
@@ -288,6 +303,19 @@ def resolve(
             f"gave up after {max_rounds} resolution rounds; pin some versions exactly"
         ) from None
     return _plan(result, requirements, provider)
+
+
+def _pinned(req: Requirement, apps: AppSource, channels: ChannelSource | None) -> Requirement:
+    """A channel requirement as the exact pin of the version its channel names."""
+    if req.channel is None:
+        return req
+    if channels is not None:
+        version = channels(req.name, req.channel)
+    else:
+        detail = apps(req.name)
+        assert detail is not None
+        version = app_channel(detail, req.channel)[0]
+    return Requirement(req.name, parse_range(f"={version}"), req.text)
 
 
 def _plan(result: Any, requirements: list[Requirement], provider: _Provider) -> Plan:

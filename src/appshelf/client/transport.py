@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import urljoin
 
 import requests
 from urllib3.exceptions import (
@@ -110,7 +111,11 @@ def _too_long(what: str, limit: int) -> LengthExceeded:
 
 class HttpTransport:
     """requests + urllib3's Retry: transient failures are retried with backoff, within
-    the deadlines of `Limits`; TLS trusts what `tls.tls_trust` picks."""
+    the deadlines of `Limits`; TLS trusts what `tls.tls_trust` picks.
+
+    `url_check` (used by `appshelf import`, whose URLs come from a hostile registry)
+    returns why a URL may not be fetched, or None; it is asked of every URL and of
+    every redirect target before that target is requested."""
 
     def __init__(
         self,
@@ -118,6 +123,7 @@ class HttpTransport:
         limits: Limits | None = None,
         ca_file: Path | str | None = None,
         environ: Mapping[str, str] | None = None,
+        url_check: Callable[[str], str | None] | None = None,
     ):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.description = self.base_url
@@ -131,7 +137,7 @@ class HttpTransport:
             backoff_factor=self.limits.backoff,
             backoff_max=5.0,
             status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=frozenset({"GET"}),
+            allowed_methods=frozenset({"GET", "HEAD"}),
             raise_on_status=False,
             respect_retry_after_header=True,
         )
@@ -141,20 +147,70 @@ class HttpTransport:
         adapter = DeadlineAdapter(self.trust.context, retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.url_check = url_check
+        if url_check is not None:
+            self.session.hooks["response"].append(self._check_redirect)
 
-    def chunks(self, relpath: str, limit: int, what: str) -> Iterator[bytes]:
-        return self.url_chunks(url_for(self.base_url, relpath), limit, what)
+    def _check_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Refuse a redirect to a URL `url_check` forbids, before it is followed."""
+        if self.url_check is None or not response.is_redirect:
+            return
+        target = urljoin(response.url, response.headers.get("Location", ""))
+        problem = self.url_check(target)
+        if problem is not None:
+            response.close()
+            raise ConnectionFailed(f"{response.url} redirects to {target!r}, which {problem}")
 
-    def url_chunks(self, url: str, limit: int, what: str) -> Iterator[bytes]:
+    def _checked(self, url: str, what: str) -> None:
         if not url.startswith(("https://", "http://")):
             raise ConnectionFailed(f"{what}: {url!r} is not an http(s) URL")
+        problem = self.url_check(url) if self.url_check is not None else None
+        if problem is not None:
+            raise ConnectionFailed(f"{what}: {url} {problem}")
+
+    def _clock(self) -> RequestClock:
         limits = self.limits
-        clock = RequestClock(
+        return RequestClock(
             total_timeout=limits.total_timeout,
             header_timeout=limits.header_timeout,
             read_timeout=limits.read_timeout,
             wait_budget=limits.retry_after_budget,
         )
+
+    def head_length(self, url: str, what: str) -> int | None:
+        """The Content-Length a HEAD request for `url` reports (redirects followed), or
+        None when the server gives none or does not answer HEAD (405, 501).
+
+        Raises:
+            NotFound: HTTP 404 or 410.
+            ConnectionFailed: another status, a refused URL or redirect, a network error.
+            Timeout: a deadline of `Limits` passed.
+        """
+        self._checked(url, what)
+        clock = self._clock()
+        timeout = (self.limits.connect_timeout, self.limits.read_timeout)
+        try:
+            with timed(clock):
+                response = self.session.head(url, timeout=timeout, allow_redirects=True)
+        except (requests.exceptions.RequestException, HTTPError, HTTPException) as exc:
+            raise describe(exc, url, what, self.limits, clock, self.trust.source) from None
+        except (ValueError, UnicodeError):
+            raise ConnectionFailed(f"{what}: {url!r} is not a URL this client can fetch") from None
+        with response:
+            if response.status_code in (405, 501):
+                return None
+            if response.status_code != 200:
+                raise self._status_error(response, url, what, clock)
+            declared = response.headers.get("Content-Length", "")
+            return int(declared) if _DECIMAL.fullmatch(declared) else None
+
+    def chunks(self, relpath: str, limit: int, what: str) -> Iterator[bytes]:
+        return self.url_chunks(url_for(self.base_url, relpath), limit, what)
+
+    def url_chunks(self, url: str, limit: int, what: str) -> Iterator[bytes]:
+        self._checked(url, what)
+        limits = self.limits
+        clock = self._clock()
         timeout = (limits.connect_timeout, limits.read_timeout)
         try:
             with timed(clock):

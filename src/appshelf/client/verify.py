@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import unquote
 
-from appshelf.client import log
+from appshelf.client import log, mirrors
 from appshelf.client import trusted as t
 from appshelf.client.client import RegistryClient
 from appshelf.client.errors import DigestMismatch, NotFound
 from appshelf.client.transport import FolderTransport
 from appshelf.errors import AppshelfError
+from appshelf.formats.anip import ANIP_PINS, MirrorPins
 from appshelf.formats.documents import AppDetail, KeysDocument, Manifest, RegistryIndex
 from appshelf.formats.flows import FlowsRegistry
 
@@ -39,6 +40,7 @@ class VerifyReport:
     log_entries: int = 0  # release log entries hashed to the signed head and replayed
     log_versions: int = 0  # published versions checked against their release entries
     log_bytes: int = 0
+    mirror_files: int = 0  # files of the ANIP read mirror checked against their pins
     external_skipped: list[str] = field(default_factory=list)
     unpinned: list[str] = field(default_factory=list)  # site pages, icons: informational
     uncovered: list[str] = field(default_factory=list)  # unexpected files under apps/
@@ -93,11 +95,21 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
     for relpath in sorted(snap.snapshot.meta):
         if attempt(relpath, partial(client.read_pinned, relpath)) is not None:
             report.pinned_files += 1
+    pins = attempt(ANIP_PINS, partial(mirrors.anip_pins, client))
+    if isinstance(pins, MirrorPins):  # the ANIP read mirror (spec 15): each file's pin
+        for relpath in sorted(pins.files):
+            if (
+                attempt(relpath, partial(mirrors.read_mirror_file, client, pins, relpath))
+                is not None
+            ):
+                report.mirror_files += 1
     keys = app_keys = set(snap.app_keys())
     index = attempt("index.json", client.index)
     if isinstance(index, RegistryIndex) and {a.key for a in index.apps} != keys:
         report.failures.append("index.json: its apps differ from the apps the snapshot pins")
     flows = attempt("registry.json", client.flows_registry)
+    if isinstance(index, RegistryIndex):  # templates are not in registry.json (spec 15)
+        keys = keys - {a.key for a in index.apps if a.kind == "template"}
     if isinstance(flows, FlowsRegistry) and set(flows.apps) != keys:
         report.failures.append("registry.json: its apps differ from the apps the snapshot pins")
     keys_doc = attempt("keys.json", client.keys_document)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from appshelf.formats.anip import ANIP_ROOT
+from appshelf.formats.layout import is_active_document
 from appshelf.source.models import DeploySection
 
 SNAPSHOT = "snapshot.json"
@@ -105,6 +107,8 @@ _ASSET_SUFFIXES = (
 
 
 def content_type(relpath: str) -> str:
+    if relpath.startswith(ANIP_ROOT):  # the ANIP mirror: JSON, whatever the name
+        return "application/json"
     name = relpath.rsplit("/", 1)[-1]
     if name in _PLAIN_NAMES:
         return "text/plain; charset=utf-8"
@@ -115,11 +119,15 @@ def content_type(relpath: str) -> str:
     return "application/octet-stream"
 
 
-def content_disposition(relpath: str) -> str | None:
+def content_disposition(relpath: str, kind: Kind | None = None) -> str | None:
     """`attachment` for the SVGs under apps/ (publishers' icons): S3 cannot send a
     Content-Security-Policy, so an SVG opened directly from the bucket downloads instead
-    of running as a document of the registry's origin. `<img>` ignores the header."""
+    of running as a document of the registry's origin. `<img>` ignores the header.
+    Artifacts whose names a browser renders (`.html`, `.xml`, ...; a build refuses them,
+    but a site may come from elsewhere) download too."""
     if relpath.startswith("apps/") and relpath.lower().endswith(".svg"):
+        return "attachment"
+    if kind is Kind.ARTIFACT and is_active_document(relpath.rsplit("/", 1)[-1]):
         return "attachment"
     return None
 

@@ -297,7 +297,7 @@ def _decide(
         sha256=sha256,
         content_type=content_type(relpath),
         cache_control=cache_control(kind, config, relpath),
-        content_disposition=content_disposition(relpath),
+        content_disposition=content_disposition(relpath, kind),
     )
     if remote is None:
         return replace(skip, op="upload", reason="new", if_none_match=True)

@@ -8,7 +8,7 @@ prose version of this file.
 
 from __future__ import annotations
 
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import Annotated, Any, Final, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -17,6 +17,10 @@ from appshelf.formats.canonical import TIMESTAMP_PATTERN
 SPEC_VERSION: Final = "1"
 HEX64 = r"^[0-9a-f]{64}$"
 HEX128 = r"^[0-9a-f]{128}$"
+# A channel (dist-tag) name: lowercase, starts with a letter; a name that is also an npm
+# range (`x`) is refused by versions.channels, so `app@<spec>` is never ambiguous.
+CHANNEL_PATTERN: Final = r"[a-z][a-z0-9-]{0,31}"
+ChannelName = Annotated[str, Field(pattern=f"^{CHANNEL_PATTERN}$")]
 
 MANIFEST_TYPE: Final = "appshelf.manifest"
 SNAPSHOT_TYPE: Final = "appshelf.snapshot"
@@ -53,6 +57,7 @@ class AppMetadata(_Document):
     license: str | None = None
     tags: list[str] = Field(default_factory=list)
     category: str | None = None
+    kind: Literal["template"] | None = None  # an ANIP starter template (spec section 15)
 
 
 class Manifest(_Document):
@@ -142,6 +147,13 @@ class VersionEntry(_Document):
     dependencies: dict[str, str] = Field(default_factory=dict)
 
 
+class ChannelRef(_Document):
+    """Where one channel of an app points, and the release-log entry that set it."""
+
+    version: str
+    log_index: int = Field(ge=0)
+
+
 class AppDetail(_Document):
     """`apps/<key>/app.json`: one app with every version, pinning each manifest."""
 
@@ -150,6 +162,7 @@ class AppDetail(_Document):
     key: str
     metadata: AppMetadata
     versions: list[VersionEntry]  # newest first
+    channels: dict[ChannelName, ChannelRef] | None = None  # absent when the app has none
 
 
 _OMITTED_WHEN_EMPTY = frozenset({"tags", "provides", "requires"})
@@ -167,6 +180,7 @@ class IndexEntry(_Document):
     requires: list[str] = Field(default_factory=list)
     icon: str | None = None  # path relative to the registry root
     color: str
+    kind: Literal["template"] | None = None  # an ANIP starter template (spec section 15)
 
     @model_serializer(mode="wrap")
     def _omit_empty_lists(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

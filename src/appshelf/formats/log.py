@@ -27,7 +27,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, model_to_json
-from appshelf.formats.documents import HEX64, FileDigest
+from appshelf.formats.documents import HEX64, ChannelName, FileDigest
 from appshelf.formats.merkle import HASH_SIZE, ProofError, node_hash
 
 LOG_DIR: Final = "log"
@@ -40,6 +40,7 @@ MAX_CHECKPOINT: Final = 4096
 RELEASE_TYPE: Final = "appshelf.log.release"
 LIFECYCLE_TYPE: Final = "appshelf.log.lifecycle"
 KEY_TYPE: Final = "appshelf.log.key"
+CHANNEL_TYPE: Final = "appshelf.log.channel"
 
 
 class LogFormatError(ValueError):
@@ -73,6 +74,7 @@ class ReleaseEntry(_Entry):
     provides: list[str] = Field(default_factory=list)
     requires: list[str] = Field(default_factory=list)
     published: str = Field(pattern=TIMESTAMP_PATTERN)
+    kind: Literal["template"] | None = None  # absent for apps; a template (spec section 15)
 
 
 class LifecycleEntry(_Entry):
@@ -84,6 +86,17 @@ class LifecycleEntry(_Entry):
     version: str
     reason: str = ""
     replacement: str | None = None  # deprecate: the version to use instead
+
+
+class ChannelEntry(_Entry):
+    """A channel of an app (`stable`, `beta`) pointed at a released version, or removed
+    (`version` absent). Moving a channel is a new entry; the last one for (app, channel)
+    is the channel's state."""
+
+    type: Literal["appshelf.log.channel"] = CHANNEL_TYPE
+    app: str
+    channel: ChannelName
+    version: str | None = None  # absent: the channel is removed
 
 
 class LoggedKey(BaseModel):
@@ -105,8 +118,8 @@ class KeyEntry(_Entry):
     statement: str | None = None  # rotate: base64 of the signed rotation statement
 
 
-# How people read each entry about a release (`release`, then the lifecycle actions):
-# the words of `appshelf log` and of the site's History section.
+# How people read each entry about a release (`release`, then the lifecycle actions,
+# then channel entries): the words of `appshelf log` and of the site's History section.
 EVENT_LABELS: Final = {
     "release": "released",
     "yank": "yanked",
@@ -114,20 +127,24 @@ EVENT_LABELS: Final = {
     "deprecate": "deprecated",
     "undeprecate": "undeprecated",
     "takedown": "taken down",
+    "channel": "channel set",
+    "channel-removed": "channel removed",
 }
 
-LogEntry = Annotated[ReleaseEntry | LifecycleEntry | KeyEntry, Field(discriminator="type")]
+LogEntry = Annotated[
+    ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry, Field(discriminator="type")
+]
 _ENTRY = TypeAdapter(LogEntry)
 
 
-def encode_entry(entry: ReleaseEntry | LifecycleEntry | KeyEntry) -> bytes:
+def encode_entry(entry: ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry) -> bytes:
     data = model_to_json(entry)
     if len(data) > MAX_ENTRY:
         raise LogFormatError(f"a log entry is {len(data)} bytes; the limit is {MAX_ENTRY}")
     return data
 
 
-def decode_entry(data: bytes) -> ReleaseEntry | LifecycleEntry | KeyEntry:
+def decode_entry(data: bytes) -> ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry:
     """Raises LogFormatError: not one of the entry types, or not canonical JSON."""
     try:
         entry = _ENTRY.validate_json(data)

@@ -16,6 +16,7 @@ from appshelf.formats.documents import (
     Snapshot,
 )
 from appshelf.formats.flows import FlowsRegistry, FlowsVersions
+from appshelf.formats.templates import TemplatesIndex
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "registry": FlowsRegistry,
@@ -25,6 +26,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "keys": KeysDocument,
     "app": AppDetail,
     "index": RegistryIndex,
+    "templates": TemplatesIndex,  # docs/spec.md section 15
 }
 
 

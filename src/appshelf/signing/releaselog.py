@@ -10,7 +10,9 @@ Rules checked by `replay`, entry by entry:
 - a lifecycle entry names a logged release, and nothing follows a takedown;
 - a `rotate` entry carries a rotation statement signed by the key active before it and
   by the new key; the development key never follows a real key;
-- `retire` and `revoke` name a known key other than the active one.
+- `retire` and `revoke` name a known key other than the active one;
+- a channel entry names a logged release of its app that is not taken down (or removes
+  a channel that exists); a takedown also removes the channels pointing at the version.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, canonical_json, model_to_json
 from appshelf.formats.log import (
+    ChannelEntry,
     Checkpoint,
     KeyEntry,
     LifecycleEntry,
@@ -41,7 +44,7 @@ from appshelf.signing.keys import DEVELOPMENT_KEYID, RegistryKey, key_id
 
 ROTATION_TYPE: Final = "appshelf.key-rotation"
 
-Entry = ReleaseEntry | LifecycleEntry | KeyEntry
+Entry = ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry
 
 
 class LogError(Exception):
@@ -79,6 +82,14 @@ class LoggedRelease:
     history: list[tuple[int, Entry]] = field(default_factory=list)  # every entry about it
 
 
+@dataclass(frozen=True)
+class LoggedChannel:
+    """Where a channel points, and the index of the entry that set it."""
+
+    version: str
+    index: int
+
+
 @dataclass
 class LogState:
     """What a verified log says: every release, its standing, and the keys."""
@@ -89,6 +100,8 @@ class LogState:
     keys: dict[str, tuple[LoggedKey, str]] = field(default_factory=dict)  # id -> key, status
     active: LoggedKey | None = None
     registry: str | None = None
+    channels: dict[tuple[str, str], LoggedChannel] = field(default_factory=dict)
+    channel_history: dict[str, list[tuple[int, ChannelEntry]]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -108,6 +121,8 @@ class LogState:
         """An independent state to append to (releases and keys are copied shallowly)."""
         clone = LogState(list(self.entries), list(self.leaves), {}, dict(self.keys), self.active)
         clone.registry = self.registry
+        clone.channels = dict(self.channels)
+        clone.channel_history = {app: list(h) for app, h in self.channel_history.items()}
         for k, release in self.releases.items():
             clone.releases[k] = LoggedRelease(
                 release.index,
@@ -117,8 +132,15 @@ class LogState:
             )
         return clone
 
+    def app_channels(self, app: str) -> dict[str, LoggedChannel]:
+        """The app's channels as the log says, by name."""
+        return {name: c for (a, name), c in sorted(self.channels.items()) if a == app}
+
     def app_history(self, app: str) -> list[tuple[int, Entry]]:
-        found = [item for (a, _), r in self.releases.items() if a == app for item in r.history]
+        found: list[tuple[int, Entry]] = [
+            item for (a, _), r in self.releases.items() if a == app for item in r.history
+        ]
+        found += self.channel_history.get(app, [])
         return sorted(found, key=lambda item: item[0])
 
     def append(self, entry: Entry) -> int:
@@ -150,8 +172,27 @@ class LogState:
             if key in self.releases:
                 raise LogError(f"entry {index}: {entry.app} {entry.version} is logged twice")
             self.releases[key] = LoggedRelease(index, entry, history=[(index, entry)])
+        elif isinstance(entry, ChannelEntry):
+            self._apply_channel(index, entry)
         else:
             self._apply_lifecycle(index, entry)
+
+    def _apply_channel(self, index: int, entry: ChannelEntry) -> None:
+        key = (entry.app, entry.channel)
+        if entry.version is None:
+            if key not in self.channels:
+                raise LogError(f"entry {index}: {entry.app} has no channel {entry.channel!r}")
+            del self.channels[key]
+            self.channel_history.setdefault(entry.app, []).append((index, entry))
+            return
+        release = self.releases.get((entry.app, entry.version))
+        if release is None or release.standing.takedown is not None:
+            raise LogError(
+                f"entry {index}: channel {entry.channel!r} names {entry.app} {entry.version}, "
+                "which is not a logged release that is not taken down"
+            )
+        self.channels[key] = LoggedChannel(entry.version, index)
+        self.channel_history.setdefault(entry.app, []).append((index, entry))
 
     def _apply_lifecycle(self, index: int, entry: LifecycleEntry) -> None:
         release = self.releases.get((entry.app, entry.version))
@@ -171,6 +212,9 @@ class LogState:
             standing.deprecated = standing.replacement = None
         else:
             standing.takedown = entry.reason or "taken down"
+            for key in [k for k, c in self.channels.items() if k[0] == entry.app]:
+                if self.channels[key].version == entry.version:
+                    del self.channels[key]
         release.history.append((index, entry))
 
     def _apply_key(self, index: int, entry: KeyEntry) -> None:

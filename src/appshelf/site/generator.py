@@ -37,7 +37,13 @@ from appshelf.build.plan import (
 from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Manifest, PublicKey, Signature
-from appshelf.formats.log import CHECKPOINT, EVENT_LABELS, LifecycleEntry, ReleaseEntry
+from appshelf.formats.log import (
+    CHECKPOINT,
+    EVENT_LABELS,
+    ChannelEntry,
+    LifecycleEntry,
+    ReleaseEntry,
+)
 from appshelf.signing.releaselog import LogState
 from appshelf.site.markdown import render_markdown
 from appshelf.site.theme import Theme, read_static, registry_theme
@@ -107,15 +113,13 @@ class VersionView:
         return self.download if self.external else depth + self.download
 
 
-
-
 @dataclass(frozen=True)
 class EventView:
     """One release-log entry about an app, as its History section shows it."""
 
     index: int
     logged: str
-    action: str  # "release", or a lifecycle action ("yank", ... "takedown")
+    action: str  # "release", a lifecycle action ("yank", ... "takedown"), "channel"[-removed]
     version: str
     reason: str
     replacement: str | None
@@ -181,6 +185,13 @@ class AppView:
     @property
     def takedowns(self) -> list[TakedownView]:
         return self.log.takedowns
+
+    @property
+    def channels(self) -> list[tuple[str, VersionView | None, int]]:
+        """(name, the version it names, its log entry), by name, from app.json."""
+        by_version = {v.version: v for v in self.versions}
+        refs = self.planned.detail.channels or {}
+        return [(name, by_version.get(r.version), r.log_index) for name, r in sorted(refs.items())]
 
     @property
     def listed(self) -> list[VersionView | TakedownView]:
@@ -356,7 +367,16 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
         site.static_hashes[relpath] = sha256_hex(data)
     trust = _Trust.of(site.base, plan.keys.keys)
     cards = [_card_view(summary) for summary in plan.summaries]
-    _render_listing(site, cards)
+    templates = [s for s in plan.summaries if s.index.kind == "template"]
+    _render_listing(
+        site,
+        [c for c, s in zip(cards, plan.summaries, strict=True) if s.index.kind is None],
+        len(templates),
+    )
+    if templates:  # their own section (docs/spec.md section 15)
+        site.render(
+            "templates.html", "templates/index.html", "../", templates=_template_cards(templates)
+        )
     keys_digest = plan.files["keys.json"].sha256
     site.render(
         "keys.html",
@@ -515,7 +535,7 @@ def app_logs(log: LogState | None, apps: set[str]) -> dict[str, AppLog]:
     """The release log's entries about each of `apps` (one pass over the log)."""
     if log is None:
         return {}
-    found: dict[str, list[tuple[int, ReleaseEntry | LifecycleEntry]]] = {}
+    found: dict[str, list[tuple[int, ReleaseEntry | LifecycleEntry | ChannelEntry]]] = {}
     takedowns: dict[str, list[TakedownView]] = {}
     for (app, version), release in log.releases.items():
         if app not in apps:
@@ -528,6 +548,9 @@ def app_logs(log: LogState | None, apps: set[str]) -> dict[str, AppLog]:
             index, entry = release.history[-1]  # nothing follows a takedown
             gone = TakedownView(version, release.standing.takedown, entry.logged, index)
             takedowns.setdefault(app, []).append(gone)
+    for app, changes in log.channel_history.items():
+        if app in found:
+            found[app] += changes
     return {
         app: AppLog(
             history=[_event(index, entry) for index, entry in sorted(items, reverse=True)],
@@ -544,9 +567,12 @@ def app_logs(log: LogState | None, apps: set[str]) -> dict[str, AppLog]:
     }
 
 
-def _event(index: int, entry: ReleaseEntry | LifecycleEntry) -> EventView:
+def _event(index: int, entry: ReleaseEntry | LifecycleEntry | ChannelEntry) -> EventView:
     if isinstance(entry, ReleaseEntry):
         return EventView(index, entry.logged, "release", entry.version, "", None)
+    if isinstance(entry, ChannelEntry):
+        action = "channel" if entry.version else "channel-removed"
+        return EventView(index, entry.logged, action, entry.version or "", entry.channel, None)
     return EventView(
         index, entry.logged, entry.action, entry.version, entry.reason, entry.replacement
     )
@@ -578,7 +604,17 @@ def _app_view(planned: PlannedApp, log: AppLog | None = None) -> AppView:
     )
 
 
-def _render_listing(site: _Site, apps: list[CardView]) -> None:
+def _template_cards(templates: list[AppSummary]) -> list[tuple[CardView, ReleaseSummary | None]]:
+    """Each template with its latest version (whose bundle the page describes)."""
+    found = []
+    for summary in templates:
+        card = _card_view(summary)
+        latest = card.latest.version if card.latest else None
+        found.append((card, next((r for r in summary.releases if r.version == latest), None)))
+    return found
+
+
+def _render_listing(site: _Site, apps: list[CardView], template_count: int = 0) -> None:
     """index.html, then page/2/index.html... for the no-JavaScript listing."""
     tags = sorted(Counter(t for a in apps for t in a.tags).items())
     categories = sorted(Counter(a.category for a in apps if a.category).items())
@@ -594,6 +630,7 @@ def _render_listing(site: _Site, apps: list[CardView]) -> None:
             categories,
             number,
             len(chunks),
+            template_count,
         ]
         site.render(
             "index.html",
@@ -606,6 +643,7 @@ def _render_listing(site: _Site, apps: list[CardView]) -> None:
             categories=categories,
             page=number,
             pages=len(chunks),
+            template_count=template_count,
             page_href=lambda n, root=root: (
                 f"{root}index.html" if n == 1 else f"{root}page/{n}/index.html"
             ),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
+from appshelf.source.mirrors import MirrorsSection
 from appshelf.source.text import artifact_url_problem, free_text, name_text, url_without_userinfo
 from appshelf.versions import InvalidRange, parse_range
 
@@ -176,6 +177,7 @@ class RegistryConfig(_Config):
     signing: SigningSection = Field(default_factory=SigningSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     site: SiteSection = Field(default_factory=SiteSection)
+    mirrors: MirrorsSection = Field(default_factory=MirrorsSection)
     tuf: TufSection = Field(default_factory=TufSection)
 
 
@@ -191,15 +193,19 @@ class AppConfig(_Config):
     license: Annotated[Name, Field(min_length=1, max_length=100)] | None = None
     tags: list[str] = Field(default_factory=list, max_length=32)
     category: Annotated[Name, Field(min_length=1, max_length=64)] | None = None
+    # The versions.json this app's versions are mirrored from (`appshelf sync`, spec 13).
+    upstream: str | None = None
+    # "template": an ANIP starter template (source/templates.py checks its payload)
+    kind: Literal["app", "template"] = "app"
 
     @field_validator("color")
     @classmethod
     def _color(cls, value: str | None) -> str | None:
         if value is not None and not COLOR_RE.fullmatch(value):
             raise ValueError(f"must be #RRGGBB, got {value!r}")
-        return value.upper() if value else value
+        return value  # published as written: an imported Flows colour keeps its case
 
-    @field_validator("homepage", "repository")
+    @field_validator("homepage", "repository", "upstream")
     @classmethod
     def _links(cls, value: str | None) -> str | None:
         return _http_url(value, "link")
@@ -320,7 +326,7 @@ class ReleaseConfig(_Config):
                 raise ValueError(
                     "an external artifact_url must be pinned: "
                     + " and ".join(missing)
-                    + " required"
+                    + " required (`appshelf sync` records them: docs/import.md)"
                 )
             if data.get("artifact") is not None:
                 raise ValueError("give either artifact or artifact_url, not both")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 from urllib.parse import unquote
@@ -21,6 +22,7 @@ from pydantic_core import ErrorDetails
 
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filestat import StatKey, parallel_map, stat_key
+from appshelf.formats.layout import is_active_document
 from appshelf.inputfile import InputFileError, check_regular, read_input_file
 from appshelf.source.fingerprint import AppEntries, app_entries
 from appshelf.source.icons import IconError, check_png, check_svg
@@ -32,6 +34,7 @@ from appshelf.source.models import (
     RegistryConfig,
     ReleaseConfig,
 )
+from appshelf.source.templates import MAX_PAYLOAD, TemplateError, TemplateSummary, check_template
 from appshelf.source.text import internal_host_problem, url_without_userinfo
 
 MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml
@@ -98,6 +101,7 @@ class SourceVersion:
     folder: Path
     release: ReleaseConfig
     artifact: SourceArtifact
+    template: TemplateSummary | None = None  # a template's checked bundle (templates.py)
 
     @property
     def semver(self) -> semver.Version:
@@ -478,6 +482,8 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
     if config is None:
         return None
     versions.sort(key=lambda v: v.semver, reverse=True)
+    if config.kind == "template":
+        versions = [v for v in map(partial(_template_version, reader), versions) if v]
     return SourceApp(key, folder, config, icon, readme, versions, entries, icon_data)
 
 
@@ -583,12 +589,51 @@ def _read_version(reader: _Reader, app_key: str, folder: Path) -> SourceVersion 
     if not ARTIFACT_NAME_RE.fullmatch(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
         reader.problem(chosen, "", "artifact file name must be [A-Za-z0-9._+-] and not reserved")
         return None
+    if is_active_document(chosen.name):
+        reader.problem(
+            chosen,
+            "",
+            "a browser would run this file as a page of the registry's site (its name "
+            "ends in an HTML, SVG or XML suffix); publish it packed (.zip, .tar.gz) or "
+            "under another name",
+        )
+        return None
     if reader.regular_stat(chosen) is None:
         return None
     if not os.access(chosen, os.R_OK):
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
         return None
     return SourceVersion(app_key, name, folder, release, SourceArtifact(chosen.name, path=chosen))
+
+
+def _template_version(reader: _Reader, version: SourceVersion) -> SourceVersion | None:
+    """A template's version with its bundle checked (ANIP's safety limits), or None with
+    the problem recorded, naming the file and the field."""
+    path = version.artifact.path
+    if path is None:
+        reader.problem(
+            version.folder / "release.toml",
+            "artifact_url",
+            "a template's bundle must be in the version folder, where the build can check it",
+        )
+        return None
+    st = reader.regular_stat(path)
+    if st is None:
+        return None
+    if st.st_size > MAX_PAYLOAD:
+        reader.problem(
+            path, "", f"payload is {st.st_size} bytes; ANIP allows at most 1 MiB ({MAX_PAYLOAD})"
+        )
+        return None
+    data = reader.read_bytes(path, MAX_PAYLOAD)
+    if data is None:
+        return None
+    try:
+        summary = check_template(data)
+    except TemplateError as exc:
+        reader.problem(path, exc.field, exc.message)
+        return None
+    return replace(version, template=summary)
 
 
 def _own_url_problem(base_url: str | None, url: str) -> str | None:
@@ -614,6 +659,30 @@ def _own_url_problem(base_url: str | None, url: str) -> str | None:
         "apps/<key>/<file>, version folders); put objects already in the bucket elsewhere, "
         f"for example apps/<key>/{FLOWS_ARTIFACT_FOLDER}/<version>.tar.gz"
     )
+
+
+def artifact_url_refusal(config: RegistryConfig, url: str) -> str | None:
+    """Why the build would refuse `url` as an `artifact_url` of a registry with `config`
+    (scheme, the paths under base_url the build owns, internal hosts), or None. For
+    `appshelf import`/`sync`, which ask before they fetch anything from such a URL."""
+    try:
+        ReleaseConfig.model_validate({"artifact_url": url, "sha256": "0" * 64, "size": 0})
+    except pydantic.ValidationError as exc:
+        return _message(exc.errors()[0])
+    reader = _Reader(Path("/"), allow_internal_hosts=config.registry.allow_internal_artifact_hosts)
+    reader.base_url = config.registry.base_url
+    problem = _own_url_problem(reader.base_url, url)
+    filename = url.rstrip("/").rsplit("/", 1)[-1]
+    if problem is None and (
+        not ARTIFACT_NAME_RE.fullmatch(filename) or filename in RESERVED_ARTIFACT_NAMES
+    ):
+        problem = (
+            f"the last path segment {filename!r} is the artifact's file name for consumers, "
+            "so it must be [A-Za-z0-9._+-] (no query string) and not reserved"
+        )
+    if problem is None and not _artifact_host_allowed(reader, Path("release.toml"), url):
+        problem = reader.problems[-1].message
+    return problem
 
 
 def _artifact_host_allowed(reader: _Reader, release_path: Path, url: str) -> bool:

@@ -1,0 +1,1 @@
+"""Static mirrors of the registry in other registries' read APIs (opt-in, `[mirrors]`)."""
