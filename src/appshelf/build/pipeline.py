@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote
@@ -35,6 +35,8 @@ from appshelf.build.previous import (
     looks_like_output,
     read_previous,
 )
+from appshelf.build.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
+from appshelf.build.tufrepo import TufSettings, plan_tuf, site_targets
 from appshelf.build.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.formats.boundedjson import loads_bounded
@@ -52,7 +54,7 @@ from appshelf.signing.releaselog import LogState, RotationStatement
 from appshelf.source.channels import read_channels
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
 from appshelf.source.models import RegistryConfig
-from appshelf.source.rotations import read_rotations
+from appshelf.source.rotations import read_rotations, read_tuf_handover
 from appshelf.source.tree import SourceTree, load_source_tree, read_registry_config
 
 Generator = Callable[[RegistryPlan], OutputFiles]
@@ -320,7 +322,8 @@ def _build_locked(
         handovers = _rotations_to(rotations, key)
         previous = _read_published(tree, output, options, key, handovers, skip)
         log = _start_log(tree, key, rotations, handovers, previous, now)
-        return _build(tree, output, options, now, started, previous, log, key, cache, memo)
+        tuf = _read_tuf(tree, output, options, key, handovers)
+        return _build(tree, output, options, now, started, previous, log, key, cache, memo, tuf)
     finally:
         cache.close()
 
@@ -383,6 +386,54 @@ def _read_published(
     if previous.log is not None and previous.checkpoint is not None and not _writes_anchor(options):
         store_seen(output, previous.checkpoint, previous.log)  # elsewhere: what was read
     return previous
+
+
+def _read_tuf(
+    tree: SourceTree,
+    output: Path,
+    options: BuildOptions,
+    key: RegistryKey,
+    handovers: list[RotationStatement],
+) -> TufPrevious | None:
+    """The verified TUF metadata published before, when `[tuf]` is on (its versions
+    carry over); read from the same place as the rest of the published state."""
+    if not tree.config.tuf.enabled:
+        return None
+    source, _ = _published_source(output, options)
+    olds = [bytes.fromhex(r.old.public) for r in handovers]
+    return read_tuf_previous(source, [key.public_bytes, *olds])
+
+
+def _tuf_files(
+    plan: RegistryPlan,
+    output: Path,
+    options: BuildOptions,
+    previous: TufPrevious | None,
+    key: RegistryKey,
+    cache: BuildCache,
+    now: datetime,
+) -> OutputFiles:
+    """`tuf/`: every planned file a target (build/tufrepo.py)."""
+    config = plan.tree.config
+    # The output folder is the published state read: its TUF targets are those of the
+    # build that wrote the files the cache vouches for (elsewhere they may not be).
+    listed = (
+        read_bin_targets(FolderSource(output), previous)
+        if previous is not None and _writes_anchor(options)
+        else None
+    )
+    targets = site_targets(plan.files, plan.reused, output, cache, listed)
+    following = len(previous.roots) + 1 if previous is not None else 1
+    settings = TufSettings(
+        bins=config.tuf.bins,
+        root_lifetime=timedelta(days=config.tuf.root_lifetime_days),
+        targets_lifetime=timedelta(days=config.tuf.targets_lifetime_days),
+        short_lifetime=timedelta(days=config.signing.snapshot_lifetime_days),
+        now=now,
+        resign=options.resign,
+    )
+    handover = read_tuf_handover(plan.tree.root, following)
+    return plan_tuf(targets, previous, handover, key, settings)
 
 
 def _remember_written(
@@ -529,6 +580,7 @@ def _build(
     key: RegistryKey,
     cache: BuildCache,
     memo: AppMemo | None,
+    tuf: TufPrevious | None = None,
 ) -> BuildReport:
     hash_stats = HashStats()
     hashes = hash_artifacts(tree, cache, hash_stats, keep=_in_apps(tree, relative=False))
@@ -556,6 +608,8 @@ def _build(
     plan_snapshot(plan, previous, key, now, force_new=options.resign, log=head)
     assert plan.snapshot is not None
     add_pinned_copies(plan)  # consistent snapshots: each pinned file also by its digest
+    if tree.config.tuf.enabled:  # [tuf]: a TUF repository of every site file (spec 16)
+        plan.files.update(_tuf_files(plan, output, options, tuf, key, cache, now))
     keep = keep_rule(output.absolute(), plan, plan.snapshot is previous.snapshot)
 
     # 3. Write: stage only what changed, then commit it in reader-safe order (writer.py).

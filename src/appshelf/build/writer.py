@@ -63,6 +63,8 @@ _STAGE_BATCH = 4096  # files rendered, then written, at a time
 _ROOT_RECORD = "."  # the outputs table row naming which folder the rows describe
 _TOP_LEVEL = ("registry.json", "index.json", "keys.json")
 _SNAPSHOT = "snapshot.json"
+_TUF_DIR = "tuf/"
+_TUF_TIMESTAMP = "tuf/timestamp.json"
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,12 @@ class WriteStats:
 
 
 def commit_rank(relpath: str) -> int:
-    """Commit order: what the snapshot (last) pins must already be in place."""
+    """Commit order: what the snapshot pins must already be in place; the TUF metadata
+    (`tuf/`, whose targets include snapshot.json) after it, its timestamp last."""
+    if relpath == _TUF_TIMESTAMP:
+        return 5
+    if relpath.startswith(_TUF_DIR):
+        return 4
     if relpath == _SNAPSHOT:
         return 3
     if relpath in _TOP_LEVEL:

@@ -18,6 +18,9 @@ from appshelf.source.models import DeploySection
 SNAPSHOT = "snapshot.json"
 CHECKPOINT = "log/checkpoint"
 TOP_INDEXES = frozenset({"registry.json", "index.json", "keys.json", PUBLISHERS_FILE, CHECKPOINT})
+TUF_DIR = "tuf/"
+TUF_TIMESTAMP = "tuf/timestamp.json"
+TUF_ROOT = "tuf/root.json"
 STATE_KEY = ".appshelf/deploy-state.json"  # digests of what was deployed (saves HEAD requests)
 INBOX = ".appshelf/inbox/"  # publishers upload here; `build --deploy` ingests it
 
@@ -37,6 +40,10 @@ class Kind(Enum):
     TOP_INDEX = "top-index"  # registry.json, index.json, keys.json, pinned by the snapshot
     PAGE = "page"  # HTML, feeds, schemas and everything else, pointing at the above
     SNAPSHOT = "snapshot"  # the signed root: written last, conditionally
+    # [tuf] (docs/spec.md §16): TUF metadata names every file above, snapshot.json
+    # included, so it goes up after it, and the TUF timestamp (which pins the rest) last.
+    TUF_METADATA = "tuf-metadata"
+    TUF_TIMESTAMP = "tuf-timestamp"
 
     @property
     def phase(self) -> int:
@@ -57,6 +64,8 @@ _PHASES = {
     Kind.TOP_INDEX: 5,
     Kind.PAGE: 5,
     Kind.SNAPSHOT: 6,
+    Kind.TUF_METADATA: 7,
+    Kind.TUF_TIMESTAMP: 8,
 }
 
 _TYPES = {
@@ -141,6 +150,10 @@ def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
         return Kind.SNAPSHOT
     if relpath in TOP_INDEXES:
         return Kind.TOP_INDEX
+    if relpath == TUF_TIMESTAMP:
+        return Kind.TUF_TIMESTAMP
+    if relpath.startswith(TUF_DIR):
+        return Kind.TUF_METADATA
     if relpath.startswith("log/tile/"):
         return Kind.LOG_TILE
     if is_copy(relpath):
@@ -162,9 +175,14 @@ def is_copy(relpath: str) -> bool:
     return plain_path(relpath) is not None
 
 
-def cache_control(kind: Kind, config: DeploySection) -> str:
+def cache_control(kind: Kind, config: DeploySection, relpath: str = "") -> str:
+    """Artifacts, log tiles, content-addressed copies and versioned TUF metadata
+    (`tuf/<N>.<role>.json`, whose bytes never change) are immutable; the snapshot and the
+    TUF timestamp short-lived."""
     if kind in (Kind.ARTIFACT, Kind.LOG_TILE, Kind.COPY):
         return config.immutable_cache_control
-    if kind is Kind.SNAPSHOT:
+    if kind is Kind.TUF_METADATA and relpath != TUF_ROOT:
+        return config.immutable_cache_control
+    if kind in (Kind.SNAPSHOT, Kind.TUF_TIMESTAMP):
         return config.snapshot_cache_control
     return config.cache_control

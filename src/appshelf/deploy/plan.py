@@ -298,7 +298,7 @@ def _decide(
         size=size,
         sha256=sha256,
         content_type=content_type(relpath),
-        cache_control=cache_control(kind, config),
+        cache_control=cache_control(kind, config, relpath),
         content_disposition=content_disposition(relpath, kind),
     )
     if remote is None:

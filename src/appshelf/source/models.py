@@ -159,6 +159,24 @@ class PublishersSection(_Config):
     required: bool = False
 
 
+class TufSection(_Config):
+    """`[tuf]`: a TUF repository of the whole site (build/tufrepo.py, docs/spec.md §16)."""
+
+    enabled: bool = False
+    # Hashed bins (TUF succinct delegation): a power of two; fixed once published, since
+    # a TUF client refuses a snapshot that drops a metadata file it knew.
+    bins: int = 256
+    root_lifetime_days: Annotated[int, Field(ge=1, le=3660)] = 365
+    targets_lifetime_days: Annotated[int, Field(ge=1, le=3660)] = 365
+
+    @field_validator("bins")
+    @classmethod
+    def _bins(cls, value: int) -> int:
+        if not 2 <= value <= 65536 or value & (value - 1):
+            raise ValueError(f"must be a power of two from 2 to 65536, got {value}")
+        return value
+
+
 class RegistryConfig(_Config):
     """`registry.toml`."""
 
@@ -168,6 +186,7 @@ class RegistryConfig(_Config):
     site: SiteSection = Field(default_factory=SiteSection)
     publishers: PublishersSection = Field(default_factory=PublishersSection)
     mirrors: MirrorsSection = Field(default_factory=MirrorsSection)
+    tuf: TufSection = Field(default_factory=TufSection)
 
 
 def check_identities(value: list[str]) -> list[str]:

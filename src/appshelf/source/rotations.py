@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from appshelf.errors import Problem, SourceTreeError
+from appshelf.inputfile import InputFileError, read_input_file
 
 ROTATIONS_DIR = "keys"
 MAX_STATEMENTS = 100
@@ -68,3 +69,36 @@ def read_statement_folder(root: Path, folder_name: str) -> list[bytes]:
                 )
             statements.append(handle.read(MAX_STATEMENT_BYTES + 1))
     return statements
+
+
+TUF_HANDOVER_DIR = "tuf"  # keys/tuf/<N>.root.json: TUF roots signed by the old and new key
+MAX_TUF_ROOT_BYTES = 512_000
+
+
+def tuf_handover_path(version: int) -> str:
+    """Where `appshelf rotate-key --tuf-root` writes the TUF root `version`."""
+    return f"{ROTATIONS_DIR}/{TUF_HANDOVER_DIR}/{version}.root.json"
+
+
+def read_tuf_handover(root: Path, version: int) -> bytes | None:
+    """The bytes of `keys/tuf/<version>.root.json`, None when there is none.
+
+    Raises:
+        SourceTreeError: it (or a folder on the way) is a link or not regular, or too large.
+    """
+    where = tuf_handover_path(version)
+    current = root
+    for part in where.split("/")[:-1]:
+        current = current / part
+        try:
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                raise SourceTreeError([Problem(where, "", f"{part} must be a folder (not a link)")])
+        except FileNotFoundError:
+            return None
+    try:
+        data, _, _ = read_input_file(root / where, MAX_TUF_ROOT_BYTES)
+    except InputFileError as exc:
+        if not (root / where).exists() and not (root / where).is_symlink():
+            return None
+        raise SourceTreeError([Problem(where, "", str(exc))]) from None
+    return data
