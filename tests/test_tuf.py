@@ -27,6 +27,7 @@ from appshelf.build import cache as cache_module
 from appshelf.cli import main
 from appshelf.deploy.http import HttpSource
 from appshelf.errors import OutputError, SigningKeyError
+from appshelf.formats.consistent import plain_path
 from appshelf.signing.keys import RegistryKey, write_new_key_file
 from appshelf.site import site_generator
 from appshelf.source import fingerprint as fingerprint_module
@@ -128,8 +129,19 @@ def test_ngclient_downloads_and_verifies_every_site_file(
 
 
 def _every_file_is_a_target(site: Site, updater: Updater) -> None:
+    """Every file of this build is a target; the previous snapshot's content-addressed
+    copies, kept one more build for its readers (docs/spec.md 4.1.1), are not."""
     files = _site_files(site.out)
-    targets = {p: d for p, d in files.items() if not p.startswith("tuf/")}
+
+    def of_this_build(path: str) -> bool:
+        copy = plain_path(path)  # (plain path, sha256) of a content-addressed copy
+        if copy is not None:
+            return hashlib.sha256(files[copy[0]]).hexdigest() == copy[1]
+        place, _, width = path.partition(".p/")  # a partial log tile, kept while wider
+        widths = [int(p.partition(".p/")[2]) for p in files if p.startswith(place + ".p/")]
+        return not width or int(width) == max(widths)
+
+    targets = {p: d for p, d in files.items() if not p.startswith("tuf/") and of_this_build(p)}
     assert len(targets) > 80  # artifacts, manifests, indexes, the log, the HTML pages
     for path, data in targets.items():
         info = updater.get_targetinfo(path)
