@@ -122,6 +122,7 @@ def appshelf_build(
     written = written_between(before, snapshot_files(output))
     if written != report["files_written"]:
         log(f"note: report says {report['files_written']} files written, disk shows {written}")
+    log(f"  appshelf: {seconds:.2f} s, {rss:.0f} MB, {written} files written")
     return Run(seconds, rss, written), report
 
 
@@ -152,7 +153,9 @@ def peer_build(exe: Path, packages: Path, output: Path, previous: Path | None = 
     if previous is not None:
         argv += ["--previous-package-list", str(previous)]
     seconds, rss, _ = timed(argv)
-    return Run(seconds, rss, written_between(before, snapshot_files(output)))
+    written = written_between(before, snapshot_files(output))
+    log(f"  dumb-pypi: {seconds:.2f} s, {rss:.0f} MB, {written} files written")
+    return Run(seconds, rss, written)
 
 
 def median(values: list[float]) -> float:
