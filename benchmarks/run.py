@@ -280,8 +280,14 @@ def fresh_clone_rows(source: Path, published: Path, work: Path, repeat: int) -> 
                 ours, report = appshelf_build(clone, fresh / "out", ["--previous-url", url])
                 row.ours.append(ours)
                 fetched.append((len(records), sum(r.body_bytes for r in records)))
-                if row is noop and report.get("changed"):
-                    log("note: the fresh clone's no-op build reports a change")
+                same = (fresh / "out" / "snapshot.json").read_bytes() == (
+                    published / "snapshot.json"
+                ).read_bytes()
+                log(
+                    f"  {report['artifacts_hashed']} artifacts hashed, {report['apps_reused']} "
+                    f"apps reused, log +{report['log_appended']}, snapshot "
+                    f"{'identical to' if same else 'differs from'} the published one"
+                )
     noop.note = (
         f"git clone {median(clone_seconds):.1f} s (not timed); the build read "
         f"{median([n for n, _ in fetched[0::2]]):.0f} responses, "

@@ -43,6 +43,9 @@ class _CountingWriter:
     def flush(self) -> None:
         self.inner.flush()
 
+    def close(self) -> None:
+        self.inner.close()
+
     @property
     def closed(self) -> bool:
         return bool(self.inner.closed)
