@@ -1,7 +1,8 @@
-"""Run every speed scenario of issue 6 and print one table (medians of --repeat runs).
+"""Run every speed scenario of issues 6 and 12 and print one table (medians of --repeat runs).
 
-    python benchmarks/run.py                   # full size: 10,000 apps x 10 versions + 2 GB
-    python benchmarks/run.py --apps 1000 --large-bytes 200M --repeat 1   # a quick look
+    python benchmarks/run.py                   # full size: 100,000 versions + 2 GB
+    python benchmarks/run.py --versions 20000 --workdir /tmp/bench20k
+    python benchmarks/run.py --versions 2000 --large-bytes 200M   # a quick look (~1-2 min)
 
 Each build runs as its own `appshelf build` process (so the site generator and anything
 else the CLI wires in is measured too); its peak RSS comes from wait4(), and the files it
@@ -9,6 +10,16 @@ wrote are counted independently by comparing (inode, mtime_ns, size) of every ou
 before and after. The peer is dumb-pypi 1.15, installed into benchmarks/.venv, run on a
 package list with as many files as the registry has versions, in the same run.
 Generated trees live under --workdir (default: a temp folder), never in the repository.
+
+Issue 12 adds two scenarios. `clone`: the source tree is committed to git and cloned
+into a new folder (every file gets a new inode and mtime, as on a CI runner), and the
+clone is built into an empty output with no local cache, starting from the last build's
+output served over HTTP on 127.0.0.1 (`appshelf build CLONE -o OUT --previous-url URL`):
+once unchanged, once with one added version committed in the clone. `fetch`: the
+registry is built with its base URL on a recording HTTP server on 127.0.0.1, and one
+`appshelf fetch` of one app (no dependencies) with a fresh client state is run against
+it; every response that is not the artifact counts as metadata (bytes as served,
+uncompressed).
 """
 
 from __future__ import annotations
@@ -31,8 +42,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import generate  # noqa: E402
+import served  # noqa: E402
 
-SCENARIOS = ("cold", "noop", "add", "large", "hash")
+SCENARIOS = ("cold", "noop", "add", "clone", "fetch", "large", "hash")
+EPOCH_ENV = {"SOURCE_DATE_EPOCH": "1767225600"}  # 2026-01-01: reproducible
 PEER_VENV = HERE / ".venv"
 PEER_VERSION = "1.15.0"
 FileState = dict[str, tuple[int, int, int]]
@@ -90,17 +103,26 @@ def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float
     return seconds, usage.ru_maxrss / 1024, stdout
 
 
-def appshelf_build(source: Path, output: Path) -> tuple[Run, dict[str, object]]:
+def appshelf_build(
+    source: Path,
+    output: Path,
+    extra: Sequence[str] = (),
+    epoch: dict[str, str] = EPOCH_ENV,
+) -> tuple[Run, dict[str, object]]:
+    """One `appshelf build` process; `epoch={}` signs with the real clock (a client
+    refuses a snapshot that expired: SOURCE_DATE_EPOCH's is a year old)."""
     before = snapshot_files(output)
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1767225600"}  # 2026-01-01: reproducible
+    env = {**os.environ, **epoch}
     env.pop("APPSHELF_SIGNING_KEY", None)
-    seconds, rss, stdout = timed(
-        [sys.executable, "-m", "appshelf", "build", str(source), "-o", str(output), "--json"], env
-    )
+    if not epoch:
+        env.pop("SOURCE_DATE_EPOCH", None)
+    argv = [sys.executable, "-m", "appshelf", "build", str(source), "-o", str(output), "--json"]
+    seconds, rss, stdout = timed([*argv, *extra], env)
     report = json.loads(stdout)
     written = written_between(before, snapshot_files(output))
     if written != report["files_written"]:
         log(f"note: report says {report['files_written']} files written, disk shows {written}")
+    log(f"  appshelf: {seconds:.2f} s, {rss:.0f} MB, {written} files written")
     return Run(seconds, rss, written), report
 
 
@@ -131,7 +153,9 @@ def peer_build(exe: Path, packages: Path, output: Path, previous: Path | None = 
     if previous is not None:
         argv += ["--previous-package-list", str(previous)]
     seconds, rss, _ = timed(argv)
-    return Run(seconds, rss, written_between(before, snapshot_files(output)))
+    written = written_between(before, snapshot_files(output))
+    log(f"  dumb-pypi: {seconds:.2f} s, {rss:.0f} MB, {written} files written")
+    return Run(seconds, rss, written)
 
 
 def median(values: list[float]) -> float:
@@ -199,10 +223,115 @@ def run_repeated(count: int, action: Callable[[int], tuple[Run, Run | None]], ro
             row.peer.append(peer)
 
 
+def git(cwd: Path, *argv: str) -> str:
+    """Run git with a fixed identity and no user or system configuration."""
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+    }
+    result = subprocess.run(
+        ["git", *argv], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"git {' '.join(argv)} in {cwd} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def commit_all(tree: Path, message: str) -> None:
+    """Commit everything in `tree` (a git work tree, created if need be)."""
+    if not (tree / ".git").exists():
+        git(tree, "init", "-q", "-b", "main")
+    git(tree, "add", "-A")
+    if git(tree, "status", "--porcelain"):
+        git(tree, "commit", "-q", "-m", message)
+
+
+def fresh_clone_rows(source: Path, published: Path, work: Path, repeat: int) -> list[Row]:
+    """A CI runner's builds: a new clone, an empty output, no cache, and the state of
+    `published` (the last build's output) over HTTP, first unchanged, then + one version."""
+    started = time.perf_counter()
+    commit_all(source, "generated source tree")
+    log(f"git add + commit of the source: {time.perf_counter() - started:.1f} s")
+    clone, fresh = work / "clone", work / "fresh"  # fresh/out, fresh/.appshelf-cache
+    key = generate.app_key(0)
+    noop = Row("fresh clone, no-op (--previous-url)")
+    plus = Row("fresh clone, add one version")
+    clone_seconds: list[float] = []
+    fetched: list[tuple[int, int]] = []
+    with served.serve(published) as (url, records):
+        for attempt in range(repeat):
+            for folder in (clone, fresh):
+                shutil.rmtree(folder, ignore_errors=True)
+            started = time.perf_counter()
+            git(work, "clone", "-q", str(source), str(clone))
+            clone_seconds.append(time.perf_counter() - started)
+            for row, label in ((noop, "no-op"), (plus, "+1")):
+                if row is plus:
+                    shutil.rmtree(fresh)  # no output, no cache: only the published state
+                    generate.add_version(clone, key, "98.0.0")
+                    commit_all(clone, "one more version")
+                log(f"fresh clone {label} {attempt + 1}/{repeat}")
+                records.clear()
+                ours, report = appshelf_build(clone, fresh / "out", ["--previous-url", url])
+                row.ours.append(ours)
+                fetched.append((len(records), sum(r.body_bytes for r in records)))
+                same = (fresh / "out" / "snapshot.json").read_bytes() == (
+                    published / "snapshot.json"
+                ).read_bytes()
+                log(
+                    f"  {report['artifacts_hashed']} artifacts hashed, {report['apps_reused']} "
+                    f"apps reused, log +{report['log_appended']}, snapshot "
+                    f"{'identical to' if same else 'differs from'} the published one"
+                )
+    noop.note = (
+        f"git clone {median(clone_seconds):.1f} s (not timed); the build read "
+        f"{median([n for n, _ in fetched[0::2]]):.0f} responses, "
+        f"{median([b for _, b in fetched[0::2]]) / 1e6:.2f} MB from --previous-url"
+    )
+    plus.note = (
+        f"{median([n for n, _ in fetched[1::2]]):.0f} responses, "
+        f"{median([b for _, b in fetched[1::2]]) / 1e6:.2f} MB from --previous-url"
+    )
+    return [noop, plus]
+
+
+def fetch_metadata(source: Path, work: Path, key: str) -> list[str]:
+    """Bytes of every non-artifact response of one `appshelf fetch KEY`, fresh client."""
+    site, state, dest = work / "fetch-out", work / "fetch-state", work / "fetch-dest"
+    for folder in (site, state, dest):
+        shutil.rmtree(folder, ignore_errors=True)
+    with served.serve(site) as (url, records):
+        log("build with the recording server's base URL (--no-site, real clock)")
+        built, _ = appshelf_build(source, site, ["--base-url", url, "--no-site"], epoch={})
+        records.clear()
+        argv = [sys.executable, "-m", "appshelf", "fetch", "-r", url, "--allow-dev-key"]
+        seconds, rss, _ = timed([*argv, "--state-dir", str(state), "-d", str(dest), key])
+        responses = list(records)
+    artifacts = {path.name for path in dest.rglob("*") if path.is_file()}
+    metadata = [r for r in responses if r.path.rsplit("/", 1)[-1] not in artifacts]
+    downloads = [r for r in responses if r.path.rsplit("/", 1)[-1] in artifacts]
+    lines = [
+        f"Client metadata for one `appshelf fetch {key}` (no dependencies; fresh state):",
+        f"  {len(metadata)} metadata responses, {sum(r.body_bytes for r in metadata):,} bytes"
+        f" of body ({sum(r.wire_bytes for r in metadata):,} with headers); "
+        f"{len(downloads)} artifact response(s), {sum(r.body_bytes for r in downloads):,} bytes",
+        f"  fetch took {seconds:.2f} s, peak RSS {rss:.0f} MB (setup build {built.seconds:.1f} s)",
+    ]
+    lines += [f"    {r.status} {r.body_bytes:>10,}  {r.method} {r.path}" for r in metadata]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--apps", type=int, default=10_000)
-    parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument(
+        "--versions", type=int, default=100_000, help="versions in the registry (total)"
+    )
+    parser.add_argument("--per-app", type=int, default=10, help="versions per app")
     parser.add_argument("--large-apps", type=int, default=20)
     parser.add_argument(
         "--large-bytes", type=generate.parse_size, default=generate.parse_size("2G")
@@ -218,21 +347,22 @@ def main() -> None:
         "earlier cold build in the same --workdir)",
     )
     args = parser.parse_args()
+    args.apps = max(1, args.versions // args.per_app)
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="appshelf-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     small, large = work / "small", work / "large"
     if not (small / "registry.toml").exists():
-        log(f"generating {args.apps} apps x {args.versions} versions in {small}")
+        log(f"generating {args.apps} apps x {args.per_app} versions in {small}")
         shutil.rmtree(small, ignore_errors=True)
-        generate.generate_small(small, args.apps, args.versions, seed=1)
-    if not (large / "registry.toml").exists():
+        generate.generate_small(small, args.apps, args.per_app, seed=1)
+    if not (large / "registry.toml").exists() and args.only & {"large", "hash"}:
         log(f"generating {args.large_apps} apps, {args.large_bytes} bytes in {large}")
         shutil.rmtree(large, ignore_errors=True)
         generate.generate_large(large, args.large_apps, args.large_bytes, seed=1)
     peer = None if args.no_peer else ensure_peer()
     packages = small / "dumb-pypi-packages.txt"
-    versions = args.apps * args.versions
+    versions = args.apps * args.per_app
     rows: list[Row] = []
     out, peer_out = work / "out", work / "peer-out"
     cache = work / ".appshelf-cache"
@@ -291,6 +421,9 @@ def main() -> None:
     if "add" in args.only:
         rows.append(add)
 
+    if "clone" in args.only:
+        rows += fresh_clone_rows(small, out, work, args.repeat)
+
     # Large artifacts: memory must not grow with artifact size.
     large_row = Row(
         f"cold build, {args.large_apps} large artifacts ({args.large_bytes / 1e9:.1f} GB)"
@@ -310,6 +443,9 @@ def main() -> None:
         rows.append(large_row)
 
     print_table(rows)
+    if "fetch" in args.only:
+        print()
+        print("\n".join(fetch_metadata(small, work, generate.app_key(0))))
     if "hash" in args.only:
         print()
         log("hashing throughput")
@@ -340,7 +476,7 @@ def main() -> None:
 def print_table(rows: list[Row]) -> None:
     header = (
         f"{'scenario':44} {'appshelf s':>10} {'peer s':>8} {'ratio':>6} {'peak RSS MB':>11} "
-        f"{'files written':>14} {'peer files':>10}"
+        f"{'files written':>14} {'peer files':>10} {'peer RSS MB':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -354,9 +490,10 @@ def print_table(rows: list[Row]) -> None:
         peer_text = f"{theirs:8.2f}" if row.peer else f"{'-':>8}"
         ratio_text = f"{ratio:6.2f}" if row.peer else f"{'-':>6}"
         peer_files = f"{peer_written:10.0f}" if row.peer else f"{'-':>10}"
+        peer_rss = f"{median([r.rss_mb for r in row.peer]):11.0f}" if row.peer else f"{'-':>11}"
         print(
             f"{row.scenario:44} {ours:10.2f} {peer_text} {ratio_text} {rss:11.0f} "
-            f"{written:14.0f} {peer_files}"
+            f"{written:14.0f} {peer_files} {peer_rss}"
         )
         if row.note:
             print(f"  ({row.note})")
