@@ -17,6 +17,7 @@ from appshelf.client.errors import InconsistentMetadata, LogInconsistent, Unknow
 from appshelf.client.resolve import parse_requirement, resolve
 from appshelf.client.verify import verify_registry
 from appshelf.formats.canonical import canonical_json, sha256_hex
+from appshelf.formats.consistent import consistent_path
 from appshelf.signing.envelope import sign_body
 from appshelf.signing.keys import development_key
 from conftest import build
@@ -44,6 +45,8 @@ def _forge_app_json(root: Path, edit: dict[str, object]) -> None:
     detail["channels"] = edit
     data = canonical_json(detail)
     path.write_bytes(data)
+    relpath = "apps/hello-world/app.json"
+    (root / consistent_path(relpath, sha256_hex(data))).write_bytes(data)  # what it reads
     body = json.loads((root / "snapshot.json").read_bytes())["signed"]
     body["meta"]["apps/hello-world/app.json"] = {"sha256": sha256_hex(data), "length": len(data)}
     body["version"] += 1
