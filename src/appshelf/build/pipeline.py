@@ -531,20 +531,11 @@ def _app_memo(
     if cache.path is None or options.previous is not None or options.previous_source is not None:
         return None
     if _mirrors_on(source):
-        return None  # a mirror is built from every app's plan
+        return None  # the appr and Calimero mirrors are built from every app's plan
     generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
-    if len(generators) != len(options.generators) or _mirrored(source):
+    if len(generators) != len(options.generators):
         return None
     return AppMemo(cache, output.absolute(), source.resolve(), [*generators, _ModeSalt(options)])
-
-
-def _mirrored(source: Path) -> bool:
-    """The Calimero mirror is made from every app's bundle manifests, which a reused app
-    does not carry: with it on, no app is reused (spec 12.6)."""
-    try:
-        return read_registry_config(source).mirrors.calimero
-    except SourceTreeError:
-        return False  # load_source_tree reports what is wrong
 
 
 @dataclass(frozen=True)
@@ -562,11 +553,14 @@ class _ModeSalt:
 
 
 def _mirrors_on(source: Path) -> bool:
-    """Whether registry.toml turns a mirror on (a broken one is reported by the build)."""
+    """Whether registry.toml turns on a mirror made from every app's plan: appr's, or
+    Calimero's, which needs the bundle manifests a reused app does not carry (spec 12.6).
+    A broken registry.toml is reported by the build."""
     try:
-        return read_registry_config(source).mirrors.appr
+        mirrors = read_registry_config(source).mirrors
     except SourceTreeError:
         return False
+    return mirrors.appr or mirrors.calimero
 
 
 def _build(
