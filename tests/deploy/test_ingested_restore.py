@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from appshelf.cli import main
 from deploy.conftest import SeaweedS3, appshelf_verify
 from deploy.test_inbox import INBOX, Registry
+from publish_helpers import signed_release
 
 pytestmark = pytest.mark.s3
 RECORD = "r/.appshelf/ingested.json"
@@ -129,3 +130,52 @@ def test_a_version_not_ingested_is_still_refused_when_missing(registry: Registry
     assert "kv 2.0.0 is published (release log entry" in result.output
     assert "and is missing from the source" in result.output
     assert not (fresh / "apps/kv/2.0.0").exists()
+
+
+def test_an_external_artifact_is_restored_as_release_toml(registry: Registry) -> None:
+    """An ingested version whose artifact lives elsewhere comes back as statement.json and
+    a release.toml with artifact_url, sha256 and size, byte-identical to what ingest wrote."""
+    data = b"kv elsewhere\n"
+    url = f"{registry.base}ext/kv-3.0.0.txt"  # http:// only under the base_url
+    registry.seaweed.client().put_object(
+        Bucket=registry.bucket, Key="r/ext/kv-3.0.0.txt", Body=data
+    )
+    folder = registry.work / "release-external"
+    statement, _ = signed_release(
+        registry.base, registry.publishers["acme"], "kv", "3.0.0", data, folder, url
+    )
+    original = registry.work / "original-external"
+    shutil.copytree(registry.source, original, symlinks=True)
+    published = CliRunner().invoke(main, registry.publish_args(statement, None))
+    assert published.exit_code == 0, published.output
+    result = registry.build("--new-registry")
+    assert result.exit_code == 0, result.output
+    ingested = registry.source / "apps/kv/3.0.0"
+    written = {p.name: p.read_bytes() for p in sorted(ingested.iterdir())}
+    assert set(written) == {"statement.json", "release.toml"}
+    assert f'artifact_url = "{url}"'.encode() in written["release.toml"]
+    fresh = _fresh(registry, original, "fresh-external")
+    result = registry.build()
+    assert result.exit_code == 0, result.output
+    assert WARNING.replace("1.0.0", "3.0.0") in result.output
+    restored = fresh / "apps/kv/3.0.0"
+    assert {p.name: p.read_bytes() for p in sorted(restored.iterdir())} == written
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (b'{"type": "appshelf.ingested", "versions": [], "versions": []}', "not valid JSON"),
+        (b'{"type": "appshelf.ingested", "versions": [{"app": "kv"}]}', "versions[0]: not {"),
+        (b'{"type": "other", "versions": []}', 'not {"type": "appshelf.ingested"'),
+    ],
+)
+def test_a_hostile_record_stops_the_build(registry: Registry, record: bytes, message: str) -> None:
+    original, _ = _ingest(registry)
+    registry.seaweed.client().put_object(Bucket=registry.bucket, Key=RECORD, Body=record)
+    fresh = _fresh(registry, original, "fresh-record")
+    result = registry.build()
+    assert result.exit_code == 1, result.output
+    assert f"Error: {RECORD}: {message}" in result.output
+    assert "Traceback" not in result.output
+    assert not (fresh / "apps/kv/1.0.0").exists()
