@@ -12,7 +12,7 @@ import click
 from appshelf.build import BuildOptions, BuildReport, build_registry
 from appshelf.cli.deploy import deploy_config, make_options, s3_options
 from appshelf.cli.deploy import show_report as show_deploy_report
-from appshelf.cli.ingest import Ingest, finish, ingest_inbox, rollback
+from appshelf.cli.ingest import Ingest, finish, ingest_inbox, restore_ingested, rollback
 from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
 from appshelf.deploy.http import HttpSource
 from appshelf.site import site_generator
@@ -110,6 +110,9 @@ def command(
     options.previous_source, state = read_published(store, deploy_options.client.jobs)
     if no_inbox:
         state.inbox.clear()
+    # Ingested versions a checkout lacks (never committed) come back from the bucket.
+    for warning in restore_ingested(store, state, source):
+        click.secho(f"Warning: {warning}", err=True, fg="yellow")
     # Statements name the registry.toml address; a --base-url build accepts that one too.
     urls = {read_registry_config(source).registry.base_url}
     urls |= {base_url if base_url.endswith("/") else base_url + "/"} if base_url else set()
@@ -120,7 +123,7 @@ def command(
         if deploy_options.dry_run:
             rollback(ingest)  # nothing was deployed: the inbox stays the source of these
     if not deploy_options.dry_run:
-        finish(store, ingest)  # after the with: the versions are deployed, whatever happens
+        finish(store, state, ingest)  # after the with: the versions are deployed, whatever happens
     if as_json:
         body = {"build": report.model_dump(), "deploy": deployed.model_dump(), **ingest.json()}
         click.echo(json.dumps(body, indent=2))

@@ -9,6 +9,7 @@ here are removed again and the inbox is left as it was, so nothing is half-inges
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -20,6 +21,14 @@ import nacl.signing
 from appshelf.deploy import S3Store
 from appshelf.deploy.files import SNAPSHOT
 from appshelf.deploy.inbox import InboxItem, InboxScan, TrustedFor, clear_ingested, read_inbox
+from appshelf.deploy.ingested import (
+    IngestedError,
+    Restored,
+    fetch_recorded,
+    read_record,
+    recorded,
+    write_record,
+)
 from appshelf.deploy.state import RemoteState
 from appshelf.errors import AppshelfError
 from appshelf.formats.statement import STATEMENT_FILE
@@ -169,6 +178,47 @@ def rollback(ingest: Ingest) -> None:
     ingest.items.clear()
 
 
-def finish(store: S3Store, ingest: Ingest) -> None:
-    """After the deploy: delete exactly the inbox objects of the ingested items."""
+def finish(store: S3Store, state: RemoteState, ingest: Ingest) -> None:
+    """After the deploy: record the ingested items in the bucket (so a source that never
+    got them committed can be restored), then delete exactly their inbox objects."""
+    if ingest.items:
+        added = [recorded(item.statement, item.envelope.signed) for item in ingest.items]
+        write_record(store, read_record(store, state.ingested), added)
     ingest.cleared = clear_ingested(store, ingest.items)
+
+
+def restore_ingested(store: S3Store, state: RemoteState, source: Path) -> list[str]:
+    """Write back into `source` each recorded ingested version it lacks, fetched from the
+    published registry and checked (deploy/ingested.py); the warnings to show.
+
+    Raises:
+        AppshelfError: the record or a published object does not match (named); nothing
+            is written.
+    """
+    missing = [
+        rec
+        for rec in read_record(store, state.ingested)
+        if not os.path.lexists(source / "apps" / rec.app / rec.version)
+    ]
+    if not missing:
+        return []
+    with tempfile.TemporaryDirectory(prefix="appshelf-restore-") as tmp:
+        fetched = [fetch_recorded(store, state.objects, rec, Path(tmp)) for rec in missing]
+        _write_restored(store, source, fetched)
+    return [
+        f"restored apps/{r.record.app}/{r.record.version} from the published registry (it "
+        "was ingested from the inbox but is not in the source); commit it"
+        for r in fetched
+    ]
+
+
+def _write_restored(store: S3Store, source: Path, fetched: list[Restored]) -> None:
+    written: list[WrittenVersion] = []
+    try:
+        for r in fetched:
+            where = store.target.key(f"apps/{r.record.app}/{r.record.version}/{STATEMENT_FILE}")
+            written.append(write_version(source, r.statement, r.envelope, r.artifact, where))
+    except PublishError as exc:
+        for done in written:
+            remove_version(done)
+        raise IngestedError(str(exc)) from None

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from appshelf.deploy.errors import REBUILD_HINT, DeployConflictError, RemoteAccessError
 from appshelf.deploy.files import INBOX, SNAPSHOT, STATE_KEY, Kind
+from appshelf.deploy.ingested import INGESTED
 from appshelf.deploy.plan import Action, DeployPlan, documents_to_fetch, plan_deploy
 from appshelf.deploy.s3 import (
     ClientOptions,
@@ -81,6 +82,7 @@ def read_remote(store: S3Store) -> RemoteState:
     state = RemoteState(objects=store.listing())
     # The publishers' inbox is input for the next build, never part of the deployed site.
     state.inbox = {r: state.objects.pop(r) for r in list(state.objects) if r.startswith(INBOX)}
+    state.ingested = state.objects.pop(INGESTED, None)
     record = None
     if STATE_KEY in state.objects:
         fetched = store.get(STATE_KEY)

@@ -39,6 +39,8 @@ class RemoteState:
     record: DeployRecord | None = None
     # .appshelf/inbox/... objects (publishers' uploads, deploy/inbox.py): not the site's
     inbox: dict[str, RemoteObject] = field(default_factory=dict)
+    # .appshelf/ingested.json (deploy/ingested.py): what builds took from the inbox
+    ingested: RemoteObject | None = None
 
     def snapshot(self) -> Signed[Snapshot] | None:
         if self.snapshot_bytes is None:
