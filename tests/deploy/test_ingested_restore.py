@@ -179,3 +179,15 @@ def test_a_hostile_record_stops_the_build(registry: Registry, record: bytes, mes
     assert f"Error: {RECORD}: {message}" in result.output
     assert "Traceback" not in result.output
     assert not (fresh / "apps/kv/1.0.0").exists()
+
+
+def test_a_dry_run_restores_for_its_build_and_leaves_the_source_as_found(
+    registry: Registry,
+) -> None:
+    original, _ = _ingest(registry)
+    fresh = _fresh(registry, original, "dry")
+    before = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*"))
+    result = registry.build("--dry-run")
+    assert result.exit_code == 0, result.output
+    assert WARNING in result.output  # the build saw the version, as a real one would
+    assert sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*")) == before

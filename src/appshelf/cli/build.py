@@ -18,6 +18,7 @@ from appshelf.deploy.http import HttpSource
 from appshelf.site import site_generator
 from appshelf.source.models import DeploySection
 from appshelf.source.tree import read_registry_config
+from appshelf.source.versionfolder import remove_version
 
 
 @click.command("build")
@@ -111,17 +112,23 @@ def command(
     if no_inbox:
         state.inbox.clear()
     # Ingested versions a checkout lacks (never committed) come back from the bucket.
-    for warning in restore_ingested(store, state, source):
+    warnings, restored = restore_ingested(store, state, source)
+    for warning in warnings:
         click.secho(f"Warning: {warning}", err=True, fg="yellow")
     # Statements name the registry.toml address; a --base-url build accepts that one too.
     urls = {read_registry_config(source).registry.base_url}
     urls |= {base_url if base_url.endswith("/") else base_url + "/"} if base_url else set()
-    with ingest_inbox(store, state, source, frozenset(urls)) as ingest:
-        report = build_registry(source, output, options)  # also validates registry.toml
-        deploy_options = replace(deploy_options, config=deploy_config(source))
-        deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
+    try:
+        with ingest_inbox(store, state, source, frozenset(urls)) as ingest:
+            report = build_registry(source, output, options)  # also validates registry.toml
+            deploy_options = replace(deploy_options, config=deploy_config(source))
+            deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
+            if deploy_options.dry_run:
+                rollback(ingest)  # nothing was deployed: the inbox stays the source of these
+    finally:
         if deploy_options.dry_run:
-            rollback(ingest)  # nothing was deployed: the inbox stays the source of these
+            for folder in restored:  # a dry run leaves the source as it found it
+                remove_version(folder)
     if not deploy_options.dry_run:
         finish(store, state, ingest)  # after the with: the versions are deployed, whatever happens
     if as_json:

@@ -187,9 +187,12 @@ def finish(store: S3Store, state: RemoteState, ingest: Ingest) -> None:
     ingest.cleared = clear_ingested(store, ingest.items)
 
 
-def restore_ingested(store: S3Store, state: RemoteState, source: Path) -> list[str]:
+def restore_ingested(
+    store: S3Store, state: RemoteState, source: Path
+) -> tuple[list[str], list[WrittenVersion]]:
     """Write back into `source` each recorded ingested version it lacks, fetched from the
-    published registry and checked (deploy/ingested.py); the warnings to show.
+    published registry and checked (deploy/ingested.py); the warnings to show, and the
+    folders written (a dry run removes them again).
 
     Raises:
         AppshelfError: the record or a published object does not match (named); nothing
@@ -201,18 +204,19 @@ def restore_ingested(store: S3Store, state: RemoteState, source: Path) -> list[s
         if not os.path.lexists(source / "apps" / rec.app / rec.version)
     ]
     if not missing:
-        return []
+        return [], []
     with tempfile.TemporaryDirectory(prefix="appshelf-restore-") as tmp:
         fetched = [fetch_recorded(store, state.objects, rec, Path(tmp)) for rec in missing]
-        _write_restored(store, source, fetched)
-    return [
+        written = _write_restored(store, source, fetched)
+    warnings = [
         f"restored apps/{r.record.app}/{r.record.version} from the published registry (it "
         "was ingested from the inbox but is not in the source); commit it"
         for r in fetched
     ]
+    return warnings, written
 
 
-def _write_restored(store: S3Store, source: Path, fetched: list[Restored]) -> None:
+def _write_restored(store: S3Store, source: Path, fetched: list[Restored]) -> list[WrittenVersion]:
     written: list[WrittenVersion] = []
     try:
         for r in fetched:
@@ -222,3 +226,4 @@ def _write_restored(store: S3Store, source: Path, fetched: list[Restored]) -> No
         for done in written:
             remove_version(done)
         raise IngestedError(str(exc)) from None
+    return written
