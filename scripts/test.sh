@@ -44,6 +44,8 @@ if ! "$APPR_VENV/bin/python" -c "import appr.client, appr.commands.pull" >/dev/n
   fi
 fi
 .venv/bin/ruff check .
+# The layering contracts of pyproject.toml ([tool.importlinter]).
+.venv/bin/lint-imports --no-cache
 .venv/bin/mypy
 # The docs site with the API reference, into site/ (git-ignored); --strict fails on any
 # docstring griffe cannot match to its signature (~2 s, offline).

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from appshelf.formats.canonical import sha256_hex
+from appshelf.formats.layout import app_dir, url_for, version_dir  # re-exported
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,4 @@ class OutputFile:
 
 OutputFiles = dict[str, OutputFile]  # posix path relative to the output root -> content
 
-
-def url_for(base_url: str, relpath: str) -> str:
-    """Absolute URL of an output path; each segment percent-encoded (`+` in versions)."""
-    return base_url + "/".join(quote(part, safe="") for part in relpath.split("/"))
-
-
-def app_dir(key: str) -> str:
-    return f"apps/{key}"
-
-
-def version_dir(key: str, version: str) -> str:
-    return f"apps/{key}/{version}"
+__all__ = ["OutputFile", "OutputFiles", "app_dir", "url_for", "version_dir"]

@@ -29,9 +29,9 @@ from appshelf.client.transport import (
 )
 from appshelf.formats.documents import AppDetail, KeysDocument, RegistryIndex, VersionEntry
 from appshelf.formats.flows import FlowsRegistry, FlowsVersions
+from appshelf.formats.layout import ARTIFACT_NAME_RE, RESERVED_ARTIFACT_NAMES
 from appshelf.formats.publishers import PUBLISHERS_FILE, PublishersDocument
 from appshelf.formats.templates import TEMPLATES_PATH, TemplatesIndex
-from appshelf.source.models import ARTIFACT_NAME_RE, RESERVED_ARTIFACT_NAMES
 
 
 def utc_now() -> datetime:

@@ -27,7 +27,7 @@ from resolvelib.structs import RequirementInformation
 from appshelf.client.channels import app_channel
 from appshelf.client.errors import ClientUsageError, ResolutionImpossible, UnknownApp
 from appshelf.formats.documents import AppDetail, VersionEntry
-from appshelf.source.models import APP_KEY_RE
+from appshelf.formats.layout import APP_KEY_RE
 from appshelf.versions import InvalidRange, Range, parse_range, parse_version
 from appshelf.versions.channels import is_channel_name
 

@@ -28,7 +28,6 @@ from urllib3.exceptions import (
 )
 
 from appshelf import __version__
-from appshelf.build.outputs import url_for
 from appshelf.client.deadline import DeadlineAdapter, DeadlineRetry, RequestClock, timed
 from appshelf.client.errors import (
     ConnectionFailed,
@@ -39,6 +38,7 @@ from appshelf.client.errors import (
 from appshelf.client.files import open_regular
 from appshelf.client.neterrors import describe
 from appshelf.client.tls import tls_trust
+from appshelf.formats.layout import url_for
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024

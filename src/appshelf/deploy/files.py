@@ -10,10 +10,10 @@ from enum import Enum
 
 from appshelf.formats.anip import ANIP_ROOT
 from appshelf.formats.consistent import plain_path
+from appshelf.formats.deploysettings import DeploySection
 from appshelf.formats.layout import is_active_document
 from appshelf.formats.publishers import PUBLISHERS_FILE
 from appshelf.formats.statement import STATEMENT_FILE
-from appshelf.source.models import DeploySection
 
 SNAPSHOT = "snapshot.json"
 CHECKPOINT = "log/checkpoint"

@@ -26,6 +26,7 @@ from appshelf.deploy.site import LocalSite, artifact_relpath
 from appshelf.deploy.state import RemoteObject, RemoteState
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import consistent_path
+from appshelf.formats.deploysettings import DeploySection
 from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, VersionEntry
 from appshelf.formats.log import Checkpoint, tiles_for
 from appshelf.formats.merkle import root_of
@@ -36,7 +37,6 @@ from appshelf.signing.envelope import (
     verify_envelope,
 )
 from appshelf.signing.keys import development_key
-from appshelf.source.models import DeploySection
 
 Operation = Literal["upload", "skip", "delete"]
 

@@ -38,7 +38,7 @@ from appshelf.deploy.state import (
 )
 from appshelf.errors import AppshelfError
 from appshelf.formats.canonical import model_to_json, sha256_hex
-from appshelf.source.models import DeploySection
+from appshelf.formats.deploysettings import DeploySection
 
 Events = Callable[[str], None]
 

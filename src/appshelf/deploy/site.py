@@ -14,7 +14,6 @@ from urllib.parse import unquote
 import pydantic
 
 from appshelf.build.hashing import hash_files
-from appshelf.build.outputs import version_dir
 from appshelf.deploy.errors import SiteError
 from appshelf.deploy.files import SNAPSHOT, STATE_KEY
 from appshelf.formats.consistent import consistent_path
@@ -26,6 +25,7 @@ from appshelf.formats.documents import (
     Snapshot,
     VersionEntry,
 )
+from appshelf.formats.layout import version_dir
 from appshelf.formats.log import (
     CHECKPOINT,
     TILE_WIDTH,

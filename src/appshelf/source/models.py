@@ -14,21 +14,23 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
+from appshelf.formats.deploysettings import DeploySection as DeploySection
+
+# The names' rules are the spec layer's (formats/layout.py), re-exported here.
+from appshelf.formats.layout import APP_KEY_RE as APP_KEY_RE
+from appshelf.formats.layout import ARTIFACT_NAME_RE as ARTIFACT_NAME_RE
+from appshelf.formats.layout import RESERVED_ARTIFACT_NAMES as RESERVED_ARTIFACT_NAMES
 from appshelf.formats.mpk import PACKAGE_RE
 from appshelf.source.mirrors import MirrorsSection
 from appshelf.source.text import artifact_url_problem, free_text, name_text, url_without_userinfo
 from appshelf.versions import InvalidRange, parse_range
 
-APP_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
-ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}\Z")
 INTERFACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,127}\Z")
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,31}\Z")
 COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}\Z")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 # Python's `$` also matches before a final newline: every pattern ends in \Z instead.
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
-# Names the build writes inside a version folder; an artifact may not take them.
-RESERVED_ARTIFACT_NAMES = frozenset({"manifest.json", "index.html", "statement.json"})
 # A name-like field is one line without control or bidi characters; free text may have
 # line breaks and tabs (source/text.py says which characters and why).
 Name = Annotated[str, AfterValidator(name_text)]
@@ -98,28 +100,6 @@ class SigningSection(_Config):
             if not SHA256_RE.fullmatch(item):
                 raise ValueError(f"each must be a 64-hex-digit public key, got {item!r}")
         return value
-
-
-def _header_value(value: str) -> str:
-    if not value.strip() or len(value) > 256 or any(ord(c) < 32 or ord(c) > 126 for c in value):
-        raise ValueError(f"must be a printable ASCII HTTP header value, got {value!r}")
-    return value
-
-
-class DeploySection(_Config):
-    """`[deploy]`: HTTP caching of the deployed files (see docs/deploy.md)."""
-
-    # Artifacts never change once published.
-    immutable_cache_control: str = "public, max-age=31536000, immutable"
-    # Indexes, manifests, icons, HTML: they change when a version is added or yanked.
-    cache_control: str = "public, max-age=300"
-    # The signed snapshot: clients must see a new one promptly.
-    snapshot_cache_control: str = "public, max-age=60, must-revalidate"
-
-    @field_validator("immutable_cache_control", "cache_control", "snapshot_cache_control")
-    @classmethod
-    def _header(cls, value: str) -> str:
-        return _header_value(value)
 
 
 _HOSTNAME_RE = re.compile(
