@@ -40,7 +40,7 @@ def test_fetch_metadata_separates_the_artifact(tmp_path: Path) -> None:
     text = "\n".join(lines)
     assert "1 artifact response(s)" in text
     assert "GET /snapshot.json" in text
-    assert "/manifest.json" in text
+    assert "manifest.json" in text  # by its content-addressed name (docs/spec.md 4.1.1)
     assert ".tar.gz" not in text  # the artifact is not counted as metadata
 
 

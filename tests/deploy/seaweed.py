@@ -142,6 +142,10 @@ def run_seaweed(weed: str, root: Path) -> Iterator[SeaweedS3]:
         f"-admin.port.grpc={ports['admin.grpc']}",
         "-filer.localSocket=" + str(root / "filer.sock"),
         "-s3.localSocket=" + str(root / "s3.sock"),
+        # Each bucket is a collection with volumes of its own; left at 0 the limit is free
+        # disk / volume size, which a full disk makes too small for the suite's buckets
+        # ("failed to find writable volumes"). Volumes are files, grown only as written.
+        "-volume.max=2000",
     ]
     log = root / "weed.log"
     with log.open("wb") as out:
