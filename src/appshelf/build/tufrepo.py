@@ -319,6 +319,17 @@ def _plan_bins(
     return planned
 
 
+def _still_good(old: Published, unchanged: bool, sign: _Signing, lifetime: timedelta) -> bool:
+    """Keep a published role as it is: same content, our signature, not half expired,
+    and no re-sign asked for."""
+    return (
+        not sign.settings.resign
+        and unchanged
+        and sign.signed_by_us(old)
+        and sign.fresh(old.metadata.signed.expires, lifetime)
+    )
+
+
 def _plan_snapshot(
     old: Published | None, meta: dict[str, MetaFile], sign: _Signing
 ) -> tuple[int, bytes]:
@@ -326,12 +337,7 @@ def _plan_snapshot(
     if old is not None:
         before = old.metadata.signed
         assert isinstance(before, Snapshot)
-        if (
-            not sign.settings.resign
-            and before.meta == meta
-            and sign.signed_by_us(old)
-            and sign.fresh(before.expires, lifetime)
-        ):
+        if _still_good(old, before.meta == meta, sign, lifetime):
             return before.version, old.data
         version = before.version + 1
     else:
@@ -345,12 +351,7 @@ def _plan_timestamp(old: Published | None, pin: MetaFile, sign: _Signing) -> byt
     if old is not None:
         before = old.metadata.signed
         assert isinstance(before, Timestamp)
-        if (
-            not sign.settings.resign
-            and before.snapshot_meta == pin
-            and sign.signed_by_us(old)
-            and sign.fresh(before.expires, lifetime)
-        ):
+        if _still_good(old, before.snapshot_meta == pin, sign, lifetime):
             return old.data
         version = before.version + 1
     else:
