@@ -31,8 +31,8 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import generate  # noqa: E402
 from anip_support import add_template  # noqa: E402
 
-import appshelf.build.pipeline as pipeline  # noqa: E402
-from appshelf.build import BuildOptions, build_registry  # noqa: E402
+import appshelf.builder.pipeline as pipeline  # noqa: E402
+from appshelf.builder import BuildOptions, build_registry  # noqa: E402
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)
 

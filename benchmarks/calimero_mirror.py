@@ -26,7 +26,7 @@ from pathlib import Path
 import nacl.signing
 import rfc8785
 
-from appshelf.build import BuildOptions, build_registry
+from appshelf.builder import BuildOptions, build_registry
 from appshelf.formats.didkey import did_key
 
 KEY = nacl.signing.SigningKey(hashlib.sha256(b"appshelf calimero benchmark").digest())

@@ -21,7 +21,7 @@ import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from appshelf.build import BuildOptions, build_registry
+from appshelf.builder import BuildOptions, build_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 APPSHELF = Path(sys.executable).parent / "appshelf"

@@ -39,10 +39,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate  # noqa: E402
 
-import appshelf.build.pipeline as pipeline  # noqa: E402
-import appshelf.build.plan as plan  # noqa: E402
-import appshelf.build.previous as previous  # noqa: E402
-from appshelf.build import BuildOptions, BuildReport, build_registry  # noqa: E402
+import appshelf.builder.pipeline as pipeline  # noqa: E402
+import appshelf.builder.plan as plan  # noqa: E402
+import appshelf.builder.previous as previous  # noqa: E402
+from appshelf.builder import BuildOptions, BuildReport, build_registry  # noqa: E402
 from appshelf.deploy.http import HttpSource  # noqa: E402
 
 SECONDS: dict[str, float] = defaultdict(float)

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import appshelf.build.pipeline as pipeline
-from appshelf.build import BuildOptions, build_registry
+import appshelf.builder.pipeline as pipeline
+from appshelf.builder import BuildOptions, build_registry
 
 SPENT = {"anip_files": 0.0, "mirror_files": 0.0}
 

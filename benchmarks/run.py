@@ -186,7 +186,7 @@ def openssl_sha256(multi: int) -> float:
 HASH_PROBE = """
 import sys, time
 from pathlib import Path
-from appshelf.build.hashing import hash_files
+from appshelf.filehash import hash_files
 paths = [Path(p) for p in sys.argv[2:]]
 hash_files(paths, workers=1)  # warm the page cache: we measure hashing, not the disk
 started = time.perf_counter()

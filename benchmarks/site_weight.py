@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from appshelf.build import BuildOptions, build_registry
+from appshelf.builder import BuildOptions, build_registry
 from appshelf.site import site_generator
 
 PAGES = ["index.html", "apps/kv-store/index.html", "apps/kv-store/1.1.1/index.html"]

@@ -104,7 +104,7 @@ def seed_corpus(site: Path, corpus: Path) -> None:
 
 def build_site(folder: Path) -> Path:
     """example-registry built with the development key, the key the fuzzed client trusts."""
-    from appshelf.build import BuildOptions, build_registry
+    from appshelf.builder import BuildOptions, build_registry
 
     site = folder / "site"
     build_registry(EXAMPLE, site, BuildOptions(now=BUILT_AT, environ={}))

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 from click.testing import CliRunner
 
-from appshelf.build import BuildOptions, build_registry
+from appshelf.builder import BuildOptions, build_registry
 from appshelf.cli import main as appshelf_main
 from appshelf.deploy import ClientOptions, DeployOptions, deploy_site
 from appshelf.formats.documents import AppDetail

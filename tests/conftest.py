@@ -14,7 +14,7 @@ from typing import Self
 
 import pytest
 
-from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.builder import BuildOptions, BuildReport, build_registry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_REGISTRY = REPO_ROOT / "example-registry"

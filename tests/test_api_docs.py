@@ -1,5 +1,5 @@
 """The API reference is complete: every public name of `appshelf.client` (and of its
-errors module, and `appshelf.build`) has a Google-style docstring whose Args name exactly
+errors module, and `appshelf.builder`) has a Google-style docstring whose Args name exactly
 the parameters, whose Raises name real appshelf errors, and which says what it Returns.
 Docstrings are read and parsed with griffe, the library mkdocstrings renders them with;
 the structure (parameters, fields, methods) comes from the live objects."""
@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from appshelf.errors import AppshelfError
 from conftest import REPO_ROOT
 
-MODULES = ["appshelf.client", "appshelf.client.errors", "appshelf.build"]
+MODULES = ["appshelf.client", "appshelf.client.errors", "appshelf.builder"]
 # Public functions that are not re-exported but that docs/api.md documents.
 EXTRA = ["appshelf.client.resolve.resolve", "appshelf.client.resolve.parse_requirement"]
 # Public methods that cannot raise an appshelf error: no Raises section is expected (and
@@ -204,7 +204,7 @@ def test_reference_builds_and_renders_the_sections(tmp_path: Path) -> None:
         "appshelf.client.Plan",
         "appshelf.client.Download",
         "appshelf.client.errors.Rollback",
-        "appshelf.build.build_registry",
+        "appshelf.builder.build_registry",
     ):
         assert f'id="{anchor}"' in page, anchor
     download = page.split('id="appshelf.client.RegistryClient.download"', 1)[1]

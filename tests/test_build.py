@@ -16,7 +16,7 @@ import nacl.signing
 import pytest
 import rfc8785
 
-from appshelf.build.pipeline import build_registry
+from appshelf.builder.pipeline import build_registry
 from appshelf.errors import OutputError, SigningKeyError, SourceTreeError
 from appshelf.formats.consistent import plain_path
 from appshelf.signing.keys import write_new_key_file
@@ -259,7 +259,7 @@ def test_failed_build_leaves_previous_output_untouched(
     (example_source / "apps/slack-notify/1.2.0").mkdir()
     (example_source / "apps/slack-notify/1.2.0/s.tar.gz").write_bytes(b"s")
 
-    import appshelf.build.writer as writer
+    import appshelf.builder.writer as writer
 
     real_write = writer._write_file
     calls = {"n": 0}
@@ -383,7 +383,7 @@ def test_artifact_changed_between_hashing_and_copying_is_refused(
     example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bytes published must be the bytes whose digest the manifest signs."""
-    import appshelf.build.pipeline as pipeline
+    import appshelf.builder.pipeline as pipeline
 
     out = tmp_path / "out"
     build(example_source, out)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import appshelf.build.writer as writer_module
+import appshelf.builder.writer as writer_module
 from appshelf.client import RegistryClient, trusted_keys
 from appshelf.client.verify import verify_registry
 from appshelf.formats.consistent import consistent_path, plain_path

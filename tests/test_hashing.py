@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-import appshelf.build.hashing as hashing
-from appshelf.build.cache import BuildCache
-from appshelf.build.hashing import HashStats, hash_file, hash_files
+import appshelf.filehash as hashing
+from appshelf.builder.cache import BuildCache
+from appshelf.filehash import HashStats, hash_file, hash_files
 
 SMALL_CHUNK = 4096
 REAL_SHA256 = hashlib.sha256

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from appshelf.build import housekeeping, writer
+from appshelf.builder import housekeeping, writer
 from appshelf.cli import main
 from appshelf.errors import OutputError
 from conftest import EXAMPLE_REGISTRY, FIXED_NOW, build

@@ -11,9 +11,9 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from appshelf.build.cache import CACHE_DIR
-from appshelf.build.outputs import OutputFile, OutputFiles
-from appshelf.build.plan import RegistryPlan
+from appshelf.builder.cache import CACHE_DIR
+from appshelf.builder.outputs import OutputFile, OutputFiles
+from appshelf.builder.plan import RegistryPlan
 from conftest import FIXED_NOW, build
 
 TEMPLATE_VERSION = "1"

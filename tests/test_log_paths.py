@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from appshelf.build import BuildReport
+from appshelf.builder import BuildReport
 from appshelf.cli import main
 from appshelf.client import RegistryClient, trusted_keys
 from appshelf.deploy.http import HttpSource

@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appshelf.build import BuildOptions, build_registry
+from appshelf.builder import BuildOptions, build_registry
 from appshelf.formats.log import ReleaseEntry, TileNodes, decode_entry, log_origin
 from appshelf.formats.merkle import consistency_proof, verify_consistency
 from appshelf.signing.keys import RegistryKey, key_file_text, parse_private_key

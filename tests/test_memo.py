@@ -1,4 +1,4 @@
-"""Unchanged apps are reused (build/memo.py): only ever a saving, never a different output.
+"""Unchanged apps are reused (builder/memo.py): only ever a saving, never a different output.
 
 Every scenario ends with the same check: the incremental output, site included, is
 byte-identical (snapshot aside: its version counts builds) to a cold build of the same
@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import appshelf.build.cache as cache_module
-import appshelf.source.fingerprint as fingerprint_module
-from appshelf.build.cache import CACHE_DIR
-from appshelf.build.pipeline import BuildReport
+from appshelf import filestat
+from appshelf.builder.cache import CACHE_DIR
+from appshelf.builder.pipeline import BuildReport
 from appshelf.errors import SourceTreeError
 from appshelf.formats.consistent import plain_path
 from appshelf.signing.keys import development_key, write_new_key_file
@@ -37,8 +36,7 @@ APPS, VERSIONS = 12, 3
 @pytest.fixture(autouse=True)
 def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files here are seconds old; treat them as settled, as they would be a bit later."""
-    monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))
-    monkeypatch.setattr(fingerprint_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(filestat, "RACY_NS", -(10**18))
 
 
 @pytest.fixture
@@ -250,7 +248,7 @@ def test_recent_edits_are_never_reused(
     source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without the test's shortcut, files seconds old make their app folder unmemoisable."""
-    monkeypatch.setattr(fingerprint_module, "RACY_NS", 2_000_000_000)
+    monkeypatch.setattr(filestat, "RACY_NS", 2_000_000_000)
     out = tmp_path / "out"
     site_build(source, out)
     assert site_build(source, out, 1).apps_reused == 0

@@ -11,8 +11,7 @@ import nacl.signing
 import pytest
 from click.testing import CliRunner
 
-import appshelf.build.cache as cache_module
-import appshelf.source.fingerprint as fingerprint_module
+from appshelf import filestat
 from appshelf.cli import main
 from appshelf.errors import SourceTreeError
 from appshelf.signing.keys import write_new_key_file
@@ -157,8 +156,7 @@ def test_production_rebuild_checks_apps_an_earlier_build_reused(
 ) -> None:
     """The build cache may not carry a dev-key bundle from a non-production build into
     a production one."""
-    monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))  # files seconds old count as settled
-    monkeypatch.setattr(fingerprint_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(filestat, "RACY_NS", -(10**18))  # files seconds old count as settled
     source = make_tree(tmp_path / "src")
     key_file = tmp_path / "registry.key"
     write_new_key_file(key_file)

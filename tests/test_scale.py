@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-import appshelf.build.cache as cache_module
-import appshelf.build.writer as writer
-import appshelf.source.fingerprint as fingerprint_module
-from appshelf.build.cache import CACHE_DIR, BuildCache
-from appshelf.build.hashing import HashStats, hash_files
+import appshelf.builder.writer as writer
+from appshelf import filestat
+from appshelf.builder.cache import CACHE_DIR, BuildCache
 from appshelf.errors import OutputError, SourceTreeError
+from appshelf.filehash import HashStats, hash_files
 from appshelf.formats.consistent import plain_path
 from conftest import FIXED_NOW, REPO_ROOT, build
 from generations import current_files
@@ -75,8 +74,7 @@ def source(tree: Path, tmp_path: Path) -> Path:
 def remember_new_files(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files here are seconds old; let the cache record them as if they were settled
     (and let unchanged app folders be reused, as they would be minutes later)."""
-    monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))
-    monkeypatch.setattr(fingerprint_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(filestat, "RACY_NS", -(10**18))
 
 
 def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:

@@ -22,15 +22,14 @@ from tuf.api.metadata import Metadata
 from tuf.api.serialization.json import JSONSerializer
 from tuf.ngclient import Updater, UpdaterConfig
 
-from appshelf.build import BuildOptions, BuildReport, build_registry
-from appshelf.build import cache as cache_module
+from appshelf import filestat
+from appshelf.builder import BuildOptions, BuildReport, build_registry
 from appshelf.cli import main
 from appshelf.deploy.http import HttpSource
 from appshelf.errors import OutputError, SigningKeyError
 from appshelf.formats.consistent import plain_path
 from appshelf.signing.keys import RegistryKey, write_new_key_file
 from appshelf.site import site_generator
-from appshelf.source import fingerprint as fingerprint_module
 from conftest import StaticServer
 
 ARTIFACT = "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz"
@@ -109,8 +108,7 @@ def test_ngclient_downloads_and_verifies_every_site_file(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Files here are seconds old: treat them as settled, so unchanged apps are reused.
-    monkeypatch.setattr(cache_module, "RACY_NS", -(10**18))
-    monkeypatch.setattr(fingerprint_module, "RACY_NS", -(10**18))
+    monkeypatch.setattr(filestat, "RACY_NS", -(10**18))
     site.build()
     updater = site.updater()
     source = site.source / "apps/hello-world/1.0.0/hello-world-1.0.0.tar.gz"
@@ -354,7 +352,7 @@ def _tuf_keyid(key: RegistryKey) -> str:
 def test_a_handover_root_not_signed_by_the_old_key_is_refused(site: Site) -> None:
     """keys/tuf/2.root.json is input: one signed by the new key alone (someone who has
     only the new key) cannot take the TUF roles over."""
-    from appshelf.build.tufrepo import encode_signed, root_for
+    from appshelf.builder.tufrepo import encode_signed, root_for
     from appshelf.signing.keys import load_key_file
     from appshelf.signing.releaselog import make_rotation
     from appshelf.signing.tufkeys import RegistrySigner

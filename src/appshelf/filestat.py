@@ -8,18 +8,36 @@ so even a restored mtime shows.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, ino, ctime_ns, dev
+RACY_NS = 2_000_000_000  # a file touched this recently is read again, not remembered
+
+
+class StatKey(NamedTuple):
+    """What one stat() says about a file, in the order the build cache stores it."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+    ctime_ns: int
+    dev: int
 
 
 def stat_key(st: os.stat_result) -> StatKey:
-    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+    return StatKey(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+
+
+def settled(key: StatKey, now_ns: int | None = None) -> bool:
+    """Old enough that a later change must move mtime or ctime visibly (timestamps are
+    coarser than writes: git's "racy clean" problem)."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return now_ns - max(key.mtime_ns, key.ctime_ns) > RACY_NS
 
 
 def parallel_map(

@@ -149,7 +149,7 @@ def resign_log(
     """Publish `entries` as root's release log, signed by the development key as a
     registry's own build would: tiles, checkpoint, and a snapshot `bump` versions newer
     naming the new head (so only a log check can tell a rewritten history)."""
-    from appshelf.build.logplan import log_files
+    from appshelf.builder.logplan import log_files
     from appshelf.formats.canonical import canonical_json, sha256_hex
     from appshelf.formats.consistent import consistent_path
     from appshelf.formats.merkle import leaf_hash

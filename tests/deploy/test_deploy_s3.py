@@ -439,7 +439,7 @@ def test_two_racing_deploys_one_wins_none_loses_a_version(
     # The loser does what the message says: rebuild from the deployed state, deploy again.
     store = _store(seaweed, f"s3://{bucket}")
     previous, state = read_published(store)
-    from appshelf.build import BuildOptions, build_registry
+    from appshelf.builder import BuildOptions, build_registry
 
     merged = tmp_path / "merged"
     shutil.copytree(sources[loser], merged)

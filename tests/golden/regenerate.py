@@ -18,7 +18,7 @@ GOLDEN_NOW = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
 
 
 def build_golden(output: Path) -> None:
-    from appshelf.build import BuildOptions, build_registry
+    from appshelf.builder import BuildOptions, build_registry
 
     options = BuildOptions(now=GOLDEN_NOW, environ={"APPSHELF_SIGNING_KEY": GOLDEN_SEED})
     build_registry(HERE / "source", output, options)

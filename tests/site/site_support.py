@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.builder import BuildOptions, BuildReport, build_registry
 from appshelf.site import site_generator
 from appshelf.source.lifecycle import record_standing
 

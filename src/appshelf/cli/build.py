@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.builder import BuildOptions, BuildReport, build_registry
 from appshelf.cli.deploy import deploy_config, make_options, s3_options
 from appshelf.cli.deploy import show_report as show_deploy_report
 from appshelf.cli.ingest import Ingest, finish, ingest_inbox, restore_ingested, rollback

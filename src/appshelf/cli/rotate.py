@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from appshelf.build.tufrepo import handover_root
+from appshelf.builder.tufrepo import handover_root
 from appshelf.errors import SigningKeyError
 from appshelf.formats.canonical import format_timestamp
 from appshelf.inputfile import InputFileError, read_input_file

@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 import pydantic
 
-from appshelf.build.hashing import hash_file
-from appshelf.build.pipeline import build_clock
+from appshelf.builder.pipeline import build_clock
 from appshelf.errors import AppshelfError, SigningKeyError
+from appshelf.filehash import hash_file
 from appshelf.formats.canonical import format_timestamp
 from appshelf.formats.statement import OWNERS_DIR, STATEMENT_FILE, StatementArtifact
 from appshelf.inputfile import InputFileError, read_input_file

@@ -1,7 +1,7 @@
 """Read a registry's published state over HTTP(S), for hosts with no API (GitHub Pages).
 
 `appshelf build --previous-url URL` starts from what is live, as `--deploy` does for S3:
-the build verifies the live snapshot and release log (build/previous.py) and holds the
+the build verifies the live snapshot and release log (builder/previous.py) and holds the
 source to them, even though a CI runner starts with an empty folder each time. Requests
 go through the client's transport: its size limits, deadlines, CA settings and errors
 that name the real cause.

@@ -13,9 +13,9 @@ from urllib.parse import unquote
 
 import pydantic
 
-from appshelf.build.hashing import hash_files
 from appshelf.deploy.errors import SiteError
 from appshelf.deploy.files import SNAPSHOT, STATE_KEY
+from appshelf.filehash import hash_files
 from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import (
     SNAPSHOT_TYPE,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 
-from appshelf.build.outputs import OutputFile, OutputFiles, url_for, version_dir
-from appshelf.build.plan import AppSummary, RegistryPlan, ReleaseSummary
-from appshelf.build.templates import newest_first, templates_document
+from appshelf.builder.outputs import OutputFile, OutputFiles, url_for, version_dir
+from appshelf.builder.plan import AppSummary, RegistryPlan, ReleaseSummary
+from appshelf.builder.templates import newest_first, templates_document
 from appshelf.formats.anip import (
     ANIP_PINS,
     ANIP_ROOT,

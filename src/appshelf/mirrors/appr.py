@@ -15,8 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-from appshelf.build.outputs import OutputFile, OutputFiles, url_for
-from appshelf.build.plan import PlannedApp, PlannedVersion, RegistryPlan
+from appshelf.builder.outputs import OutputFile, OutputFiles, url_for
+from appshelf.builder.plan import PlannedApp, PlannedVersion, RegistryPlan
 from appshelf.errors import OutputError
 from appshelf.formats import appr as f
 from appshelf.formats.canonical import canonical_json, model_to_json, parse_timestamp

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from appshelf.build.outputs import OutputFile, OutputFiles, url_for
+from appshelf.builder.outputs import OutputFile, OutputFiles, url_for
 from appshelf.formats.canonical import canonical_json
 
-if TYPE_CHECKING:  # build/plan.py imports is_pinned from here
-    from appshelf.build.plan import PlannedApp, PlannedVersion, RegistryPlan
+if TYPE_CHECKING:  # builder/plan.py imports is_pinned from here
+    from appshelf.builder.plan import PlannedApp, PlannedVersion, RegistryPlan
 
 PREFIX = "v1"
 SEARCH_FILE = f"{PREFIX}/search"

@@ -26,8 +26,8 @@ import semver
 from markupsafe import Markup
 
 from appshelf import __version__
-from appshelf.build.outputs import OutputFile, OutputFiles, url_for
-from appshelf.build.plan import (
+from appshelf.builder.outputs import OutputFile, OutputFiles, url_for
+from appshelf.builder.plan import (
     AppSummary,
     PlannedApp,
     PlannedVersion,
@@ -332,7 +332,7 @@ class SiteGenerator:
         return generate_site(plan, self.options)
 
     def memo_salt(self, root: Path, config: RegistryConfig) -> str:
-        """What an app's pages depend on besides the app itself (build/memo.py): the
+        """What an app's pages depend on besides the app itself (builder/memo.py): the
         options and every file of the theme's search path."""
         return _site_salt(registry_theme(root, config.site.overrides), self.options, config)
 

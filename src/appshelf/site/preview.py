@@ -26,7 +26,7 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from appshelf.build import BuildOptions, BuildReport, build_registry
+from appshelf.builder import BuildOptions, BuildReport, build_registry
 from appshelf.errors import AppshelfError
 from appshelf.site.generator import SiteOptions, site_generator
 

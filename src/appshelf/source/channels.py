@@ -7,7 +7,7 @@ beta = "2.0.0-beta.1"
 
 Written by hand and committed with the source. Each build compares it with the
 channels the release log holds for the app and logs a `channel` entry for every
-channel that is new, moved or removed (build/channelplan.py).
+channel that is new, moved or removed (builder/channelplan.py).
 """
 
 from __future__ import annotations

@@ -15,9 +15,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from appshelf.filestat import StatKey, stat_key
-
-RACY_NS = 2_000_000_000  # an entry touched this recently makes its app not memoisable
+from appshelf.filestat import StatKey, settled, stat_key
 
 AppEntries = tuple[tuple[str, StatKey], ...]  # (path relative to the app folder, stat key)
 
@@ -48,8 +46,8 @@ def app_entries(folder: Path, now_ns: int | None = None) -> AppEntries | None:
                     found.append((name, key))
     except OSError:
         return None
-    if now_ns - max(max(key[1], key[3]) for _, key in found) <= RACY_NS:
-        return None
+    if not all(settled(key, now_ns) for _, key in found):
+        return None  # changed in the last seconds: not memoisable
     found.sort()
     return tuple(found)
 

@@ -140,7 +140,7 @@ class PublishersSection(_Config):
 
 
 class TufSection(_Config):
-    """`[tuf]`: a TUF repository of the whole site (build/tufrepo.py, docs/spec.md §16)."""
+    """`[tuf]`: a TUF repository of the whole site (builder/tufrepo.py, docs/spec.md §16)."""
 
     enabled: bool = False
     # Hashed bins (TUF succinct delegation): a power of two; fixed once published, since

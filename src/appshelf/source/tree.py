@@ -55,7 +55,7 @@ ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
 class SourceMemo(Protocol):
-    """What an earlier build read, keyed by path and stat key (build/cache.py keeps it).
+    """What an earlier build read, keyed by path and stat key (builder/cache.py keeps it).
 
     A hit must only ever save work: the payload is the validated config as JSON (parsed
     again by pydantic, never unpickled) or a folder's listing, and it is used only while
@@ -69,7 +69,7 @@ class SourceMemo(Protocol):
 @dataclass(frozen=True)
 class UnchangedApp:
     """An app whose folder is exactly as when an earlier build planned it, so it is not
-    read again: the build reuses what it planned then (build/memo.py)."""
+    read again: the build reuses what it planned then (builder/memo.py)."""
 
     key: str
     folder: Path

@@ -1,21 +1,22 @@
 """Streaming SHA-256 of artifacts, spread over threads (hashlib releases the GIL), with
-a stat-keyed cache (build/cache.py) so an unchanged artifact is never read again."""
+an optional stat-keyed memory (the builder's cache, builder/cache.py) so an unchanged
+artifact is never read again. Shared by the builder and deploy, so it imports neither."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from io import FileIO
 from pathlib import Path
 from queue import SimpleQueue
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from appshelf.build.cache import BuildCache, StatKey, parallel_map, settled, stat_key
+from appshelf.filestat import StatKey, parallel_map, settled, stat_key
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -33,6 +34,26 @@ READ_AHEAD_MIN_BYTES = 8 << 20  # below this, starting a thread costs more than 
 class FileHash:
     sha256: str
     size: int
+
+
+class KnownHash(Protocol):
+    """A remembered digest: the file's stat key when it was hashed, and its SHA-256."""
+
+    @property
+    def key(self) -> StatKey: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+
+class HashMemory(Protocol):
+    """Where digests of unchanged files are remembered (the builder's `BuildCache`)."""
+
+    def load(self, table: str) -> Mapping[str, KnownHash]: ...
+
+    def forget(self, table: str, names: Iterable[str] | None = None) -> None: ...
+
+    def store(self, table: str, rows: Iterable[tuple[str, StatKey, str]]) -> None: ...
 
 
 def _hash_stream(handle: FileIO, digest: _Hash) -> int:
@@ -93,7 +114,7 @@ def _hash_open_file(path: Path, read_ahead: bool = False) -> tuple[FileHash, Sta
     with path.open("rb", buffering=0) as handle:
         before = stat_key(os.fstat(handle.fileno()))
         try:
-            if read_ahead and before[0] >= READ_AHEAD_MIN_BYTES:
+            if read_ahead and before.size >= READ_AHEAD_MIN_BYTES:
                 size = _hash_read_ahead(handle.fileno(), digest)
             else:
                 size = _hash_stream(handle, digest)
@@ -102,7 +123,7 @@ def _hash_open_file(path: Path, read_ahead: bool = False) -> tuple[FileHash, Sta
                 raise
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         after = stat_key(os.fstat(handle.fileno()))
-    stable = after == before and size == before[0]
+    stable = after == before and size == before.size
     return FileHash(digest.hexdigest(), size), (after if stable else None)
 
 
@@ -126,7 +147,7 @@ def hash_file(path: Path) -> FileHash:
 def hash_files(
     paths: Iterable[Path],
     workers: int | None = None,
-    cache: BuildCache | None = None,
+    cache: HashMemory | None = None,
     stats: HashStats | None = None,
     prune: bool = False,
     keep: Callable[[str], bool] | None = None,
@@ -155,7 +176,7 @@ def hash_files(
         for path, key in zip(candidates, parallel_map(_stat_or_none, candidates), strict=True):
             record = known[str(path)]
             if key is not None and key == record.key:
-                result[path] = FileHash(record.sha256, key[0])
+                result[path] = FileHash(record.sha256, key.size)
             else:
                 todo.append(path)
     if not todo:

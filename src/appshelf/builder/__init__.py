@@ -1,5 +1,5 @@
 """The build pipeline: source tree -> hashes -> planned documents -> atomic output."""
 
-from appshelf.build.pipeline import BuildOptions, BuildReport, build_registry
+from appshelf.builder.pipeline import BuildOptions, BuildReport, build_registry
 
 __all__ = ["BuildOptions", "BuildReport", "build_registry"]

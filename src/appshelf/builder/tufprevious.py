@@ -1,6 +1,6 @@
 """The TUF metadata a registry published, read back and verified before a build uses it.
 
-It comes from the same published state as the rest (build/previous.py: the output
+It comes from the same published state as the rest (builder/previous.py: the output
 folder, `--previous`, `--previous-url`, the `--deploy` bucket) and is hostile until
 checked, as a TUF client would check it:
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, MetaFile, Root, Signed, Snapshot, Targets, Timestamp
 
-from appshelf.build.previous import PublishedSource
+from appshelf.builder.previous import PublishedSource
 from appshelf.errors import OutputError
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.signing.tufkeys import FastCanonicalSerializer

@@ -18,7 +18,7 @@ indexes, `snapshot.json` last; files that are no longer planned are removed afte
   are complete by then, and only then plans. A deploy step should call it too.
 - Nothing changed: nothing is staged, no journal, no file touched (mtimes kept).
 
-Which files changed is decided without reading them when the cache (build/cache.py)
+Which files changed is decided without reading them when the cache (builder/cache.py)
 has a row whose stat key matches the file on disk and whose digest is the planned one;
 otherwise the bytes are compared (artifacts: the earlier index's digest and size).
 Files appshelf did not write are left alone when the cache knows what it wrote; when
@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appshelf.build.cache import (
+from appshelf.builder.cache import (
     KEPT_TOKEN,
     BuildCache,
     Record,
@@ -44,7 +44,7 @@ from appshelf.build.cache import (
     parallel_map,
     stat_key,
 )
-from appshelf.build.housekeeping import (
+from appshelf.builder.housekeeping import (
     Names,
     check_output_entry,
     check_staged,
@@ -54,7 +54,7 @@ from appshelf.build.housekeeping import (
     remove_entry,
     write_journal,
 )
-from appshelf.build.outputs import OutputFile, OutputFiles
+from appshelf.builder.outputs import OutputFile, OutputFiles
 from appshelf.errors import OutputError
 from appshelf.formats.consistent import plain_path
 
@@ -129,10 +129,10 @@ def _existing_files(root: Path) -> set[str]:
     return found
 
 
-def _stat_keys(root: Path, relpaths: list[str]) -> list[tuple[int, int, int, int, int] | None]:
+def _stat_keys(root: Path, relpaths: list[str]) -> list[StatKey | None]:
     """lstat() many files; the syscalls overlap in threads (they release the GIL)."""
 
-    def one(relpath: str) -> tuple[int, int, int, int, int] | None:
+    def one(relpath: str) -> StatKey | None:
         try:
             return stat_key(os.lstat(f"{root}/{relpath}"))
         except OSError:
@@ -151,10 +151,10 @@ def write_tree(
     keep: Callable[[str], bool] = lambda relpath: False,
 ) -> WriteStats:
     """Make `target` hold exactly `files` and the `verified` paths; return what it took.
-    `verified` paths (all files of `reused_apps`, build/memo.py) were just checked by
+    `verified` paths (all files of `reused_apps`, builder/memo.py) were just checked by
     the caller against their stat keys as written: they stay as they are, unread, and
     need not be in `files`. Files no longer planned for which `keep` says True (the
-    previous snapshot's content-addressed files, build/consistent.py) are left too."""
+    previous snapshot's content-addressed files, builder/consistent.py) are left too."""
     known = known_digests or {}
     verified = verified or set()
     target = target.absolute()
@@ -388,7 +388,7 @@ def recover_interrupted(target: Path) -> bool:
 
     Raises:
         OutputError: the journal (or its staging folder) is not what appshelf wrote for
-            this output (see build/housekeeping.py); nothing is touched then.
+            this output (see builder/housekeeping.py); nothing is touched then.
     """
     names = Names(target.absolute())
     check_output_entry(names.target)

@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from appshelf.build.cache import CACHE_DIR
+from appshelf.builder.cache import CACHE_DIR
 from appshelf.formats.log import (
     Checkpoint,
     LogFormatError,

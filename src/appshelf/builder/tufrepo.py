@@ -14,7 +14,7 @@ Every role is signed by the registry's key (signing/tufkeys.py). A role keeps it
 version and bytes while its content is unchanged and more than half its lifetime is
 left; otherwise it is signed again with version + 1. `--resign` renews the timestamp
 and the snapshot. Versions continue from the verified previous state
-(build/tufprevious.py); a new signing key continues only through a root signed by the
+(builder/tufprevious.py); a new signing key continues only through a root signed by the
 old and the new key (`appshelf rotate-key --tuf-root`), found in the source as
 `keys/tuf/<N>.root.json`.
 """
@@ -41,10 +41,10 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
-from appshelf.build.cache import BuildCache, stat_key
-from appshelf.build.outputs import OutputFile, OutputFiles
-from appshelf.build.previous import FolderSource
-from appshelf.build.tufprevious import (
+from appshelf.builder.cache import BuildCache, stat_key
+from appshelf.builder.outputs import OutputFile, OutputFiles
+from appshelf.builder.previous import FolderSource
+from appshelf.builder.tufprevious import (
     TUF_DIR,
     Published,
     TufPrevious,
@@ -52,7 +52,7 @@ from appshelf.build.tufprevious import (
     only_key_of,
     parse_metadata,
 )
-from appshelf.build.writer import output_records
+from appshelf.builder.writer import output_records
 from appshelf.errors import OutputError, SigningKeyError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.signing.keys import RegistryKey
@@ -369,7 +369,7 @@ def site_targets(
     """path -> (length, sha256) of every planned file outside `tuf/`.
 
     Most digests are in the plan. Two kinds are not: pages rendered only when written
-    (lazy files) and the files of unchanged apps (`reused`, build/memo.py). For these,
+    (lazy files) and the files of unchanged apps (`reused`, builder/memo.py). For these,
     a file on disk whose stat key and token are what the writer recorded is what the
     plan would write: its digest is the recorded one (or, for a page, its bytes are
     hashed, unless `listed`, the verified TUF targets of the build that wrote the
@@ -396,7 +396,7 @@ def site_targets(
         token = planned.cache_token if planned is not None else None
         if record is not None and on_disk == record.key and token in (None, record.sha256):
             if not record.sha256.startswith("fp:"):
-                found[path] = (record.key[0], record.sha256)
+                found[path] = (record.key.size, record.sha256)
                 continue
             if listed is not None and path in listed:
                 found[path] = listed[path]

@@ -13,7 +13,7 @@ keyed by app.
 - `sources`: source config file -> its validated model as JSON (re-validated by
   pydantic on use, never unpickled), and source folder -> its listing, so an
   unchanged tree is read with stat() calls instead of open/read/parse and getdents.
-- `apps`: app key -> what the last build planned for it (build/memo.py), used only while
+- `apps`: app key -> what the last build planned for it (builder/memo.py), used only while
   the fingerprint of the app's folder (every entry's stat key) and of everything else
   its files depend on is unchanged, and its output files are still what was written.
 
@@ -31,20 +31,18 @@ import contextlib
 import os
 import sqlite3
 import stat
-import time
 import zlib
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from appshelf.errors import OutputError
-from appshelf.filestat import StatKey, parallel_map, stat_key
+from appshelf.filestat import StatKey, parallel_map, settled, stat_key
 
 __all__ = ["BuildCache", "Record", "StatKey", "parallel_map", "settled", "stat_key"]
 
 CACHE_DIR = ".appshelf-cache"
 SCHEMA = 3
-RACY_NS = 2_000_000_000  # a file touched this recently is hashed, not remembered
 KEPT_TOKEN = "kept:"  # outputs rows of files kept for the previous snapshot, not planned
 _FEW_SOURCES = 16  # source rows fetched one by one before the whole table is loaded
 
@@ -63,13 +61,7 @@ _CREATE = (
 
 
 def _crc(name: str, key: StatKey, sha256: str) -> int:
-    return zlib.crc32(f"{name}\0{key}\0{sha256}".encode("utf-8", "surrogateescape"))
-
-
-def settled(key: StatKey, now_ns: int | None = None) -> bool:
-    """Old enough that a later change must move mtime or ctime visibly."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    return now_ns - max(key[1], key[3]) > RACY_NS
+    return zlib.crc32(f"{name}\0{tuple(key)}\0{sha256}".encode("utf-8", "surrogateescape"))
 
 
 @dataclass(frozen=True)
@@ -165,7 +157,7 @@ class BuildCache:
                 rows = self._db.execute(
                     f"{select} WHERE name < 'apps/' OR name >= 'apps0'"
                 ).fetchall()
-                # Content-addressed copies kept for the previous snapshot (build/writer.py):
+                # Content-addressed copies kept for the previous snapshot (builder/writer.py):
                 # few, and their removal must not wait until their app changes again.
                 rows += self._db.execute(
                     f"{select} WHERE name >= 'apps/' AND name < 'apps0' AND sha256 LIKE ?",
@@ -183,7 +175,7 @@ class BuildCache:
             return {}
         records: dict[str, Record] = {}
         for name, size, mtime, ino, ctime, dev, sha256, crc in rows:
-            key = (size, mtime, ino, ctime, dev)
+            key = StatKey(size, mtime, ino, ctime, dev)
             if (
                 isinstance(name, str)
                 and isinstance(sha256, str)
@@ -223,7 +215,7 @@ class BuildCache:
             self._discard(exc)
 
     def load_apps(self) -> dict[str, bytes]:
-        """app key -> the payload build/memo.py stored; damaged rows are left out."""
+        """app key -> the payload builder/memo.py stored; damaged rows are left out."""
         if self._db is None:
             return {}
         try:
@@ -301,7 +293,7 @@ class BuildCache:
         loaded: dict[str, tuple[StatKey, bytes]] = {}
         for name, size, mtime, ino, ctime, dev, payload, crc in rows:
             if isinstance(payload, bytes) and zlib.crc32(payload, zlib.crc32(name.encode())) == crc:
-                loaded[name] = ((size, mtime, ino, ctime, dev), payload)
+                loaded[name] = (StatKey(size, mtime, ino, ctime, dev), payload)
         return loaded
 
     def flush(self, prune: bool = False, keep: Callable[[str], bool] | None = None) -> None:

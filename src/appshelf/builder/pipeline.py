@@ -18,16 +18,15 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel
 
-from appshelf.build.cache import BuildCache
-from appshelf.build.consistent import add_pinned_copies, keep_rule
-from appshelf.build.hashing import FileHash, HashStats, hash_files
-from appshelf.build.housekeeping import check_output_entry, output_lock
-from appshelf.build.logcache import load_seen, store_seen
-from appshelf.build.logplan import log_files, logged_key, start_log
-from appshelf.build.memo import AppMemo, MemoizableGenerator
-from appshelf.build.outputs import OutputFile, OutputFiles
-from appshelf.build.plan import RegistryPlan, plan_registry, plan_snapshot
-from appshelf.build.previous import (
+from appshelf.builder.cache import BuildCache
+from appshelf.builder.consistent import add_pinned_copies, keep_rule
+from appshelf.builder.housekeeping import check_output_entry, output_lock
+from appshelf.builder.logcache import load_seen, store_seen
+from appshelf.builder.logplan import log_files, logged_key, start_log
+from appshelf.builder.memo import AppMemo, MemoizableGenerator
+from appshelf.builder.outputs import OutputFile, OutputFiles
+from appshelf.builder.plan import RegistryPlan, plan_registry, plan_snapshot
+from appshelf.builder.previous import (
     FolderSource,
     PreviousOutput,
     PublishedSource,
@@ -35,10 +34,11 @@ from appshelf.build.previous import (
     looks_like_output,
     read_previous,
 )
-from appshelf.build.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
-from appshelf.build.tufrepo import TufSettings, plan_tuf, site_targets
-from appshelf.build.writer import recover_interrupted, write_tree
+from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
+from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
+from appshelf.builder.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
+from appshelf.filehash import FileHash, HashStats, hash_files
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
@@ -133,7 +133,7 @@ class BuildReport(BaseModel):
     source: str
     output: str
     apps: int
-    apps_reused: int  # unchanged apps not read, planned or rendered again (build/memo.py)
+    apps_reused: int  # unchanged apps not read, planned or rendered again (builder/memo.py)
     versions: int
     artifacts_hashed: int
     bytes_hashed: int
@@ -413,7 +413,7 @@ def _tuf_files(
     cache: BuildCache,
     now: datetime,
 ) -> OutputFiles:
-    """`tuf/`: every planned file a target (build/tufrepo.py)."""
+    """`tuf/`: every planned file a target (builder/tufrepo.py)."""
     config = plan.tree.config
     # The output folder is the published state read: its TUF targets are those of the
     # build that wrote the files the cache vouches for (elsewhere they may not be).
@@ -580,7 +580,7 @@ def _build(
     hashes = hash_artifacts(tree, cache, hash_stats, keep=_in_apps(tree, relative=False))
 
     # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
-    # Unchanged apps (build/memo.py) are not planned again: their files are reused.
+    # Unchanged apps (builder/memo.py) are not planned again: their files are reused.
     reused = [app for _, app in memo.reused.values()] if memo is not None else []
     before = previous.log.size if previous.log is not None else 0
     channels = _per_app(tree, read_channels)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pydantic
 
-from appshelf.build.outputs import OutputFile
-from appshelf.build.plan import RegistryPlan
-from appshelf.build.previous import MAX_INDEX_BYTES, SNAPSHOT_FILE, FolderSource
+from appshelf.builder.outputs import OutputFile
+from appshelf.builder.plan import RegistryPlan
+from appshelf.builder.previous import MAX_INDEX_BYTES, SNAPSHOT_FILE, FolderSource
 from appshelf.errors import OutputError
 from appshelf.formats.boundedjson import JsonRejected, loads_bounded
 from appshelf.formats.consistent import consistent_path, plain_path

@@ -30,9 +30,9 @@ import pydantic
 from pydantic import BaseModel, ConfigDict
 
 from appshelf import __version__
-from appshelf.build.cache import BuildCache
-from appshelf.build.outputs import OutputFile, OutputFiles
-from appshelf.build.plan import AppSummary, PlannedApp, RegistryPlan, ReusedApp
+from appshelf.builder.cache import BuildCache
+from appshelf.builder.outputs import OutputFile, OutputFiles
+from appshelf.builder.plan import AppSummary, PlannedApp, RegistryPlan, ReusedApp
 from appshelf.filestat import StatKey
 from appshelf.source.fingerprint import current_digest, keys_digest
 from appshelf.source.models import RegistryConfig

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import nacl.signing
 
-from appshelf.build.logplan import Release
+from appshelf.builder.logplan import Release
 from appshelf.errors import Problem
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import FileDigest, ManifestPublisher, Signed

@@ -16,20 +16,20 @@ from urllib.parse import quote
 import semver
 from pydantic import BaseModel, ConfigDict
 
-from appshelf.build.channelplan import channel_refs, log_channels
-from appshelf.build.hashing import FileHash
-from appshelf.build.logplan import Release, check_release, log_release, log_standing
-from appshelf.build.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
-from appshelf.build.previous import SNAPSHOT_FILE, PreviousOutput
-from appshelf.build.publishing import (
+from appshelf.builder.channelplan import channel_refs, log_channels
+from appshelf.builder.logplan import Release, check_release, log_release, log_standing
+from appshelf.builder.outputs import OutputFile, OutputFiles, app_dir, url_for, version_dir
+from appshelf.builder.previous import SNAPSHOT_FILE, PreviousOutput
+from appshelf.builder.publishing import (
     Countersigned,
     check_bundle_signer,
     check_statement,
     plan_owners,
     signed_published,
 )
-from appshelf.build.templates import MIRROR_PINS, TEMPLATES_FILE, templates_document
+from appshelf.builder.templates import MIRROR_PINS, TEMPLATES_FILE, templates_document
 from appshelf.errors import Problem, SourceTreeError
+from appshelf.filehash import FileHash
 from appshelf.formats.appr import PINS as APPR_PINS
 from appshelf.formats.canonical import format_timestamp, model_to_json, parse_timestamp
 from appshelf.formats.documents import (
@@ -116,7 +116,7 @@ class AppSummary(BaseModel):
 
 @dataclass(frozen=True)
 class ReusedApp:
-    """An unchanged app (build/memo.py): its summary, the files the snapshot pins
+    """An unchanged app (builder/memo.py): its summary, the files the snapshot pins
     (app.json and versions.json, digest and size only), and the paths of all its output
     files, which the caller checked are still on disk as the last build wrote them."""
 
@@ -187,7 +187,7 @@ def plan_registry(
 
     Raises:
         SourceTreeError: every problem, among them each logged release that the source
-            no longer builds exactly as logged (build/logplan.py).
+            no longer builds exactly as logged (builder/logplan.py).
     """
     ctx = _Planning(tree, hashes, log, lifecycles or {}, key, now, channels or {})
     base, files = ctx.base, ctx.files

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from appshelf.build.outputs import version_dir
+from appshelf.builder.outputs import version_dir
 from appshelf.formats.documents import ArtifactRef
 from appshelf.formats.templates import TEMPLATES_PATH, TemplateEntry, TemplatesIndex
 from appshelf.signing.releaselog import LogState
 
 if TYPE_CHECKING:
-    from appshelf.build.plan import AppSummary
+    from appshelf.builder.plan import AppSummary
 
 TEMPLATES_FILE: Final = TEMPLATES_PATH
 # Files of the static read-API mirrors that the snapshot pins (each pins its own files).
