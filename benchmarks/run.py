@@ -282,7 +282,8 @@ def fresh_clone_rows(source: Path, published: Path, work: Path, repeat: int) -> 
                 records.clear()
                 ours, report = appshelf_build(clone, fresh / "out", ["--previous-url", url])
                 row.ours.append(ours)
-                fetched.append((len(records), sum(r.body_bytes for r in records)))
+                answered = served.settle(records)
+                fetched.append((len(answered), sum(r.body_bytes for r in answered)))
                 same = (fresh / "out" / "snapshot.json").read_bytes() == (
                     published / "snapshot.json"
                 ).read_bytes()
@@ -340,7 +341,7 @@ def fetch_metadata(source: Path, work: Path, key: str) -> list[str]:
         records.clear()
         argv = [sys.executable, "-m", "appshelf", "fetch", "-r", url, "--allow-dev-key"]
         seconds, rss, _ = timed([*argv, "--state-dir", str(state), "-d", str(dest), key])
-        responses = list(records)
+        responses = served.settle(records)
     artifacts = {path.name for path in dest.rglob("*") if path.is_file()}
     metadata = [r for r in responses if r.path.rsplit("/", 1)[-1] not in artifacts]
     downloads = [r for r in responses if r.path.rsplit("/", 1)[-1] in artifacts]
