@@ -37,13 +37,12 @@ from appshelf.builder.previous import (
 from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
 from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
 from appshelf.builder.writer import recover_interrupted, write_tree
-from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
+from appshelf.errors import BundleError, OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.filehash import FileHash, HashStats, hash_files
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
-from appshelf.formats.mpk import BundleError
 from appshelf.formats.mpkverify import check_production
 from appshelf.formats.schemas import schema_files
 from appshelf.mirrors.anip import anip_files
