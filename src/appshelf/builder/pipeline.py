@@ -282,8 +282,15 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
 
     Raises:
         SourceTreeError: the source has problems (all of them are listed).
-        OutputError: the output cannot be written safely (nothing is changed then).
+        OutputError: the output cannot be written safely (nothing is changed then), or
+            the published state (`options.previous`, `options.previous_source`, or the
+            output itself) is missing (without `new_registry`), present (with it),
+            damaged, or not one this key may continue.
         SigningKeyError: no usable signing key.
+        RemoteAccessError: `options.previous_source` (a bucket or web host) cannot be
+            read.
+        SiteBuildError: a generator in `options.generators` (the HTML site) cannot
+            render one of its templates.
     """
     options = options or BuildOptions()
     started = time.perf_counter()

@@ -57,8 +57,8 @@ class PublishedSource(Protocol):
         """The file's bytes, None when it does not exist.
 
         Raises:
-            OutputError or a deploy RemoteAccessError: it exists but cannot be read, or is
-                larger than `limit`.
+            OutputError: it exists but cannot be read, or is larger than `limit`.
+            RemoteAccessError: the same, from a bucket or web host (deploy's sources).
         """
         ...
 

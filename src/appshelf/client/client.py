@@ -222,6 +222,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         pin = self.snapshot.pin(relpath)
         if pin is None:
@@ -241,6 +243,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return t.parse_document(
             self.snapshot, "index.json", RegistryIndex, self.read_pinned("index.json")
@@ -256,6 +260,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         if TEMPLATES_PATH not in self.snapshot.snapshot.meta:
             return TemplatesIndex(registry=self.snapshot.registry, templates=[])
@@ -274,6 +280,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return t.parse_document(
             self.snapshot, "keys.json", KeysDocument, self.read_pinned("keys.json")
@@ -289,6 +297,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return t.parse_document(
             self.snapshot, "registry.json", FlowsRegistry, self.read_pinned("registry.json")
@@ -303,6 +313,8 @@ class RegistryClient:
         Raises:
             RepositoryError: The snapshot fails verification.
             TransportError: It could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return self.snapshot.app_keys()
 
@@ -321,6 +333,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         if key not in self._apps:
             relpath = t.require_app(self.snapshot, key)
@@ -342,6 +356,8 @@ class RegistryClient:
             UnknownChannelError: The app has no such channel.
             RepositoryError: app.json or the log entry fails verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return checked_channel(self.transport, self.snapshot, self.app(key), channel)
 
@@ -361,6 +377,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         t.require_app(self.snapshot, key)
         relpath = t.versions_path(key)
@@ -386,6 +404,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         for entry in self.app(key).versions:
             if entry.version == version:
@@ -417,6 +437,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched), the file, the
                 publisher's statement.json or publishers.json fails verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         entry = self.entry(key, version)
         relpath = t.manifest_relpath(key, entry)
@@ -443,6 +465,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         if self._publishers is None:
             data = self.read_pinned(PUBLISHERS_FILE)
@@ -470,6 +494,8 @@ class RegistryClient:
             TransportError: The artifact could not be read (also while iterating).
             LengthExceededError: More bytes arrive than the manifest's size (while
                 iterating).
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         manifest = trusted.manifest
         artifact = manifest.artifact
@@ -496,6 +522,8 @@ class RegistryClient:
             LengthExceededError: It is larger than the manifest's size.
             MalformedError: An external artifact URL that is not `https://`.
             TransportError: It could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         chunks, check = self.artifact_chunks(trusted)
         for chunk in chunks:
@@ -520,6 +548,8 @@ class RegistryClient:
                 verification (`DigestMismatchError` for an altered artifact).
             TransportError: A file could not be read.
             OSError: `folder` cannot be created or written.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return self.download_manifest(self.manifest(key, version), folder)
 
@@ -543,6 +573,8 @@ class RegistryClient:
             LengthExceededError: It is larger than the manifest's size.
             TransportError: It could not be read.
             OSError: `folder` cannot be created or written.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         manifest = trusted.manifest
         artifact = manifest.artifact
