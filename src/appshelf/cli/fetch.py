@@ -17,8 +17,8 @@ from appshelf.cli.client_options import (
     trust_options,
 )
 from appshelf.client.client import Download
-from appshelf.client.errors import ClientUsageError
 from appshelf.client.lock import check_lock, read_lock
+from appshelf.errors import ClientUsageError
 from appshelf.formats.documents import Manifest
 
 

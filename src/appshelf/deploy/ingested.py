@@ -22,24 +22,22 @@ from typing import Any
 
 import semver
 
-from appshelf.deploy.errors import RemoteAccessError
 from appshelf.deploy.files import CHECKPOINT
 from appshelf.deploy.s3 import S3Store
 from appshelf.deploy.state import RemoteObject
-from appshelf.errors import AppshelfError
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.errors import (
+    IngestedError,
+    JsonRejectedError,
+    LogFormatError,
+    RemoteAccessError,
+    StatementError,
+)
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Signed
-from appshelf.formats.log import (
-    LogFormatError,
-    ReleaseEntry,
-    decode_bundle,
-    decode_entry,
-    parse_note,
-    tiles_for,
-)
+from appshelf.formats.log import ReleaseEntry, decode_bundle, decode_entry, parse_note, tiles_for
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, STATEMENT_FILE, ReleaseStatement
-from appshelf.signing.statement import StatementError, read_statement
+from appshelf.signing.statement import read_statement
 
 INGESTED = ".appshelf/ingested.json"
 INGESTED_TYPE = "appshelf.ingested"
@@ -52,10 +50,6 @@ _NAME_RE = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}"
 _HEX_RE = r"[0-9a-f]{64}"
 _FIELDS = ("app", "version", "statement_sha256", "statement_length")
 _ARTIFACT_FIELDS = ("filename", "sha256", "size")
-
-
-class IngestedError(AppshelfError):
-    """The record, or a published object it names, is not what was ingested."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +144,7 @@ def read_record(store: S3Store, listed: RemoteObject | None) -> list[Recorded]:
         return []
     try:
         raw = loads_bounded(fetched[0], max_bytes=MAX_RECORD_BYTES)
-    except JsonRejected as exc:
+    except JsonRejectedError as exc:
         raise IngestedError(f"{where}: not valid JSON ({exc})") from None
     if (
         not isinstance(raw, dict)

@@ -23,12 +23,9 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from appshelf.deploy.errors import (
-    REBUILD_HINT,
-    DeployConflictError,
-    RemoteAccessError,
-)
+from appshelf.deploy.errors import REBUILD_HINT
 from appshelf.deploy.state import RemoteObject
+from appshelf.errors import DeployConflictError, RemoteAccessError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

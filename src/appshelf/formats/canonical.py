@@ -11,14 +11,9 @@ from typing import Any
 import rfc8785
 from pydantic import BaseModel
 
-from appshelf.errors import AppshelfError
+from appshelf.errors import CanonicalJSONError
 
 _SAFE_INT = 2**53 - 1
-
-
-class CanonicalJSONError(AppshelfError, ValueError):
-    """A value has no RFC 8785 form: NaN or infinity, an integer beyond 2**53, a lone
-    surrogate, a non-string key, a type JSON lacks, or nesting too deep to encode."""
 
 
 _NON_BMP = re.compile(rb"[\xf0-\xf4]")  # lead bytes of 4-byte UTF-8 sequences

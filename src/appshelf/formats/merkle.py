@@ -18,16 +18,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
+from appshelf.errors import ProofError
+
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 # (level, index) -> the hash of the complete subtree of 2**level leaves starting at
 # leaf index * 2**level.
 NodeHashes = Callable[[int, int], bytes]
-
-
-class ProofError(ValueError):
-    """A proof that does not verify, or a request outside the tree."""
 
 
 def leaf_hash(entry: bytes) -> bytes:

@@ -25,8 +25,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-from appshelf.errors import AppshelfError
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.errors import BundleError, JsonRejectedError
+from appshelf.formats.boundedjson import loads_bounded
 
 MAX_ENTRIES: Final = 1000
 MAX_UNPACKED_BYTES: Final = 512 * 1024 * 1024
@@ -46,16 +46,6 @@ MAX_PACKAGE_LENGTH: Final = 128
 SHA256_HEX_RE: Final = re.compile(r"[0-9a-fA-F]{64}")
 _BAD_NAME_CHARS: Final = re.compile(r"[\x00-\x1f\x7f\\]")
 _READ_CHUNK: Final = 1 << 20
-
-
-class BundleError(AppshelfError, ValueError):
-    """A bundle is refused. `field` names the manifest field or archive member (or
-    `archive`), `reason` says why; `str()` is both."""
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -255,7 +245,7 @@ def parse_manifest(data: bytes) -> BundleManifest:
     """
     try:
         document = loads_bounded(data, max_bytes=MAX_MANIFEST_BYTES)
-    except JsonRejected as exc:
+    except JsonRejectedError as exc:
         raise BundleError(MANIFEST_NAME, str(exc)) from None
     if not isinstance(document, dict):
         raise BundleError(MANIFEST_NAME, "must be a JSON object")

@@ -17,11 +17,11 @@ from typing import Any, Final
 
 from appshelf.builder.outputs import OutputFile, OutputFiles, url_for
 from appshelf.builder.plan import PlannedApp, PlannedVersion, RegistryPlan
-from appshelf.errors import OutputError
+from appshelf.errors import InputFileError, OutputError
 from appshelf.formats import appr as f
 from appshelf.formats.canonical import canonical_json, model_to_json, parse_timestamp
 from appshelf.formats.documents import FileDigest
-from appshelf.inputfile import InputFileError, read_input_file
+from appshelf.inputfile import read_input_file
 
 MAX_ARTIFACT: Final = 64 * 1024 * 1024
 

@@ -12,17 +12,10 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-from appshelf.formats.canonical import CanonicalJSONError, canonical_json
+from appshelf.errors import CanonicalJSONError, JsonRejectedError, SignatureError, UnknownKeyError
+from appshelf.formats.boundedjson import loads_bounded
+from appshelf.formats.canonical import canonical_json
 from appshelf.signing.keys import RegistryKey, key_id
-
-
-class SignatureError(Exception):
-    """An envelope is malformed, of the wrong type, or not signed by a trusted key."""
-
-
-class UnknownKeyError(SignatureError):
-    """Signed only by keys the verifier does not trust."""
 
 
 def signature_is_valid(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -82,7 +75,7 @@ def verify_envelope(
     if isinstance(data, bytes | bytearray):
         try:  # bounded: nothing unsigned is parsed without limits (size is the caller's)
             envelope = loads_bounded(bytes(data))
-        except JsonRejected as exc:
+        except JsonRejectedError as exc:
             raise SignatureError(f"{what}: not valid JSON ({exc})") from None
     else:
         envelope = data

@@ -23,6 +23,8 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from appshelf.errors import IconError
+
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -95,10 +97,6 @@ _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _CSS_RULE = re.compile(r"\s*([^{}]+)\{([^{}]*)\}")
 _CSS_DECLARATION = re.compile(r"\s*(-{0,2}[A-Za-z][\w-]*)\s*:(.*)", re.DOTALL)
 _ANIMATION = frozenset({"animate", "animateMotion", "animateTransform", "set", "discard"})
-
-
-class IconError(ValueError):
-    """Why an icon is refused; tree.py reports it against the icon's path."""
 
 
 def check_svg(data: bytes) -> None:
