@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,15 +95,34 @@ def recorded(statement: bytes, body: ReleaseStatement) -> Recorded:
     )
 
 
+def _matches(pattern: str) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and re.fullmatch(pattern, value) is not None
+
+
+# Each field of a `Recorded`, in order: its place in the record and what it may hold.
+_VALID: tuple[tuple[str, Callable[[Any], bool]], ...] = (
+    ("app", _matches(_APP_RE)),
+    ("version", lambda value: isinstance(value, str) and semver.Version.is_valid(value)),
+    ("statement.sha256", _matches(_HEX_RE)),
+    ("statement.length", lambda value: type(value) is int and 0 < value <= MAX_STATEMENT_BYTES),
+    ("artifact.filename", _matches(_NAME_RE)),
+    ("artifact.sha256", _matches(_HEX_RE)),
+    ("artifact.size", lambda value: type(value) is int and value >= 0),
+)
+
+
+def _object(raw: Any, keys: tuple[str, ...], where: str) -> dict[str, Any]:
+    """`raw` as a JSON object with exactly these keys."""
+    if not isinstance(raw, dict) or set(raw) != set(keys):
+        raise IngestedError(f"{where}: not {{{', '.join(keys)}}}")
+    return raw
+
+
 def _entry(raw: Any, where: str) -> Recorded:
-    if not isinstance(raw, dict) or set(raw) != {"app", "version", "statement", "artifact"}:
-        raise IngestedError(f"{where}: not {{app, version, statement, artifact}}")
-    st, art = raw["statement"], raw["artifact"]
-    if not isinstance(st, dict) or set(st) != {"sha256", "length"}:
-        raise IngestedError(f"{where}.statement: not {{sha256, length}}")
-    if not isinstance(art, dict) or set(art) != set(_ARTIFACT_FIELDS):
-        raise IngestedError(f"{where}.artifact: not {{filename, sha256, size}}")
-    rec = Recorded(
+    raw = _object(raw, ("app", "version", "statement", "artifact"), where)
+    st = _object(raw["statement"], ("sha256", "length"), f"{where}.statement")
+    art = _object(raw["artifact"], _ARTIFACT_FIELDS, f"{where}.artifact")
+    values = (
         raw["app"],
         raw["version"],
         st["sha256"],
@@ -112,21 +131,10 @@ def _entry(raw: Any, where: str) -> Recorded:
         art["sha256"],
         art["size"],
     )
-    checks = {
-        "app": isinstance(rec.app, str) and re.fullmatch(_APP_RE, rec.app),
-        "version": isinstance(rec.version, str) and semver.Version.is_valid(rec.version),
-        "statement.sha256": isinstance(rec.statement_sha256, str)
-        and re.fullmatch(_HEX_RE, rec.statement_sha256),
-        "statement.length": type(rec.statement_length) is int
-        and 0 < rec.statement_length <= MAX_STATEMENT_BYTES,
-        "artifact.filename": isinstance(rec.filename, str) and re.fullmatch(_NAME_RE, rec.filename),
-        "artifact.sha256": isinstance(rec.sha256, str) and re.fullmatch(_HEX_RE, rec.sha256),
-        "artifact.size": type(rec.size) is int and rec.size >= 0,
-    }
-    bad = [name for name, ok in checks.items() if not ok]
-    if bad:
-        raise IngestedError(f"{where}.{bad[0]}: not a valid value")
-    return rec
+    for (name, valid), value in zip(_VALID, values, strict=True):
+        if not valid(value):
+            raise IngestedError(f"{where}.{name}: not a valid value")
+    return Recorded(*values)
 
 
 def read_record(store: S3Store, listed: RemoteObject | None) -> list[Recorded]:

@@ -177,11 +177,7 @@ def _read_members(archive: tarfile.TarFile) -> BundleArchive:
                 raise BundleError(name or ".", "is both a file and a folder")
             folders.add(name)
             continue
-        _check_kind(info, name or ".")
-        if info.size < 0:
-            raise BundleError(name or ".", "has a negative size")
-        if name in files or name in folders or name == "":
-            raise BundleError(name or ".", "appears more than once in the archive")
+        _check_new_file(info, name, files, folders)
         total += info.size
         if total > MAX_UNPACKED_BYTES:
             raise BundleError("archive", f"unpacks to more than {MAX_UNPACKED_BYTES:,} bytes")
@@ -194,6 +190,17 @@ def _read_members(archive: tarfile.TarFile) -> BundleArchive:
     if manifest is None:
         raise BundleError(MANIFEST_NAME, "missing from the archive")
     return BundleArchive(files, frozenset(folders), manifest)
+
+
+def _check_new_file(
+    info: tarfile.TarInfo, name: str, files: dict[str, Member], folders: set[str]
+) -> None:
+    """A regular file of a sane size, not seen before (the root folder is not a file)."""
+    _check_kind(info, name or ".")
+    if info.size < 0:
+        raise BundleError(name or ".", "has a negative size")
+    if name in files or name in folders or name == "":
+        raise BundleError(name or ".", "appears more than once in the archive")
 
 
 def _check_kind(info: tarfile.TarInfo, name: str) -> None:
