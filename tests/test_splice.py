@@ -247,31 +247,35 @@ def test_one_app_changed_is_encoded_alone_and_matches_a_cold_build(
 
 
 @pytest.mark.parametrize(
-    "fragment",
+    ("field", "fragment"),
     [
-        None,  # the record as stored, rewritten: still reused (the check below is sound)
-        '{"key":"app-00003"},{"key":"injected"}',
-        "[]",
-        "not json",
-        ' {"key":"app-00003"}',
+        (None, None),  # the record as stored, rewritten: still reused (the check is sound)
+        ("index_fragment", '{"key":"app-00003"},{"key":"injected"}'),
+        ("index_fragment", "[]"),
+        ("index_fragment", "not json"),
+        ("index_fragment", ' {"key":"app-00003"}'),
+        ("index_fragment", '{"key":"app-00004"}'),  # another app's entry
+        ("flows_fragment", None),  # an app that is no template left out of registry.json
+        ("flows_fragment", '{"name":"x"},"injected":{"name":"y"}'),
     ],
 )
-def test_a_record_whose_fragment_is_not_one_object_is_a_miss(
-    source: Path, tmp_path: Path, fragment: str | None
+def test_a_record_with_a_bad_fragment_is_a_miss(
+    source: Path, tmp_path: Path, field: str | None, fragment: str | None
 ) -> None:
     out = tmp_path / "out"
     build(source, out)
     db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
     (payload,) = db.execute("SELECT payload FROM apps WHERE name = 'app-00003'").fetchone()
     record = json.loads(payload)
-    if fragment is not None:
-        record["index_fragment"] = fragment
+    if field is not None:
+        record[field] = fragment
     payload = json.dumps(record).encode()
     crc = zlib.crc32(payload, zlib.crc32(b"app-00003"))  # as builder/cache.py checks it
     db.execute("UPDATE apps SET payload = ?, crc = ? WHERE name = 'app-00003'", (payload, crc))
     db.commit()
     db.close()
     report = build(source, out, now=FIXED_NOW + timedelta(hours=1))
-    assert report.apps_reused == APPS + (fragment is None)  # app-00003 is read again
-    assert b"injected" not in (out / "index.json").read_bytes()
+    assert report.apps_reused == APPS + (field is None)  # else app-00003 is read again
+    for name in SHARED:
+        assert b"injected" not in (out / name).read_bytes()
     assert_as_cold(source, out, tmp_path, 1)

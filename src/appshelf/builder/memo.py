@@ -64,13 +64,20 @@ class AppRecord(BaseModel):
     index_fragment: str
 
     def fragments(self) -> AppFragments | None:
-        """The fragments, when each is one JSON object (a record is input like any other:
-        a fragment that is not would break or add to the files it is spliced into)."""
-        parts = (self.flows_fragment, self.index_fragment)
-        if not all(part is None or _is_object(part) for part in parts):
+        """The fragments, when each is one JSON object, the index entry is this app's, and
+        registry.json's is there exactly when the app is no template. A record is input
+        like any other: a bad fragment would break, or add to, the files it is spliced
+        into. (These checks catch damage, not a forger: whoever can write the cache can
+        write the output files it vouches for.)"""
+        flows, entry = self.flows_fragment, _object(self.index_fragment)
+        if entry is None or entry.get("key") != self.summary.key:
+            return None
+        if (flows is None) != (self.summary.index.kind is not None):
+            return None
+        if flows is not None and _object(flows) is None:
             return None
         try:
-            return AppFragments(_bytes(self.flows_fragment), self.index_fragment.encode())
+            return AppFragments(_bytes(flows), self.index_fragment.encode())
         except UnicodeEncodeError:  # a lone surrogate
             return None
 
@@ -234,14 +241,15 @@ class AppMemo:
         self.cache.store_apps(rows)
 
 
-def _is_object(text: str) -> bool:
+def _object(text: str) -> dict[str, object] | None:
     """One JSON object, nothing around it (canonical bytes have no spaces outside strings)."""
     if not (text.startswith("{") and text.endswith("}")):
-        return False
+        return None
     try:
-        return isinstance(json.loads(text), dict)
+        value = json.loads(text)
     except ValueError:
-        return False
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _text(fragment: bytes | None) -> str | None:
