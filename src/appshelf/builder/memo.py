@@ -63,26 +63,21 @@ class AppRecord(BaseModel):
     flows_fragment: str | None
     index_fragment: str
 
-    def fragments(self, parsed: bool = False) -> AppFragments | None:
+    def fragments(self) -> AppFragments | None:
         """The fragments, when each is one JSON object, the index entry is this app's, and
         registry.json's is there exactly when the app is no template. A record is input
         like any other: a bad fragment would break, or add to, the files it is spliced
         into. (These checks catch damage, not a forger: whoever can write the cache can
-        write the output files it vouches for.) `parsed`: the objects and the key were
-        checked already, for every record at once (`_one_object_each`)."""
-        flows, index = self.flows_fragment, self.index_fragment
+        write the output files it vouches for.)"""
+        flows, entry = self.flows_fragment, _object(self.index_fragment)
+        if entry is None or entry.get("key") != self.summary.key:
+            return None
         if (flows is None) != (self.summary.index.kind is not None):
             return None
-        if not parsed:
-            entry = _object(index)
-            if entry is None or entry.get("key") != self.summary.key:
-                return None
-            if flows is not None and _object(flows) is None:
-                return None
-        if not all(_framed(text) for text in (flows, index) if text is not None):
+        if flows is not None and _object(flows) is None:
             return None
         try:
-            return AppFragments(_bytes(flows), index.encode())
+            return AppFragments(_bytes(flows), self.index_fragment.encode())
         except UnicodeEncodeError:  # a lone surrogate
             return None
 
@@ -144,11 +139,10 @@ class AppMemo:
                 candidates.append((folder, record))
         # One thread: the stat calls are served from the dentry cache, so the Python
         # around them dominates, and threads only fight over the GIL (measured).
-        intact = [candidate for candidate in candidates if self._intact(candidate)]
-        parsed = _one_object_each([record for _, record in intact])
+        intact = [self._intact(candidate) for candidate in candidates]
         found: dict[Path, UnchangedApp] = {}
-        for folder, record in intact:
-            fragments = record.fragments(parsed)
+        for (folder, record), same in zip(candidates, intact, strict=True):
+            fragments = record.fragments() if same else None
             if fragments is None:
                 continue
             # Digest and size only: the snapshot pins them; the files stay as they are.
@@ -247,36 +241,15 @@ class AppMemo:
         self.cache.store_apps(rows)
 
 
-def _one_object_each(records: list[AppRecord]) -> bool:
-    """Whether every fragment of `records` is one JSON object and each index entry its
-    app's, found in one parse of them all (a parse each costs about what the splice
-    saves). When not, each record is checked alone, so only a bad one is a miss."""
-    entries = [record.index_fragment for record in records]
-    flows = [record.flows_fragment for record in records if record.flows_fragment is not None]
-    try:
-        parsed = json.loads("[" + ",".join(entries + flows) + "]")
-    except ValueError:
-        return False
-    return (
-        len(parsed) == len(entries) + len(flows)
-        and all(isinstance(value, dict) for value in parsed)
-        and [value.get("key") for value in parsed[: len(entries)]]
-        == [record.summary.key for record in records]
-    )
-
-
-def _framed(text: str) -> bool:
-    """Braces at both ends (canonical bytes have no spaces outside strings)."""
-    return text.startswith("{") and text.endswith("}")
-
-
 def _object(text: str) -> dict[str, object] | None:
-    """One JSON object, nothing around it."""
+    """One JSON object, nothing around it (canonical bytes have no spaces outside strings)."""
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
     try:
         value = json.loads(text)
     except ValueError:
         return None
-    return value if isinstance(value, dict) and _framed(text) else None
+    return value if isinstance(value, dict) else None
 
 
 def _text(fragment: bytes | None) -> str | None:
