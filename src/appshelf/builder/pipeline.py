@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +38,7 @@ from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf
 from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
 from appshelf.builder.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
-from appshelf.filehash import FileHash, HashStats, hash_files
+from appshelf.filehash import BlobIds, FileHash, HashStats, hash_files
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
@@ -52,6 +52,7 @@ from appshelf.mirrors.calimero import calimero_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
 from appshelf.source.channels import read_channels
+from appshelf.source.gitstate import GitApps, read_git_apps
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
 from appshelf.source.models import RegistryConfig
 from appshelf.source.rotations import read_rotations, read_tuf_handover
@@ -229,7 +230,14 @@ def hash_artifacts(
     cache: BuildCache | None = None,
     stats: HashStats | None = None,
     keep: Callable[[str], bool] | None = None,
+    git: GitApps | None = None,
 ) -> dict[tuple[str, str], FileHash]:
+    """The digest of every local artifact of the apps read, by (app, version): from the
+    cache by blob id (what git vouches for) or by stat key, else read.
+
+    Raises:
+        SourceTreeError: an artifact could not be read.
+    """
     local = {
         (v.app_key, v.version): v.artifact.path
         for app in tree.apps
@@ -239,11 +247,26 @@ def hash_artifacts(
     if not local and tree.unchanged:
         return {}  # nothing to hash, and no complete list of artifacts to prune against
     try:
-        by_path = hash_files(local.values(), cache=cache, stats=stats, prune=True, keep=keep)
+        blobs = _blob_ids(tree, cache, git, local.values())
+        by_path = hash_files(
+            local.values(), cache=cache, stats=stats, prune=True, keep=keep, blobs=blobs
+        )
     except OSError as exc:
         where = Path(exc.filename).relative_to(tree.root).as_posix() if exc.filename else "?"
         raise SourceTreeError([Problem(where, "", f"cannot read ({exc.strerror})")]) from None
     return {ident: by_path[path] for ident, path in local.items()}
+
+
+def _blob_ids(
+    tree: SourceTree, cache: BuildCache | None, git: GitApps | None, paths: Iterable[Path]
+) -> BlobIds | None:
+    """The blob ids of the artifacts git vouches for, with every blob id of HEAD's apps/
+    kept in the cache (an unchanged app's artifacts are not hashed, so not listed)."""
+    if cache is None or cache.path is None or git is None:
+        return None
+    wanted = {path.relative_to(tree.root).as_posix(): path for path in paths}
+    ids = {wanted[rel]: oid for rel, oid in git.blobs.items() if rel in wanted}
+    return BlobIds(cache, ids, frozenset(git.known))
 
 
 def _in_apps(tree: SourceTree, relative: bool) -> Callable[[str], bool]:
@@ -304,7 +327,8 @@ def _build_locked(
         recover_interrupted(output)  # a killed build's half-done commit is finished first
     cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
     try:
-        memo = _app_memo(source, output, options, cache)
+        git = read_git_apps(source.resolve()) if cache.path is not None else None
+        memo = _app_memo(source, output, options, cache, git)
         tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         cache.flush(prune=True, keep=_in_apps(tree, relative=True))
         if memo is not None:  # apps that are gone: their rows, unless a full read pruned them
@@ -323,7 +347,9 @@ def _build_locked(
         previous = _read_published(tree, output, options, key, handovers, skip)
         log = _start_log(tree, key, rotations, handovers, previous, now)
         tuf = _read_tuf(tree, output, options, key, handovers)
-        return _build(tree, output, options, now, started, previous, log, key, cache, memo, tuf)
+        return _build(
+            tree, output, options, now, started, previous, log, key, cache, memo, tuf, git
+        )
     finally:
         cache.close()
 
@@ -524,7 +550,7 @@ def _lifecycles(tree: SourceTree) -> dict[str, LifecycleFile]:
 
 
 def _app_memo(
-    source: Path, output: Path, options: BuildOptions, cache: BuildCache
+    source: Path, output: Path, options: BuildOptions, cache: BuildCache, git: GitApps | None
 ) -> AppMemo | None:
     """Reuse unchanged apps only when the output is also the published state read (no
     --previous) and every generator can say what its pages depend on."""
@@ -535,7 +561,8 @@ def _app_memo(
     generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
     if len(generators) != len(options.generators):
         return None
-    return AppMemo(cache, output.absolute(), source.resolve(), [*generators, _ModeSalt(options)])
+    salts = [*generators, _ModeSalt(options)]
+    return AppMemo(cache, output.absolute(), source.resolve(), salts, git=git)
 
 
 @dataclass(frozen=True)
@@ -575,9 +602,11 @@ def _build(
     cache: BuildCache,
     memo: AppMemo | None,
     tuf: TufPrevious | None = None,
+    git: GitApps | None = None,
 ) -> BuildReport:
     hash_stats = HashStats()
-    hashes = hash_artifacts(tree, cache, hash_stats, keep=_in_apps(tree, relative=False))
+    in_unchanged = _in_apps(tree, relative=False)
+    hashes = hash_artifacts(tree, cache, hash_stats, keep=in_unchanged, git=git)
 
     # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
     # Unchanged apps (builder/memo.py) are not planned again: their files are reused.
