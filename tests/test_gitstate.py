@@ -21,10 +21,12 @@ import pytest
 from appshelf import filestat
 from appshelf.builder.cache import BuildCache
 from appshelf.builder.pipeline import BuildReport
-from appshelf.errors import SourceTreeError
+from appshelf.deploy.http import HttpSource
+from appshelf.errors import OutputError, SourceTreeError
 from appshelf.filehash import BlobIds, HashStats, hash_files
+from appshelf.formats.buildstate import STATE_FILE
 from appshelf.source.gitstate import read_git_apps
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, StaticServer
 from test_memo import APPS, VERSIONS, assert_same_as_cold, files, site_build
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -268,3 +270,53 @@ def test_a_blob_row_is_stored_only_for_the_bytes_of_that_blob(tmp_path: Path) ->
     again = hash_files([copy], cache=cache, stats=stats, blobs=BlobIds(cache, {copy: right}))
     assert (again[copy], stats.files_read) == (got[path], 0)
     cache.close()
+
+
+def test_a_fresh_clone_built_from_previous_url_hashes_no_unchanged_artifact(
+    origin: Path, tmp_path: Path
+) -> None:
+    """A CI runner: a new clone, an empty output folder and no cache, and the registry
+    published on a web host. The build state published with it (log/state.json, pinned
+    by the snapshot) gives every unchanged artifact's digest by blob id."""
+    with StaticServer(tmp_path / "live") as server:
+        site_build(origin, server.root, base_url=server.url)
+        assert (server.root / STATE_FILE).is_file()
+        clone = clone_of(origin, tmp_path)
+        for attempt in ("unchanged", "one more version"):
+            if attempt == "one more version":
+                generate.add_version(clone, "app-00007", "50.0.0")
+                commit_all(clone)
+            source = HttpSource(server.url)
+            try:
+                ci = tmp_path / f"ci-{attempt}" / "out"
+                report = site_build(clone, ci, 1, base_url=server.url, previous_source=source)
+            finally:
+                source.close()
+            assert report.artifacts_hashed == (0 if attempt == "unchanged" else 1)
+            cold = tmp_path / f"cold-{attempt}" / "out"  # reads and hashes everything
+            cold_report = site_build(clone, cold, 1, base_url=server.url, previous=server.root)
+            assert cold_report.artifacts_hashed == APPS * VERSIONS + (attempt != "unchanged")
+            assert files(cold) == files(ci)
+
+
+def test_a_tampered_build_state_is_refused(origin: Path, tmp_path: Path) -> None:
+    """The state is used only as the snapshot pins it."""
+    with StaticServer(tmp_path / "live") as server:
+        site_build(origin, server.root, base_url=server.url)
+        for path in server.root.glob("log/*state.json"):  # the file and its pinned copy
+            data = bytearray(path.read_bytes())
+            at = data.index(b'"sha256":"') + len(b'"sha256":"')
+            data[at] = ord("0") if data[at] != ord("0") else ord("1")  # same length
+            path.write_bytes(bytes(data))
+        source = HttpSource(server.url)
+        try:
+            with pytest.raises(OutputError, match=r"state\.json"):
+                site_build(
+                    clone_of(origin, tmp_path),
+                    tmp_path / "ci",
+                    1,
+                    base_url=server.url,
+                    previous_source=source,
+                )
+        finally:
+            source.close()

@@ -34,12 +34,14 @@ from appshelf.builder.previous import (
     looks_like_output,
     read_previous,
 )
+from appshelf.builder.statefile import PublishedBlobs, state_file
 from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
 from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
 from appshelf.builder.writer import recover_interrupted, write_tree
 from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.filehash import BlobIds, FileHash, HashStats, hash_files
 from appshelf.formats.boundedjson import loads_bounded
+from appshelf.formats.buildstate import STATE_FILE, BuildState
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
@@ -231,9 +233,11 @@ def hash_artifacts(
     stats: HashStats | None = None,
     keep: Callable[[str], bool] | None = None,
     git: GitApps | None = None,
+    state: BuildState | None = None,
 ) -> dict[tuple[str, str], FileHash]:
-    """The digest of every local artifact of the apps read, by (app, version): from the
-    cache by blob id (what git vouches for) or by stat key, else read.
+    """The digest of every local artifact of the apps read, by (app, version): by blob id
+    (what git vouches for) from the cache or the published build state, by stat key from
+    the cache, else read.
 
     Raises:
         SourceTreeError: an artifact could not be read.
@@ -247,7 +251,7 @@ def hash_artifacts(
     if not local and tree.unchanged:
         return {}  # nothing to hash, and no complete list of artifacts to prune against
     try:
-        blobs = _blob_ids(tree, cache, git, local.values())
+        blobs = _blob_ids(tree, cache, git, local.values(), state)
         by_path = hash_files(
             local.values(), cache=cache, stats=stats, prune=True, keep=keep, blobs=blobs
         )
@@ -257,16 +261,30 @@ def hash_artifacts(
     return {ident: by_path[path] for ident, path in local.items()}
 
 
+def _state_files(tree: SourceTree, log: LogState, git: GitApps | None) -> OutputFiles:
+    """The build state that travels with the registry (spec 9.7), from a git work tree."""
+    if git is None:
+        return {}
+    keys = [app.key for app in tree.apps] + [app.key for app in tree.unchanged]
+    data = state_file(tree.config.registry.base_url, keys, log, git)
+    return {STATE_FILE: OutputFile.from_bytes(data)}
+
+
 def _blob_ids(
-    tree: SourceTree, cache: BuildCache | None, git: GitApps | None, paths: Iterable[Path]
+    tree: SourceTree,
+    cache: BuildCache | None,
+    git: GitApps | None,
+    paths: Iterable[Path],
+    state: BuildState | None,
 ) -> BlobIds | None:
     """The blob ids of the artifacts git vouches for, with every blob id of HEAD's apps/
     kept in the cache (an unchanged app's artifacts are not hashed, so not listed)."""
-    if cache is None or cache.path is None or git is None:
+    if cache is None or git is None or (cache.path is None and state is None):
         return None
     wanted = {path.relative_to(tree.root).as_posix(): path for path in paths}
     ids = {wanted[rel]: oid for rel, oid in git.blobs.items() if rel in wanted}
-    return BlobIds(cache, ids, frozenset(git.known))
+    memory = PublishedBlobs(cache, state) if state is not None else cache
+    return BlobIds(memory, ids, frozenset(git.known))
 
 
 def _in_apps(tree: SourceTree, relative: bool) -> Callable[[str], bool]:
@@ -327,7 +345,10 @@ def _build_locked(
         recover_interrupted(output)  # a killed build's half-done commit is finished first
     cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
     try:
-        git = read_git_apps(source.resolve()) if cache.path is not None else None
+        # Git tells which files are unchanged: for the local cache, or for the published
+        # build state of a URL or bucket (--previous-url, --deploy).
+        wants_git = cache.path is not None or options.previous_source is not None
+        git = read_git_apps(source.resolve()) if wants_git and source.is_dir() else None
         memo = _app_memo(source, output, options, cache, git)
         tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         cache.flush(prune=True, keep=_in_apps(tree, relative=True))
@@ -344,7 +365,8 @@ def _build_locked(
         skip = memo.reused if memo is not None else {}
         rotations = read_rotations(tree.root)
         handovers = _rotations_to(rotations, key)
-        previous = _read_published(tree, output, options, key, handovers, skip)
+        want_state = git is not None and options.previous_source is not None
+        previous = _read_published(tree, output, options, key, handovers, skip, want_state)
         log = _start_log(tree, key, rotations, handovers, previous, now)
         tuf = _read_tuf(tree, output, options, key, handovers)
         return _build(
@@ -385,6 +407,7 @@ def _read_published(
     key: RegistryKey,
     handovers: list[RotationStatement],
     skip: object,
+    want_state: bool = False,
 ) -> PreviousOutput:
     source, asked = _published_source(output, options)
     base = tree.config.registry.base_url
@@ -392,7 +415,12 @@ def _read_published(
     olds = [bytes.fromhex(r.old.public) for r in handovers]
     trust = Trust(base, [key.public_bytes, *olds], seen, seen_log)
     try:
-        previous = read_previous(source, trust, skip_apps=skip)  # type: ignore[arg-type]
+        previous = read_previous(
+            source,
+            trust,
+            skip_apps=skip,  # type: ignore[arg-type]
+            want_state=want_state,
+        )
     except OutputError as exc:
         if options.new_registry:
             return PreviousOutput()
@@ -605,8 +633,8 @@ def _build(
     git: GitApps | None = None,
 ) -> BuildReport:
     hash_stats = HashStats()
-    in_unchanged = _in_apps(tree, relative=False)
-    hashes = hash_artifacts(tree, cache, hash_stats, keep=in_unchanged, git=git)
+    unchanged = _in_apps(tree, relative=False)
+    hashes = hash_artifacts(tree, cache, hash_stats, unchanged, git, previous.state)
 
     # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
     # Unchanged apps (builder/memo.py) are not planned again: their files are reused.
@@ -617,6 +645,7 @@ def _build(
     base = tree.config.registry.base_url
     plan.files.update({p: OutputFile.from_bytes(d) for p, d in log_files(log, key, base).items()})
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
+    plan.files.update(_state_files(tree, log, git))
     if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
         plan.files.update(anip_files(plan, key))
     plan.files.update(calimero_files(plan))  # [mirrors] calimero (spec section 12)

@@ -206,6 +206,10 @@ def _read(git: _Git, root: Path) -> GitApps:
     _flags(git, prefix, apps)
     _attributes(git, prefix, apps)
     _dirty(git, prefix, apps)
+    return _vouched(apps)
+
+
+def _vouched(apps: dict[str, _App]) -> GitApps:
     vouched = {key: app for key, app in apps.items() if not app.refused}
     return GitApps(
         trees={key: app.tree for key, app in vouched.items()},
