@@ -345,10 +345,10 @@ def _build_locked(
         recover_interrupted(output)  # a killed build's half-done commit is finished first
     cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
     try:
-        # Git tells which files are unchanged: for the local cache, or for the published
-        # build state of a URL or bucket (--previous-url, --deploy).
-        wants_git = cache.path is not None or options.previous_source is not None
-        git = read_git_apps(source.resolve()) if wants_git and source.is_dir() else None
+        # Git tells which files are unchanged (for the local cache, and for the published
+        # build state of a URL or bucket), and what log/state.json says: read it whatever
+        # the cache, since the output depends on it.
+        git = read_git_apps(source.resolve()) if source.is_dir() else None
         memo = _app_memo(source, output, options, cache, git)
         tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         cache.flush(prune=True, keep=_in_apps(tree, relative=True))
