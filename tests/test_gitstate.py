@@ -196,6 +196,11 @@ def test_converted_checkouts_and_links_are_not_vouched_for(origin: Path, tmp_pat
     }
     git(origin, "config", "core.autocrlf", "true")
     assert read_git_apps(origin.resolve()) is None
+    git(origin, "config", "core.autocrlf", "false")
+    assert read_git_apps(origin.resolve()) is not None
+    # A filter (Git LFS, say): git status would run its program, so git is not asked.
+    (origin / "apps/app-00002/.gitattributes").write_text("*.tar.gz filter=lfs\n")
+    assert read_git_apps(origin.resolve()) is None
 
 
 def test_not_a_git_repository_uses_stat_keys(

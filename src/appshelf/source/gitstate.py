@@ -1,7 +1,8 @@
 """What git says about `apps/`, so that a fresh clone of an unchanged registry is seen as
 unchanged: stat keys (source/fingerprint.py) all change in a clone, git's ids do not.
 
-When the source root is in a git work tree and `git` is on PATH, five commands, each run
+When the source root is in a git work tree and `git` is on PATH, these commands (after
+`git rev-parse` finds the work tree, and `git config` reads `core.autocrlf`), each run
 once for the whole tree with a timeout, tell per app folder:
 - `git ls-tree -r -t HEAD:<prefix>apps`: the tree id of every `apps/<key>`, the blob id
   and mode of every file below it, and its folders;
@@ -12,7 +13,9 @@ once for the whole tree with a timeout, tell per app folder:
   anything but false, nothing is used;
 - `git status --porcelain -z --untracked-files=all --ignored=matching`: every modified,
   staged, deleted, untracked or ignored path (ignored files count: the reader would read
-  them, and the tree id does not cover them).
+  them, and the tree id does not cover them). It runs last, and not at all when a
+  `filter` attribute applies anywhere under apps/ (Git LFS, for one): git status would
+  run that filter's program, and the work tree does not hold the blobs anyway.
 
 An app is vouched for only when all of it is plain: every entry a folder or a regular
 file (no symlink, no submodule), no path of it dirty, flagged or converted. Its work tree
@@ -292,6 +295,8 @@ def _attributes(git: _Git, prefix: str, apps: dict[str, _App]) -> None:
         raise _GitFailed("check-attr: unexpected output")
     for index in range(0, len(fields) - 1, 3):
         path, name, value = fields[index : index + 3]
+        if name == "filter" and value != "unset":
+            raise _GitFailed(f"{path} has the attribute filter={value}")
         if name in _CONVERTING and value != "unset":
             app = apps.get(_app_of(path, prefix, "check-attr"))
             if app is not None:
