@@ -170,10 +170,14 @@ def _run(
             feeder.start()
         try:
             assert process.stdout is not None
-            out = process.stdout.read(MAX_GIT_OUTPUT + 1)
-            if len(out) > MAX_GIT_OUTPUT:
-                process.kill()
-                raise subprocess.SubprocessError(f"more than {MAX_GIT_OUTPUT} bytes of output")
+            parts, size = [], 0
+            while chunk := process.stdout.read(1 << 20):
+                parts.append(chunk)
+                size += len(chunk)
+                if size > MAX_GIT_OUTPUT:
+                    process.kill()
+                    raise subprocess.SubprocessError(f"more than {MAX_GIT_OUTPUT} bytes of output")
+            out = b"".join(parts)
             code = process.wait()
         finally:
             timer.cancel()
@@ -233,11 +237,7 @@ def _entries(text: str, pattern: re.Pattern[str], what: str) -> Iterable[re.Matc
         yield match
 
 
-def _split(path: str) -> list[str]:
-    parts = path.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise _GitFailed(f"unexpected path {path[:80]!r}")
-    return parts
+_ODD_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")  # an empty, "." or ".." component
 
 
 def _tree(git: _Git, prefix: str) -> dict[str, _App]:
@@ -246,15 +246,16 @@ def _tree(git: _Git, prefix: str) -> dict[str, _App]:
     apps: dict[str, _App] = {}
     for match in _entries(out, _TREE_LINE, "ls-tree"):
         mode, kind, oid, path = match.groups()
-        parts = _split(path)
-        if len(parts) == 1:
+        if _ODD_PATH.search(path):
+            raise _GitFailed(f"ls-tree: unexpected path {path[:80]!r}")
+        key, _, rest = path.partition("/")
+        if not rest:
             if kind == "tree":
-                apps[parts[0]] = _App(oid)
+                apps[key] = _App(oid)
             continue  # a file beside the app folders: not an app
-        app = apps.get(parts[0])
+        app = apps.get(key)
         if app is None:
             raise _GitFailed(f"ls-tree: {path[:80]!r} listed before its app folder")
-        rest = "/".join(parts[1:])
         if kind == "tree" and mode == "040000":
             app.folders.add(rest)
         elif kind == "blob" and mode in _PLAIN_MODES:
@@ -276,6 +277,8 @@ def _app_of(path: str, prefix: str, what: str) -> str:
 def _flags(git: _Git, prefix: str, apps: dict[str, _App]) -> None:
     """Index entries git status would not compare (assume-unchanged, skip-worktree...)."""
     out = git("ls-files", "-v", "-z", "--", f"{prefix}apps/")
+    if out.endswith("\0") and ("\0" + out).count("\0H ") == out.count("\0"):
+        return  # every entry a plain cached one (the usual case: no line to look at)
     for match in _entries(out, _FLAG_LINE, "ls-files"):
         tag, path = match.groups()
         app = apps.get(_app_of(path, prefix, "ls-files"))
