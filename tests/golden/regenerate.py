@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +22,13 @@ def build_golden(output: Path) -> None:
     from appshelf.builder import BuildOptions, build_registry
 
     options = BuildOptions(now=GOLDEN_NOW, environ={"APPSHELF_SIGNING_KEY": GOLDEN_SEED})
-    build_registry(HERE / "source", output, options)
+    # Built from a copy outside this repository's git work tree: a build from a git work
+    # tree also publishes log/state.json (docs/spec.md 9.7), which would tie the golden
+    # files to this repository's commits.
+    with tempfile.TemporaryDirectory(prefix="appshelf-golden-") as folder:
+        source = Path(folder) / "source"
+        shutil.copytree(HERE / "source", source)
+        build_registry(source, output, options)
     shutil.rmtree(output / "schemas")  # generated from the models; not part of the golden set
 
 

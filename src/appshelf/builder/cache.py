@@ -5,8 +5,8 @@ It lives in `<output's parent>/.appshelf-cache/<output name>.sqlite`: beside the
 state), not in the source tree (which may be a read-only checkout feeding several
 outputs). Deleting it is always safe.
 
-Three tables keyed by a file's stat: (size, mtime_ns, inode, ctime_ns, device), and one
-keyed by app.
+Three tables keyed by a file's stat: (size, mtime_ns, inode, ctime_ns, device), one
+keyed by app and one keyed by content (a git blob id).
 - `artifacts`: source path -> SHA-256, so unchanged artifacts are never re-read.
 - `outputs`: output relpath -> SHA-256 of what the writer put there, so a rebuild can
   tell an unchanged output file from a stat() instead of reading it back.
@@ -14,8 +14,14 @@ keyed by app.
   pydantic on use, never unpickled), and source folder -> its listing, so an
   unchanged tree is read with stat() calls instead of open/read/parse and getdents.
 - `apps`: app key -> what the last build planned for it (builder/memo.py), used only while
-  the fingerprint of the app's folder (every entry's stat key) and of everything else
-  its files depend on is unchanged, and its output files are still what was written.
+  the fingerprint of the app's folder (every entry's stat key, or its git tree id) and of
+  everything else its files depend on is unchanged, and its output files are still what
+  was written.
+- `blobs`: git blob id -> SHA-256 and size of that content, so an artifact that git
+  vouches for (source/gitstate.py) is not re-read, in this work tree or in a fresh clone.
+  Keyed by content, not stat: a row is stored only when the bytes hashed were that blob
+  (its id is computed from them while hashing: filehash.py) or when a stat-keyed row
+  vouched for the file while git called it clean.
 
 A cache may be lost, stale or corrupt; that must only cost time, never give a wrong
 digest. So a row is used only when every stat field matches (ctime cannot be set from
@@ -42,7 +48,7 @@ from appshelf.filestat import StatKey, parallel_map, settled, stat_key
 __all__ = ["BuildCache", "Record", "StatKey", "parallel_map", "settled", "stat_key"]
 
 CACHE_DIR = ".appshelf-cache"
-SCHEMA = 3
+SCHEMA = 4  # 4: blobs
 KEPT_TOKEN = "kept:"  # outputs rows of files kept for the previous snapshot, not planned
 _FEW_SOURCES = 16  # source rows fetched one by one before the whole table is loaded
 
@@ -56,12 +62,17 @@ _CREATE = (
     "CREATE TABLE sources (name TEXT PRIMARY KEY, size INT, mtime INT, ino INT, ctime INT,"
     " dev INT, payload BLOB, crc INT) WITHOUT ROWID;"
     "CREATE TABLE apps (name TEXT PRIMARY KEY, payload BLOB, crc INT) WITHOUT ROWID;"
+    "CREATE TABLE blobs (name TEXT PRIMARY KEY, size INT, sha256 TEXT, crc INT) WITHOUT ROWID;"
     f"PRAGMA user_version={SCHEMA};"
 )
 
 
 def _crc(name: str, key: StatKey, sha256: str) -> int:
     return zlib.crc32(f"{name}\0{tuple(key)}\0{sha256}".encode("utf-8", "surrogateescape"))
+
+
+def _blob_crc(oid: str, size: int, sha256: str) -> int:
+    return zlib.crc32(f"{oid}\0{size}\0{sha256}".encode())
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,8 @@ class BuildCache:
             if version != SCHEMA:
                 self._db.executescript(
                     "DROP TABLE IF EXISTS artifacts; DROP TABLE IF EXISTS outputs;"
-                    "DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS apps;" + _CREATE
+                    "DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS apps;"
+                    "DROP TABLE IF EXISTS blobs;" + _CREATE
                 )
         except (sqlite3.Error, OSError) as exc:
             self._discard(exc)
@@ -201,7 +213,7 @@ class BuildCache:
 
     def forget(self, table: str, names: Iterable[str] | None = None) -> None:
         """Delete the given rows, or the whole table when `names` is None."""
-        assert table in ("artifacts", "outputs", "sources", "apps")
+        assert table in ("artifacts", "outputs", "sources", "apps", "blobs")
         if self._db is None:
             return
         try:
@@ -216,13 +228,7 @@ class BuildCache:
 
     def load_apps(self) -> dict[str, bytes]:
         """app key -> the payload builder/memo.py stored; damaged rows are left out."""
-        if self._db is None:
-            return {}
-        try:
-            rows = self._db.execute("SELECT name, payload, crc FROM apps").fetchall()
-        except sqlite3.Error as exc:
-            self._discard(exc)
-            return {}
+        rows = self._select("SELECT name, payload, crc FROM apps")
         return {
             name: payload
             for name, payload, crc in rows
@@ -232,17 +238,51 @@ class BuildCache:
         }
 
     def store_apps(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        self._insert(
+            "INSERT OR REPLACE INTO apps VALUES (?, ?, ?)",
+            ((n, p, zlib.crc32(p, zlib.crc32(n.encode()))) for n, p in rows),
+        )
+
+    def _select(self, sql: str) -> list[tuple[object, ...]]:
+        """Every row of `sql`; none when the cache is off or a SQLite error dropped it."""
+        if self._db is None:
+            return []
+        try:
+            return list(self._db.execute(sql).fetchall())
+        except sqlite3.Error as exc:
+            self._discard(exc)
+            return []
+
+    def _insert(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
+        """`rows` in one transaction; a SQLite error drops the cache."""
         if self._db is None:
             return
         try:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO apps VALUES (?, ?, ?)",
-                ((n, p, zlib.crc32(p, zlib.crc32(n.encode()))) for n, p in rows),
-            )
+            self._db.executemany(sql, rows)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._discard(exc)
+
+    # The BlobMemory protocol of filehash.py.
+    def load_blobs(self) -> dict[str, tuple[str, int]]:
+        """git blob id -> (sha256, size); damaged rows are left out."""
+        rows = self._select("SELECT name, size, sha256, crc FROM blobs")
+        return {
+            name: (sha256, size)
+            for name, size, sha256, crc in rows
+            if isinstance(name, str)
+            and isinstance(sha256, str)
+            and isinstance(size, int)
+            and crc == _blob_crc(name, size, sha256)
+        }
+
+    def store_blobs(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        """(blob id, sha256, size) rows."""
+        self._insert(
+            "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?)",
+            ((oid, size, sha, _blob_crc(oid, size, sha)) for oid, sha, size in rows),
+        )
 
     def forget_folders(self, table: str, prefixes: Iterable[str]) -> None:
         """Delete the rows of files under the given folders (each prefix ends in "/"):

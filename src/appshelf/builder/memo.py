@@ -2,8 +2,9 @@
 
 After a build, each app's record in the build cache (`apps` table) holds: the stat
 keys of its source folder's entries (taken before the folder was read:
-source/fingerprint.py), a salt covering everything else its files depend on
-(appshelf's version, registry.toml as validated, the base URL, the source root, the
+source/fingerprint.py) and, where the source is a git work tree that vouches for the
+folder, its tree id in HEAD (source/gitstate.py), a salt covering everything else its
+files depend on (appshelf's version, registry.toml as validated, the base URL, the
 generators and their templates), the signing key id, its summary (what the shared
 files take from it) and its fragments of registry.json and index.json (the bytes the
 canonical encoder wrote for it, spliced into the next build's), and each of its output
@@ -11,9 +12,12 @@ files under `apps/<key>/` with its token (digest or fingerprint) and its stat ke
 written.
 
 The next build reuses an app only when all of these still hold: the same source
-entries (one lstat each), the same salt and key, and every output file still as
-written (one lstat each). The output folder is then also the build's `previous`, so
-published times and immutability are those of the reused files. Any doubt (a missing
+(git vouches for the folder and its tree id is the recorded one, or else the same source
+entries, one lstat each), the same salt and key, and every output file still as
+written (one lstat each). The tree id holds in a fresh clone, where every stat key is
+new; where the source root is does not matter (the output does not depend on it). The
+output folder is then also the build's `previous`, so published times and immutability
+are those of the reused files. Any doubt (a missing
 or damaged row, a file touched in the last seconds, a symlink in the folder, a
 hand-edited output file) means the app is read and planned again: a record can only
 save time. Records are JSON validated by pydantic on use, never unpickled.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +42,15 @@ from appshelf.builder.outputs import OutputFile, OutputFiles
 from appshelf.builder.plan import AppFragments, AppSummary, PlannedApp, RegistryPlan, ReusedApp
 from appshelf.filestat import StatKey
 from appshelf.source.fingerprint import current_digest, keys_digest
+from appshelf.source.gitstate import GitApps, folders_match
 from appshelf.source.models import RegistryConfig
 from appshelf.source.tree import SourceTree, UnchangedApp
 
-MEMO_FORMAT = 6  # bump when what a record means changes (3: icons checked by content,
+log = logging.getLogger("appshelf.build")
+
+MEMO_FORMAT = 7  # bump when what a record means changes (3: icons checked by content,
 # 4: an icon named by app.toml is published under that name, 5: content-addressed copies,
-# 6: index fragments)
+# 6: git tree ids; the source root is no longer part of the salt, 7: index fragments)
 
 
 class AppRecord(BaseModel):
@@ -55,7 +63,8 @@ class AppRecord(BaseModel):
     # Names joined by newlines and one digest of their stat keys, not a list of keys:
     # validating ~60 small tuples per app cost more than the rest of a no-op build.
     source_names: str  # entries of the app folder (source/fingerprint.py)
-    source_digest: str
+    source_digest: str  # "" when stat could not vouch for them (recent, a symlink)
+    source_tree: str  # the folder's git tree id in HEAD, "" when git did not vouch for it
     output_names: str  # its output files (all under apps/<key>/)
     output_digest: str
     pinned: dict[str, tuple[str, int]]  # app.json, versions.json -> (sha256, size)
@@ -95,7 +104,7 @@ class MemoizableGenerator(Protocol):
 
 def build_salt(root: Path, config: RegistryConfig, generator_salts: Sequence[str]) -> str:
     """Everything besides the app folder that an app's output files depend on."""
-    parts = [MEMO_FORMAT, __version__, str(root), config.model_dump_json(), *generator_salts]
+    parts = [MEMO_FORMAT, __version__, config.model_dump_json(), *generator_salts]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -107,6 +116,7 @@ class AppMemo:
     output: Path
     root: Path
     generators: Sequence[MemoizableGenerator]
+    git: GitApps | None = None  # what git vouches for (source/gitstate.py), if anything
     reused: dict[str, tuple[AppRecord, ReusedApp]] = field(default_factory=dict)
     enabled: bool = True
     _rows: dict[str, bytes] | None = None
@@ -126,25 +136,22 @@ class AppMemo:
             return {}
         rows = self._known_rows()
         salt = self._salt_for(config)
-        candidates: list[tuple[Path, AppRecord]] = []
-        for folder in folders:
-            raw = rows.get(folder.name)
-            if raw is None:
-                continue
-            try:
-                record = AppRecord.model_validate_json(raw)
-            except pydantic.ValidationError:
-                continue
-            if record.salt == salt and record.summary.key == folder.name:
-                candidates.append((folder, record))
+        found: dict[Path, UnchangedApp] = {}
         # One thread: the stat calls are served from the dentry cache, so the Python
         # around them dominates, and threads only fight over the GIL (measured).
-        intact = [self._intact(candidate) for candidate in candidates]
-        found: dict[Path, UnchangedApp] = {}
-        for (folder, record), same in zip(candidates, intact, strict=True):
-            fragments = record.fragments() if same else None
-            if fragments is None:
+        for folder in folders:
+            record, why = self._candidate(rows.get(folder.name), salt, folder.name)
+            if record is not None:
+                why = self._intact(folder, record)
+            fragments = None
+            if record is not None and not why.startswith("not reused"):
+                fragments = record.fragments()
+                if fragments is None:
+                    why = "not reused (its stored index fragments are damaged)"
+            if record is None or fragments is None:
+                log.debug("app %s: %s", folder.name, why)
                 continue
+            log.debug("app %s: reused (%s)", folder.name, why)
             # Digest and size only: the snapshot pins them; the files stay as they are.
             pinned = {path: OutputFile(sha, size) for path, (sha, size) in record.pinned.items()}
             paths = record.output_names.split("\n")
@@ -155,22 +162,54 @@ class AppMemo:
             )
         return found
 
-    def _intact(self, candidate: tuple[Path, AppRecord]) -> bool:
-        """The source folder, and every output file of the app, are as recorded (and the
-        record names only files of this app: anything odd is simply not a match)."""
-        folder, record = candidate
+    @staticmethod
+    def _candidate(raw: bytes | None, salt: str, key: str) -> tuple[AppRecord | None, str]:
+        """The app's record when it was made under this build's salt, else why not."""
+        if raw is None:
+            return None, "read (no record of an earlier build)"
+        try:
+            record = AppRecord.model_validate_json(raw)
+        except pydantic.ValidationError:
+            return None, "read (its record is damaged or of another format)"
+        if record.salt != salt:
+            return None, "read (appshelf, registry.toml, the options or the theme changed)"
+        if record.summary.key != key:
+            return None, "read (its record is of another app)"
+        return record, ""
+
+    def _intact(self, folder: Path, record: AppRecord) -> str:
+        """How the source folder, and every output file of the app, are known to be as
+        recorded, or "not reused (why)" (a record naming files of another app is simply
+        not a match)."""
         prefix = f"apps/{folder.name}/"
         names = record.output_names.split("\n")
         expected = {f"{prefix}app.json", f"{prefix}versions.json"}
         if set(record.pinned) != expected or not expected <= set(names):
-            return False
+            return "not reused (its record lists other files)"
         if any(not n.startswith(prefix) or ".." in n.split("/") for n in names):
-            return False
-        source = record.source_names.split("\n")
-        return (
-            current_digest(folder, source) == record.source_digest
-            and current_digest(self.output, names) == record.output_digest
-        )
+            return "not reused (its record lists other files)"
+        how = self._same_source(folder, record)
+        if how is None:
+            return "not reused (its source folder changed)"
+        if current_digest(self.output, names) != record.output_digest:
+            return "not reused (one of its output files is not as written)"
+        return how
+
+    def _same_source(self, folder: Path, record: AppRecord) -> str | None:
+        """ "git tree" or "stat keys" when the folder is as recorded, else None."""
+        git = self.git
+        if git is not None and record.source_tree:
+            tree = git.trees.get(folder.name)
+            if tree == record.source_tree and folders_match(folder, git.folders[folder.name]):
+                return "git tree unchanged"
+            if tree is None:
+                why = git.refused.get(folder.name, "not in HEAD")
+                log.debug("app %s: git does not vouch for it: %s", folder.name, why)
+        if record.source_digest:
+            source = record.source_names.split("\n")
+            if current_digest(folder, source) == record.source_digest:
+                return "stat keys unchanged"
+        return None
 
     def gone_apps(self, tree: SourceTree) -> list[str]:
         """Apps recorded by an earlier build that are no longer in the source."""
@@ -200,23 +239,16 @@ class AppMemo:
         salt = self._salt_for(config)
         summaries = {summary.key: summary for summary in plan.summaries}
         planned = {app.source.key for app in plan.apps}
-        by_app: dict[str, dict[str, StatKey]] = {key: {} for key in planned}
-        complete = set(planned)
-        for path in plan.files:
-            if path.startswith("apps/"):
-                key = path.split("/", 2)[1]
-                if key in planned:
-                    stat = written.get(path)
-                    if stat is None:
-                        complete.discard(key)  # not known as written: never reuse it
-                    else:
-                        by_app[key][path] = stat
+        by_app = _written_by_app(plan, planned, written)
+        trees = self.git.trees if self.git is not None else {}
         rows: list[tuple[str, bytes]] = []
         for app in plan.apps:
             key = app.source.key
-            if app.source.entries is None or key not in complete:
+            entries, files = app.source.entries, by_app.get(key)
+            if (entries is None and key not in trees) or files is None:
+                log.debug("app %s: no record kept (not vouched for by stat or git)", key)
                 continue
-            outputs = sorted(by_app[key].items())
+            outputs = sorted(files.items())
             pinned = {
                 path: (plan.files[path].sha256, plan.files[path].size)
                 for path in (f"apps/{key}/app.json", f"apps/{key}/versions.json")
@@ -227,8 +259,9 @@ class AppMemo:
                 versions=len(app.versions),
                 dependencies=_dependencies(app),
                 summary=summaries[key],
-                source_names="\n".join(name for name, _ in app.source.entries),
-                source_digest=keys_digest(stat for _, stat in app.source.entries),
+                source_names="\n".join(name for name, _ in entries or ()),
+                source_digest=keys_digest(stat for _, stat in entries) if entries else "",
+                source_tree=trees.get(key, ""),
                 output_names="\n".join(path for path, _ in outputs),
                 output_digest=keys_digest(stat for _, stat in outputs),
                 pinned=pinned,
@@ -258,6 +291,25 @@ def _text(fragment: bytes | None) -> str | None:
 
 def _bytes(fragment: str | None) -> bytes | None:
     return fragment.encode() if fragment is not None else None
+
+
+def _written_by_app(
+    plan: RegistryPlan, planned: set[str], written: dict[str, StatKey]
+) -> dict[str, dict[str, StatKey] | None]:
+    """The output files of each planned app with their stat keys as written; None for an
+    app with a file not known as written (never reused)."""
+    by_app: dict[str, dict[str, StatKey] | None] = {key: {} for key in planned}
+    for path in plan.files:
+        if path.startswith("apps/"):
+            key = path.split("/", 2)[1]
+            files = by_app.get(key)
+            if files is not None:
+                stat = written.get(path)
+                if stat is None:
+                    by_app[key] = None
+                else:
+                    files[path] = stat
+    return by_app
 
 
 def _dependencies(app: PlannedApp) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,12 +34,14 @@ from appshelf.builder.previous import (
     looks_like_output,
     read_previous,
 )
+from appshelf.builder.statefile import PublishedBlobs, state_file
 from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
 from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
 from appshelf.builder.writer import recover_interrupted, write_tree
 from appshelf.errors import BundleError, OutputError, Problem, SigningKeyError, SourceTreeError
-from appshelf.filehash import FileHash, HashStats, hash_files
+from appshelf.filehash import BlobIds, FileHash, HashStats, hash_files
 from appshelf.formats.boundedjson import loads_bounded
+from appshelf.formats.buildstate import STATE_FILE, BuildState
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
@@ -51,6 +53,7 @@ from appshelf.mirrors.calimero import calimero_files
 from appshelf.signing.keys import RegistryKey, preview_key, select_signing_key
 from appshelf.signing.releaselog import LogState, RotationStatement
 from appshelf.source.channels import read_channels
+from appshelf.source.gitstate import GitApps, read_git_apps
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
 from appshelf.source.models import RegistryConfig
 from appshelf.source.rotations import read_rotations, read_tuf_handover
@@ -228,7 +231,16 @@ def hash_artifacts(
     cache: BuildCache | None = None,
     stats: HashStats | None = None,
     keep: Callable[[str], bool] | None = None,
+    git: GitApps | None = None,
+    state: BuildState | None = None,
 ) -> dict[tuple[str, str], FileHash]:
+    """The digest of every local artifact of the apps read, by (app, version): by blob id
+    (what git vouches for) from the cache or the published build state, by stat key from
+    the cache, else read.
+
+    Raises:
+        SourceTreeError: an artifact could not be read.
+    """
     local = {
         (v.app_key, v.version): v.artifact.path
         for app in tree.apps
@@ -238,11 +250,40 @@ def hash_artifacts(
     if not local and tree.unchanged:
         return {}  # nothing to hash, and no complete list of artifacts to prune against
     try:
-        by_path = hash_files(local.values(), cache=cache, stats=stats, prune=True, keep=keep)
+        blobs = _blob_ids(tree, cache, git, local.values(), state)
+        by_path = hash_files(
+            local.values(), cache=cache, stats=stats, prune=True, keep=keep, blobs=blobs
+        )
     except OSError as exc:
         where = Path(exc.filename).relative_to(tree.root).as_posix() if exc.filename else "?"
         raise SourceTreeError([Problem(where, "", f"cannot read ({exc.strerror})")]) from None
     return {ident: by_path[path] for ident, path in local.items()}
+
+
+def _state_files(tree: SourceTree, log: LogState, git: GitApps | None) -> OutputFiles:
+    """The build state that travels with the registry (spec 9.7), from a git work tree."""
+    if git is None:
+        return {}
+    keys = [app.key for app in tree.apps] + [app.key for app in tree.unchanged]
+    data = state_file(tree.config.registry.base_url, keys, log, git)
+    return {STATE_FILE: OutputFile.from_bytes(data)}
+
+
+def _blob_ids(
+    tree: SourceTree,
+    cache: BuildCache | None,
+    git: GitApps | None,
+    paths: Iterable[Path],
+    state: BuildState | None,
+) -> BlobIds | None:
+    """The blob ids of the artifacts git vouches for, with every blob id of HEAD's apps/
+    kept in the cache (an unchanged app's artifacts are not hashed, so not listed)."""
+    if cache is None or git is None or (cache.path is None and state is None):
+        return None
+    wanted = {path.relative_to(tree.root).as_posix(): path for path in paths}
+    ids = {wanted[rel]: oid for rel, oid in git.blobs.items() if rel in wanted}
+    memory = PublishedBlobs(cache, state) if state is not None else cache
+    return BlobIds(memory, ids, frozenset(git.known))
 
 
 def _in_apps(tree: SourceTree, relative: bool) -> Callable[[str], bool]:
@@ -310,7 +351,11 @@ def _build_locked(
         recover_interrupted(output)  # a killed build's half-done commit is finished first
     cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
     try:
-        memo = _app_memo(source, output, options, cache)
+        # Git tells which files are unchanged (for the local cache, and for the published
+        # build state of a URL or bucket), and what log/state.json says: read it whatever
+        # the cache, since the output depends on it.
+        git = read_git_apps(source.resolve()) if source.is_dir() else None
+        memo = _app_memo(source, output, options, cache, git)
         tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
         cache.flush(prune=True, keep=_in_apps(tree, relative=True))
         if memo is not None:  # apps that are gone: their rows, unless a full read pruned them
@@ -326,10 +371,13 @@ def _build_locked(
         skip = memo.reused if memo is not None else {}
         rotations = read_rotations(tree.root)
         handovers = _rotations_to(rotations, key)
-        previous = _read_published(tree, output, options, key, handovers, skip)
+        want_state = git is not None and options.previous_source is not None
+        previous = _read_published(tree, output, options, key, handovers, skip, want_state)
         log = _start_log(tree, key, rotations, handovers, previous, now)
         tuf = _read_tuf(tree, output, options, key, handovers)
-        return _build(tree, output, options, now, started, previous, log, key, cache, memo, tuf)
+        return _build(
+            tree, output, options, now, started, previous, log, key, cache, memo, tuf, git
+        )
     finally:
         cache.close()
 
@@ -365,6 +413,7 @@ def _read_published(
     key: RegistryKey,
     handovers: list[RotationStatement],
     skip: object,
+    want_state: bool = False,
 ) -> PreviousOutput:
     source, asked = _published_source(output, options)
     base = tree.config.registry.base_url
@@ -372,7 +421,12 @@ def _read_published(
     olds = [bytes.fromhex(r.old.public) for r in handovers]
     trust = Trust(base, [key.public_bytes, *olds], seen, seen_log)
     try:
-        previous = read_previous(source, trust, skip_apps=skip)  # type: ignore[arg-type]
+        previous = read_previous(
+            source,
+            trust,
+            skip_apps=skip,  # type: ignore[arg-type]
+            want_state=want_state,
+        )
     except OutputError as exc:
         if options.new_registry:
             return PreviousOutput()
@@ -530,7 +584,7 @@ def _lifecycles(tree: SourceTree) -> dict[str, LifecycleFile]:
 
 
 def _app_memo(
-    source: Path, output: Path, options: BuildOptions, cache: BuildCache
+    source: Path, output: Path, options: BuildOptions, cache: BuildCache, git: GitApps | None
 ) -> AppMemo | None:
     """Reuse unchanged apps only when the output is also the published state read (no
     --previous) and every generator can say what its pages depend on."""
@@ -541,7 +595,8 @@ def _app_memo(
     generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
     if len(generators) != len(options.generators):
         return None
-    return AppMemo(cache, output.absolute(), source.resolve(), [*generators, _ModeSalt(options)])
+    salts = [*generators, _ModeSalt(options)]
+    return AppMemo(cache, output.absolute(), source.resolve(), salts, git=git)
 
 
 @dataclass(frozen=True)
@@ -581,9 +636,11 @@ def _build(
     cache: BuildCache,
     memo: AppMemo | None,
     tuf: TufPrevious | None = None,
+    git: GitApps | None = None,
 ) -> BuildReport:
     hash_stats = HashStats()
-    hashes = hash_artifacts(tree, cache, hash_stats, keep=_in_apps(tree, relative=False))
+    unchanged = _in_apps(tree, relative=False)
+    hashes = hash_artifacts(tree, cache, hash_stats, unchanged, git, previous.state)
 
     # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
     # Unchanged apps (builder/memo.py) are not planned again: their files are reused.
@@ -594,6 +651,7 @@ def _build(
     base = tree.config.registry.base_url
     plan.files.update({p: OutputFile.from_bytes(d) for p, d in log_files(log, key, base).items()})
     plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
+    plan.files.update(_state_files(tree, log, git))
     if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
         plan.files.update(anip_files(plan, key))
     plan.files.update(calimero_files(plan))  # [mirrors] calimero (spec section 12)

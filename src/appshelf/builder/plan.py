@@ -31,6 +31,7 @@ from appshelf.builder.templates import MIRROR_PINS, TEMPLATES_FILE, templates_do
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filehash import FileHash
 from appshelf.formats.appr import PINS as APPR_PINS
+from appshelf.formats.buildstate import STATE_FILE
 from appshelf.formats.canonical import (
     canonical_array,
     canonical_json,
@@ -602,7 +603,7 @@ def _keys_document(tree: SourceTree, key: RegistryKey, log: LogState) -> KeysDoc
 
 def index_files(files: OutputFiles) -> list[str]:
     """The files the snapshot pins: every JSON index a client reads before a manifest."""
-    top = {"registry.json", "index.json", "keys.json", CHECKPOINT, TEMPLATES_FILE}
+    top = {"registry.json", "index.json", "keys.json", CHECKPOINT, STATE_FILE, TEMPLATES_FILE}
     top |= {APPR_PINS, PUBLISHERS_FILE, *MIRROR_PINS}
     return sorted(
         path

@@ -14,6 +14,10 @@ The published state comes from wherever the registry lives: the output folder it
 
 A snapshot without a log (a registry built before the log existed) is adopted: its
 versions, read from the pinned app.json files, become the first entries of a new log.
+
+When asked (`want_state`: a build from a git work tree starting from a URL or bucket),
+the build state the snapshot pins (`log/state.json`) is read too, checked against its
+pin and validated; a state of another format is left unused (it only saves hashing).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from typing import Protocol
 import pydantic
 
 from appshelf.errors import CheckpointError, LogError, LogFormatError, OutputError, SignatureError
+from appshelf.formats.boundedjson import loads_bounded
+from appshelf.formats.buildstate import MAX_STATE_BYTES, STATE_FILE, STATE_FORMAT, BuildState
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import AppDetail, KeysDocument, Signed, Snapshot, VersionEntry
@@ -80,6 +86,7 @@ class PreviousOutput:
     digests: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of pinned files
     bytes_read: int = 0  # of the log (checkpoint and tiles), for the build report
     checkpoint: bytes | None = None  # log/checkpoint as read and verified
+    state: BuildState | None = None  # log/state.json as pinned, when asked for
 
     @property
     def exists(self) -> bool:
@@ -139,7 +146,10 @@ class Trust:
 
 
 def read_previous(
-    source: PublishedSource, trust: Trust, skip_apps: Collection[str] = ()
+    source: PublishedSource,
+    trust: Trust,
+    skip_apps: Collection[str] = (),
+    want_state: bool = False,
 ) -> PreviousOutput:
     """Read and verify what `source` has published (see the module docstring).
 
@@ -168,7 +178,38 @@ def read_previous(
         _read_adopted(source, previous, skip_apps)
         return previous
     _read_log(source, previous, pin.sha256, pin.length, trust)
+    if want_state:
+        previous.state = _read_state(source, previous)
     return previous
+
+
+def _read_state(source: PublishedSource, previous: PreviousOutput) -> BuildState | None:
+    """The pinned build state, or None when none is pinned or it is of another format.
+
+    Raises:
+        OutputError: it is missing or not what the snapshot pins.
+    """
+    assert previous.snapshot is not None
+    pin = previous.snapshot.meta.get(STATE_FILE)
+    if pin is None:
+        return None
+    where = f"{source.description}: {STATE_FILE}"
+    name = consistent_path(STATE_FILE, pin.sha256) if previous.snapshot.consistent else STATE_FILE
+    data = source.read(name, min(pin.length, MAX_STATE_BYTES))
+    if data is None or sha256_hex(data) != pin.sha256 or len(data) != pin.length:
+        raise OutputError(_corrupt(where, "missing, or not what snapshot.json pins"))
+    try:
+        raw = loads_bounded(data)
+        if not isinstance(raw, dict) or raw.get("format") != STATE_FORMAT:
+            return None  # a later format: only a saving, so go without it
+        state = BuildState.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise OutputError(_corrupt(where, _first(exc))) from None
+    except ValueError as exc:
+        raise OutputError(_corrupt(where, exc)) from None
+    if state.registry != previous.snapshot.registry:
+        raise OutputError(_corrupt(where, f"is for the registry {state.registry!r}"))
+    return state
 
 
 def _verified_snapshot(source: PublishedSource, raw: bytes, trust: Trust) -> PreviousOutput:
