@@ -98,6 +98,13 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
             return None
 
     for relpath in sorted(snap.snapshot.meta):
+        if relpath in snap.missing_bins():  # a bin: its pin, position and range
+            attempt(relpath, partial(client.read_bins, [relpath]))
+            ok = relpath in snap.bins
+        else:
+            ok = attempt(relpath, partial(client.read_pinned, relpath)) is not None
+        report.pinned_files += 1 if ok else 0
+    for relpath in sorted(set(snap.pins()) - set(snap.snapshot.meta)):  # through bins
         if attempt(relpath, partial(client.read_pinned, relpath)) is not None:
             report.pinned_files += 1
     pins = attempt(ANIP_PINS, partial(mirrors.anip_pins, client))
@@ -108,7 +115,7 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
                 is not None
             ):
                 report.mirror_files += 1
-    keys = app_keys = set(snap.app_keys())
+    keys = app_keys = set(t.app_keys_in(snap.pins()))  # a bin that failed is reported
     index = attempt("index.json", client.index)
     if isinstance(index, RegistryIndex) and {a.key for a in index.apps} != keys:
         report.failures.append("index.json: its apps differ from the apps the snapshot pins")
@@ -121,7 +128,7 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
     if isinstance(keys_doc, KeysDocument) and snap.keyid not in {k.keyid for k in keys_doc.keys}:
         report.notes.append("keys.json does not list the key that signed the snapshot")
 
-    expected = {t.SNAPSHOT_PATH, *snap.snapshot.meta}
+    expected = {t.SNAPSHOT_PATH, *snap.pins()}
     icons: set[str] = set()
     details: dict[str, AppDetail] = {}
     manifests: dict[tuple[str, str], Manifest] = {}
@@ -214,7 +221,7 @@ def _plain_names(client: RegistryClient, report: VerifyReport) -> None:
     if not snap.snapshot.consistent:
         return
     differ = []
-    for relpath, pin in sorted(snap.snapshot.meta.items()):
+    for relpath, pin in sorted(snap.pins().items()):
         try:
             data = read_all(client.transport, relpath, pin.length + 1, relpath)
         except AppshelfError:
