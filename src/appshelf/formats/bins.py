@@ -150,7 +150,12 @@ def bin_problem(document: BinDocument, relpath: str, bits: int, registry: str) -
     """
     if document.registry != registry:
         return f"belongs to registry {document.registry}"
-    if document.bits != bits or bin_path(int(document.prefix, 16), bits) != relpath:
+    if (
+        document.bits != bits
+        or f"{BINS_DIR}/{document.prefix}.json" != relpath
+        or int(document.prefix, 16) >> bits  # beyond the range: 2^bits bins
+        or bin_path(int(document.prefix, 16), bits) != relpath  # the width
+    ):
         return (
             f"is bin {document.prefix!r} of {document.bits} bits, but the snapshot pins it "
             f"as {relpath} of {bits} bits"
