@@ -114,7 +114,7 @@ class TrustedSnapshot:
             wanted = set(all_bin_paths(self.snapshot.bins.bits))
         else:
             wanted = {b for path in relpaths if (b := self.bin_for(path)) is not None}
-        return sorted(wanted - set(self.bins))
+        return sorted(path for path in wanted if path not in self.bins)
 
     def pin(self, relpath: str) -> FileDigest | None:
         """The pinned digest of an index file.

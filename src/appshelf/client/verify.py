@@ -97,16 +97,7 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
                 report.failures.append(message)
             return None
 
-    for relpath in sorted(snap.snapshot.meta):
-        if relpath in snap.missing_bins():  # a bin: its pin, position and range
-            attempt(relpath, partial(client.read_bins, [relpath]))
-            ok = relpath in snap.bins
-        else:
-            ok = attempt(relpath, partial(client.read_pinned, relpath)) is not None
-        report.pinned_files += 1 if ok else 0
-    for relpath in sorted(set(snap.pins()) - set(snap.snapshot.meta)):  # through bins
-        if attempt(relpath, partial(client.read_pinned, relpath)) is not None:
-            report.pinned_files += 1
+    report.pinned_files = _read_pinned_files(client, attempt)
     pins = attempt(ANIP_PINS, partial(mirrors.anip_pins, client))
     if isinstance(pins, MirrorPins):  # the ANIP read mirror (spec 15): each file's pin
         for relpath in sorted(pins.files):
@@ -194,6 +185,25 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
             f"{len(report.external_skipped)} external artifact(s) skipped; pass --external "
             "to download them too"
         )
+
+
+def _read_pinned_files(
+    client: RegistryClient, attempt: Callable[[str, Callable[[], object]], object | None]
+) -> int:
+    """Every file the snapshot pins, then every file its bins pin (a bin that fails is
+    reported, and the apps of its range are not read); how many verified."""
+    snap = client.snapshot
+    verified = 0
+    unread = set(snap.missing_bins())
+    for relpath in sorted(snap.snapshot.meta):
+        if relpath in unread:  # a bin: its pin, position and range
+            attempt(relpath, partial(client.read_bins, [relpath]))
+            verified += relpath in snap.bins
+        else:
+            verified += attempt(relpath, partial(client.read_pinned, relpath)) is not None
+    for relpath in sorted(set(snap.pins()) - set(snap.snapshot.meta)):  # through bins
+        verified += attempt(relpath, partial(client.read_pinned, relpath)) is not None
+    return verified
 
 
 _COPIED = ("/app.json", "/versions.json", "/manifest.json")
