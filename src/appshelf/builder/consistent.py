@@ -22,11 +22,10 @@ from appshelf.builder.outputs import OutputFile
 from appshelf.builder.plan import RegistryPlan
 from appshelf.builder.previous import MAX_INDEX_BYTES, SNAPSHOT_FILE, FolderSource
 from appshelf.errors import OutputError
-from appshelf.formats.bins import bin_problem, is_bin_path
+from appshelf.formats.bins import pins_through_bins
 from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import consistent_path, plain_path
-from appshelf.formats.documents import AppDetail, BinDocument, FileDigest, Signed, Snapshot
+from appshelf.formats.documents import AppDetail, FileDigest, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT, tiles_for
 
 # The previous snapshot is read from disk unverified (it only decides what to keep), so
@@ -102,22 +101,14 @@ def previous_generation(output: Path, plan: RegistryPlan) -> set[str]:
 def _with_bins(folder: FolderSource, snapshot: Snapshot) -> dict[str, FileDigest]:
     """Every file the snapshot pins, directly or through its bins (read by their
     content-addressed names; a bin that cannot be read keeps only its own copy)."""
-    pins = dict(snapshot.meta)
-    if snapshot.bins is None:
-        return pins
-    for relpath, pin in snapshot.meta.items():
-        if not is_bin_path(relpath):
-            continue
+
+    def read(relpath: str, pin: FileDigest) -> bytes | None:
         try:
-            raw = folder.read(consistent_path(relpath, pin.sha256), MAX_INDEX_BYTES)
-            if raw is None or sha256_hex(raw) != pin.sha256:
-                continue
-            document = BinDocument.model_validate(loads_bounded(raw))
-        except (OutputError, JsonRejected, pydantic.ValidationError):
-            continue
-        if bin_problem(document, relpath, snapshot.bins.bits, snapshot.registry) is None:
-            pins.update(document.meta)
-    return pins
+            return folder.read(consistent_path(relpath, pin.sha256), MAX_INDEX_BYTES)
+        except OutputError:
+            return None
+
+    return pins_through_bins(snapshot, read)[0]
 
 
 def _current_snapshot(folder: FolderSource) -> Snapshot | None:

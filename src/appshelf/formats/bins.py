@@ -9,12 +9,17 @@ hashed bins, with the bin count derived from the number of apps).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, TypeVar
 
-from appshelf.formats.documents import MAX_BIN_BITS, BinDocument
+from pydantic import ValidationError
+
+from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.formats.canonical import sha256_hex
+from appshelf.formats.documents import MAX_BIN_BITS, BinDocument, FileDigest, Snapshot
 
 BINS_DIR: Final = "bins"
 # The per-app files a bin pins, and the name each is binned by: an app's app.json and
@@ -167,3 +172,39 @@ def bin_problem(document: BinDocument, relpath: str, bits: int, registry: str) -
         if where != relpath:
             return f"pins {path}, whose app hashes to {where}, not to this bin"
     return None
+
+
+def pins_through_bins(
+    snapshot: Snapshot, read: Callable[[str, FileDigest], bytes | None]
+) -> tuple[dict[str, FileDigest], list[str]]:
+    """Every file a snapshot pins, directly or through its bins, for a reader that holds
+    the bin files (a build's output, a deployed bucket): each bin is checked against its
+    pin and by `bin_problem` before its pins are taken.
+
+    Args:
+        snapshot: The snapshot (its signature checked by the caller, if it matters).
+        read: Returns a bin's bytes given its path and pin, or None when it has none.
+
+    Returns:
+        (path -> pin, with the bins themselves; the bin paths that were missing or did
+        not check out, whose apps' pins are then unknown).
+    """
+    pins = dict(snapshot.meta)
+    if snapshot.bins is None:
+        return pins, []
+    failed: list[str] = []
+    for relpath, pin in sorted(snapshot.meta.items()):
+        if not is_bin_path(relpath):
+            continue
+        data = read(relpath, pin)
+        document = None
+        if data is not None and len(data) == pin.length and sha256_hex(data) == pin.sha256:
+            with contextlib.suppress(JsonRejected, ValidationError):
+                document = BinDocument.model_validate(loads_bounded(data))
+        if document is None or bin_problem(
+            document, relpath, snapshot.bins.bits, snapshot.registry
+        ):
+            failed.append(relpath)
+        else:
+            pins.update(document.meta)
+    return pins, failed
