@@ -4,9 +4,16 @@ bins a build makes, and what a bin must hold to be accepted."""
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
+import sys
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from appshelf.client import RegistryClient, trusted_keys
+from appshelf.client.verify import verify_registry
 from appshelf.formats.bins import (
     all_bin_paths,
     bin_index,
@@ -20,6 +27,10 @@ from appshelf.formats.bins import (
     split_pins,
 )
 from appshelf.formats.documents import MAX_BIN_BITS, BinDocument, FileDigest
+from conftest import FIXED_NOW, REPO_ROOT, build
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import generate
 
 REGISTRY = "https://registry.example.com/"
 PIN = FileDigest(sha256="ab" * 32, length=1)
@@ -125,3 +136,40 @@ def test_a_bin_must_be_the_one_the_snapshot_pins() -> None:
     assert "not a per-app file" in str(
         bin_problem(_bin("5", 3, {"index.json": PIN}), "bins/5.json", 3, REGISTRY)
     )
+
+
+def test_a_growing_registry_changes_its_bins_and_readers_of_the_last_one_still_read(
+    tmp_path: Path,
+) -> None:
+    """From 4 apps (2 bins) to 5 (4 bins), through a real build and the client: the new
+    bins replace the old plain ones, and a client holding the previous snapshot still
+    finds its bins and app.json files by their content-addressed names."""
+    source, out = tmp_path / "source", tmp_path / "out"
+    generate.generate_small(source, 5, 1, seed=2)
+    fifth = source / "apps" / generate.app_key(4)
+    shutil.move(fifth, tmp_path / "later")
+    build(source, out)
+    assert json.loads((out / "snapshot.json").read_bytes())["signed"]["bins"] == {"bits": 1}
+    keys = trusted_keys(allow_dev_key=True)
+    now = lambda: FIXED_NOW + timedelta(hours=2)  # noqa: E731
+    old = RegistryClient(out, keys, allow_dev_key=True, state_dir=tmp_path / "s1", clock=now)
+    old.refresh()  # this reader holds the 2-bin snapshot
+    shutil.move(tmp_path / "later", fifth)
+    build(source, out, now=FIXED_NOW + timedelta(hours=1))
+    signed = json.loads((out / "snapshot.json").read_bytes())["signed"]
+    assert signed["bins"] == {"bits": 2}
+    assert sorted(p.name for p in (out / "bins").iterdir() if len(p.name) < 10) == [
+        "0.json",
+        "1.json",
+        "2.json",
+        "3.json",
+    ]
+    for index in range(4):  # the previous snapshot's bins are still served by digest
+        assert old.app(generate.app_key(index)).key == generate.app_key(index)
+    with RegistryClient(
+        out, keys, allow_dev_key=True, state_dir=tmp_path / "s2", clock=now
+    ) as client:
+        report = verify_registry(client, artifacts=True)
+        assert report.ok, report.failures
+        assert client.app_keys() == sorted(generate.app_key(i) for i in range(5))
+    old.close()

@@ -77,6 +77,7 @@ def test_first_noop_and_one_new_version(
         "apps/hello-world/1.2.0/manifest.json",
         "apps/hello-world/app.json",
         "apps/hello-world/versions.json",
+        "bins/2.json",  # hello-world's bin (docs/spec.md 4.8)
         "index.json",
         "log/checkpoint",
     }
@@ -85,6 +86,7 @@ def test_first_noop_and_one_new_version(
         "apps/hello-world/1.2.0/manifest.json",
         "apps/hello-world/app.json",
         "apps/hello-world/versions.json",
+        "bins/2.json",
         "index.json",
         "log/checkpoint",
         "log/tile/0/000.p/17",
