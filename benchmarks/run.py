@@ -19,7 +19,10 @@ once unchanged, once with one added version committed in the clone. `fetch`: the
 registry is built with its base URL on a recording HTTP server on 127.0.0.1, and one
 `appshelf fetch` of one app (no dependencies) with a fresh client state is run against
 it; every response that is not the artifact counts as metadata (bytes as served,
-uncompressed).
+uncompressed). `kept`: the same fresh clone (always at one path, as on a CI runner
+whose workspace path is fixed), built into an output folder that persists between runs
+with its cache beside it (a self-hosted runner, or an actions/cache of the output):
+once unchanged, once with one added version.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ sys.path.insert(0, str(HERE))
 import generate  # noqa: E402
 import served  # noqa: E402
 
-SCENARIOS = ("cold", "noop", "add", "clone", "fetch", "large", "hash")
+SCENARIOS = ("cold", "noop", "add", "clone", "kept", "fetch", "large", "hash")
 EPOCH_ENV = {"SOURCE_DATE_EPOCH": "1767225600"}  # 2026-01-01: reproducible
 PEER_VENV = HERE / ".venv"
 PEER_VERSION = "1.15.0"
@@ -279,7 +282,8 @@ def fresh_clone_rows(source: Path, published: Path, work: Path, repeat: int) -> 
                 records.clear()
                 ours, report = appshelf_build(clone, fresh / "out", ["--previous-url", url])
                 row.ours.append(ours)
-                fetched.append((len(records), sum(r.body_bytes for r in records)))
+                answered = served.settle(records)
+                fetched.append((len(answered), sum(r.body_bytes for r in answered)))
                 same = (fresh / "out" / "snapshot.json").read_bytes() == (
                     published / "snapshot.json"
                 ).read_bytes()
@@ -300,6 +304,32 @@ def fresh_clone_rows(source: Path, published: Path, work: Path, repeat: int) -> 
     return [noop, plus]
 
 
+def kept_output_rows(source: Path, work: Path, repeat: int) -> list[Row]:
+    """A new clone (new inodes and mtimes, same path) built into a kept output + cache."""
+    clone, kept = work / "kept-clone", work / "kept" / "out"
+    key = generate.app_key(1)
+    commit_all(source, "generated source tree")
+    shutil.rmtree(kept.parent, ignore_errors=True)
+    shutil.rmtree(clone, ignore_errors=True)
+    git(work, "clone", "-q", str(source), str(clone))
+    log("kept output: first build of the clone (not timed)")
+    appshelf_build(clone, kept)
+    noop = Row("fresh clone, kept output, no-op")
+    plus = Row("fresh clone, kept output, add one version")
+    for attempt in range(repeat):
+        for row, label in ((noop, "no-op"), (plus, "+1")):
+            if row is plus:  # committed upstream, so every later clone has it too
+                generate.add_version(source, key, f"97.0.{attempt}")
+                commit_all(source, "one more version")
+            shutil.rmtree(clone)
+            git(work, "clone", "-q", str(source), str(clone))
+            log(f"kept output {label} {attempt + 1}/{repeat}")
+            ours, report = appshelf_build(clone, kept)
+            row.ours.append(ours)
+            log(f"  {report['artifacts_hashed']} artifacts hashed, {report['apps_reused']} reused")
+    return [noop, plus]
+
+
 def fetch_metadata(source: Path, work: Path, key: str) -> list[str]:
     """Bytes of every non-artifact response of one `appshelf fetch KEY`, fresh client."""
     site, state, dest = work / "fetch-out", work / "fetch-state", work / "fetch-dest"
@@ -313,7 +343,7 @@ def fetch_metadata(source: Path, work: Path, key: str) -> list[str]:
         records.clear()
         argv = [sys.executable, "-m", "appshelf", "fetch", "-r", url, "--allow-dev-key"]
         seconds, rss, _ = timed([*argv, "--state-dir", str(state), "-d", str(dest), key])
-        responses = list(records)
+        responses = served.settle(records)
     artifacts = {path.name for path in dest.rglob("*") if path.is_file()}
     metadata = [r for r in responses if r.path.rsplit("/", 1)[-1] not in artifacts]
     downloads = [r for r in responses if r.path.rsplit("/", 1)[-1] in artifacts]
@@ -425,6 +455,8 @@ def main() -> None:
 
     if "clone" in args.only:
         rows += fresh_clone_rows(small, out, work, args.repeat)
+    if "kept" in args.only:
+        rows += kept_output_rows(small, work, args.repeat)
 
     # Large artifacts: memory must not grow with artifact size.
     large_row = Row(

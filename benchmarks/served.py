@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class _CountingWriter:
 
 class _RecordingHandler(SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real static host
+    timeout = 10  # an idle kept-alive connection cannot hold the server's close forever
 
     def __init__(self, *args: Any, records: list[Response], **kwargs: Any):
         self._records = records
@@ -96,7 +98,10 @@ def serve(folder: Path) -> Iterator[tuple[str, list[Response]]]:
     records: list[Response] = []
     handler = functools.partial(_RecordingHandler, directory=str(folder), records=records)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
+    # Not daemon threads: server_close() then joins every handler, so a response the
+    # client already received is recorded before the caller reads `records` (a handler
+    # appends its record just after its last write reaches the socket).
+    httpd.daemon_threads = False
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -104,3 +109,13 @@ def serve(folder: Path) -> Iterator[tuple[str, list[Response]]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def settle(records: list[Response], quiet: float = 0.3) -> list[Response]:
+    """`records` once no response was added for `quiet` seconds: read inside `serve`
+    after the client is done, the last handler may still be about to append its record."""
+    count = -1
+    while count != len(records):
+        count = len(records)
+        time.sleep(quiet)
+    return list(records)

@@ -166,8 +166,8 @@ def worker(findings: Path, libfuzzer_args: list[str]) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["appshelf"]):
-        from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-        from appshelf.formats.mpk import BundleError
+        from appshelf.errors import BundleError, JsonRejectedError
+        from appshelf.formats.boundedjson import loads_bounded
         from appshelf.formats.mpkverify import verify_bundle
     harness = Harness()
     recorder = Recorder(findings)
@@ -181,7 +181,7 @@ def worker(findings: Path, libfuzzer_args: list[str]) -> None:
         elif mode == "manifest":
             try:
                 body = loads_bounded(data)
-            except JsonRejected:
+            except JsonRejectedError:
                 return
             packed = harness.signed_bundle(body)
             if packed is None:

@@ -1,8 +1,9 @@
 """The API reference is complete: every public name of `appshelf.client` (and of its
-errors module, and `appshelf.builder`) has a Google-style docstring whose Args name exactly
-the parameters, whose Raises name real appshelf errors, and which says what it Returns.
-Docstrings are read and parsed with griffe, the library mkdocstrings renders them with;
-the structure (parameters, fields, methods) comes from the live objects."""
+errors module, `appshelf.errors` and `appshelf.builder`) has a Google-style docstring
+whose Args name exactly the parameters, whose Raises name real appshelf errors, and which
+says what it Returns. Docstrings are read and parsed with griffe, the library
+mkdocstrings renders them with; the structure (parameters, fields, methods) comes from
+the live objects."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 from appshelf.errors import AppshelfError
 from conftest import REPO_ROOT
 
-MODULES = ["appshelf.client", "appshelf.client.errors", "appshelf.builder"]
+MODULES = ["appshelf.client", "appshelf.client.errors", "appshelf.errors", "appshelf.builder"]
 # Public functions that are not re-exported but that docs/api.md documents.
 EXTRA = ["appshelf.client.resolve.resolve", "appshelf.client.resolve.parse_requirement"]
 # Public methods that cannot raise an appshelf error: no Raises section is expected (and
@@ -203,13 +204,13 @@ def test_reference_builds_and_renders_the_sections(tmp_path: Path) -> None:
         "appshelf.client.RegistryClient.download",
         "appshelf.client.Plan",
         "appshelf.client.Download",
-        "appshelf.client.errors.Rollback",
+        "appshelf.errors.RollbackError",
         "appshelf.builder.build_registry",
     ):
         assert f'id="{anchor}"' in page, anchor
     download = page.split('id="appshelf.client.RegistryClient.download"', 1)[1]
     download = download.split('id="appshelf.client.RegistryClient.download_manifest"', 1)[0]
-    for section in ("Parameters:", "Returns:", "Raises:", "UnknownVersion"):
+    for section in ("Parameters:", "Returns:", "Raises:", "UnknownVersionError"):
         assert section in download, section
     for page_name in ("spec", "client", "deploy", "site"):
         assert (site / page_name / "index.html").is_file(), page_name

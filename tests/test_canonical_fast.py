@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import rfc8785
 
-from appshelf.formats.canonical import CanonicalJSONError, canonical_json
+from appshelf.errors import CanonicalJSONError
+from appshelf.formats.canonical import canonical_json
 from conftest import VECTORS, build
 
 JCS = VECTORS / "jcs"

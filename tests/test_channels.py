@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from appshelf.cli import main
-from appshelf.errors import SourceTreeError
+from appshelf.errors import LogError, SourceTreeError
 from appshelf.formats.log import ChannelEntry, KeyEntry, LoggedKey, decode_entry
 from appshelf.signing.keys import development_key
-from appshelf.signing.releaselog import LogError, LogState
+from appshelf.signing.releaselog import LogState
 from appshelf.site import site_generator
 from appshelf.source.lifecycle import record_standing
 from conftest import FIXED_NOW, build

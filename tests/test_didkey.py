@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appshelf.formats.didkey import DidKeyError, b58decode, b58encode, did_key, parse_did_key
+from appshelf.errors import DidKeyError
+from appshelf.formats.didkey import b58decode, b58encode, did_key, parse_did_key
 
 
 def _b64url(text: str) -> bytes:

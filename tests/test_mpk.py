@@ -15,13 +15,8 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from appshelf.formats.mpk import (
-    MAX_ENTRIES,
-    MAX_MANIFEST_BYTES,
-    MAX_UNPACKED_BYTES,
-    BundleError,
-    read_archive,
-)
+from appshelf.errors import BundleError
+from appshelf.formats.mpk import MAX_ENTRIES, MAX_MANIFEST_BYTES, MAX_UNPACKED_BYTES, read_archive
 from appshelf.formats.mpkverify import (
     PUBLIC_KEYS,
     check_production,

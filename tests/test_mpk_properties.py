@@ -10,7 +10,7 @@ import nacl.signing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appshelf.formats.mpk import BundleError
+from appshelf.errors import BundleError
 from appshelf.formats.mpkverify import verify_bundle
 from mpk_helpers import Entry, bundle, tar_gz
 

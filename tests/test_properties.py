@@ -17,18 +17,23 @@ import semver
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from appshelf.errors import AppshelfError, Problem
+from appshelf.errors import (
+    AppshelfError,
+    CanonicalJSONError,
+    InvalidRangeError,
+    InvalidVersionError,
+    Problem,
+)
 from appshelf.formats.canonical import (
     EARLIEST_TIME,
     LATEST_TIME,
-    CanonicalJSONError,
     canonical_json,
     format_timestamp,
     parse_timestamp,
 )
 from appshelf.source.models import AppConfig, RegistryConfig, ReleaseConfig
 from appshelf.source.tree import _Reader
-from appshelf.versions import InvalidRange, InvalidVersion, parse_range, parse_version
+from appshelf.versions import parse_range, parse_version
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -287,7 +292,7 @@ def test_version_ranges_parse_or_raise_invalid_range(
 ) -> None:
     try:
         parsed = parse_range(text)
-    except InvalidRange:
+    except InvalidRangeError:
         return
     assert isinstance(parsed.test(version, include_prerelease), bool)
     parsed.normalized  # noqa: B018
@@ -299,7 +304,7 @@ def test_version_ranges_parse_or_raise_invalid_range(
 def test_versions_parse_or_raise_invalid_version(text: str) -> None:
     try:
         version = parse_version(text)
-    except InvalidVersion:
+    except InvalidVersionError:
         return
     assert isinstance(version, semver.Version)
 

@@ -13,11 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from appshelf.cli import main
+from appshelf.errors import LogError
 from appshelf.formats.didkey import did_key
 from appshelf.formats.log import KeyEntry, LoggedKey, OwnersEntry, OwnersSigner
 from appshelf.signing.keys import RegistryKey, development_key
 from appshelf.signing.owners import make_owners_change
-from appshelf.signing.releaselog import LogError, LogState, replay
+from appshelf.signing.releaselog import LogState, replay
 from conftest import build
 from publisher_helpers import new_key, new_version, set_owners, sign
 

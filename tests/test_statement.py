@@ -7,16 +7,11 @@ import json
 import nacl.signing
 import pytest
 
+from appshelf.errors import StatementError, UnknownSignerError
 from appshelf.formats.statement import StatementArtifact
 from appshelf.signing.envelope import trusted_keys_from_hex
 from appshelf.signing.keys import RegistryKey
-from appshelf.signing.statement import (
-    StatementError,
-    UnknownSignerError,
-    make_statement,
-    read_statement,
-    verify_statement,
-)
+from appshelf.signing.statement import make_statement, read_statement, verify_statement
 
 SEED_A = bytes(range(32))
 SEED_B = bytes(range(1, 33))

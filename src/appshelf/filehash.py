@@ -165,48 +165,82 @@ def hash_files(
     core already hashing a file, that thread only adds hand-offs, so it is left out."""
     unique = sorted(set(paths))
     result: dict[Path, FileHash] = {}
-    todo = unique
-    if cache is not None:
-        known = cache.load("artifacts")
-        if prune:
-            stale = set(known) - {str(path) for path in unique}
-            cache.forget("artifacts", {n for n in stale if keep is None or not keep(n)})
-        candidates = [path for path in unique if str(path) in known]
-        todo = [path for path in unique if str(path) not in known]
-        for path, key in zip(candidates, parallel_map(_stat_or_none, candidates), strict=True):
-            record = known[str(path)]
-            if key is not None and key == record.key:
-                result[path] = FileHash(record.sha256, key.size)
-            else:
-                todo.append(path)
+    todo = unique if cache is None else _recall(cache, unique, result, prune, keep)
     if not todo:
         return result
-    cores = os.cpu_count() or 1
-    workers = workers or min(len(todo), cores)
-    if read_ahead is None:
-        read_ahead = 2 * workers <= cores
-    hash_one = partial(_hash_open_file, read_ahead=read_ahead)
-    if workers <= 1:
-        hashed = [hash_one(path) for path in todo]
-    elif len(todo) <= 1000:
-        # One future per file balances big files across cores; its ~0.1 ms overhead
-        # only matters for thousands of small files, which go in slices instead.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            hashed = list(pool.map(hash_one, todo))
-    else:
-        hashed = parallel_map(hash_one, todo, workers)
+    hashed = _hash_all(todo, workers, read_ahead)
     for path, (digest, _key) in zip(todo, hashed, strict=True):
         result[path] = digest
     if stats is not None:
         stats.files_read += len(todo)
         stats.bytes_read += sum(digest.size for digest, _key in hashed)
     if cache is not None:
-        cache.store(
-            "artifacts",
-            (
-                (str(path), key, digest.sha256)
-                for path, (digest, key) in zip(todo, hashed, strict=True)
-                if key is not None and settled(key)
-            ),
-        )
+        _remember(cache, todo, hashed)
     return result
+
+
+def _recall(
+    cache: HashMemory,
+    unique: list[Path],
+    result: dict[Path, FileHash],
+    prune: bool,
+    keep: Callable[[str], bool] | None,
+) -> list[Path]:
+    """Put into `result` each file whose stat key still matches its row; return the
+    files that must be read (no row first, then those that changed)."""
+    known = cache.load("artifacts")
+    if prune:
+        _prune(cache, known, unique, keep)
+    candidates = [path for path in unique if str(path) in known]
+    todo = [path for path in unique if str(path) not in known]
+    for path, key in zip(candidates, parallel_map(_stat_or_none, candidates), strict=True):
+        record = known[str(path)]
+        if key is not None and key == record.key:
+            result[path] = FileHash(record.sha256, key.size)
+        else:
+            todo.append(path)
+    return todo
+
+
+def _prune(
+    cache: HashMemory,
+    known: Mapping[str, KnownHash],
+    unique: list[Path],
+    keep: Callable[[str], bool] | None,
+) -> None:
+    """Forget every row but those of `unique` and those `keep` names."""
+    stale = set(known) - {str(path) for path in unique}
+    cache.forget("artifacts", {n for n in stale if keep is None or not keep(n)})
+
+
+def _hash_all(
+    todo: list[Path], workers: int | None, read_ahead: bool | None
+) -> list[tuple[FileHash, StatKey | None]]:
+    """Hash `todo` (not empty) on `workers` threads, in order."""
+    cores = os.cpu_count() or 1
+    workers = workers or min(len(todo), cores)
+    if read_ahead is None:
+        read_ahead = 2 * workers <= cores
+    hash_one = partial(_hash_open_file, read_ahead=read_ahead)
+    if workers <= 1:
+        return [hash_one(path) for path in todo]
+    if len(todo) <= 1000:
+        # One future per file balances big files across cores; its ~0.1 ms overhead
+        # only matters for thousands of small files, which go in slices instead.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(hash_one, todo))
+    return parallel_map(hash_one, todo, workers)
+
+
+def _remember(
+    cache: HashMemory, todo: list[Path], hashed: list[tuple[FileHash, StatKey | None]]
+) -> None:
+    """Store the digests of the files that were stable while read and are not racily new."""
+    cache.store(
+        "artifacts",
+        (
+            (str(path), key, digest.sha256)
+            for path, (digest, key) in zip(todo, hashed, strict=True)
+            if key is not None and settled(key)
+        ),
+    )

@@ -14,6 +14,7 @@ import os
 import stat
 from pathlib import Path
 
+from appshelf.errors import InputFileError
 from appshelf.filestat import stat_key
 
 _KINDS = (
@@ -24,10 +25,6 @@ _KINDS = (
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISLNK, "a symlink"),
 )
-
-
-class InputFileError(Exception):
-    """Why a file cannot be used as input; the caller names the file."""
 
 
 def check_regular(st: os.stat_result, single_link: bool = True) -> None:

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 
 from appshelf.cli import main
 from appshelf.client import RegistryClient
-from appshelf.errors import SourceTreeError
+from appshelf.errors import SourceTreeError, TemplateError
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.log import ReleaseEntry, decode_entry, split_entries
 from appshelf.signing.envelope import trusted_keys_from_hex
 from appshelf.signing.keys import development_key
-from appshelf.source.templates import TemplateError, check_template
+from appshelf.source.templates import check_template
 from conftest import StaticServer, build
 
 WHERE = "apps/starter/1.0.0/starter-1.0.0.anip-template.json"

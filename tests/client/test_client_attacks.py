@@ -15,20 +15,20 @@ from pathlib import Path
 import pytest
 
 from appshelf.client import Limits, trusted_keys
-from appshelf.client.errors import (
-    BadSignature,
-    ConnectionFailed,
-    DigestMismatch,
-    Expired,
-    InconsistentMetadata,
-    LengthExceeded,
-    Malformed,
-    NotFound,
-    Rollback,
-    Timeout,
-    TooManyRedirects,
-    UnknownKey,
-    UntrustedKeyConfig,
+from appshelf.errors import (
+    BadSignatureError,
+    ConnectionFailedError,
+    DigestMismatchError,
+    ExpiredError,
+    InconsistentMetadataError,
+    LengthExceededError,
+    MalformedError,
+    NotFoundError,
+    RegistryTimeoutError,
+    RollbackError,
+    TooManyRedirectsError,
+    UntrustedKeyConfigError,
+    UntrustedSignatureError,
 )
 from appshelf.formats.canonical import canonical_json
 from appshelf.signing.envelope import sign_body
@@ -61,7 +61,7 @@ def test_tampered_artifact(
 ) -> None:
     _flip_last_byte(served_registry.root / ARTIFACT)
     dest = tmp_path / "dl"
-    with pytest.raises(DigestMismatch, match=r"kv-store 1.1.1 artifact"):
+    with pytest.raises(DigestMismatchError, match=r"kv-store 1.1.1 artifact"):
         make_client(served_registry.url).download("kv-store", "1.1.1", dest)
     assert list(dest.iterdir()) == []  # no partial or temporary file left behind
 
@@ -72,7 +72,7 @@ def test_longer_artifact_is_cut_off(
     with (served_registry.root / ARTIFACT).open("ab") as handle:
         handle.write(b"x" * 100_000)
     dest = tmp_path / "dl"
-    with pytest.raises(LengthExceeded):
+    with pytest.raises(LengthExceededError):
         make_client(served_registry.url).download("kv-store", "1.1.1", dest)
     assert list(dest.iterdir()) == []
 
@@ -86,7 +86,7 @@ def test_artifact_filename_is_matched_whole(
     artifact = trusted.manifest.artifact.model_copy(update={"filename": "kv.tar.gz\n"})
     manifest = trusted.manifest.model_copy(update={"artifact": artifact})
     odd = dataclasses.replace(trusted, manifest=manifest)
-    with pytest.raises(Malformed, match=r"unsafe artifact filename 'kv.tar.gz\\n'"):
+    with pytest.raises(MalformedError, match=r"unsafe artifact filename 'kv.tar.gz\\n'"):
         client.download_manifest(odd, tmp_path / "dl")
     assert not (tmp_path / "dl").exists()
 
@@ -94,21 +94,21 @@ def test_artifact_filename_is_matched_whole(
 def test_tampered_versions_json(served_registry: StaticServer, make_client: ClientFactory) -> None:
     path = served(served_registry.root, "apps/kv-store/versions.json")
     path.write_bytes(path.read_bytes().replace(b"1.1.1", b"1.1.9"))
-    with pytest.raises(DigestMismatch, match=r"apps/kv-store/versions.json"):
+    with pytest.raises(DigestMismatchError, match=r"apps/kv-store/versions.json"):
         make_client(served_registry.url).flows_versions("kv-store")
 
 
 def test_tampered_app_json(served_registry: StaticServer, make_client: ClientFactory) -> None:
     path = served(served_registry.root, "apps/kv-store/app.json")
     path.write_bytes(path.read_bytes().replace(b"corrupts", b"improves"))
-    with pytest.raises(DigestMismatch, match=r"apps/kv-store/app.json"):
+    with pytest.raises(DigestMismatchError, match=r"apps/kv-store/app.json"):
         make_client(served_registry.url).app("kv-store")
 
 
 def test_tampered_manifest(served_registry: StaticServer, make_client: ClientFactory) -> None:
     path = served(served_registry.root, "apps/kv-store/1.1.1/manifest.json")
     path.write_bytes(path.read_bytes().replace(b"Fixes large values.", b"Fixes large values!"))
-    with pytest.raises(DigestMismatch, match=r"apps/kv-store/1.1.1/manifest.json"):
+    with pytest.raises(DigestMismatchError, match=r"apps/kv-store/1.1.1/manifest.json"):
         make_client(served_registry.url).manifest("kv-store", "1.1.1")
 
 
@@ -119,7 +119,7 @@ def test_swapped_manifest(served_registry: StaticServer, make_client: ClientFact
         root / "apps/kv-store/1.0.0/manifest.json",
         served(root, "apps/kv-store/1.1.1/manifest.json"),
     )
-    with pytest.raises(DigestMismatch):
+    with pytest.raises(DigestMismatchError):
         make_client(served_registry.url).manifest("kv-store", "1.1.1")
 
 
@@ -128,7 +128,7 @@ def test_tampered_snapshot_signature(
 ) -> None:
     path = served_registry.root / "snapshot.json"
     path.write_bytes(path.read_bytes().replace(b'"version":1', b'"version":7'))
-    with pytest.raises(BadSignature, match=r"bad signature"):
+    with pytest.raises(BadSignatureError, match=r"bad signature"):
         make_client(served_registry.url).refresh()
 
 
@@ -139,13 +139,13 @@ def test_signed_by_unknown_key(
     write_new_key_file(key_file)
     with StaticServer(tmp_path / "www") as server:
         build(example_source, server.root, base_url=server.url, key_file=key_file)
-        with pytest.raises(UnknownKey, match=r"none of the 1 trusted key"):
+        with pytest.raises(UntrustedSignatureError, match=r"none of the 1 trusted key"):
             make_client(server.url).refresh()
 
 
 def test_expired_snapshot(served_registry: StaticServer, make_client: ClientFactory) -> None:
     client = make_client(served_registry.url, clock=lambda: CLIENT_NOW + timedelta(days=60))
-    with pytest.raises(Expired, match=r"expired at 2026-02-14"):
+    with pytest.raises(ExpiredError, match=r"expired at 2026-02-14"):
         client.refresh()
 
 
@@ -163,7 +163,9 @@ def test_snapshot_issued_in_the_future(
     skewed = make_client(served_registry.url, clock=lambda: FIXED_NOW - timedelta(minutes=5))
     assert skewed.refresh().snapshot.issued == "2026-01-15T12:00:00Z"
     behind = make_client(served_registry.url, clock=lambda: FIXED_NOW - timedelta(minutes=6))
-    with pytest.raises(Malformed, match=r"issued: 2026-01-15T12:00:00Z is more than 5 minutes"):
+    with pytest.raises(
+        MalformedError, match=r"issued: 2026-01-15T12:00:00Z is more than 5 minutes"
+    ):
         behind.refresh()
 
 
@@ -173,7 +175,7 @@ def test_snapshot_valid_for_too_long(
     _resign_snapshot(served_registry.root, expires="2027-01-16T12:00:00Z")  # 366 days
     assert make_client(served_registry.url).refresh().snapshot.expires.startswith("2027-01-16")
     _resign_snapshot(served_registry.root, expires="2027-01-16T12:00:01Z")
-    with pytest.raises(Malformed, match=r"expires: 2027-01-16T12:00:01Z must be after issued"):
+    with pytest.raises(MalformedError, match=r"expires: 2027-01-16T12:00:01Z must be after issued"):
         make_client(served_registry.url).refresh()
 
 
@@ -183,7 +185,7 @@ def test_snapshot_expiring_before_it_was_issued(
     """Not yet expired by the client's clock, but its window is empty: refused."""
     _resign_snapshot(served_registry.root, expires="2026-01-15T11:59:00Z")
     client = make_client(served_registry.url, clock=lambda: FIXED_NOW - timedelta(minutes=2))
-    with pytest.raises(Malformed, match=r"must be after issued 2026-01-15T12:00:00Z"):
+    with pytest.raises(MalformedError, match=r"must be after issued 2026-01-15T12:00:00Z"):
         client.refresh()
 
 
@@ -193,7 +195,7 @@ def test_snapshot_with_an_impossible_date(
     """Found by scripts/fuzz_client_json.py: a date that fits the pattern but not the
     calendar, behind a valid signature, gave a ValueError traceback."""
     _resign_snapshot(served_registry.root, expires="2026-02-44T12:00:00Z")
-    with pytest.raises(Malformed, match=r"not a real time"):
+    with pytest.raises(MalformedError, match=r"not a real time"):
         make_client(served_registry.url).refresh()
 
 
@@ -206,7 +208,7 @@ def test_rolled_back_snapshot(
         build(example_source, server.root, base_url=server.url, resign=True)
         assert make_client(server.url).refresh().snapshot.version == 2
         (server.root / "snapshot.json").write_bytes(old)  # a stale mirror, or an attacker
-        with pytest.raises(Rollback, match=r"version 1 is older than version 2"):
+        with pytest.raises(RollbackError, match=r"version 1 is older than version 2"):
             make_client(server.url).refresh()
 
 
@@ -228,16 +230,16 @@ def test_mix_and_match_from_an_older_build(
         served(server.root, "apps/http-client/versions.json").write_bytes(old_versions)
         served(server.root, "apps/http-client/app.json").write_bytes(old_app)
         client = make_client(server.url)
-        with pytest.raises(DigestMismatch, match=r"apps/http-client/versions.json"):
+        with pytest.raises(DigestMismatchError, match=r"apps/http-client/versions.json"):
             client.flows_versions("http-client")
-        with pytest.raises(DigestMismatch, match=r"apps/http-client/app.json"):
+        with pytest.raises(DigestMismatchError, match=r"apps/http-client/app.json"):
             client.app("http-client")
 
 
 def test_endless_snapshot(served_registry: StaticServer, make_client: ClientFactory) -> None:
     with HostileServer(served_registry.root, {"/snapshot.json": endless}) as server:
         client = make_client(server.url, limits=Limits(snapshot=256 * 1024, retries=0))
-        with pytest.raises(LengthExceeded, match=r"262,144 bytes"):
+        with pytest.raises(LengthExceededError, match=r"262,144 bytes"):
             client.refresh()
 
 
@@ -246,7 +248,7 @@ def test_endless_pinned_file(served_registry: StaticServer, make_client: ClientF
     # Another server over the same folder: tell the client which registry to expect.
     with HostileServer(served_registry.root, routes) as server:
         client = make_client(server.url, expected_registry=served_registry.url)
-        with pytest.raises(LengthExceeded, match=r"apps/kv-store/app.json"):
+        with pytest.raises(LengthExceededError, match=r"apps/kv-store/app.json"):
             client.app("kv-store")
 
 
@@ -257,14 +259,14 @@ def test_endless_artifact_leaves_no_file(
     with HostileServer(root, {"/" + ARTIFACT: endless}) as server:
         build(example_source, root, base_url=server.url)
         dest = tmp_path / "dl"
-        with pytest.raises(LengthExceeded, match=r"larger than the 201 bytes"):
+        with pytest.raises(LengthExceededError, match=r"larger than the 201 bytes"):
             make_client(server.url).download("kv-store", "1.1.1", dest)
         assert list(dest.iterdir()) == []
 
 
 def test_redirect_loop(tmp_path: Path, make_client: ClientFactory) -> None:
     with HostileServer(tmp_path, {"/snapshot.json": redirect_to_self}) as server:
-        with pytest.raises(TooManyRedirects, match=r"more than 5 redirects"):
+        with pytest.raises(TooManyRedirectsError, match=r"more than 5 redirects"):
             make_client(server.url).refresh()
         assert server.hits["/snapshot.json"] == 6
 
@@ -275,7 +277,7 @@ def test_timeout(tmp_path: Path, make_client: ClientFactory) -> None:
 
     with HostileServer(tmp_path, {"/snapshot.json": slow}) as server:
         client = make_client(server.url, limits=Limits(read_timeout=0.3, retries=0))
-        with pytest.raises(Timeout, match=r"did not answer"):
+        with pytest.raises(RegistryTimeoutError, match=r"did not answer"):
             client.refresh()
 
 
@@ -308,12 +310,12 @@ def test_transient_errors_are_retried(
 def test_persistent_server_errors(tmp_path: Path, make_client: ClientFactory) -> None:
     with HostileServer(tmp_path, {"/snapshot.json": lambda h: h.send_error(503)}) as server:
         client = make_client(server.url, limits=Limits(retries=1, backoff=0.01))
-        with pytest.raises(ConnectionFailed, match=r"HTTP 503"):
+        with pytest.raises(ConnectionFailedError, match=r"HTTP 503"):
             client.refresh()
 
 
 def test_missing_registry(tmp_path: Path, make_client: ClientFactory) -> None:
-    with HostileServer(tmp_path) as server, pytest.raises(NotFound, match=r"snapshot.json"):
+    with HostileServer(tmp_path) as server, pytest.raises(NotFoundError, match=r"snapshot.json"):
         make_client(server.url).refresh()
 
 
@@ -322,15 +324,15 @@ def test_snapshot_for_another_registry(
 ) -> None:
     with (
         HostileServer(served_registry.root) as server,
-        pytest.raises(InconsistentMetadata, match=r"signed for registry"),
+        pytest.raises(InconsistentMetadataError, match=r"signed for registry"),
     ):
         make_client(server.url).refresh()
 
 
 def test_development_key_refused_unless_allowed() -> None:
-    with pytest.raises(UntrustedKeyConfig, match=r"DEVELOPMENT"):
+    with pytest.raises(UntrustedKeyConfigError, match=r"DEVELOPMENT"):
         trusted_keys([trusted_keys(allow_dev_key=True).popitem()[1].encode().hex()])
-    with pytest.raises(UntrustedKeyConfig, match=r"no trusted keys"):
+    with pytest.raises(UntrustedKeyConfigError, match=r"no trusted keys"):
         trusted_keys()
 
 
@@ -348,7 +350,7 @@ def test_slow_retrieval(tmp_path: Path, make_client: ClientFactory) -> None:
 
     with HostileServer(tmp_path, {"/snapshot.json": drip}) as server:
         limits = Limits(retries=0, speed_grace=0.3, min_speed=1000)
-        with pytest.raises(Timeout, match=r"bytes/s minimum"):
+        with pytest.raises(RegistryTimeoutError, match=r"bytes/s minimum"):
             make_client(server.url, limits=limits).refresh()
 
 
@@ -377,5 +379,5 @@ def test_compressed_responses_and_bombs(
     with HostileServer(served_registry.root, routes) as server:
         client = make_client(server.url, expected_registry=served_registry.url)
         assert client.refresh().snapshot.version == 1
-        with pytest.raises(LengthExceeded, match=r"apps/kv-store/app.json"):
+        with pytest.raises(LengthExceededError, match=r"apps/kv-store/app.json"):
             client.app("kv-store")

@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from appshelf.client.errors import DigestMismatch, InconsistentMetadata, Malformed, UnknownApp
 from appshelf.client.verify import verify_registry
+from appshelf.errors import (
+    DigestMismatchError,
+    InconsistentMetadataError,
+    MalformedError,
+    UnknownAppError,
+)
 from appshelf.formats.bins import bin_of
 from appshelf.formats.canonical import canonical_json
 from appshelf.formats.consistent import consistent_path
@@ -96,7 +101,7 @@ def test_a_bin_pinned_under_another_prefix_is_refused(
     other, _ = _bin(served.root, "slack-notify")
     assert (where, other) == ("bins/0.json", "bins/1.json")
     repin(served.root, other, canonical_json(binned), bump=1)  # kv-store's bin, moved
-    with pytest.raises(InconsistentMetadata, match=rf"^{other}: is bin '0' of 2 bits"):
+    with pytest.raises(InconsistentMetadataError, match=rf"^{other}: is bin '0' of 2 bits"):
         make_client(served.url).app("slack-notify")
 
 
@@ -107,7 +112,7 @@ def test_a_bin_naming_an_app_of_another_bin_is_refused(
     _, elsewhere = _bin(served.root, "slack-notify")
     binned["meta"].update(elsewhere["meta"])  # type: ignore[attr-defined]
     repin(served.root, where, canonical_json(binned), bump=1)
-    with pytest.raises(InconsistentMetadata, match=r"slack-notify/.*hashes to bins/1\.json"):
+    with pytest.raises(InconsistentMetadataError, match=r"slack-notify/.*hashes to bins/1\.json"):
         make_client(served.url).app("kv-store")
 
 
@@ -117,7 +122,7 @@ def test_an_app_left_out_of_its_bin_is_unknown(
     where, binned = _bin(served.root, "kv-store")
     binned["meta"] = {}
     repin(served.root, where, canonical_json(binned), bump=1)
-    with pytest.raises(UnknownApp, match=r"no app 'kv-store'"):
+    with pytest.raises(UnknownAppError, match=r"no app 'kv-store'"):
         make_client(served.url).app("kv-store")
 
 
@@ -126,7 +131,7 @@ def test_a_bin_with_an_extra_member_is_refused(
 ) -> None:
     where, binned = _bin(served.root, "kv-store")
     repin(served.root, where, canonical_json({**binned, "note": "hi"}), bump=1)
-    with pytest.raises(Malformed, match=rf"^{where}: note: Extra inputs are not permitted"):
+    with pytest.raises(MalformedError, match=rf"^{where}: note: Extra inputs are not permitted"):
         make_client(served.url).app("kv-store")
 
 
@@ -135,7 +140,7 @@ def test_a_bin_of_another_registry_is_refused(
 ) -> None:
     where, binned = _bin(served.root, "kv-store")
     repin(served.root, where, canonical_json({**binned, "registry": "https://x.example/"}))
-    with pytest.raises(InconsistentMetadata, match=r"belongs to registry https://x\.example/"):
+    with pytest.raises(InconsistentMetadataError, match=r"belongs to registry https://x\.example/"):
         make_client(served.url).app("kv-store")
 
 
@@ -145,7 +150,7 @@ def test_an_altered_bin_fails_its_pin(served: HostileServer, make_client: Client
     data = canonical_json({**binned, "meta": {}})
     data += b" " * (pin["length"] - len(data))  # same length, other bytes
     (served.root / consistent_path(where, pin["sha256"])).write_bytes(data)
-    with pytest.raises(DigestMismatch, match=rf"^{where}: sha256"):
+    with pytest.raises(DigestMismatchError, match=rf"^{where}: sha256"):
         make_client(served.url).app("kv-store")
     report = verify_registry(make_client(served.url))  # the audit names it, goes on
     assert any(f.startswith(f"{where}: sha256") for f in report.failures), report.failures
@@ -159,12 +164,12 @@ def test_a_snapshot_pinning_an_app_beside_its_bins_is_refused(
     body = _signed(served.root)
     body["meta"]["apps/kv-store/app.json"] = binned["meta"]["apps/kv-store/app.json"]  # type: ignore[index]
     _sign(served.root, body)
-    with pytest.raises(Malformed, match=r"meta pins apps/kv-store/app.json, a per-app file"):
+    with pytest.raises(MalformedError, match=r"meta pins apps/kv-store/app.json, a per-app file"):
         make_client(served.url).refresh()
     body = _signed(served.root)
     del body["meta"]["apps/kv-store/app.json"], body["meta"][where]  # type: ignore[attr-defined]
     _sign(served.root, body)
-    with pytest.raises(Malformed, match=r"does not pin exactly its bins"):
+    with pytest.raises(MalformedError, match=r"does not pin exactly its bins"):
         make_client(served.url).refresh()
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from appshelf.client.errors import InconsistentMetadata, LogInconsistent, UnknownChannel
 from appshelf.client.resolve import parse_requirement, resolve
 from appshelf.client.verify import verify_registry
+from appshelf.errors import InconsistentMetadataError, LogInconsistentError, UnknownChannelError
 from appshelf.formats.canonical import canonical_json
 from conftest import build
 from generations import repin
@@ -53,7 +53,8 @@ def test_resolve_and_fetch_by_channel(
     assert [(i.app, i.version) for i in plan.installs] == [("hello-world", "2.0.0-beta.1")]
     assert plan.requirements == ["hello-world@beta"]
     with pytest.raises(
-        UnknownChannel, match=r"hello-world@nightly: no such channel \(channels: beta, stable\)"
+        UnknownChannelError,
+        match=r"hello-world@nightly: no such channel \(channels: beta, stable\)",
     ):
         client.channel("hello-world", "nightly")
     assert parse_requirement("hello-world@beta").channel == "beta"
@@ -88,7 +89,9 @@ def test_a_channel_the_log_does_not_record_is_refused(
     # Signed app.json moves beta to 1.0.0, naming the log entry that set beta elsewhere.
     _forge_app_json(served.root, {"beta": {"log_index": beta["log_index"], "version": "1.0.0"}})
     client = make_client(served.url, clock=lambda: datetime.now(UTC))
-    with pytest.raises(LogInconsistent, match=r"channel 'beta' -> 1\.0\.0 names release log entry"):
+    with pytest.raises(
+        LogInconsistentError, match=r"channel 'beta' -> 1\.0\.0 names release log entry"
+    ):
         client.channel("hello-world", "beta")
     report = verify_registry(client)
     assert any("are not the release log's" in f for f in report.failures)
@@ -100,6 +103,6 @@ def test_a_channel_naming_an_unlisted_version_is_refused(
     _forge_app_json(served.root, {"beta": {"log_index": 1, "version": "9.9.9"}})
     client = make_client(served.url, clock=lambda: datetime.now(UTC))
     with pytest.raises(
-        InconsistentMetadata, match=r"names version 9\.9\.9, which it does not list"
+        InconsistentMetadataError, match=r"names version 9\.9\.9, which it does not list"
     ):
         client.channel("hello-world", "beta")

@@ -19,12 +19,11 @@ from hypothesis import strategies as st
 
 from appshelf.cli import main
 from appshelf.client import trusted as t
-from appshelf.client.errors import Malformed
 from appshelf.client.keys import keys_from_file, trusted_keys
 from appshelf.client.lock import read_lock
 from appshelf.client.state import StateStore
-from appshelf.errors import AppshelfError
-from appshelf.formats.boundedjson import MAX_INT, JsonRejected, loads_bounded
+from appshelf.errors import AppshelfError, JsonRejectedError, MalformedError
+from appshelf.formats.boundedjson import MAX_INT, loads_bounded
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import RegistryIndex, Snapshot
 from appshelf.signing.keys import development_key
@@ -65,7 +64,7 @@ def test_hostile_snapshot_is_malformed(built: Path, make_client: ClientFactory, 
     value, message = HOSTILE[name]
     path = built / "snapshot.json"
     path.write_bytes(_with_field(path.read_bytes(), value))
-    with pytest.raises(Malformed, match=rf"^snapshot\.json: {message}"):
+    with pytest.raises(MalformedError, match=rf"^snapshot\.json: {message}"):
         make_client(built).refresh()
 
 
@@ -75,7 +74,7 @@ def test_duplicate_keys_are_refused(built: Path, make_client: ClientFactory) -> 
     real = path.read_bytes()
     forged = real.replace(b'"signatures":', b'"signed":{"type":"forged"},"signatures":', 1)
     path.write_bytes(forged)
-    with pytest.raises(Malformed, match=r"^snapshot\.json: duplicate key 'signed'"):
+    with pytest.raises(MalformedError, match=r"^snapshot\.json: duplicate key 'signed'"):
         make_client(built).refresh()
 
 
@@ -97,7 +96,7 @@ def test_hostile_pinned_file_is_malformed(
 ) -> None:
     _repin_and_sign(built, "index.json", data)
     client = make_client(built)
-    with pytest.raises(Malformed, match=rf"^index\.json: {message}"):
+    with pytest.raises(MalformedError, match=rf"^index\.json: {message}"):
         client.index()
 
 
@@ -125,9 +124,9 @@ def test_bounded_reader_limits() -> None:
     assert loads_bounded(b"[" * 64 + b"]" * 64) is not None
     assert loads_bounded(b'"[[[[' + b"[" * 100 + b'"') == "[[[[" + "[" * 100
     for bad in (str(MAX_INT + 1).encode(), b"[" * 65 + b"]" * 65, b"\xff", b'"\xed\xa0\x80"'):
-        with pytest.raises(JsonRejected):
+        with pytest.raises(JsonRejectedError):
             loads_bounded(bad)
-    with pytest.raises(JsonRejected, match=r"more than the 2 allowed"):
+    with pytest.raises(JsonRejectedError, match=r"more than the 2 allowed"):
         loads_bounded(b"123", max_bytes=2)
 
 

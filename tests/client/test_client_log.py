@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from appshelf.client.errors import LockMismatch, LogInconsistent
 from appshelf.client.keys import trusted_keys
 from appshelf.client.lock import check_lock, lock_plan, read_lock, write_lock
 from appshelf.client.verify import verify_registry
+from appshelf.errors import LockMismatchError, LogInconsistentError
 from appshelf.signing.keys import RegistryKey, write_new_key_file
 from appshelf.signing.releaselog import make_rotation
 from appshelf.source.lifecycle import record_standing
@@ -195,9 +195,11 @@ def test_a_forked_history_signed_by_the_registry_key_is_refused(
     shutil.rmtree(served.root)
     shutil.copytree(other, served.root)
     resign_log(served.root, read_log_entries(served.root), bump=5)  # newer than seen
-    with pytest.raises(LogInconsistent, match=r"release log of 15 entries that does not extend"):
+    with pytest.raises(
+        LogInconsistentError, match=r"release log of 15 entries that does not extend"
+    ):
         make_client(served.url).refresh()
-    with pytest.raises(LogInconsistent, match=r"the 16 entries this client accepted"):
+    with pytest.raises(LogInconsistentError, match=r"the 16 entries this client accepted"):
         make_client(served.url).index()  # search, fetch: every command refreshes first
 
 
@@ -219,7 +221,7 @@ def test_a_rewritten_log_is_refused_on_refresh(
     make_client(served.url).refresh()
     resign_log(served.root, change(read_log_entries(served.root)))
     with pytest.raises(
-        LogInconsistent, match=rf"log of {size} entries that does not extend the 16"
+        LogInconsistentError, match=rf"log of {size} entries that does not extend the 16"
     ):
         make_client(served.url).refresh()
 
@@ -238,12 +240,14 @@ def test_a_lock_checks_the_log_entry_at_its_index(
     data = json.loads(path.read_text())
     data["apps"][0]["log_index"] = 10
     path.write_text(json.dumps(data))
-    with pytest.raises(LockMismatch, match=r"names release log entry 10, the registry's app"):
+    with pytest.raises(LockMismatchError, match=r"names release log entry 10, the registry's app"):
         check_lock(make_client(served.url), read_lock(path))
     # The log's entry 9 records another artifact (app.json and the manifest do not):
     resign_log(served.root, _changed(9, **{"artifact.size": 1})(read_log_entries(served.root)))
     fresh = make_client(served.url, state_dir=tmp_path / "fresh-state")
-    with pytest.raises(LockMismatch, match=r"release log entry 9 does not record this release"):
+    with pytest.raises(
+        LockMismatchError, match=r"release log entry 9 does not record this release"
+    ):
         check_lock(fresh, lock)
 
 
@@ -354,5 +358,7 @@ def test_a_snapshot_dropping_the_log_is_refused(
     body["version"] += 1
     snapshot = canonical_json(sign_body(body, development_key()))
     (served.root / "snapshot.json").write_bytes(snapshot)
-    with pytest.raises(LogInconsistent, match=r"names no release log, but this client accepted"):
+    with pytest.raises(
+        LogInconsistentError, match=r"names no release log, but this client accepted"
+    ):
         make_client(served.url).refresh()

@@ -16,10 +16,15 @@ from click.testing import CliRunner
 
 from appshelf.cli import main
 from appshelf.client import Limits
-from appshelf.client.errors import BadSignature, ClientUsageError, ConnectionFailed, Timeout
 from appshelf.client.tls import CA_ENV_VARS
-from appshelf.deploy.errors import RemoteAccessError
 from appshelf.deploy.http import HttpSource
+from appshelf.errors import (
+    BadSignatureError,
+    ClientUsageError,
+    ConnectionFailedError,
+    RegistryTimeoutError,
+    RemoteAccessError,
+)
 from conftest import StaticServer, build
 
 from .conftest import ClientFactory, HostileServer, Route
@@ -45,7 +50,9 @@ def test_trickling_headers_hit_the_header_deadline(
 ) -> None:
     with HostileServer(tmp_path, {"/snapshot.json": _drip_headers}) as server:
         limits = Limits(header_timeout=1.5, read_timeout=5, retries=1, backoff=0.01)
-        with pytest.raises(Timeout, match=r"did not send its response headers within 1.5s"):
+        with pytest.raises(
+            RegistryTimeoutError, match=r"did not send its response headers within 1.5s"
+        ):
             make_client(server.url, limits=limits).refresh()
         assert server.hits["/snapshot.json"] == 2  # the retry got its own header deadline
 
@@ -67,7 +74,7 @@ def test_a_slow_body_hits_the_total_deadline(tmp_path: Path, make_client: Client
 
     with HostileServer(tmp_path, {"/snapshot.json": drip}) as server:
         limits = Limits(total_timeout=2, min_speed=1, retries=0)
-        with pytest.raises(Timeout, match=r"did not deliver the file within 2s"):
+        with pytest.raises(RegistryTimeoutError, match=r"did not deliver the file within 2s"):
             make_client(server.url, limits=limits).refresh()
 
 
@@ -88,7 +95,7 @@ def test_a_long_retry_after_is_not_slept(
     with HostileServer(tmp_path, {"/snapshot.json": _unavailable(asked)}) as server:
         client = make_client(server.url, limits=Limits(retries=3, backoff=0.01))
         with pytest.raises(
-            ConnectionFailed,
+            ConnectionFailedError,
             match=r"HTTP 503 and asks to be retried after \d+s, more than the 30s this client waits",
         ):
             client.refresh()
@@ -98,7 +105,7 @@ def test_a_long_retry_after_is_not_slept(
 def test_retry_after_waits_share_one_budget(tmp_path: Path, make_client: ClientFactory) -> None:
     with HostileServer(tmp_path, {"/snapshot.json": _unavailable("1")}) as server:
         limits = Limits(retries=5, backoff=0.01, retry_after_budget=2.5)
-        with pytest.raises(ConnectionFailed, match=r"retried after 1s, more than the 2.5s"):
+        with pytest.raises(ConnectionFailedError, match=r"retried after 1s, more than the 2.5s"):
             make_client(server.url, limits=limits).refresh()
         assert server.hits["/snapshot.json"] == 3  # waited 1 s twice, then 0.5 s was left
 
@@ -111,12 +118,12 @@ def _free_port() -> int:
 
 def test_connection_refused_is_named(make_client: ClientFactory) -> None:
     port = _free_port()
-    with pytest.raises(ConnectionFailed, match=rf"connection refused by 127.0.0.1:{port}"):
+    with pytest.raises(ConnectionFailedError, match=rf"connection refused by 127.0.0.1:{port}"):
         make_client(f"http://127.0.0.1:{port}/").refresh()
 
 
 def test_unknown_host_is_named(make_client: ClientFactory) -> None:
-    with pytest.raises(ConnectionFailed, match=r"unknown host 'appshelf-test.invalid'"):
+    with pytest.raises(ConnectionFailedError, match=r"unknown host 'appshelf-test.invalid'"):
         make_client("http://appshelf-test.invalid/").refresh()
 
 
@@ -131,7 +138,7 @@ def test_a_garbled_content_length(tmp_path: Path, make_client: ClientFactory) ->
 
     with (
         HostileServer(tmp_path, {"/snapshot.json": garbled}) as server,
-        pytest.raises(BadSignature, match=r"expected 'signed'"),
+        pytest.raises(BadSignatureError, match=r"expected 'signed'"),
     ):
         make_client(server.url, limits=Limits(retries=0)).refresh()
 
@@ -183,7 +190,7 @@ def ca_pem(private_ca: trustme.CA, tmp_path: Path) -> Path:
 
 def test_tls_without_the_ca(tls_registry: TlsServer, make_client: ClientFactory) -> None:
     with pytest.raises(
-        ConnectionFailed,
+        ConnectionFailedError,
         match=r"TLS with 127.0.0.1:\d+ failed: certificate verify failed: unable to get local "
         r"issuer certificate \(trusting the system trust store\); .* --ca-file",
     ):
@@ -216,7 +223,9 @@ def test_tls_hostname_mismatch(
 ) -> None:
     with (
         TlsServer(tmp_path, private_ca.issue_cert("registry.example")) as server,
-        pytest.raises(ConnectionFailed, match=r"certificate verify failed: IP address mismatch"),
+        pytest.raises(
+            ConnectionFailedError, match=r"certificate verify failed: IP address mismatch"
+        ),
     ):
         make_client(server.url, ca_file=ca_pem).refresh()
 

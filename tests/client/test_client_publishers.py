@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from appshelf.client.errors import DigestMismatch, UnknownKey
-from appshelf.client.publisher import PublisherMissing, PublisherVerified
+from appshelf.client.publisher import PublisherVerified
 from appshelf.client.verify import verify_registry
+from appshelf.errors import DigestMismatchError, PublisherMissingError, UntrustedSignatureError
 from conftest import build
 from publisher_helpers import declare, new_key, new_version, set_owners, sign
 
@@ -62,7 +62,7 @@ def test_both_signatures_are_checked(live: Live, make_client: ClientFactory) -> 
 def test_policy_requires_a_publisher(live: Live, make_client: ClientFactory) -> None:
     client = make_client(live.server.url, clock=lambda: datetime.now(UTC), require_publisher=True)
     assert client.manifest(APP, NEW).publisher is not None
-    with pytest.raises(PublisherMissing, match=f"{APP} {OLD}: no publisher signature"):
+    with pytest.raises(PublisherMissingError, match=f"{APP} {OLD}: no publisher signature"):
         client.manifest(APP, OLD)
     report = verify_registry(client)
     assert any("no publisher signature" in f for f in report.failures)
@@ -74,7 +74,7 @@ def test_a_replaced_statement_is_refused(live: Live, make_client: ClientFactory)
     assert code == 0, out
     shutil.copy(live.source / "apps" / APP / NEW / "statement.json", folder / "statement.json")
     client = make_client(live.server.url, clock=lambda: datetime.now(UTC))
-    with pytest.raises(DigestMismatch, match="differs from the statement the manifest pins"):
+    with pytest.raises(DigestMismatchError, match="differs from the statement the manifest pins"):
         client.manifest(APP, NEW)
 
 
@@ -86,7 +86,9 @@ def test_a_revoked_publisher_key_is_refused_by_the_client(
     declare(live.source, "alice", [(live.alice[1], "revoked")])
     live.build()
     client = make_client(live.server.url, clock=lambda: datetime.now(UTC))
-    with pytest.raises(UnknownKey, match="not signed by a current \\(non-revoked\\) key"):
+    with pytest.raises(
+        UntrustedSignatureError, match="not signed by a current \\(non-revoked\\) key"
+    ):
         client.manifest(APP, NEW)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appshelf.client.errors import ClientUsageError, ResolutionImpossible, UnknownApp
 from appshelf.client.resolve import Plan, parse_requirement, resolve
+from appshelf.errors import ClientUsageError, ResolutionImpossibleError, UnknownAppError
 from appshelf.formats.documents import AppDetail, AppMetadata, ArtifactRef, FileDigest, VersionEntry
 
 ZERO = "0" * 64
@@ -77,7 +77,7 @@ def test_conflict_is_explained_with_both_chains() -> None:
         ("cli", [_entry("cli", "1.0.0", {"crypto": "^2.0.0"})]),
         ("crypto", [_entry("crypto", "2.0.0"), _entry("crypto", "1.0.0")]),
     )
-    with pytest.raises(ResolutionImpossible) as info:
+    with pytest.raises(ResolutionImpossibleError) as info:
         _resolve(reg, "web", "cli")
     message = str(info.value)
     assert "crypto: no single version satisfies all of these" in message
@@ -104,7 +104,7 @@ def test_cycle_with_a_conflict_is_reported() -> None:
         ("a", [_entry("a", "1.0.0", {"b": "^1"})]),
         ("b", [_entry("b", "1.0.0", {"a": "^2"})]),
     )
-    with pytest.raises(ResolutionImpossible, match=r"a: no single version"):
+    with pytest.raises(ResolutionImpossibleError, match=r"a: no single version"):
         _resolve(reg, "a")
 
 
@@ -115,7 +115,7 @@ def test_prereleases_only_when_asked() -> None:
     assert _picked(_resolve(reg, "h@>=2.0.0-alpha")) == {"h": "2.0.0-beta.1"}
     assert _picked(_resolve(reg, "h@2.0.0-beta.1")) == {"h": "2.0.0-beta.1"}
     assert _picked(_resolve(reg, "h", pre=True)) == {"h": "2.0.0-beta.1"}
-    with pytest.raises(ResolutionImpossible, match=r"h: no version matches"):
+    with pytest.raises(ResolutionImpossibleError, match=r"h: no version matches"):
         _resolve(reg, "h@^2.0.0")  # `^2.0.0` does not name a prerelease of 2.0.0
 
 
@@ -129,7 +129,7 @@ def test_yanked_only_when_pinned_exactly() -> None:
     assert _picked(_resolve(reg, "kv@1.1.0")) == {"kv": "1.1.0"}
     # An exact pin also lets other requirements share the yanked version.
     assert _picked(_resolve(reg, "user", "kv@=1.1.0")) == {"user": "1.0.0", "kv": "1.1.0"}
-    with pytest.raises(ResolutionImpossible, match=r"1.1.0 \(yanked\)"):
+    with pytest.raises(ResolutionImpossibleError, match=r"1.1.0 \(yanked\)"):
         _resolve(reg, "kv@~1.1")
 
 
@@ -150,7 +150,7 @@ def test_requires_is_satisfied_by_a_provider() -> None:
 
 def test_unsatisfiable_requires() -> None:
     reg = _registry(("sync", [_entry("sync", "1.0.0", requires=["storage.sql"])]))
-    with pytest.raises(ResolutionImpossible) as info:
+    with pytest.raises(ResolutionImpossibleError) as info:
         _resolve(reg, "sync")
     assert "no app in the registry provides interface 'storage.sql'" in str(info.value)
     assert "you asked for sync@* -> sync 1.0.0 requires interface storage.sql" in str(info.value)
@@ -158,9 +158,9 @@ def test_unsatisfiable_requires() -> None:
 
 def test_unknown_apps() -> None:
     reg = _registry(("a", [_entry("a", "1.0.0", {"ghost": "^1"})]))
-    with pytest.raises(UnknownApp, match=r"no app 'nope'"):
+    with pytest.raises(UnknownAppError, match=r"no app 'nope'"):
         _resolve(reg, "nope")
-    with pytest.raises(ResolutionImpossible, match=r"ghost is not in this registry"):
+    with pytest.raises(ResolutionImpossibleError, match=r"ghost is not in this registry"):
         _resolve(reg, "a")
 
 

@@ -10,16 +10,17 @@ import pytest
 
 from appshelf.client import RegistryClient
 from appshelf.client import trusted as t
-from appshelf.client.errors import (
-    BadSignature,
-    ClientUsageError,
-    InconsistentMetadata,
-    Malformed,
-    Rollback,
-)
 from appshelf.client.keys import trusted_keys
 from appshelf.client.resolve import parse_requirement
-from appshelf.client.state import RegistryState, StateError, StateStore
+from appshelf.client.state import RegistryState, StateStore
+from appshelf.errors import (
+    BadSignatureError,
+    ClientUsageError,
+    InconsistentMetadataError,
+    MalformedError,
+    RollbackError,
+    StateError,
+)
 from appshelf.formats.canonical import canonical_json, sha256_hex
 from appshelf.formats.documents import FileDigest
 from conftest import build
@@ -61,7 +62,7 @@ def test_manifest_signature_is_checked_even_when_the_pin_matches(built: Path) ->
     entry, envelope = _entry_and_manifest(built, "kv-store", "1.1.1")
     envelope["signed"]["notes"] = "now with a backdoor"
     data = canonical_json(envelope)
-    with pytest.raises(BadSignature, match=r"bad signature"):
+    with pytest.raises(BadSignatureError, match=r"bad signature"):
         t.verify_manifest(_snapshot(built), "kv-store", _repin(entry, data), data, KEYS)
 
 
@@ -69,19 +70,19 @@ def test_manifest_must_agree_with_app_json(built: Path) -> None:
     entry, envelope = _entry_and_manifest(built, "kv-store", "1.1.1")
     data = canonical_json(envelope)
     lying = _repin(entry, data).model_copy(update={"yanked": None, "dependencies": {"x": "*"}})
-    with pytest.raises(InconsistentMetadata, match=r"dependencies differ"):
+    with pytest.raises(InconsistentMetadataError, match=r"dependencies differ"):
         t.verify_manifest(_snapshot(built), "kv-store", lying, data, KEYS)
     # A validly signed manifest of another version, pinned under this version.
     _, other = _entry_and_manifest(built, "kv-store", "1.0.0")
     other_data = canonical_json(other)
-    with pytest.raises(InconsistentMetadata, match=r"version"):
+    with pytest.raises(InconsistentMetadataError, match=r"version"):
         t.verify_manifest(_snapshot(built), "kv-store", _repin(entry, other_data), other_data, KEYS)
 
 
 def test_manifest_path_cannot_point_elsewhere(built: Path) -> None:
     entry, _ = _entry_and_manifest(built, "kv-store", "1.1.1")
     bad = entry.model_copy(update={"manifest_path": "snapshot.json"})
-    with pytest.raises(Malformed, match=r"manifest_path"):
+    with pytest.raises(MalformedError, match=r"manifest_path"):
         t.manifest_relpath("kv-store", bad)
 
 
@@ -90,7 +91,7 @@ def test_same_version_different_snapshot_is_refused(built: Path) -> None:
     seen = RegistryState(
         registry="http://127.0.0.1:8000/", snapshot_version=1, snapshot_sha256="0" * 64
     )
-    with pytest.raises(Rollback, match=r"same version"):
+    with pytest.raises(RollbackError, match=r"same version"):
         t.verify_snapshot(data, KEYS, CLIENT_NOW, seen)
     ok = RegistryState(registry=seen.registry, snapshot_version=1, snapshot_sha256=sha256_hex(data))
     assert t.verify_snapshot(data, KEYS, CLIENT_NOW, ok).snapshot.version == 1
@@ -108,10 +109,10 @@ def test_state_store_round_trip_and_corruption(tmp_path: Path) -> None:
 
 
 def test_keys_file_forms(built: Path, tmp_path: Path) -> None:
-    from appshelf.client.errors import UntrustedKeyConfig
+    from appshelf.errors import UntrustedKeyConfigError
 
     keys_json = built / "keys.json"  # a copy of the registry's keys.json: the dev key here
-    with pytest.raises(UntrustedKeyConfig, match=r"DEVELOPMENT"):
+    with pytest.raises(UntrustedKeyConfigError, match=r"DEVELOPMENT"):
         trusted_keys(keys_file=keys_json)
     assert list(trusted_keys(keys_file=keys_json, allow_dev_key=True)) == list(KEYS)
     other = "ab" * 32
@@ -119,7 +120,7 @@ def test_keys_file_forms(built: Path, tmp_path: Path) -> None:
     listing.write_text(f"# production key\n{other}\n")
     assert len(trusted_keys(keys_file=listing)) == 1
     listing.write_text("not-a-key\n")
-    with pytest.raises(UntrustedKeyConfig, match=r"not an Ed25519 public key"):
+    with pytest.raises(UntrustedKeyConfigError, match=r"not an Ed25519 public key"):
         trusted_keys(keys_file=listing)
 
 
@@ -129,7 +130,7 @@ def test_a_bad_signature_by_a_trusted_key_fails_even_after_a_good_one(built: Pat
     envelope = json.loads((built / "snapshot.json").read_bytes())
     good = envelope["signatures"][0]
     envelope["signatures"] = [good, {"keyid": good["keyid"], "sig": "00" * 64}]
-    with pytest.raises(BadSignature, match=r"bad signature"):
+    with pytest.raises(BadSignatureError, match=r"bad signature"):
         t.verify_snapshot(canonical_json(envelope), KEYS, CLIENT_NOW, None)
     envelope["signatures"] = [good]
     t.verify_snapshot(canonical_json(envelope), KEYS, CLIENT_NOW, None)
@@ -144,6 +145,6 @@ def test_names_with_a_trailing_newline_are_refused(built: Path, tmp_path: Path) 
         renamed = artifact.model_copy(update={"filename": artifact.filename + "\n"})
         manifest = trusted.manifest.model_copy(update={"artifact": renamed})
         lying = t.TrustedManifest(manifest, trusted.keyid, trusted.digest)
-        with pytest.raises(Malformed, match=r"unsafe artifact filename"):
+        with pytest.raises(MalformedError, match=r"unsafe artifact filename"):
             client.download_manifest(lying, tmp_path / "d")
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())

@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from appshelf.client.errors import ConnectionFailed, DigestMismatch, LockMismatch, NotFound
 from appshelf.client.lock import check_lock, lock_plan, read_lock, write_lock
 from appshelf.client.search import search
 from appshelf.client.transport import FolderTransport
 from appshelf.client.verify import verify_registry
+from appshelf.errors import (
+    ConnectionFailedError,
+    DigestMismatchError,
+    LockMismatchError,
+    NotFoundError,
+)
 from appshelf.source.lifecycle import record_standing
 from conftest import StaticServer, build
 from generations import served
@@ -70,7 +75,7 @@ def test_folder_transport_stays_inside(tmp_path: Path) -> None:
     (tmp_path / "reg" / "link").symlink_to(tmp_path / "secret")
     transport = FolderTransport(tmp_path / "reg")
     for bad in ("../secret", "/etc/passwd", "link", "a/../../secret", "a\\b"):
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFoundError):
             list(transport.chunks(bad, 100, "test"))
 
 
@@ -80,7 +85,7 @@ def test_folder_transport_reads_regular_files_only(tmp_path: Path) -> None:
     (tmp_path / "reg").mkdir()
     os.mkfifo(tmp_path / "reg" / "snapshot.json")
     transport = FolderTransport(tmp_path / "reg")
-    with pytest.raises(ConnectionFailed, match=r"snapshot.json \(not a regular file\)"):
+    with pytest.raises(ConnectionFailedError, match=r"snapshot.json \(not a regular file\)"):
         list(transport.chunks("snapshot.json", 100, "snapshot.json"))
 
 
@@ -99,7 +104,7 @@ def test_lock_then_fetch_exactly(
     data = json.loads(path.read_text())
     data["apps"][0]["artifact"]["sha256"] = "1" * 64
     path.write_text(json.dumps(data))
-    with pytest.raises(LockMismatch, match=r"differs from the lock"):
+    with pytest.raises(LockMismatchError, match=r"differs from the lock"):
         check_lock(make_client(served_registry.url), read_lock(path))
 
 
@@ -119,7 +124,7 @@ def test_lock_fails_when_the_registry_changes(
         ]
         record_standing(example_source, "hello-world", "1.0.0", "takedown", "legal request")
         build(example_source, server.root, base_url=server.url)
-        with pytest.raises(LockMismatch, match=r"the registry no longer publishes it"):
+        with pytest.raises(LockMismatchError, match=r"the registry no longer publishes it"):
             check_lock(make_client(server.url), lock)
 
 
@@ -161,7 +166,7 @@ def test_tampered_download_from_a_folder(
     folder = tmp_path / "mirror"
     shutil.copytree(served_registry.root, folder)
     (folder / "apps/http-client/1.0.1/http-client-1.0.1.tar.gz").write_bytes(b"x")
-    with pytest.raises(DigestMismatch):
+    with pytest.raises(DigestMismatchError):
         make_client(folder).download("http-client", "1.0.1", tmp_path / "dl")
     assert list((tmp_path / "dl").iterdir()) == []
 

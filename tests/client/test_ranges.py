@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from appshelf.versions import InvalidRange, InvalidVersion, parse_range, parse_version
+from appshelf.errors import InvalidRangeError, InvalidVersionError
+from appshelf.versions import parse_range, parse_version
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 
@@ -57,7 +58,7 @@ def test_valid_versions_parse_and_pin_exactly(text: str) -> None:
 
 @pytest.mark.parametrize("text", _lines("invalid.txt"))
 def test_invalid_versions_are_refused(text: str) -> None:
-    with pytest.raises(InvalidVersion):
+    with pytest.raises(InvalidVersionError):
         parse_version(text)
     # Not a version, hence never inside a range either.
     assert not parse_range("*").test(text)
@@ -106,7 +107,7 @@ def test_desugaring_matches_node_semver(text: str, normalized: str) -> None:
     ["1.2.3.4", ">=>1", "^01.2.3", "1.2.3-", "1.2.x-beta", "latest", "1.2.3 -", "==1.2.3", "~^1"],
 )
 def test_invalid_ranges_say_what_is_wrong(text: str) -> None:
-    with pytest.raises(InvalidRange, match=r"invalid version range"):
+    with pytest.raises(InvalidRangeError, match=r"invalid version range"):
         parse_range(text)
 
 

@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from appshelf.cli import main
-from appshelf.deploy.errors import DeployRefusedError
-from appshelf.errors import SourceTreeError
+from appshelf.errors import DeployRefusedError, SourceTreeError
 from appshelf.source.lifecycle import record_standing
 from conftest import build
 from deploy.conftest import SeaweedS3, appshelf_verify, deploy, site_keys, verify_remote

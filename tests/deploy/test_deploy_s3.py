@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from appshelf.deploy import ClientOptions, RequestCounter, S3Store, S3Target
-from appshelf.deploy.errors import DeployConflictError, DeployRefusedError
 from appshelf.deploy.files import STATE_KEY
 from appshelf.deploy.run import read_published
-from appshelf.errors import SourceTreeError
+from appshelf.errors import DeployConflictError, DeployRefusedError, SourceTreeError
 from appshelf.formats.consistent import plain_path
 from conftest import build
 from deploy.conftest import (
@@ -513,7 +512,7 @@ def test_build_deploy_reads_bucket_objects_with_a_size_cap(
     """What `build --deploy` reads from the bucket is input like any server's: an object
     larger than the reader's limit is an error (S3Store.get now refuses it from its
     Content-Length, or after limit + 1 bytes, rather than reading it whole first)."""
-    from appshelf.deploy.errors import RemoteAccessError
+    from appshelf.errors import RemoteAccessError
 
     seaweed.client().put_object(Bucket=bucket, Key="log/checkpoint", Body=b"x" * 10_000)
     source, _ = read_published(_store(seaweed, f"s3://{bucket}"))

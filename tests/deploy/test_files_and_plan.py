@@ -8,12 +8,12 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from appshelf.deploy.errors import DeployRefusedError, SiteError
 from appshelf.deploy.files import Kind, content_disposition, content_type, kind_of
 from appshelf.deploy.plan import plan_deploy
 from appshelf.deploy.s3 import S3Target, invalidation_paths
 from appshelf.deploy.site import read_site
 from appshelf.deploy.state import RemoteObject, RemoteState
+from appshelf.errors import BuiltSiteError, DeployRefusedError
 from appshelf.signing.keys import RegistryKey, development_key
 from appshelf.signing.releaselog import make_rotation
 from appshelf.source.models import DeploySection
@@ -151,15 +151,15 @@ def test_a_tampered_site_is_not_uploaded(example_source: Path, tmp_path: Path) -
     site = tmp_path / "site"
     build(example_source, site)
     (site / "apps/kv-store/1.0.0/kv-store-1.0.0.tar.gz").write_bytes(b"changed")
-    with pytest.raises(SiteError, match=r"kv-store-1\.0\.0\.tar\.gz: missing or different"):
+    with pytest.raises(BuiltSiteError, match=r"kv-store-1\.0\.0\.tar\.gz: missing or different"):
         read_site(site)
     build(example_source, tmp_path / "s2")
     (tmp_path / "s2/index.json").write_bytes(b"{}")
-    with pytest.raises(SiteError, match=r"index\.json: missing or different"):
+    with pytest.raises(BuiltSiteError, match=r"index\.json: missing or different"):
         read_site(tmp_path / "s2")
     (tmp_path / "s3").mkdir()
     (tmp_path / "s3/snapshot.json").symlink_to(tmp_path / "s2/snapshot.json")
-    with pytest.raises(SiteError, match="symbolic link"):
+    with pytest.raises(BuiltSiteError, match="symbolic link"):
         read_site(tmp_path / "s3")
 
 

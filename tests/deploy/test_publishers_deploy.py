@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appshelf.client import RegistryClient, trusted_keys
-from appshelf.client.publisher import PublisherMissing
+from appshelf.errors import PublisherMissingError
 from publisher_helpers import declare, new_key, new_version, set_owners, sign
 
 from .test_log_deploy import Deployed, deployed  # noqa: F401 (the fixture)
@@ -48,7 +48,7 @@ def test_signed_version_deploys_and_takeover_is_refused(
         assert trusted.publisher is not None
         download = client.download_manifest(trusted, tmp_path / "dl")
         assert download.path.read_bytes() == (folder / f"{APP}-{NEW}.tar.gz").read_bytes()
-        with pytest.raises(PublisherMissing):
+        with pytest.raises(PublisherMissingError):
             client.manifest(APP, "1.1.1")
 
     set_owners(deployed.source, APP, ["mallory"])

@@ -22,10 +22,9 @@ from site_support import (
 )
 
 from appshelf.cli import main
-from appshelf.errors import SourceTreeError
+from appshelf.errors import SiteBuildError, SourceTreeError
 from appshelf.formats.consistent import plain_path
 from appshelf.formats.log import decode_bundle, decode_entry, tiles_for
-from appshelf.site import SiteError
 from appshelf.site.generator import filesize
 from appshelf.site.markdown import render_markdown, safe_link
 
@@ -203,7 +202,7 @@ def test_broken_override_template_is_a_clear_error(example_source: Path, tmp_pat
     )
     registry = example_source / "registry.toml"
     registry.write_text(registry.read_text() + '\n[site]\noverrides = "theme"\n')
-    with pytest.raises(SiteError, match=r"main.html: line 2: "):
+    with pytest.raises(SiteBuildError, match=r"main.html: line 2: "):
         build_site(example_source, tmp_path / "out")
     result = CliRunner().invoke(main, ["build", str(example_source), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1

@@ -21,9 +21,9 @@ import pydantic
 from appshelf.builder.outputs import OutputFile
 from appshelf.builder.plan import RegistryPlan
 from appshelf.builder.previous import MAX_INDEX_BYTES, SNAPSHOT_FILE, FolderSource
-from appshelf.errors import OutputError
+from appshelf.errors import JsonRejectedError, OutputError
 from appshelf.formats.bins import pins_through_bins
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.consistent import consistent_path, plain_path
 from appshelf.formats.documents import AppDetail, FileDigest, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT, tiles_for
@@ -117,7 +117,7 @@ def _current_snapshot(folder: FolderSource) -> Snapshot | None:
         if raw is None:
             return None
         return Signed[Snapshot].model_validate(loads_bounded(raw)).signed
-    except (OutputError, JsonRejected, pydantic.ValidationError):
+    except (OutputError, JsonRejectedError, pydantic.ValidationError):
         return None  # nothing to keep: the build reads (and checks) it separately
 
 
@@ -128,7 +128,7 @@ def _manifest_copies(folder: FolderSource, app_copy: str) -> set[str]:
         if raw is None:
             return set()
         detail = AppDetail.model_validate(loads_bounded(raw))
-    except (OutputError, JsonRejected, pydantic.ValidationError):
+    except (OutputError, JsonRejectedError, pydantic.ValidationError):
         return set()
     return {
         consistent_path(entry.manifest_path, entry.manifest.sha256)

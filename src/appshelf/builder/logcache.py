@@ -14,14 +14,9 @@ import stat
 from pathlib import Path
 
 from appshelf.builder.cache import CACHE_DIR
-from appshelf.formats.log import (
-    Checkpoint,
-    LogFormatError,
-    encode_bundle,
-    parse_note,
-    split_entries,
-)
-from appshelf.signing.releaselog import LogError, LogState, replay
+from appshelf.errors import LogError, LogFormatError
+from appshelf.formats.log import Checkpoint, encode_bundle, parse_note, split_entries
+from appshelf.signing.releaselog import LogState, replay
 
 _MAX_LOG = 1 << 30
 _MAX_CHECKPOINT = 4096

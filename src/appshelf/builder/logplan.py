@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from appshelf.errors import Problem, SigningKeyError
+from appshelf.errors import LogError, Problem, SigningKeyError
 from appshelf.formats.documents import FileDigest, VersionEntry
 from appshelf.formats.log import (
     CHECKPOINT,
@@ -37,7 +37,7 @@ from appshelf.formats.log import (
 from appshelf.formats.merkle import MemoryTree
 from appshelf.signing.keys import RegistryKey
 from appshelf.signing.note import sign_checkpoint
-from appshelf.signing.releaselog import LogError, LoggedRelease, LogState, check_rotation
+from appshelf.signing.releaselog import LoggedRelease, LogState, check_rotation
 from appshelf.source.lifecycle import WantedStanding
 
 

@@ -5,8 +5,10 @@ keys of its source folder's entries (taken before the folder was read:
 source/fingerprint.py), a salt covering everything else its files depend on
 (appshelf's version, registry.toml as validated, the base URL, the source root, the
 generators and their templates), the signing key id, its summary (what the shared
-files take from it), and each of its output files under `apps/<key>/` with its token
-(digest or fingerprint) and its stat key as written.
+files take from it) and its fragments of registry.json and index.json (the bytes the
+canonical encoder wrote for it, spliced into the next build's), and each of its output
+files under `apps/<key>/` with its token (digest or fingerprint) and its stat key as
+written.
 
 The next build reuses an app only when all of these still hold: the same source
 entries (one lstat each), the same salt and key, and every output file still as
@@ -32,14 +34,15 @@ from pydantic import BaseModel, ConfigDict
 from appshelf import __version__
 from appshelf.builder.cache import BuildCache
 from appshelf.builder.outputs import OutputFile, OutputFiles
-from appshelf.builder.plan import AppSummary, PlannedApp, RegistryPlan, ReusedApp
+from appshelf.builder.plan import AppFragments, AppSummary, PlannedApp, RegistryPlan, ReusedApp
 from appshelf.filestat import StatKey
 from appshelf.source.fingerprint import current_digest, keys_digest
 from appshelf.source.models import RegistryConfig
 from appshelf.source.tree import SourceTree, UnchangedApp
 
-MEMO_FORMAT = 5  # bump when what a record means changes (3: icons checked by content,
-# 4: an icon named by app.toml is published under that name, 5: content-addressed copies)
+MEMO_FORMAT = 6  # bump when what a record means changes (3: icons checked by content,
+# 4: an icon named by app.toml is published under that name, 5: content-addressed copies,
+# 6: index fragments)
 
 
 class AppRecord(BaseModel):
@@ -56,6 +59,27 @@ class AppRecord(BaseModel):
     output_names: str  # its output files (all under apps/<key>/)
     output_digest: str
     pinned: dict[str, tuple[str, int]]  # app.json, versions.json -> (sha256, size)
+    # The app's canonical bytes in registry.json (none for a template) and index.json.
+    flows_fragment: str | None
+    index_fragment: str
+
+    def fragments(self) -> AppFragments | None:
+        """The fragments, when each is one JSON object, the index entry is this app's, and
+        registry.json's is there exactly when the app is no template. A record is input
+        like any other: a bad fragment would break, or add to, the files it is spliced
+        into. (These checks catch damage, not a forger: whoever can write the cache can
+        write the output files it vouches for.)"""
+        flows, entry = self.flows_fragment, _object(self.index_fragment)
+        if entry is None or entry.get("key") != self.summary.key:
+            return None
+        if (flows is None) != (self.summary.index.kind is not None):
+            return None
+        if flows is not None and _object(flows) is None:
+            return None
+        try:
+            return AppFragments(_bytes(flows), self.index_fragment.encode())
+        except UnicodeEncodeError:  # a lone surrogate
+            return None
 
 
 @runtime_checkable
@@ -118,12 +142,14 @@ class AppMemo:
         intact = [self._intact(candidate) for candidate in candidates]
         found: dict[Path, UnchangedApp] = {}
         for (folder, record), same in zip(candidates, intact, strict=True):
-            if not same:
+            fragments = record.fragments() if same else None
+            if fragments is None:
                 continue
             # Digest and size only: the snapshot pins them; the files stay as they are.
             pinned = {path: OutputFile(sha, size) for path, (sha, size) in record.pinned.items()}
             paths = record.output_names.split("\n")
-            self.reused[folder.name] = (record, ReusedApp(record.summary, pinned, paths))
+            reused = ReusedApp(record.summary, pinned, paths, fragments)
+            self.reused[folder.name] = (record, reused)
             found[folder] = UnchangedApp(
                 folder.name, folder, record.versions, tuple((d, v) for d, v in record.dependencies)
             )
@@ -206,11 +232,32 @@ class AppMemo:
                 output_names="\n".join(path for path, _ in outputs),
                 output_digest=keys_digest(stat for _, stat in outputs),
                 pinned=pinned,
+                flows_fragment=_text(plan.fragments[key].flows),
+                index_fragment=plan.fragments[key].index.decode(),
             )
             rows.append((key, record.model_dump_json().encode()))
         gone = set(self._known_rows()) - set(summaries)
         self.cache.forget("apps", [*sorted(gone), *sorted(planned - set(dict(rows)))])
         self.cache.store_apps(rows)
+
+
+def _object(text: str) -> dict[str, object] | None:
+    """One JSON object, nothing around it (canonical bytes have no spaces outside strings)."""
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _text(fragment: bytes | None) -> str | None:
+    return fragment.decode() if fragment is not None else None
+
+
+def _bytes(fragment: str | None) -> bytes | None:
+    return fragment.encode() if fragment is not None else None
 
 
 def _dependencies(app: PlannedApp) -> list[tuple[str, str]]:

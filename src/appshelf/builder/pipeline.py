@@ -37,13 +37,12 @@ from appshelf.builder.previous import (
 from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
 from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
 from appshelf.builder.writer import recover_interrupted, write_tree
-from appshelf.errors import OutputError, Problem, SigningKeyError, SourceTreeError
+from appshelf.errors import BundleError, OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.filehash import FileHash, HashStats, hash_files
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
-from appshelf.formats.mpk import BundleError
 from appshelf.formats.mpkverify import check_production
 from appshelf.formats.schemas import schema_files
 from appshelf.mirrors.anip import anip_files
@@ -283,8 +282,15 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
 
     Raises:
         SourceTreeError: the source has problems (all of them are listed).
-        OutputError: the output cannot be written safely (nothing is changed then).
+        OutputError: the output cannot be written safely (nothing is changed then), or
+            the published state (`options.previous`, `options.previous_source`, or the
+            output itself) is missing (without `new_registry`), present (with it),
+            damaged, or not one this key may continue.
         SigningKeyError: no usable signing key.
+        RemoteAccessError: `options.previous_source` (a bucket or web host) cannot be
+            read.
+        SiteBuildError: a generator in `options.generators` (the HTML site) cannot
+            render one of its templates.
     """
     options = options or BuildOptions()
     started = time.perf_counter()

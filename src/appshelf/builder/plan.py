@@ -32,7 +32,14 @@ from appshelf.errors import Problem, SourceTreeError
 from appshelf.filehash import FileHash
 from appshelf.formats.appr import PINS as APPR_PINS
 from appshelf.formats.bins import bin_prefix, bits_for, names_in, split_pins
-from appshelf.formats.canonical import format_timestamp, model_to_json, parse_timestamp
+from appshelf.formats.canonical import (
+    canonical_array,
+    canonical_json,
+    canonical_object,
+    format_timestamp,
+    model_to_json,
+    parse_timestamp,
+)
 from appshelf.formats.documents import (
     AppDetail,
     AppMetadata,
@@ -54,7 +61,6 @@ from appshelf.formats.documents import (
 from appshelf.formats.flows import (
     BlockStyle,
     FlowsApp,
-    FlowsRegistry,
     FlowsVersion,
     FlowsVersions,
 )
@@ -118,14 +124,34 @@ class AppSummary(BaseModel):
 
 
 @dataclass(frozen=True)
+class AppFragments:
+    """The exact bytes one app contributes to the shared indexes, as the canonical encoder
+    writes them: its member value in registry.json (None for a template: Flows lists no
+    templates) and its entry in index.json. Kept with an app's record, so a rebuild
+    splices them instead of encoding and validating every app again."""
+
+    flows: bytes | None
+    index: bytes
+
+
+def app_fragments(summary: AppSummary) -> AppFragments:
+    """Each fragment is the app's part of the full document, encoded on its own: JCS
+    writes a value the same wherever it stands (formats/canonical.py)."""
+    flows = model_to_json(summary.flows) if summary.index.kind is None else None
+    return AppFragments(flows, model_to_json(summary.index))
+
+
+@dataclass(frozen=True)
 class ReusedApp:
-    """An unchanged app (builder/memo.py): its summary, the files the snapshot pins
-    (app.json and versions.json, digest and size only), and the paths of all its output
-    files, which the caller checked are still on disk as the last build wrote them."""
+    """An unchanged app (builder/memo.py): its summary and index fragments, the files the
+    snapshot pins (app.json and versions.json, digest and size only), and the paths of
+    all its output files, which the caller checked are still on disk as the last build
+    wrote them."""
 
     summary: AppSummary
     pinned: OutputFiles
     paths: list[str]
+    fragments: AppFragments
 
 
 @dataclass
@@ -144,6 +170,7 @@ class RegistryPlan:
     log: LogState | None = None  # the release log with this build's entries (the site's history)
     # Every pinned file, directly by the snapshot or through a bin (docs/spec.md 4.8).
     pinned: dict[str, FileDigest] = field(default_factory=dict)
+    fragments: dict[str, AppFragments] = field(default_factory=dict)  # every app, by key
 
 
 @dataclass
@@ -188,7 +215,8 @@ def plan_registry(
     """Plan every JSON document and append what is new to `log`.
 
     `reused` apps are not planned again: their files are taken as they are, and their
-    summaries go into the shared files, which are always rebuilt from every app.
+    summaries and fragments go into the shared files, which are always rebuilt from
+    every app (registry.json and index.json spliced from the fragments).
 
     Raises:
         SourceTreeError: every problem, among them each logged release that the source
@@ -201,26 +229,26 @@ def plan_registry(
     _check_nothing_dropped(ctx, planned_apps, {app.summary.key for app in reused})
     if ctx.problems:
         raise SourceTreeError(ctx.problems)
+    planned_summaries = [app_summary(base, planned) for planned in planned_apps]
     summaries = sorted(
-        [app_summary(base, planned) for planned in planned_apps] + [app.summary for app in reused],
-        key=lambda summary: summary.key,
+        planned_summaries + [app.summary for app in reused], key=lambda summary: summary.key
     )
+    fragments = {s.key: app_fragments(s) for s in planned_summaries}
     reused_paths: set[str] = set()
     for app in reused:
         files.update(app.pinned)
         reused_paths.update(app.paths)
+        fragments[app.summary.key] = app.fragments
+    fragments = {s.key: fragments[s.key] for s in summaries}  # by key, as index.json lists
 
-    flows_registry = FlowsRegistry(
-        apps={s.key: s.flows for s in summaries if s.index.kind is None}  # no templates
-    )
-    files["registry.json"] = OutputFile.from_bytes(model_to_json(flows_registry))
+    files["registry.json"] = OutputFile.from_bytes(registry_json(fragments))
     index = RegistryIndex(
         registry=base,
         name=tree.config.registry.name,
         description=tree.config.registry.description,
         apps=[summary.index for summary in summaries],
     )
-    files["index.json"] = OutputFile.from_bytes(model_to_json(index))
+    files["index.json"] = OutputFile.from_bytes(index_json(index, fragments))
     keys = _keys_document(tree, key, log)
     files["keys.json"] = OutputFile.from_bytes(model_to_json(keys))
     if tree.identities is not None:  # only registries with publishers have it
@@ -229,8 +257,42 @@ def plan_registry(
     if listing is not None:
         files[TEMPLATES_FILE] = OutputFile.from_bytes(model_to_json(listing))
     return RegistryPlan(
-        tree, files, planned_apps, index, keys, summaries, reused_paths, warnings, log=log
+        tree,
+        files,
+        planned_apps,
+        index,
+        keys,
+        summaries,
+        reused_paths,
+        warnings,
+        log=log,
+        fragments=fragments,
     )
+
+
+def registry_json(fragments: Mapping[str, AppFragments]) -> bytes:
+    """registry.json (`FlowsRegistry`), spliced: `{"apps":{...}}` with each app's member
+    in RFC 8785 order, templates left out.
+
+    Args:
+        fragments: every app's fragments, by key.
+    """
+    apps = {key: part.flows for key, part in fragments.items() if part.flows is not None}
+    return canonical_object({"apps": canonical_object(apps)})
+
+
+def index_json(index: RegistryIndex, fragments: Mapping[str, AppFragments]) -> bytes:
+    """index.json, spliced: `index` without its apps encoded as usual, and `apps` the
+    entries' fragments in the order of `fragments` (by key).
+
+    Args:
+        index: the document; its `apps` are not read (the fragments are those bytes).
+        fragments: every app's fragments, in index.json's order.
+    """
+    head = index.model_dump(mode="json", exclude_none=True, by_alias=True, exclude={"apps"})
+    members = {name: canonical_json(value) for name, value in head.items()}
+    members["apps"] = canonical_array(part.index for part in fragments.values())
+    return canonical_object(members)
 
 
 def _check_nothing_dropped(

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import pydantic
 
-from appshelf.errors import OutputError
+from appshelf.errors import CheckpointError, LogError, LogFormatError, OutputError, SignatureError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import AppDetail, KeysDocument, Signed, Snapshot, VersionEntry
@@ -35,14 +35,13 @@ from appshelf.formats.log import (
     CHECKPOINT,
     TILE_WIDTH,
     Checkpoint,
-    LogFormatError,
     decode_bundle,
     log_origin,
     tile_path,
 )
-from appshelf.signing.envelope import SignatureError, trusted_keys_from_hex, verify_envelope
-from appshelf.signing.note import CheckpointError, verify_checkpoint
-from appshelf.signing.releaselog import LogError, LogState, verify_log
+from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
+from appshelf.signing.note import verify_checkpoint
+from appshelf.signing.releaselog import LogState, verify_log
 
 SNAPSHOT_FILE = "snapshot.json"
 MAX_INDEX_BYTES = 64 << 20  # one index file (app.json of a large app, registry.json)
@@ -58,8 +57,8 @@ class PublishedSource(Protocol):
         """The file's bytes, None when it does not exist.
 
         Raises:
-            OutputError or a deploy RemoteAccessError: it exists but cannot be read, or is
-                larger than `limit`.
+            OutputError: it exists but cannot be read, or is larger than `limit`.
+            RemoteAccessError: the same, from a bucket or web host (deploy's sources).
         """
         ...
 

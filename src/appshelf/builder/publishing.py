@@ -19,21 +19,15 @@ from dataclasses import dataclass
 import nacl.signing
 
 from appshelf.builder.logplan import Release
-from appshelf.errors import Problem
+from appshelf.errors import LogError, Problem, StatementError, UnknownSignerError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import FileDigest, ManifestPublisher, Signed
 from appshelf.formats.log import OwnersEntry, OwnersSigner
 from appshelf.formats.publishers import Publisher, PublishersDocument
 from appshelf.formats.statement import OWNERS_DIR, STATEMENT_FILE, ReleaseStatement
 from appshelf.signing.owners import peek_owners_change, verify_owners_change
-from appshelf.signing.releaselog import LogError, LoggedRelease, LogState
-from appshelf.signing.statement import (
-    StatementError,
-    UnknownSignerError,
-    read_statement,
-    statement_signers,
-    verify_statement,
-)
+from appshelf.signing.releaselog import LoggedRelease, LogState
+from appshelf.signing.statement import read_statement, statement_signers, verify_statement
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
 
 SIGN_HINT = "the publisher writes it with `appshelf sign-release`"

@@ -105,7 +105,31 @@ def command(
         else:
             show_report(report)
         return
-    # Build on exactly the state that the deploy's conditional writes will expect.
+    _build_and_deploy(
+        source,
+        output,
+        options,
+        deploy_target,
+        s3,
+        base_url=base_url,
+        no_inbox=no_inbox,
+        as_json=as_json,
+    )
+
+
+def _build_and_deploy(
+    source: Path,
+    output: Path,
+    options: BuildOptions,
+    deploy_target: str,
+    s3: dict[str, Any],
+    *,
+    base_url: str | None,
+    no_inbox: bool,
+    as_json: bool,
+) -> None:
+    """`build --deploy`: build on exactly the state that the deploy's conditional writes
+    will expect, taking in the publishers' inbox, then deploy."""
     deploy_options = make_options(DeploySection(), s3, quiet=as_json)
     store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
     options.previous_source, state = read_published(store, deploy_options.client.jobs)
@@ -115,11 +139,9 @@ def command(
     warnings, restored = restore_ingested(store, state, source)
     for warning in warnings:
         click.secho(f"Warning: {warning}", err=True, fg="yellow")
-    # Statements name the registry.toml address; a --base-url build accepts that one too.
-    urls = {read_registry_config(source).registry.base_url}
-    urls |= {base_url if base_url.endswith("/") else base_url + "/"} if base_url else set()
+    urls = _statement_urls(source, base_url)
     try:
-        with ingest_inbox(store, state, source, frozenset(urls)) as ingest:
+        with ingest_inbox(store, state, source, urls) as ingest:
             report = build_registry(source, output, options)  # also validates registry.toml
             deploy_options = replace(deploy_options, config=deploy_config(source))
             deployed = deploy_site(output, deploy_target, deploy_options, state=state, store=store)
@@ -138,6 +160,14 @@ def command(
     show_report(report)
     show_deploy_report(deployed)
     show_ingest(ingest)
+
+
+def _statement_urls(source: Path, base_url: str | None) -> frozenset[str]:
+    """Statements name the registry.toml address; a --base-url build accepts that one too."""
+    urls = {read_registry_config(source).registry.base_url}
+    if base_url:
+        urls.add(base_url if base_url.endswith("/") else base_url + "/")
+    return frozenset(urls)
 
 
 def show_ingest(ingest: Ingest) -> None:

@@ -13,8 +13,8 @@ import click
 
 from appshelf.client import RegistryClient, trusted_keys
 from appshelf.client.config import lookup
-from appshelf.client.errors import UnknownApp
 from appshelf.client.resolve import Plan, resolve
+from appshelf.errors import UnknownAppError
 from appshelf.formats.documents import AppDetail
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -142,7 +142,7 @@ def resolve_with(client: RegistryClient, requirements: tuple[str, ...], prerelea
     def app(key: str) -> AppDetail | None:
         try:
             return client.app(key)
-        except UnknownApp:
+        except UnknownAppError:
             return None
 
     return resolve(

@@ -16,9 +16,10 @@ from appshelf.cli.client_options import (
     resolve_with,
     trust_options,
 )
-from appshelf.client.client import Download
-from appshelf.client.errors import ClientUsageError
-from appshelf.client.lock import check_lock, read_lock
+from appshelf.client.client import Download, RegistryClient
+from appshelf.client.lock import LockFile, check_lock, read_lock
+from appshelf.client.trusted import TrustedManifest
+from appshelf.errors import ClientUsageError
 from appshelf.formats.documents import Manifest
 
 
@@ -78,25 +79,38 @@ def command(
     location = registry or (lock.registry if lock is not None else None)
     if location is None:
         raise ClientUsageError("no registry: pass --registry URL|FOLDER")
-    downloads: list[Download] = []
     with make_client(location, trust) as client:
         if lock is not None:
-            manifests = check_lock(client, lock)
-            for trusted in manifests:
-                _warn_standing(trusted.manifest)
+            manifests = _locked(client, lock)
         else:
-            plan = resolve_with(client, requirements, prerelease)
-            for item in plan.installs:
-                if item.entry.yanked:
-                    click.secho(
-                        f"Warning: {item.app} {item.version} is yanked ({item.entry.yanked}); "
-                        "fetching it because it is pinned exactly",
-                        err=True,
-                        fg="yellow",
-                    )
-            manifests = [client.manifest(i.app, i.version) for i in plan.installs]
-        for trusted in manifests:
-            downloads.append(client.download_manifest(trusted, dest))
+            manifests = _resolved(client, requirements, prerelease)
+        downloads = [client.download_manifest(trusted, dest) for trusted in manifests]
+    _show(downloads, dest, as_json)
+
+
+def _locked(client: RegistryClient, lock: LockFile) -> list[TrustedManifest]:
+    manifests = check_lock(client, lock)
+    for trusted in manifests:
+        _warn_standing(trusted.manifest)
+    return manifests
+
+
+def _resolved(
+    client: RegistryClient, requirements: tuple[str, ...], prerelease: bool
+) -> list[TrustedManifest]:
+    plan = resolve_with(client, requirements, prerelease)
+    for item in plan.installs:
+        if item.entry.yanked:
+            click.secho(
+                f"Warning: {item.app} {item.version} is yanked ({item.entry.yanked}); "
+                "fetching it because it is pinned exactly",
+                err=True,
+                fg="yellow",
+            )
+    return [client.manifest(i.app, i.version) for i in plan.installs]
+
+
+def _show(downloads: list[Download], dest: Path, as_json: bool) -> None:
     if as_json:
         rows = [
             {

@@ -21,25 +21,13 @@ import nacl.signing
 from appshelf.deploy import S3Store
 from appshelf.deploy.files import SNAPSHOT
 from appshelf.deploy.inbox import InboxItem, InboxScan, TrustedFor, clear_ingested, read_inbox
-from appshelf.deploy.ingested import (
-    IngestedError,
-    Restored,
-    fetch_recorded,
-    read_record,
-    recorded,
-    write_record,
-)
+from appshelf.deploy.ingested import Restored, fetch_recorded, read_record, recorded, write_record
 from appshelf.deploy.state import RemoteState
-from appshelf.errors import AppshelfError
+from appshelf.errors import AppshelfError, IngestedError, InputFileError, PublishError
 from appshelf.formats.statement import STATEMENT_FILE
-from appshelf.inputfile import InputFileError, read_input_file
+from appshelf.inputfile import read_input_file
 from appshelf.source.tree import load_source_tree
-from appshelf.source.versionfolder import (
-    PublishError,
-    WrittenVersion,
-    remove_version,
-    write_version,
-)
+from appshelf.source.versionfolder import WrittenVersion, remove_version, write_version
 
 
 @dataclass

@@ -14,8 +14,8 @@ from appshelf.cli.client_options import (
     registry_option,
     trust_options,
 )
-from appshelf.client.errors import UnknownApp
 from appshelf.client.log import app_history, read_log
+from appshelf.errors import UnknownAppError
 
 
 @click.command("log")
@@ -30,7 +30,7 @@ def command(app: str, registry: str, trust: Trust, as_json: bool) -> None:
         registry_url = client.snapshot.registry
     rows = app_history(verified.state, app)
     if not rows:
-        raise UnknownApp(f"no app {app!r} in the release log of {registry_url}")
+        raise UnknownAppError(f"no app {app!r} in the release log of {registry_url}")
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
         return

@@ -15,13 +15,13 @@ from appshelf.cli.deploy import check_endpoint_url
 from appshelf.cli.ingest import owner_keys
 from appshelf.deploy import ClientOptions, S3Store, S3Target
 from appshelf.deploy.inbox import check_signer, publish_to_inbox
-from appshelf.errors import AppshelfError
+from appshelf.errors import AppshelfError, InputFileError, PublishError, StatementError
 from appshelf.formats.documents import Signed
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, ReleaseStatement
-from appshelf.inputfile import InputFileError, read_input_file
-from appshelf.signing.statement import StatementError, read_statement
+from appshelf.inputfile import read_input_file
+from appshelf.signing.statement import read_statement
 from appshelf.source.tree import read_registry_config
-from appshelf.source.versionfolder import PublishError, check_names, write_version
+from appshelf.source.versionfolder import check_names, write_version
 
 
 def read_statement_file(path: Path) -> tuple[bytes, Signed[ReleaseStatement]]:

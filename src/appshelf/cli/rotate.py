@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from appshelf.builder.tufrepo import handover_root
-from appshelf.errors import SigningKeyError
+from appshelf.errors import InputFileError, SigningKeyError
 from appshelf.formats.canonical import format_timestamp
-from appshelf.inputfile import InputFileError, read_input_file
+from appshelf.inputfile import read_input_file
 from appshelf.signing.keys import RegistryKey, load_key_file
 from appshelf.signing.releaselog import make_rotation
 from appshelf.source.rotations import MAX_TUF_ROOT_BYTES, ROTATIONS_DIR, tuf_handover_path

@@ -16,8 +16,8 @@ from appshelf.cli.client_options import (
     registry_option,
     trust_options,
 )
-from appshelf.client.errors import UnknownVersion
 from appshelf.client.publisher import PublisherVerified
+from appshelf.errors import UnknownVersionError
 from appshelf.formats.documents import AppDetail, VersionEntry
 
 
@@ -36,7 +36,7 @@ def _version_row(entry: VersionEntry) -> dict[str, Any]:
 def _newest(app: AppDetail) -> VersionEntry:
     usable = [v for v in app.versions if not v.yanked] or app.versions
     if not usable:
-        raise UnknownVersion(f"{app.key} has no published versions")
+        raise UnknownVersionError(f"{app.key} has no published versions")
     return usable[0]  # app.json lists the newest first
 
 

@@ -17,23 +17,24 @@ import click
 import pydantic
 
 from appshelf.builder.pipeline import build_clock
-from appshelf.errors import AppshelfError, SigningKeyError
+from appshelf.errors import (
+    InputFileError,
+    PublisherError,
+    SigningKeyError,
+    StatementError,
+)
 from appshelf.filehash import hash_file
 from appshelf.formats.canonical import format_timestamp
 from appshelf.formats.statement import OWNERS_DIR, STATEMENT_FILE, StatementArtifact
-from appshelf.inputfile import InputFileError, read_input_file
+from appshelf.inputfile import read_input_file
 from appshelf.signing.keys import RegistryKey, select_signing_key
 from appshelf.signing.owners import make_owners_change
-from appshelf.signing.statement import StatementError, make_statement
+from appshelf.signing.statement import make_statement
 from appshelf.source.models import ARTIFACT_NAME_RE, AppConfig, ReleaseConfig, check_identities
 from appshelf.source.tree import MAX_CONFIG_BYTES, read_registry_config
 
 PUBLISHER_KEY_ENV = "APPSHELF_PUBLISHER_KEY"
 _DEPENDENCY = re.compile(r"([a-z0-9][a-z0-9_-]{0,63})=(.+)")
-
-
-class PublisherError(AppshelfError):
-    """A publisher's command was given something it cannot sign."""
 
 
 def publisher_key(key_file: Path | None) -> RegistryKey:

@@ -14,8 +14,8 @@ from appshelf.cli.client_options import (
     registry_option,
     trust_options,
 )
-from appshelf.client.errors import ClientUsageError
-from appshelf.client.verify import VerificationFailed, VerifyReport, verify_registry
+from appshelf.client.verify import VerifyReport, verify_registry
+from appshelf.errors import ClientUsageError, VerificationFailedError
 
 
 @click.command("verify")
@@ -53,7 +53,7 @@ def command(
     else:
         show(report, artifacts)
     if not report.ok:
-        raise VerificationFailed(
+        raise VerificationFailedError(
             f"{len(report.failures)} problem(s) found in {location}; do not use this registry "
             "until they are fixed"
         )

@@ -9,9 +9,9 @@ so a channel the log never recorded is refused even when app.json is signed.
 from __future__ import annotations
 
 from appshelf.client import trusted as t
-from appshelf.client.errors import InconsistentMetadata, LogInconsistent, UnknownChannel
 from appshelf.client.log import logged_entry
 from appshelf.client.transport import Transport
+from appshelf.errors import InconsistentMetadataError, LogInconsistentError, UnknownChannelError
 from appshelf.formats.documents import AppDetail
 from appshelf.formats.log import ChannelEntry
 
@@ -20,15 +20,15 @@ def app_channel(detail: AppDetail, channel: str) -> tuple[str, int]:
     """The version a channel of a verified app.json names, and its log entry's index.
 
     Raises:
-        UnknownChannel: the app has no such channel.
-        InconsistentMetadata: the channel names a version app.json does not list.
+        UnknownChannelError: the app has no such channel.
+        InconsistentMetadataError: the channel names a version app.json does not list.
     """
     ref = (detail.channels or {}).get(channel)
     if ref is None:
         known = ", ".join(sorted(detail.channels or {})) or "none"
-        raise UnknownChannel(f"{detail.key}@{channel}: no such channel (channels: {known})")
+        raise UnknownChannelError(f"{detail.key}@{channel}: no such channel (channels: {known})")
     if all(entry.version != ref.version for entry in detail.versions):
-        raise InconsistentMetadata(
+        raise InconsistentMetadataError(
             f"{t.app_path(detail.key)}: channel {channel!r} names version {ref.version}, "
             "which it does not list"
         )
@@ -41,9 +41,9 @@ def checked_channel(
     """The version `channel` names, once its log entry is proven to set exactly it.
 
     Raises:
-        UnknownChannel: the app has no such channel.
-        InconsistentMetadata: app.json's channel names a version it does not list.
-        LogInconsistent: the log entry app.json names is not in the signed log or does
+        UnknownChannelError: the app has no such channel.
+        InconsistentMetadataError: app.json's channel names a version it does not list.
+        LogInconsistentError: the log entry app.json names is not in the signed log or does
             not set this channel to this version.
     """
     version, index = app_channel(detail, channel)
@@ -53,7 +53,7 @@ def checked_channel(
         channel,
         version,
     ):
-        raise LogInconsistent(
+        raise LogInconsistentError(
             f"{t.app_path(detail.key)}: channel {channel!r} -> {version} names release log "
             f"entry {index}, which does not set it"
         )

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from appshelf.client import trusted as t
 from appshelf.client.channels import checked_channel
-from appshelf.client.errors import ClientUsageError, Malformed, RepositoryError, UnknownVersion
 from appshelf.client.files import atomic_file
 from appshelf.client.keys import TrustedKeys, check_dev_key
 from appshelf.client.log import check_log_head
@@ -27,6 +26,7 @@ from appshelf.client.transport import (
     Transport,
     read_all,
 )
+from appshelf.errors import ClientUsageError, MalformedError, RepositoryError, UnknownVersionError
 from appshelf.formats.documents import (
     AppDetail,
     FileDigest,
@@ -111,10 +111,10 @@ class RegistryClient:
             default `$APPSHELF_CA_FILE`, the requests/OpenSSL variables, else the
             system trust store.
         require_publisher: Refuse every version whose manifest names no publisher
-            (`PublisherMissing`); a named publisher's statement is always checked.
+            (`PublisherMissingError`); a named publisher's statement is always checked.
 
     Raises:
-        UntrustedKeyConfig: `keys` holds the development key without `allow_dev_key`.
+        UntrustedKeyConfigError: `keys` holds the development key without `allow_dev_key`.
         ClientUsageError: No keys, a `location` that is neither a URL nor a folder, or
             an unusable `ca_file`.
     """
@@ -176,13 +176,14 @@ class RegistryClient:
             The verified snapshot, now the one every other method reads through.
 
         Raises:
-            RepositoryError: The snapshot fails verification: `BadSignature`,
-                `UnknownKey`, `Expired`, `Rollback` (older than one seen before),
-                `InconsistentMetadata` (signed for another registry), `Malformed`,
-                `LengthExceeded` or `LogInconsistent` (its release log does not extend
-                the one accepted before: a rewritten or forked history).
-            TransportError: It could not be read (`NotFound`, `Timeout`,
-                `ConnectionFailed`, `TooManyRedirects`).
+            RepositoryError: The snapshot fails verification: `BadSignatureError`,
+                `UntrustedSignatureError`, `ExpiredError`, `RollbackError` (older than one
+                seen before), `InconsistentMetadataError` (signed for another registry),
+                `MalformedError`, `LengthExceededError` or `LogInconsistentError` (its
+                release log does not extend the one accepted before: a rewritten or forked
+                history).
+            TransportError: It could not be read (`NotFoundError`, `RegistryTimeoutError`,
+                `ConnectionFailedError`, `TooManyRedirectsError`).
             StateError: The rollback state cannot be read or written.
         """
         data = read_all(self.transport, t.SNAPSHOT_PATH, self.limits.snapshot, t.SNAPSHOT_PATH)
@@ -221,21 +222,23 @@ class RegistryClient:
             Its bytes, equal in SHA-256 and length to the snapshot's pin.
 
         Raises:
-            Malformed: The snapshot does not pin `relpath`.
-            DigestMismatch: The file differs from its pin.
-            LengthExceeded: It is longer than its pin.
+            MalformedError: The snapshot does not pin `relpath`.
+            DigestMismatchError: The file differs from its pin.
+            LengthExceededError: It is longer than its pin.
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         self.read_bins(self.snapshot.missing_bins([relpath]))
         pin = self.snapshot.pin(relpath)
         if pin is None:
-            raise Malformed(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
+            raise MalformedError(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
         return self._read(relpath, pin)
 
     def _read(self, relpath: str, pin: FileDigest) -> bytes:
-        # Read at most the pinned length: one byte more is refused as LengthExceeded.
+        # Read at most the pinned length: one byte more is refused as LengthExceededError.
         where = self.snapshot.location(relpath, pin)
         data = read_all(self.transport, where, pin.length, relpath)
         t.check_digest(data, pin, relpath)
@@ -251,8 +254,9 @@ class RegistryClient:
 
         Raises:
             RepositoryError: The snapshot (if not yet fetched) or a bin fails
-                verification (`Malformed`, `DigestMismatch`, `LengthExceeded`,
-                `InconsistentMetadata`: a bin of another build, position or registry).
+                verification (`MalformedError`, `DigestMismatchError`,
+                `LengthExceededError`, `InconsistentMetadataError`: a bin of another
+                build, position or registry).
             TransportError: A file could not be read.
         """
         snap = self.snapshot
@@ -261,7 +265,7 @@ class RegistryClient:
                 continue
             pin = snap.snapshot.meta.get(relpath)
             if pin is None:
-                raise Malformed(f"{relpath}: not a bin the snapshot pins")
+                raise MalformedError(f"{relpath}: not a bin the snapshot pins")
             t.verify_bin(snap, relpath, self._read(relpath, pin))
 
     def index(self) -> RegistryIndex:
@@ -274,6 +278,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return t.parse_document(
             self.snapshot, "index.json", RegistryIndex, self.read_pinned("index.json")
@@ -289,6 +295,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         if TEMPLATES_PATH not in self.snapshot.snapshot.meta:
             return TemplatesIndex(registry=self.snapshot.registry, templates=[])
@@ -307,6 +315,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return t.parse_document(
             self.snapshot, "keys.json", KeysDocument, self.read_pinned("keys.json")
@@ -322,6 +332,8 @@ class RegistryClient:
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return t.parse_document(
             self.snapshot, "registry.json", FlowsRegistry, self.read_pinned("registry.json")
@@ -336,6 +348,8 @@ class RegistryClient:
         Raises:
             RepositoryError: The snapshot fails verification.
             TransportError: It could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         self.read_bins()
         return self.snapshot.app_keys()
@@ -350,11 +364,13 @@ class RegistryClient:
             The app with every version, each pinning its manifest.
 
         Raises:
-            UnknownApp: The snapshot pins no app `key`.
-            InconsistentMetadata: The app.json describes another app.
+            UnknownAppError: The snapshot pins no app `key`.
+            InconsistentMetadataError: The app.json describes another app.
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         if key not in self._apps:
             self.read_bins(self.snapshot.missing_bins([t.app_path(key)]))
@@ -373,10 +389,12 @@ class RegistryClient:
             The version, once its `channel` log entry is proven (client/channels.py).
 
         Raises:
-            UnknownApp: The snapshot pins no app `key`.
-            UnknownChannel: The app has no such channel.
+            UnknownAppError: The snapshot pins no app `key`.
+            UnknownChannelError: The app has no such channel.
             RepositoryError: app.json or the log entry fails verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return checked_channel(self.transport, self.snapshot, self.app(key), channel)
 
@@ -390,12 +408,14 @@ class RegistryClient:
             The parsed versions document.
 
         Raises:
-            UnknownApp: The snapshot pins no app `key`.
-            InconsistentMetadata: versions.json does not list exactly app.json's
+            UnknownAppError: The snapshot pins no app `key`.
+            InconsistentMetadataError: versions.json does not list exactly app.json's
                 versions and artifacts.
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         self.read_bins(self.snapshot.missing_bins([t.app_path(key)]))
         t.require_app(self.snapshot, key)
@@ -417,17 +437,19 @@ class RegistryClient:
             The entry, with its artifact and the pin of its manifest.
 
         Raises:
-            UnknownApp: The snapshot pins no app `key`.
-            UnknownVersion: The app has no such version (the message lists those it has).
+            UnknownAppError: The snapshot pins no app `key`.
+            UnknownVersionError: The app has no such version (the message lists those it has).
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         for entry in self.app(key).versions:
             if entry.version == version:
                 return entry
         known = ", ".join(v.version for v in self.app(key).versions) or "none"
-        raise UnknownVersion(f"{key} has no version {version!r} (published: {known})")
+        raise UnknownVersionError(f"{key} has no version {version!r} (published: {known})")
 
     # -- step 3 ------------------------------------------------------------------
     def manifest(self, key: str, version: str) -> t.TrustedManifest:
@@ -443,16 +465,18 @@ class RegistryClient:
             manifest names one) the verified publisher (`PublisherVerified`).
 
         Raises:
-            UnknownApp: The snapshot pins no app `key`.
-            UnknownVersion: The app has no such version.
-            BadSignature: The manifest's signature does not verify.
-            UnknownKey: It is signed only by keys not in `keys`.
-            InconsistentMetadata: It disagrees with app.json, or its publisher's
+            UnknownAppError: The snapshot pins no app `key`.
+            UnknownVersionError: The app has no such version.
+            BadSignatureError: The manifest's signature does not verify.
+            UntrustedSignatureError: It is signed only by keys not in `keys`.
+            InconsistentMetadataError: It disagrees with app.json, or its publisher's
                 statement disagrees with it.
-            PublisherMissing: `require_publisher` is set and it names no publisher.
+            PublisherMissingError: `require_publisher` is set and it names no publisher.
             RepositoryError: The snapshot (if not yet fetched), the file, the
                 publisher's statement.json or publishers.json fails verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         entry = self.entry(key, version)
         relpath = t.manifest_relpath(key, entry)
@@ -475,10 +499,12 @@ class RegistryClient:
             The parsed publishers document (read once per snapshot).
 
         Raises:
-            Malformed: the snapshot does not pin it, or it is malformed.
+            MalformedError: the snapshot does not pin it, or it is malformed.
             RepositoryError: The snapshot (if not yet fetched) or the file fails
                 verification.
             TransportError: A file could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         if self._publishers is None:
             data = self.read_pinned(PUBLISHERS_FILE)
@@ -502,10 +528,12 @@ class RegistryClient:
             `ArtifactCheck` to feed them to.
 
         Raises:
-            Malformed: An external artifact URL that is not `https://`.
+            MalformedError: An external artifact URL that is not `https://`.
             TransportError: The artifact could not be read (also while iterating).
-            LengthExceeded: More bytes arrive than the manifest's size (while
+            LengthExceededError: More bytes arrive than the manifest's size (while
                 iterating).
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         manifest = trusted.manifest
         artifact = manifest.artifact
@@ -528,10 +556,12 @@ class RegistryClient:
             The artifact's SHA-256, equal to the manifest's.
 
         Raises:
-            DigestMismatch: The artifact's SHA-256 or size differs from the manifest.
-            LengthExceeded: It is larger than the manifest's size.
-            Malformed: An external artifact URL that is not `https://`.
+            DigestMismatchError: The artifact's SHA-256 or size differs from the manifest.
+            LengthExceededError: It is larger than the manifest's size.
+            MalformedError: An external artifact URL that is not `https://`.
             TransportError: It could not be read.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         chunks, check = self.artifact_chunks(trusted)
         for chunk in chunks:
@@ -550,12 +580,14 @@ class RegistryClient:
             Where the artifact is and whether an identical file was kept.
 
         Raises:
-            UnknownApp: The snapshot pins no app `key`.
-            UnknownVersion: The app has no such version.
+            UnknownAppError: The snapshot pins no app `key`.
+            UnknownVersionError: The app has no such version.
             RepositoryError: The snapshot, app.json, manifest or artifact fails
-                verification (`DigestMismatch` for an altered artifact).
+                verification (`DigestMismatchError` for an altered artifact).
             TransportError: A file could not be read.
             OSError: `folder` cannot be created or written.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         return self.download_manifest(self.manifest(key, version), folder)
 
@@ -574,17 +606,21 @@ class RegistryClient:
             Where the artifact is and whether an identical file was kept.
 
         Raises:
-            Malformed: The manifest's filename is unsafe (a path, or a reserved name).
-            DigestMismatch: The artifact differs from the manifest.
-            LengthExceeded: It is larger than the manifest's size.
+            MalformedError: The manifest's filename is unsafe (a path, or a reserved name).
+            DigestMismatchError: The artifact differs from the manifest.
+            LengthExceededError: It is larger than the manifest's size.
             TransportError: It could not be read.
             OSError: `folder` cannot be created or written.
+            StateError: The rollback state cannot be read or written (when this call
+                is the first to need the snapshot).
         """
         manifest = trusted.manifest
         artifact = manifest.artifact
         name = artifact.filename
         if not ARTIFACT_NAME_RE.fullmatch(name) or name in RESERVED_ARTIFACT_NAMES:
-            raise Malformed(f"{manifest.app} {manifest.version}: unsafe artifact filename {name!r}")
+            raise MalformedError(
+                f"{manifest.app} {manifest.version}: unsafe artifact filename {name!r}"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / name
         if (

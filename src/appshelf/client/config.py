@@ -23,17 +23,13 @@ from pydantic import (
     model_serializer,
 )
 
-from appshelf.client.errors import ClientUsageError
 from appshelf.client.files import atomic_file
+from appshelf.errors import ConfigError
 
 CONFIG_LIMIT = 1 << 20
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _HEX_KEY = r"^[0-9a-fA-F]{64}$"  # pydantic-core (Rust regex): $ is the very end
 _LOCATION = r"^(https?://[^\s\"\\]{1,2000}|/[^\n\"\\]{0,4000})$"
-
-
-class ConfigError(ClientUsageError):
-    """The consumer config file is unreadable or invalid."""
 
 
 class NamedRegistry(BaseModel):

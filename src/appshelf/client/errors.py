@@ -1,4 +1,4 @@
-"""Client exceptions, named after who is at fault.
+"""The client's exceptions, named after who is at fault (defined in `appshelf.errors`).
 
 - `RepositoryError`: the registry served something that fails verification. Do not
   use it; tell the registry's operators (or suspect an attack).
@@ -8,124 +8,132 @@
   unresolvable requirements, untrusted keys). Change the request.
 
 All derive from `AppshelfError`, so the CLI prints `Error: ...` and exits 1.
+
+The names before every exception ended in `Error` (`Malformed`, `Rollback`, ...) still
+import from here and from `appshelf.client`, with a DeprecationWarning; docs/client.md
+lists them.
 """
 
 from __future__ import annotations
 
-from appshelf.errors import AppshelfError
-from appshelf.versions import InvalidRange, InvalidVersion
+import warnings
+
+from appshelf.errors import (
+    AppshelfError,
+    BadSignatureError,
+    ClientUsageError,
+    ConfigError,
+    ConnectionFailedError,
+    DigestMismatchError,
+    ExpiredError,
+    InconsistentMetadataError,
+    InvalidRangeError,
+    InvalidVersionError,
+    LengthExceededError,
+    LockMismatchError,
+    LogInconsistentError,
+    MalformedError,
+    NotFoundError,
+    PublisherMissingError,
+    RegistryTimeoutError,
+    RepositoryError,
+    ResolutionImpossibleError,
+    RollbackError,
+    StateError,
+    TooManyRedirectsError,
+    TransportError,
+    UnknownAppError,
+    UnknownChannelError,
+    UnknownVersionError,
+    UntrustedKeyConfigError,
+    UntrustedSignatureError,
+    VerificationFailedError,
+)
+
+DEPRECATED: dict[str, type[AppshelfError]] = {
+    "BadSignature": BadSignatureError,
+    "ConnectionFailed": ConnectionFailedError,
+    "DigestMismatch": DigestMismatchError,
+    "Expired": ExpiredError,
+    "InconsistentMetadata": InconsistentMetadataError,
+    "InvalidRange": InvalidRangeError,
+    "InvalidVersion": InvalidVersionError,
+    "LengthExceeded": LengthExceededError,
+    "LockMismatch": LockMismatchError,
+    "LogInconsistent": LogInconsistentError,
+    "Malformed": MalformedError,
+    "NotFound": NotFoundError,
+    "PublisherMissing": PublisherMissingError,
+    "ResolutionImpossible": ResolutionImpossibleError,
+    "Rollback": RollbackError,
+    "Timeout": RegistryTimeoutError,
+    "TooManyRedirects": TooManyRedirectsError,
+    "UnknownApp": UnknownAppError,
+    "UnknownChannel": UnknownChannelError,
+    "UnknownKey": UntrustedSignatureError,
+    "UnknownVersion": UnknownVersionError,
+    "UntrustedKeyConfig": UntrustedKeyConfigError,
+    "VerificationFailed": VerificationFailedError,
+}
+"""Old name -> the class it now names (the same class: `except Malformed` still catches)."""
 
 
-class RepositoryError(AppshelfError):
-    """The registry's content failed verification: do not trust it."""
+def deprecated_alias(module: str, name: str) -> type[AppshelfError]:
+    """The class an old name stands for, with a warning that names its replacement.
+
+    Args:
+        module: The module the old name was imported from, for the message.
+        name: The attribute asked for.
+
+    Returns:
+        The exception class the old name now stands for.
+
+    Raises:
+        AttributeError: `name` is not an old exception name (what Python expects from a
+            module's `__getattr__`).
+    """
+    cls = DEPRECATED.get(name)
+    if cls is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{module}.{name} is deprecated; use appshelf.errors.{cls.__name__}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return cls
 
 
-class BadSignature(RepositoryError):
-    """A signed document's signature does not verify (or its envelope is broken)."""
-
-
-class UnknownKey(RepositoryError):
-    """A document is signed only by keys the client does not trust."""
-
-
-class Expired(RepositoryError):
-    """The snapshot's expiry time has passed (a freeze attack, or an unmaintained registry)."""
-
-
-class Rollback(RepositoryError):
-    """The snapshot is older than one this client has already seen."""
-
-
-class DigestMismatch(RepositoryError):
-    """A file's SHA-256 or length differs from the value pinned by a verified document."""
-
-
-class LengthExceeded(RepositoryError):
-    """A response is larger than its pinned length or the limit for its kind of file."""
-
-
-class Malformed(RepositoryError):
-    """A verified file does not have the expected structure."""
-
-
-class InconsistentMetadata(RepositoryError):
-    """Two verified documents disagree (a manifest and app.json, a wrong registry binding)."""
-
-
-class LogInconsistent(RepositoryError):
-    """The release log is rewritten or forked, or disagrees with the documents it backs."""
-
-
-class LockMismatch(RepositoryError):
-    """The registry no longer serves what a lock file recorded."""
-
-
-class TransportError(AppshelfError):
-    """A file could not be read from the registry."""
-
-
-class NotFound(TransportError):
-    """The registry has no such file (HTTP 404 or a missing local file)."""
-
-
-class Timeout(TransportError):
-    """The registry did not answer in time."""
-
-
-class TooManyRedirects(TransportError):
-    """The registry redirected more often than allowed (or in a loop)."""
-
-
-class ConnectionFailed(TransportError):
-    """The connection failed, or the server kept answering with errors."""
-
-
-class ClientUsageError(AppshelfError):
-    """The request cannot be met as given."""
-
-
-class UnknownApp(ClientUsageError):
-    """The registry has no app with this key."""
-
-
-class UnknownVersion(ClientUsageError):
-    """The app has no such version."""
-
-
-class UnknownChannel(ClientUsageError):
-    """The app has no channel (dist-tag) of this name."""
-
-
-class ResolutionImpossible(ClientUsageError):
-    """No set of versions satisfies every requirement; the message explains the clash."""
-
-
-class UntrustedKeyConfig(ClientUsageError):
-    """The trusted keys given are missing, malformed, or include the development key."""
+def __getattr__(name: str) -> type[AppshelfError]:
+    return deprecated_alias(__name__, name)
 
 
 __all__ = [
-    "BadSignature",
+    "BadSignatureError",
     "ClientUsageError",
-    "ConnectionFailed",
-    "DigestMismatch",
-    "Expired",
-    "InconsistentMetadata",
-    "InvalidRange",
-    "InvalidVersion",
-    "LengthExceeded",
-    "LockMismatch",
-    "LogInconsistent",
-    "Malformed",
-    "NotFound",
+    "ConfigError",
+    "ConnectionFailedError",
+    "DigestMismatchError",
+    "ExpiredError",
+    "InconsistentMetadataError",
+    "InvalidRangeError",
+    "InvalidVersionError",
+    "LengthExceededError",
+    "LockMismatchError",
+    "LogInconsistentError",
+    "MalformedError",
+    "NotFoundError",
+    "PublisherMissingError",
+    "RegistryTimeoutError",
     "RepositoryError",
-    "ResolutionImpossible",
-    "Rollback",
-    "Timeout",
-    "TooManyRedirects",
+    "ResolutionImpossibleError",
+    "RollbackError",
+    "StateError",
+    "TooManyRedirectsError",
     "TransportError",
-    "UnknownApp",
-    "UnknownKey",
-    "UnknownVersion",
-    "UntrustedKeyConfig",
+    "UnknownAppError",
+    "UnknownChannelError",
+    "UnknownVersionError",
+    "UntrustedKeyConfigError",
+    "UntrustedSignatureError",
+    "VerificationFailedError",
 ]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nacl.signing
 
-from appshelf.client.errors import UntrustedKeyConfig
 from appshelf.client.files import read_small_file
+from appshelf.errors import UntrustedKeyConfigError
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.signing.keys import development_key, key_id
 
@@ -30,7 +30,7 @@ def development_public_hex() -> str:
 def _verify_key(text: str, origin: str) -> tuple[str, nacl.signing.VerifyKey]:
     stripped = text.strip()
     if not _HEX_KEY.fullmatch(stripped):
-        raise UntrustedKeyConfig(
+        raise UntrustedKeyConfigError(
             f"{origin}: {stripped[:20]!r} is not an Ed25519 public key (64 hex digits, "
             "as in the registry's keys.json 'public' field)"
         )
@@ -43,16 +43,18 @@ def keys_from_file(path: Path) -> list[str]:
     try:
         text = read_small_file(path, MAX_KEYS_FILE_BYTES).decode("utf-8")
     except OSError as exc:
-        raise UntrustedKeyConfig(f"{path}: cannot read the keys file ({exc.strerror})") from None
+        raise UntrustedKeyConfigError(
+            f"{path}: cannot read the keys file ({exc.strerror})"
+        ) from None
     except UnicodeDecodeError:
-        raise UntrustedKeyConfig(f"{path}: the keys file is not UTF-8 text") from None
+        raise UntrustedKeyConfigError(f"{path}: the keys file is not UTF-8 text") from None
     if text.lstrip().startswith("{"):
         try:
             data = loads_bounded(text.encode())
             entries = data["keys"]
             return [str(entry["public"]) for entry in entries]
         except (ValueError, KeyError, TypeError):
-            raise UntrustedKeyConfig(
+            raise UntrustedKeyConfigError(
                 f"{path}: expected a keys.json with a 'keys' list of {{'public': HEX}}"
             ) from None
     return [
@@ -81,7 +83,7 @@ def trusted_keys(
         Key id to public key, ready for `RegistryClient`.
 
     Raises:
-        UntrustedKeyConfig: No keys at all, a key that is not 64 hex digits, an
+        UntrustedKeyConfigError: No keys at all, a key that is not 64 hex digits, an
             unreadable or malformed `keys_file`, or the development key without
             `allow_dev_key`.
     """
@@ -91,7 +93,7 @@ def trusted_keys(
     if not texts and allow_dev_key:
         texts = [(development_public_hex(), "--allow-dev-key")]
     if not texts:
-        raise UntrustedKeyConfig(
+        raise UntrustedKeyConfigError(
             "no trusted keys: pass the registry's public key with --key HEX or --keys-file "
             "FILE (get it from the registry's operators, not from the registry itself)"
         )
@@ -103,7 +105,7 @@ def trusted_keys(
 def check_dev_key(keys: TrustedKeys, allow_dev_key: bool) -> None:
     dev_id = development_key().keyid
     if dev_id in keys and not allow_dev_key:
-        raise UntrustedKeyConfig(
+        raise UntrustedKeyConfigError(
             "refusing to trust the well-known DEVELOPMENT key: anyone can sign with it. "
             "Use the registry's production key, or pass --allow-dev-key for local testing"
         )

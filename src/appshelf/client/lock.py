@@ -19,12 +19,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appshelf.client.client import RegistryClient
-from appshelf.client.errors import ClientUsageError, LockMismatch, UnknownApp, UnknownVersion
 from appshelf.client.files import atomic_file, read_small_file
 from appshelf.client.log import logged_entry
 from appshelf.client.resolve import Plan
 from appshelf.client.trusted import TrustedManifest
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.errors import (
+    ClientUsageError,
+    JsonRejectedError,
+    LockMismatchError,
+    UnknownAppError,
+    UnknownVersionError,
+)
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.documents import HEX64, ArtifactRef, VersionEntry
 from appshelf.formats.log import ReleaseEntry
 
@@ -102,7 +108,7 @@ def read_lock(path: Path) -> LockFile:
         raise ClientUsageError(f"{path}: cannot read the lock file ({exc.strerror})") from None
     try:
         return LockFile.model_validate(loads_bounded(data))
-    except JsonRejected as exc:
+    except JsonRejectedError as exc:
         raise ClientUsageError(f"{path}: not a valid appshelf lock file: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -113,9 +119,9 @@ def read_lock(path: Path) -> LockFile:
 
 
 def check_lock(client: RegistryClient, lock: LockFile) -> list[TrustedManifest]:
-    """Each locked app's verified manifest; `LockMismatch` if the registry disagrees."""
+    """Each locked app's verified manifest; `LockMismatchError` if the registry disagrees."""
     if client.snapshot.registry != lock.registry:
-        raise LockMismatch(
+        raise LockMismatchError(
             f"the lock is for registry {lock.registry}, but this registry is "
             f"{client.snapshot.registry}"
         )
@@ -126,10 +132,12 @@ def _check_locked(client: RegistryClient, locked: LockedApp) -> TrustedManifest:
     what = f"{locked.app} {locked.version}"
     try:
         entry = client.entry(locked.app, locked.version)
-    except (UnknownApp, UnknownVersion):
-        raise LockMismatch(f"{what}: locked, but the registry no longer publishes it") from None
+    except (UnknownAppError, UnknownVersionError):
+        raise LockMismatchError(
+            f"{what}: locked, but the registry no longer publishes it"
+        ) from None
     if entry.artifact != locked.artifact:
-        raise LockMismatch(
+        raise LockMismatchError(
             f"{what}: the registry's artifact (sha256 {entry.artifact.sha256[:16]}..., "
             f"{entry.artifact.url}) differs from the lock's (sha256 "
             f"{locked.artifact.sha256[:16]}...); refusing to install"
@@ -141,7 +149,7 @@ def _check_locked(client: RegistryClient, locked: LockedApp) -> TrustedManifest:
         # release entry, proven in the signed log, still says it is the same release.
         _check_logged(client, locked, entry)
     elif trusted.keyid != locked.keyid:
-        raise LockMismatch(
+        raise LockMismatchError(
             f"{what}: signed by key {trusted.keyid[:16]}..., the lock says {locked.keyid[:16]}..."
         )
     return trusted
@@ -152,7 +160,7 @@ def _check_logged(client: RegistryClient, locked: LockedApp, entry: VersionEntry
     what = f"{locked.app} {locked.version}"
     index = locked.log_index if locked.log_index is not None else entry.log_index
     if index is None or entry.log_index != index:
-        raise LockMismatch(
+        raise LockMismatchError(
             f"{what}: the lock names release log entry {locked.log_index}, the registry's "
             f"app.json names {entry.log_index}; the release's history changed"
         )
@@ -164,7 +172,7 @@ def _check_logged(client: RegistryClient, locked: LockedApp, entry: VersionEntry
         and (logged.artifact.filename, logged.artifact.url) == (a.filename, a.url)
         and (logged.artifact.sha256, logged.artifact.size) == (a.sha256, a.size)
     ):
-        raise LockMismatch(
+        raise LockMismatchError(
             f"{what}: release log entry {index} does not record this release with the "
             "locked artifact; refusing to install"
         )

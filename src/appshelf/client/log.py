@@ -19,10 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from appshelf.client import trusted as t
-from appshelf.client.errors import LogInconsistent
 from appshelf.client.keys import TrustedKeys
 from appshelf.client.state import RegistryState
 from appshelf.client.transport import Transport, read_all
+from appshelf.errors import (
+    CheckpointError,
+    LogError,
+    LogFormatError,
+    LogInconsistentError,
+    ProofError,
+)
 from appshelf.formats.documents import AppDetail, Manifest, VersionEntry
 from appshelf.formats.log import (
     CHECKPOINT,
@@ -33,7 +39,6 @@ from appshelf.formats.log import (
     ChannelEntry,
     Checkpoint,
     LifecycleEntry,
-    LogFormatError,
     ReleaseEntry,
     TileNodes,
     TileRef,
@@ -44,15 +49,14 @@ from appshelf.formats.log import (
 )
 from appshelf.formats.merkle import (
     HASH_SIZE,
-    ProofError,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
     verify_consistency,
     verify_inclusion,
 )
-from appshelf.signing.note import CheckpointError, verify_checkpoint
-from appshelf.signing.releaselog import Entry, LogError, LoggedRelease, LogState, verify_log
+from appshelf.signing.note import verify_checkpoint
+from appshelf.signing.releaselog import Entry, LoggedRelease, LogState, verify_log
 
 MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY)  # 256 entries of at most 65535 bytes
 # A proof needs at most two tiles per tile level (a 2**64 tree has 8 levels); more
@@ -71,7 +75,7 @@ class TileReader:
     def hash_tile(self, ref: TileRef) -> bytes:
         self.fetched += 1
         if self.fetched > MAX_PROOF_TILES:
-            raise LogInconsistent(
+            raise LogInconsistentError(
                 f"{ref.path}: more than {MAX_PROOF_TILES} hash tiles needed for one proof"
             )
         data = read_all(self.transport, ref.path, ref.width * HASH_SIZE, ref.path)
@@ -85,7 +89,7 @@ class TileReader:
         try:
             return decode_bundle(data, width)
         except LogFormatError as exc:
-            raise LogInconsistent(f"{ref.path}: {exc}") from None
+            raise LogInconsistentError(f"{ref.path}: {exc}") from None
 
 
 def head_of(trusted: t.TrustedSnapshot) -> tuple[int, bytes] | None:
@@ -97,14 +101,14 @@ def check_log_head(transport: Transport, state: RegistryState, trusted: t.Truste
     """The snapshot's log must extend the head accepted before (none yet: accepted).
 
     Raises:
-        LogInconsistent: it does not, naming both sizes.
+        LogInconsistentError: it does not, naming both sizes.
     """
     if state.log_size is None or state.log_root is None:
         return
     old_size, old_root = state.log_size, bytes.fromhex(state.log_root)
     head = head_of(trusted)
     if head is None:
-        raise LogInconsistent(
+        raise LogInconsistentError(
             f"{t.SNAPSHOT_PATH}: version {trusted.snapshot.version} names no release log, but "
             f"this client accepted a log of {old_size} entries from {trusted.registry} before: "
             "the registry's history was replaced"
@@ -116,7 +120,7 @@ def check_log_head(transport: Transport, state: RegistryState, trusted: t.Truste
         proof = consistency_proof(TileNodes(size, TileReader(transport).hash_tile), old_size, size)
         verify_consistency(old_size, old_root, size, root, proof)
     except (ProofError, LogFormatError):
-        raise LogInconsistent(
+        raise LogInconsistentError(
             f"{t.SNAPSHOT_PATH}: version {trusted.snapshot.version} has a release log of "
             f"{size} entries that does not extend the {old_size} entries this client "
             f"accepted from {trusted.registry} before: the published history was rewritten, "
@@ -129,7 +133,9 @@ def _checkpoint(transport: Transport, trusted: t.TrustedSnapshot, keys: TrustedK
     """log/checkpoint: pinned by the snapshot, signed by the snapshot's key, same head."""
     pin = trusted.pin(CHECKPOINT)
     if pin is None:
-        raise LogInconsistent(f"{t.SNAPSHOT_PATH}: names a release log but pins no {CHECKPOINT}")
+        raise LogInconsistentError(
+            f"{t.SNAPSHOT_PATH}: names a release log but pins no {CHECKPOINT}"
+        )
     where = trusted.location(CHECKPOINT, pin)
     data = read_all(transport, where, min(pin.length, MAX_CHECKPOINT), CHECKPOINT)
     t.check_digest(data, pin, CHECKPOINT)
@@ -138,9 +144,9 @@ def _checkpoint(transport: Transport, trusted: t.TrustedSnapshot, keys: TrustedK
             data, bytes(keys[trusted.keyid]), log_origin(trusted.registry)
         )
     except CheckpointError as exc:
-        raise LogInconsistent(f"{CHECKPOINT}: {exc}") from None
+        raise LogInconsistentError(f"{CHECKPOINT}: {exc}") from None
     if (checkpoint.size, checkpoint.root) != head_of(trusted):
-        raise LogInconsistent(f"{CHECKPOINT}: is not the log head {t.SNAPSHOT_PATH} signs")
+        raise LogInconsistentError(f"{CHECKPOINT}: is not the log head {t.SNAPSHOT_PATH} signs")
 
 
 @dataclass
@@ -153,13 +159,13 @@ def read_log(transport: Transport, trusted: t.TrustedSnapshot, keys: TrustedKeys
     """Every entry, hashed to the signed head and replayed (every rule of the log).
 
     Raises:
-        LogInconsistent: no log, a bad checkpoint, entries that do not hash to the head,
+        LogInconsistentError: no log, a bad checkpoint, entries that do not hash to the head,
             a broken rule, or an active key other than the snapshot's signer.
         TransportError: a tile cannot be read.
     """
     head = head_of(trusted)
     if head is None:
-        raise LogInconsistent(
+        raise LogInconsistentError(
             f"{t.SNAPSHOT_PATH}: names no release log (a registry built before the log existed)"
         )
     _checkpoint(transport, trusted, keys)
@@ -171,9 +177,9 @@ def read_log(transport: Transport, trusted: t.TrustedSnapshot, keys: TrustedKeys
     try:
         state = verify_log(Checkpoint(log_origin(trusted.registry), size, root), entries)
     except LogError as exc:
-        raise LogInconsistent(f"the release log: {exc}") from None
+        raise LogInconsistentError(f"the release log: {exc}") from None
     if state.active is None or state.active.keyid != trusted.keyid:
-        raise LogInconsistent(
+        raise LogInconsistentError(
             f"the release log: its active key is not the key {trusted.keyid[:16]}... that "
             f"signed {t.SNAPSHOT_PATH}"
         )
@@ -184,12 +190,12 @@ def logged_entry(transport: Transport, trusted: t.TrustedSnapshot, index: int) -
     """Entry `index` of the signed log, proven by inclusion (one bundle, a few tiles).
 
     Raises:
-        LogInconsistent: no such entry, or the served one is not in the signed tree.
+        LogInconsistentError: no such entry, or the served one is not in the signed tree.
     """
     head = head_of(trusted)
     size = head[0] if head is not None else 0
     if not 0 <= index < size:
-        raise LogInconsistent(f"the release log has no entry {index} (it has {size})")
+        raise LogInconsistentError(f"the release log has no entry {index} (it has {size})")
     assert head is not None
     reader = TileReader(transport)
     ref = tile_for_leaf(index, size)
@@ -199,7 +205,7 @@ def logged_entry(transport: Transport, trusted: t.TrustedSnapshot, index: int) -
         verify_inclusion(leaf_hash(data), index, size, proof, head[1])
         return decode_entry(data)
     except (ProofError, LogFormatError) as exc:
-        raise LogInconsistent(f"{ref.path}: entry {index}: {exc}") from None
+        raise LogInconsistentError(f"{ref.path}: entry {index}: {exc}") from None
 
 
 # --- app.json and manifests against the log ------------------------------------------

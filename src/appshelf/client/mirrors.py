@@ -7,8 +7,8 @@ import re
 
 from appshelf.client import trusted as t
 from appshelf.client.client import RegistryClient
-from appshelf.client.errors import Malformed
 from appshelf.client.transport import read_all
+from appshelf.errors import MalformedError
 from appshelf.formats.anip import ANIP_PINS, MirrorPins
 
 # A plain relative path under the mirror's root: no empty, `.` or `..` segment.
@@ -47,13 +47,13 @@ def read_mirror_file(client: RegistryClient, pins: MirrorPins, relpath: str) -> 
         The bytes.
 
     Raises:
-        Malformed: The path is not a pinned mirror path.
+        MalformedError: The path is not a pinned mirror path.
         RepositoryError: The file differs from its pin.
         TransportError: It could not be read.
     """
     pin = pins.files.get(relpath)
     if pin is None or not _MIRROR_PATH.fullmatch(relpath) or ".." in relpath.split("/"):
-        raise Malformed(f"{relpath}: not a file {ANIP_PINS} pins")
+        raise MalformedError(f"{relpath}: not a file {ANIP_PINS} pins")
     data = read_all(client.transport, relpath, pin.length, relpath)
     t.check_digest(data, pin, relpath)
     return data

@@ -27,7 +27,12 @@ from urllib3.exceptions import (
 )
 
 from appshelf.client.deadline import RequestClock
-from appshelf.client.errors import ConnectionFailed, Timeout, TooManyRedirects, TransportError
+from appshelf.errors import (
+    ConnectionFailedError,
+    RegistryTimeoutError,
+    TooManyRedirectsError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from appshelf.client.transport import Limits
@@ -83,43 +88,47 @@ def _tls_reason(exc: BaseException) -> str:
 
 def _timeout(
     cause: BaseException, url: str, what: str, limits: Limits, clock: RequestClock
-) -> Timeout:
+) -> RegistryTimeoutError:
     if clock.expired == "headers":
-        return Timeout(
+        return RegistryTimeoutError(
             f"{what}: {url} did not send its response headers within "
             f"{clock.header_timeout:g}s; {_TRY_LATER}"
         )
     if clock.expired == "total" or clock.out_of_time():
-        return Timeout(
+        return RegistryTimeoutError(
             f"{what}: {url} did not deliver the file within {clock.total_timeout:g}s "
             f"(the limit for one request); {_TRY_LATER}"
         )
     if isinstance(cause, ConnectTimeoutError):
-        return Timeout(
+        return RegistryTimeoutError(
             f"{what}: {_host_port(url)} did not accept a connection within "
             f"{limits.connect_timeout:g}s "
             f"(for {url}); {_TRY_LATER}"
         )
-    return Timeout(f"{what}: {url} did not answer within {limits.read_timeout:g}s; {_TRY_LATER}")
+    return RegistryTimeoutError(
+        f"{what}: {url} did not answer within {limits.read_timeout:g}s; {_TRY_LATER}"
+    )
 
 
 def _connect_error(cause: NewConnectionError, url: str, what: str) -> TransportError:
     where = _host_port(url)
     if isinstance(cause, NameResolutionError):
         host = urlsplit(url).hostname or "?"
-        return ConnectionFailed(
+        return ConnectionFailedError(
             f"{what}: unknown host {host!r} (its name does not resolve); check the URL {url}"
         )
     reason = cause.__cause__
     if isinstance(reason, ConnectionRefusedError):
-        return ConnectionFailed(
+        return ConnectionFailedError(
             f"{what}: connection refused by {where} (nothing listens there); check the URL "
             f"{url}, or {_TRY_LATER}"
         )
     if isinstance(reason, OSError) and reason.errno is not None:
         text = os.strerror(reason.errno) if reason.errno in errno.errorcode else "network error"
-        return ConnectionFailed(f"{what}: cannot connect to {where} ({text}); check the network")
-    return ConnectionFailed(f"{what}: cannot connect to {where}; check the URL and network")
+        return ConnectionFailedError(
+            f"{what}: cannot connect to {where} ({text}); check the network"
+        )
+    return ConnectionFailedError(f"{what}: cannot connect to {where}; check the URL and network")
 
 
 def without_userinfo(url: str) -> str:
@@ -144,7 +153,7 @@ def describe(
     name or password that the URL carries)."""
     url = without_userinfo(url)
     if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return TooManyRedirects(
+        return TooManyRedirectsError(
             f"{what}: more than {limits.max_redirects} redirects from {url} (a redirect loop?); "
             "check the registry URL"
         )
@@ -155,20 +164,20 @@ def describe(
     if isinstance(cause, NewConnectionError):
         return _connect_error(cause, url, what)
     if isinstance(cause, SSLError | ssl.SSLError | ssl.CertificateError):
-        return ConnectionFailed(
+        return ConnectionFailedError(
             f"{what}: TLS with {_host_port(url)} failed: {_tls_reason(cause)} (trusting "
             f"{trust_source}); if the registry uses a private CA, pass its certificate with "
             "--ca-file or APPSHELF_CA_FILE"
         )
     if isinstance(cause, ProxyError):
-        return ConnectionFailed(f"{what}: the HTTP(S) proxy for {url} cannot be reached")
+        return ConnectionFailedError(f"{what}: the HTTP(S) proxy for {url} cannot be reached")
     if isinstance(cause, http.client.HTTPException | ProtocolError | ConnectionError):
-        return ConnectionFailed(
+        return ConnectionFailedError(
             f"{what}: {url} broke the connection off or sent a malformed HTTP response; "
             f"{_TRY_LATER}"
         )
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
-        return ConnectionFailed(f"{what}: {url!r} is not a URL this client can fetch")
-    return ConnectionFailed(
+        return ConnectionFailedError(f"{what}: {url!r} is not a URL this client can fetch")
+    return ConnectionFailedError(
         f"{what}: cannot read {url} ({type(cause).__name__}); check the URL and network"
     )

@@ -13,29 +13,23 @@ from dataclasses import dataclass
 
 import nacl.signing
 
-from appshelf.client.errors import (
-    BadSignature,
-    DigestMismatch,
-    InconsistentMetadata,
-    Malformed,
-    RepositoryError,
-    UnknownKey,
+from appshelf.errors import (
+    BadSignatureError,
+    DigestMismatchError,
+    InconsistentMetadataError,
+    JsonRejectedError,
+    MalformedError,
+    PublisherMissingError,
+    StatementError,
+    UnknownSignerError,
+    UntrustedSignatureError,
 )
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Manifest
 from appshelf.formats.publishers import PUBLISHERS_FILE, PublishersDocument
 from appshelf.formats.statement import STATEMENT_FILE, ReleaseStatement
-from appshelf.signing.statement import (
-    StatementError,
-    UnknownSignerError,
-    read_statement,
-    verify_statement,
-)
-
-
-class PublisherMissing(RepositoryError):
-    """The policy requires a publisher's signature and the version has none."""
+from appshelf.signing.statement import read_statement, verify_statement
 
 
 @dataclass(frozen=True)
@@ -51,14 +45,14 @@ def parse_publishers(data: bytes, registry: str) -> PublishersDocument:
     """publishers.json (already checked against its snapshot pin) as its model.
 
     Raises:
-        Malformed: not a publishers document, or for another registry.
+        MalformedError: not a publishers document, or for another registry.
     """
     try:
         document = PublishersDocument.model_validate(loads_bounded(data))
-    except (JsonRejected, ValueError) as exc:
-        raise Malformed(f"{PUBLISHERS_FILE}: {str(exc).splitlines()[0]}") from None
+    except (JsonRejectedError, ValueError) as exc:
+        raise MalformedError(f"{PUBLISHERS_FILE}: {str(exc).splitlines()[0]}") from None
     if document.registry != registry:
-        raise Malformed(f"{PUBLISHERS_FILE}: is for {document.registry}, not {registry}")
+        raise MalformedError(f"{PUBLISHERS_FILE}: is for {document.registry}, not {registry}")
     return document
 
 
@@ -74,17 +68,17 @@ def check_publisher(
     publishers.json.
 
     Raises:
-        PublisherMissing: no publisher and `require`.
-        DigestMismatch: statement.json is not the file the manifest pins.
-        UnknownKey: not signed by a non-revoked key of the named publisher.
-        BadSignature: a bad signature (the statement was altered).
-        InconsistentMetadata: the statement and the manifest disagree.
+        PublisherMissingError: no publisher and `require`.
+        DigestMismatchError: statement.json is not the file the manifest pins.
+        UntrustedSignatureError: not signed by a non-revoked key of the named publisher.
+        BadSignatureError: a bad signature (the statement was altered).
+        InconsistentMetadataError: the statement and the manifest disagree.
     """
     ident = f"{manifest.app} {manifest.version}"
     named = manifest.publisher
     if named is None:
         if require:
-            raise PublisherMissing(
+            raise PublisherMissingError(
                 f"{ident}: no publisher signature, and the policy requires one "
                 "(--require-publisher)"
             )
@@ -92,15 +86,17 @@ def check_publisher(
     relpath = f"apps/{manifest.app}/{manifest.version}/{STATEMENT_FILE}"
     data = read(relpath, named.statement.length)
     if sha256_hex(data) != named.statement.sha256 or len(data) != named.statement.length:
-        raise DigestMismatch(f"{relpath}: differs from the statement the manifest pins")
+        raise DigestMismatchError(f"{relpath}: differs from the statement the manifest pins")
     try:
         envelope = read_statement(data, relpath)
     except StatementError as exc:
-        raise Malformed(str(exc)) from None
+        raise MalformedError(str(exc)) from None
     document = publishers()
     publisher = document.publisher(named.id)
     if publisher is None or envelope.signed.publisher != named.id:
-        raise UnknownKey(f"{relpath}: publisher {named.id!r} is not in {PUBLISHERS_FILE}")
+        raise UntrustedSignatureError(
+            f"{relpath}: publisher {named.id!r} is not in {PUBLISHERS_FILE}"
+        )
     usable = {
         k.keyid: nacl.signing.VerifyKey(bytes.fromhex(k.public))
         for k in publisher.keys
@@ -109,13 +105,13 @@ def check_publisher(
     try:
         keyid = verify_statement(envelope, usable)
     except UnknownSignerError:
-        raise UnknownKey(
+        raise UntrustedSignatureError(
             f"{relpath}: not signed by a current (non-revoked) key of publisher {named.id!r}"
         ) from None
     except StatementError as exc:
-        raise BadSignature(f"{relpath}: {exc}") from None
+        raise BadSignatureError(f"{relpath}: {exc}") from None
     if keyid != named.keyid:
-        raise InconsistentMetadata(
+        raise InconsistentMetadataError(
             f"{relpath}: signed by {keyid[:16]}..., the manifest names {named.keyid[:16]}..."
         )
     _agrees(envelope.signed, manifest, relpath)
@@ -140,6 +136,6 @@ def _agrees(statement: ReleaseStatement, manifest: Manifest, relpath: str) -> No
         pairs.append(("artifact.url", statement.artifact.url, artifact.url))
     for name, signed, pinned in pairs:
         if signed != pinned:
-            raise InconsistentMetadata(
+            raise InconsistentMetadataError(
                 f"{relpath}: the publisher signed {name} {signed!r}, the manifest says {pinned!r}"
             )

@@ -25,10 +25,15 @@ import semver
 from resolvelib.structs import RequirementInformation
 
 from appshelf.client.channels import app_channel
-from appshelf.client.errors import ClientUsageError, ResolutionImpossible, UnknownApp
+from appshelf.errors import (
+    ClientUsageError,
+    InvalidRangeError,
+    ResolutionImpossibleError,
+    UnknownAppError,
+)
 from appshelf.formats.documents import AppDetail, VersionEntry
 from appshelf.formats.layout import APP_KEY_RE
-from appshelf.versions import InvalidRange, Range, parse_range, parse_version
+from appshelf.versions import Range, parse_range, parse_version
 from appshelf.versions.channels import is_channel_name
 
 INTERFACE_PREFIX = "interface:"
@@ -80,7 +85,7 @@ def parse_requirement(text: str) -> Requirement:
 
     Raises:
         ClientUsageError: The app key is not a valid key.
-        InvalidRange: The range does not parse (the message names the requirement).
+        InvalidRangeError: The range does not parse (the message names the requirement).
     """
     key, _, spec = text.strip().partition("@")
     if not APP_KEY_RE.fullmatch(key):
@@ -92,8 +97,8 @@ def parse_requirement(text: str) -> Requirement:
         return Requirement(key, None, f"{key}@{spec}", channel=spec)
     try:
         parsed = parse_range(spec)
-    except InvalidRange as exc:
-        raise InvalidRange(f"{text}: {exc}") from None
+    except InvalidRangeError as exc:
+        raise InvalidRangeError(f"{text}: {exc}") from None
     return Requirement(key, parsed, f"{key}@{spec}")
 
 
@@ -237,8 +242,10 @@ class _Provider(resolvelib.AbstractProvider[Requirement, Candidate, str]):
             for key, spec in candidate.entry.dependencies.items():
                 try:
                     deps.append(Requirement(key, parse_range(spec), f"{key}@{spec}"))
-                except InvalidRange as exc:
-                    raise InvalidRange(f"{candidate} declares dependency {key}: {exc}") from None
+                except InvalidRangeError as exc:
+                    raise InvalidRangeError(
+                        f"{candidate} declares dependency {key}: {exc}"
+                    ) from None
             deps += [_interface_requirement(name) for name in candidate.entry.requires]
         for dep in deps:
             self.required_by.setdefault(dep.name, []).append((dep, candidate))
@@ -275,10 +282,10 @@ def resolve(
 
     Raises:
         ClientUsageError: No requirements, or one that does not parse.
-        UnknownApp: A root requirement names an app the registry does not have.
-        UnknownChannel: A root requirement names a channel the app does not have.
-        InvalidRange: A requirement's or a dependency's range does not parse.
-        ResolutionImpossible: No set of versions satisfies every requirement; the
+        UnknownAppError: A root requirement names an app the registry does not have.
+        UnknownChannelError: A root requirement names a channel the app does not have.
+        InvalidRangeError: A requirement's or a dependency's range does not parse.
+        ResolutionImpossibleError: No set of versions satisfies every requirement; the
             message lists the requirement chains that clash.
     """
     requirements = [r if isinstance(r, Requirement) else parse_requirement(r) for r in roots]
@@ -286,7 +293,7 @@ def resolve(
         raise ClientUsageError("nothing to resolve: give at least one app@range")
     for req in requirements:
         if apps(req.name) is None:
-            raise UnknownApp(f"{req}: no app {req.name!r} in this registry")
+            raise UnknownAppError(f"{req}: no app {req.name!r} in this registry")
     requirements = [_pinned(r, apps, channels) for r in requirements]
     provider = _Provider(apps, all_keys, {r.name for r in requirements}, include_prerelease)
     for req in requirements:
@@ -297,9 +304,9 @@ def resolve(
     try:
         result = resolver.resolve(requirements, max_rounds=max_rounds)
     except resolvelib.ResolutionImpossible as exc:
-        raise ResolutionImpossible(_explain(list(exc.causes), provider)) from None
+        raise ResolutionImpossibleError(_explain(list(exc.causes), provider)) from None
     except resolvelib.ResolutionTooDeep:
-        raise ResolutionImpossible(
+        raise ResolutionImpossibleError(
             f"gave up after {max_rounds} resolution rounds; pin some versions exactly"
         ) from None
     return _plan(result, requirements, provider)

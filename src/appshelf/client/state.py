@@ -14,15 +14,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appshelf.client.files import atomic_file, read_small_file
-from appshelf.errors import AppshelfError
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.errors import JsonRejectedError, StateError
+from appshelf.formats.boundedjson import loads_bounded
 
 STATE_ENV = "APPSHELF_STATE_DIR"
 MAX_STATE_BYTES = 64 * 1024  # a state file is ~200 bytes
-
-
-class StateError(AppshelfError):
-    """The state folder cannot be read or written."""
 
 
 class RegistryState(BaseModel):
@@ -65,7 +61,7 @@ class StateStore:
             raise StateError(f"{path}: cannot read the client state ({exc.strerror})") from None
         try:
             state = RegistryState.model_validate(loads_bounded(data))
-        except (JsonRejected, ValidationError):
+        except (JsonRejectedError, ValidationError):
             raise StateError(
                 f"{path}: the client state file is corrupt; delete it only if you trust "
                 "the registry's current snapshot (this resets rollback protection)"

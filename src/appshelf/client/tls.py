@@ -18,7 +18,7 @@ from pathlib import Path
 
 import truststore
 
-from appshelf.client.errors import ClientUsageError
+from appshelf.errors import ClientUsageError
 
 CA_FILE_ENV = "APPSHELF_CA_FILE"
 CA_ENV_VARS = (CA_FILE_ENV, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")

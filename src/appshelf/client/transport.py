@@ -29,15 +29,15 @@ from urllib3.exceptions import (
 
 from appshelf import __version__
 from appshelf.client.deadline import DeadlineAdapter, DeadlineRetry, RequestClock, timed
-from appshelf.client.errors import (
-    ConnectionFailed,
-    LengthExceeded,
-    NotFound,
-    Timeout,
-)
 from appshelf.client.files import open_regular
 from appshelf.client.neterrors import describe
 from appshelf.client.tls import tls_trust
+from appshelf.errors import (
+    ConnectionFailedError,
+    LengthExceededError,
+    NotFoundError,
+    RegistryTimeoutError,
+)
 from appshelf.formats.layout import url_for
 
 CHUNK = 64 * 1024
@@ -92,7 +92,7 @@ class Transport(Protocol):
     description: str
 
     def chunks(self, relpath: str, limit: int, what: str) -> Iterator[bytes]:
-        """Yield the file's bytes; raise `LengthExceeded` once more than `limit` arrive."""
+        """Yield the file's bytes; raise `LengthExceededError` once more than `limit` arrive."""
         ...
 
     def close(self) -> None: ...
@@ -102,8 +102,8 @@ def read_all(transport: Transport, relpath: str, limit: int, what: str) -> bytes
     return b"".join(transport.chunks(relpath, limit, what))
 
 
-def _too_long(what: str, limit: int) -> LengthExceeded:
-    return LengthExceeded(
+def _too_long(what: str, limit: int) -> LengthExceededError:
+    return LengthExceededError(
         f"{what}: the response is larger than the {limit:,} bytes allowed for it; "
         "refusing it (a broken server, or an endless-data attack)"
     )
@@ -159,14 +159,14 @@ class HttpTransport:
         problem = self.url_check(target)
         if problem is not None:
             response.close()
-            raise ConnectionFailed(f"{response.url} redirects to {target!r}, which {problem}")
+            raise ConnectionFailedError(f"{response.url} redirects to {target!r}, which {problem}")
 
     def _checked(self, url: str, what: str) -> None:
         if not url.startswith(("https://", "http://")):
-            raise ConnectionFailed(f"{what}: {url!r} is not an http(s) URL")
+            raise ConnectionFailedError(f"{what}: {url!r} is not an http(s) URL")
         problem = self.url_check(url) if self.url_check is not None else None
         if problem is not None:
-            raise ConnectionFailed(f"{what}: {url} {problem}")
+            raise ConnectionFailedError(f"{what}: {url} {problem}")
 
     def _clock(self) -> RequestClock:
         limits = self.limits
@@ -182,9 +182,9 @@ class HttpTransport:
         None when the server gives none or does not answer HEAD (405, 501).
 
         Raises:
-            NotFound: HTTP 404 or 410.
-            ConnectionFailed: another status, a refused URL or redirect, a network error.
-            Timeout: a deadline of `Limits` passed.
+            NotFoundError: HTTP 404 or 410.
+            ConnectionFailedError: another status, a refused URL or redirect, a network error.
+            RegistryTimeoutError: a deadline of `Limits` passed.
         """
         self._checked(url, what)
         clock = self._clock()
@@ -195,7 +195,9 @@ class HttpTransport:
         except (requests.exceptions.RequestException, HTTPError, HTTPException) as exc:
             raise describe(exc, url, what, self.limits, clock, self.trust.source) from None
         except (ValueError, UnicodeError):
-            raise ConnectionFailed(f"{what}: {url!r} is not a URL this client can fetch") from None
+            raise ConnectionFailedError(
+                f"{what}: {url!r} is not a URL this client can fetch"
+            ) from None
         with response:
             if response.status_code in (405, 501):
                 return None
@@ -218,7 +220,9 @@ class HttpTransport:
         except (requests.exceptions.RequestException, HTTPError, HTTPException) as exc:
             raise describe(exc, url, what, limits, clock, self.trust.source) from None
         except (ValueError, UnicodeError):  # a URL (or redirect target) requests cannot use
-            raise ConnectionFailed(f"{what}: {url!r} is not a URL this client can fetch") from None
+            raise ConnectionFailedError(
+                f"{what}: {url!r} is not a URL this client can fetch"
+            ) from None
         return self._body(response, url, limit, what, clock)
 
     def _status_error(
@@ -226,14 +230,14 @@ class HttpTransport:
     ) -> Exception:
         status = response.status_code
         if status in (404, 410):
-            return NotFound(f"{what}: not found at {url} (HTTP {status})")
+            return NotFoundError(f"{what}: not found at {url} (HTTP {status})")
         if clock.refused_wait is not None:
-            return ConnectionFailed(
+            return ConnectionFailedError(
                 f"{what}: {url} answered HTTP {status} and asks to be retried after "
                 f"{clock.refused_wait:.0f}s, more than the {self.limits.retry_after_budget:g}s "
                 "this client waits; try again later"
             )
-        return ConnectionFailed(
+        return ConnectionFailedError(
             f"{what}: {url} answered HTTP {status} "
             f"(after {self.limits.retries} retries); try again later"
         )
@@ -262,14 +266,14 @@ class HttpTransport:
             except (HTTPError, OSError, HTTPException) as exc:
                 if isinstance(exc, ReadTimeoutError | TimeoutError) or clock.expired:
                     raise describe(exc, url, what, self.limits, clock, self.trust.source) from None
-                raise ConnectionFailed(
+                raise ConnectionFailedError(
                     f"{what}: the download from {url} broke off ({_broken(exc)}); try again later"
                 ) from None
 
     def _check_speed(self, received: int, started: float, url: str, what: str) -> None:
         elapsed = time.monotonic() - started
         if elapsed > self.limits.speed_grace and received / elapsed < self.limits.min_speed:
-            raise Timeout(
+            raise RegistryTimeoutError(
                 f"{what}: {url} sends {received / elapsed:.0f} bytes/s, below the "
                 f"{self.limits.min_speed} bytes/s minimum (a slow-retrieval attack, or a "
                 "very bad connection); try again later"
@@ -303,10 +307,10 @@ class FolderTransport:
             or "\x00" in relpath
             or any(part in ("", ".", "..") for part in parts)
         ):
-            raise NotFound(f"{what}: {relpath!r} is not a path inside the registry")
+            raise NotFoundError(f"{what}: {relpath!r} is not a path inside the registry")
         path = (self.root / relpath).resolve()
         if not path.is_relative_to(self.root):
-            raise NotFound(f"{what}: {relpath!r} leads outside the registry folder (symlink?)")
+            raise NotFoundError(f"{what}: {relpath!r} leads outside the registry folder (symlink?)")
         return path
 
     def chunks(self, relpath: str, limit: int, what: str) -> Iterator[bytes]:
@@ -314,9 +318,9 @@ class FolderTransport:
         try:
             handle = open_regular(path)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise NotFound(f"{what}: {path} does not exist") from None
+            raise NotFoundError(f"{what}: {path} does not exist") from None
         except OSError as exc:
-            raise ConnectionFailed(f"{what}: cannot read {path} ({exc.strerror})") from None
+            raise ConnectionFailedError(f"{what}: cannot read {path} ({exc.strerror})") from None
         return _file_chunks(handle, limit, what)
 
     def files_under(self, prefix: str) -> list[str]:

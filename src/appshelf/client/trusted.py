@@ -27,21 +27,24 @@ from urllib.parse import unquote
 import nacl.signing
 from pydantic import BaseModel, ValidationError
 
-from appshelf.client.errors import (
-    BadSignature,
-    DigestMismatch,
-    Expired,
-    InconsistentMetadata,
-    LengthExceeded,
-    Malformed,
-    Rollback,
-    UnknownApp,
-    UnknownKey,
-    UntrustedKeyConfig,
-)
 from appshelf.client.state import RegistryState
+from appshelf.errors import (
+    BadSignatureError,
+    DigestMismatchError,
+    ExpiredError,
+    InconsistentMetadataError,
+    JsonRejectedError,
+    LengthExceededError,
+    MalformedError,
+    RollbackError,
+    SignatureError,
+    UnknownAppError,
+    UnknownKeyError,
+    UntrustedKeyConfigError,
+    UntrustedSignatureError,
+)
 from appshelf.formats.bins import all_bin_paths, bin_of, bin_problem, is_bin_path
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import format_timestamp, parse_timestamp, sha256_hex
 from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import (
@@ -55,7 +58,7 @@ from appshelf.formats.documents import (
     VersionEntry,
 )
 from appshelf.formats.flows import FlowsVersions
-from appshelf.signing.envelope import SignatureError, UnknownKeyError, verify_envelope
+from appshelf.signing.envelope import verify_envelope
 
 SNAPSHOT_PATH = "snapshot.json"
 # docs/spec.md section 5: how far `issued` may be ahead of the verifier's clock, and the
@@ -206,11 +209,11 @@ class TrustedManifest:
 
 
 def parse_json(data: bytes, what: str) -> Any:
-    """Bounded, strict JSON (see formats/boundedjson.py) or `Malformed` naming the file."""
+    """Bounded, strict JSON (see formats/boundedjson.py) or `MalformedError` naming the file."""
     try:
         return loads_bounded(data)
-    except JsonRejected as exc:
-        raise Malformed(f"{what}: {exc}") from None
+    except JsonRejectedError as exc:
+        raise MalformedError(f"{what}: {exc}") from None
 
 
 def _envelope(
@@ -221,12 +224,12 @@ def _envelope(
         return verify_envelope(envelope, expected_type, trusted, what=what)
     except UnknownKeyError as exc:
         _refuse_key_ids(envelope, trusted)
-        raise UnknownKey(
+        raise UntrustedSignatureError(
             f"{exc}; if the registry rotated its key, get the new public key from its "
             "operators and pass it with --key"
         ) from None
     except SignatureError as exc:
-        raise BadSignature(str(exc)) from None
+        raise BadSignatureError(str(exc)) from None
 
 
 def _refuse_key_ids(envelope: object, trusted: Mapping[str, nacl.signing.VerifyKey]) -> None:
@@ -235,7 +238,7 @@ def _refuse_key_ids(envelope: object, trusted: Mapping[str, nacl.signing.VerifyK
     signed_by = {s.get("keyid") for s in signatures or [] if isinstance(s, dict)}
     given = {bytes(key).hex() for key in trusted.values()}
     if signed_by & given:
-        raise UntrustedKeyConfig(
+        raise UntrustedKeyConfigError(
             "this is a key id; the full public key is needed: appshelf keygen --public "
             "KEYFILE prints it (or take the 'public' field of the registry's keys.json from "
             "its operators)"
@@ -250,7 +253,7 @@ def _model(model: type[ModelT], data: object, what: str) -> ModelT:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise Malformed(f"{what}: {where}: {first['msg']}") from None
+        raise MalformedError(f"{what}: {where}: {first['msg']}") from None
 
 
 def verify_snapshot(
@@ -264,7 +267,7 @@ def verify_snapshot(
     body, keyid = _envelope(data, SNAPSHOT_TYPE, trusted, SNAPSHOT_PATH)
     snapshot = _model(Snapshot, body, SNAPSHOT_PATH)
     if expected_registry is not None and snapshot.registry != expected_registry:
-        raise InconsistentMetadata(
+        raise InconsistentMetadataError(
             f"{SNAPSHOT_PATH}: signed for registry {snapshot.registry}, but served from "
             f"{expected_registry}; a snapshot only vouches for the registry it names"
         )
@@ -272,7 +275,7 @@ def verify_snapshot(
     _check_bin_layout(snapshot)
     digest = sha256_hex(data)
     if state is not None and state.snapshot_version > snapshot.version:
-        raise Rollback(
+        raise RollbackError(
             f"{SNAPSHOT_PATH}: version {snapshot.version} is older than version "
             f"{state.snapshot_version} already seen from {snapshot.registry}; refusing a "
             "rolled-back registry (a stale mirror or cache, or an attack)"
@@ -282,7 +285,7 @@ def verify_snapshot(
         and state.snapshot_version == snapshot.version
         and state.snapshot_sha256 not in (None, digest)
     ):
-        raise Rollback(
+        raise RollbackError(
             f"{SNAPSHOT_PATH}: a different snapshot with the same version {snapshot.version} "
             "was seen before; a registry never signs two snapshots with one version"
         )
@@ -295,21 +298,23 @@ def _check_times(snapshot: Snapshot, now: datetime) -> None:
     try:
         issued, expires = parse_timestamp(snapshot.issued), parse_timestamp(snapshot.expires)
     except ValueError as exc:  # the pattern holds, the date does not (a 44th of February)
-        raise Malformed(f"{SNAPSHOT_PATH}: issued/expires is not a real time ({exc})") from None
+        raise MalformedError(
+            f"{SNAPSHOT_PATH}: issued/expires is not a real time ({exc})"
+        ) from None
     if issued > now + MAX_CLOCK_SKEW:
-        raise Malformed(
+        raise MalformedError(
             f"{SNAPSHOT_PATH}: issued: {snapshot.issued} is more than 5 minutes in the future "
             f"(now {format_timestamp(now)}); the registry was signed with a wrong clock, or "
             "this machine's clock is behind"
         )
     if not issued < expires <= issued + MAX_SNAPSHOT_LIFETIME:
-        raise Malformed(
+        raise MalformedError(
             f"{SNAPSHOT_PATH}: expires: {snapshot.expires} must be after issued "
             f"{snapshot.issued} and at most 366 days later (a snapshot valid for longer "
             "defeats freeze protection)"
         )
     if expires <= now:
-        raise Expired(
+        raise ExpiredError(
             f"{SNAPSHOT_PATH}: version {snapshot.version} expired at {snapshot.expires}; "
             "the registry must be rebuilt and re-signed (or something serves a stale copy)"
         )
@@ -331,7 +336,7 @@ def _check_bin_layout(snapshot: Snapshot) -> None:
     elif per_app:
         problem = f"meta pins {per_app[0]}, a per-app file, which only its bin may pin"
     if problem is not None:
-        raise Malformed(f"{SNAPSHOT_PATH}: {problem}")
+        raise MalformedError(f"{SNAPSHOT_PATH}: {problem}")
 
 
 def verify_bin(trusted: TrustedSnapshot, relpath: str, data: bytes) -> BinDocument:
@@ -349,21 +354,21 @@ def verify_bin(trusted: TrustedSnapshot, relpath: str, data: bytes) -> BinDocume
         The verified bin.
 
     Raises:
-        Malformed: The snapshot pins no such bin, or the file is not a bin.
-        DigestMismatch: The bytes differ from the snapshot's pin.
-        LengthExceeded: They are longer than the pin.
-        InconsistentMetadata: It is another registry's bin, another position's, or
+        MalformedError: The snapshot pins no such bin, or the file is not a bin.
+        DigestMismatchError: The bytes differ from the snapshot's pin.
+        LengthExceededError: They are longer than the pin.
+        InconsistentMetadataError: It is another registry's bin, another position's, or
             names an app of another bin.
     """
     pin = trusted.snapshot.meta.get(relpath)
     bins = trusted.snapshot.bins
     if pin is None or bins is None or not is_bin_path(relpath):
-        raise Malformed(f"{relpath}: not a bin the snapshot pins, so it cannot be trusted")
+        raise MalformedError(f"{relpath}: not a bin the snapshot pins, so it cannot be trusted")
     check_digest(data, pin, relpath)
     document = _model(BinDocument, data, relpath)
     problem = bin_problem(document, relpath, bins.bits, trusted.registry)
     if problem is not None:
-        raise InconsistentMetadata(f"{relpath}: {problem}")
+        raise InconsistentMetadataError(f"{relpath}: {problem}")
     trusted.bins[relpath] = document
     return document
 
@@ -381,9 +386,9 @@ def next_state(trusted: TrustedSnapshot) -> RegistryState:
 
 def check_digest(data: bytes, pin: FileDigest, what: str) -> None:
     if len(data) > pin.length:
-        raise LengthExceeded(f"{what}: {len(data)} bytes, but {pin.length} are pinned")
+        raise LengthExceededError(f"{what}: {len(data)} bytes, but {pin.length} are pinned")
     if len(data) != pin.length or sha256_hex(data) != pin.sha256:
-        raise DigestMismatch(
+        raise DigestMismatchError(
             f"{what}: sha256 {sha256_hex(data)[:16]}... ({len(data)} bytes) does not match the "
             f"pinned {pin.sha256[:16]}... ({pin.length} bytes); the file was altered or mixed "
             "up with another build"
@@ -394,7 +399,7 @@ def verify_pinned(trusted: TrustedSnapshot, relpath: str, data: bytes) -> bytes:
     """Step 2: check bytes against the snapshot's pin for `relpath`."""
     pin = trusted.pin(relpath)
     if pin is None:
-        raise Malformed(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
+        raise MalformedError(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
     check_digest(data, pin, relpath)
     return data
 
@@ -410,7 +415,7 @@ def versions_path(key: str) -> str:
 def require_app(trusted: TrustedSnapshot, key: str) -> str:
     relpath = app_path(key)
     if trusted.pin(relpath) is None:
-        raise UnknownApp(f"no app {key!r} in the registry {trusted.registry}")
+        raise UnknownAppError(f"no app {key!r} in the registry {trusted.registry}")
     return relpath
 
 
@@ -419,7 +424,7 @@ def parse_app(trusted: TrustedSnapshot, key: str, data: bytes) -> AppDetail:
     verify_pinned(trusted, relpath, data)
     detail = _model(AppDetail, data, relpath)
     if detail.key != key:
-        raise InconsistentMetadata(f"{relpath}: describes app {detail.key!r}, not {key!r}")
+        raise InconsistentMetadataError(f"{relpath}: describes app {detail.key!r}, not {key!r}")
     return detail
 
 
@@ -431,7 +436,7 @@ def parse_document(
     document = _model(model, data, relpath)
     bound = getattr(document, "registry", None)
     if bound is not None and bound != trusted.registry:
-        raise InconsistentMetadata(f"{relpath}: belongs to registry {bound}")
+        raise InconsistentMetadataError(f"{relpath}: belongs to registry {bound}")
     return document
 
 
@@ -441,13 +446,13 @@ def check_versions_file(detail: AppDetail, versions: FlowsVersions) -> None:
     expected = [(v.version, v.artifact.url, f"sha256:{v.artifact.sha256}") for v in detail.versions]
     actual = [(v.version, v.artifactUrl, v.artifactChecksum) for v in versions.versions]
     if expected != actual:
-        raise InconsistentMetadata(f"{relpath}: disagrees with {app_path(detail.key)}")
+        raise InconsistentMetadataError(f"{relpath}: disagrees with {app_path(detail.key)}")
 
 
 def manifest_relpath(key: str, entry: VersionEntry) -> str:
     expected = f"apps/{key}/{entry.version}/manifest.json"
     if entry.manifest_path != expected:
-        raise Malformed(
+        raise MalformedError(
             f"{app_path(key)}: version {entry.version}: manifest_path {entry.manifest_path!r} "
             f"should be {expected!r}"
         )
@@ -482,7 +487,7 @@ def verify_manifest(
         if mine != theirs
     ]
     if mismatches:
-        raise InconsistentMetadata(
+        raise InconsistentMetadataError(
             f"{relpath}: {', '.join(mismatches)} differ from {app_path(key)}"
         )
     return TrustedManifest(manifest, keyid, entry.manifest)
@@ -493,7 +498,7 @@ def local_artifact_path(trusted: TrustedSnapshot, manifest: Manifest) -> str | N
     url = manifest.artifact.url
     if not url.startswith(trusted.registry):
         if not url.startswith("https://"):
-            raise Malformed(
+            raise MalformedError(
                 f"apps/{manifest.app}/{manifest.version}/manifest.json: external artifact "
                 f"URL {url!r} is not https"
             )
@@ -514,7 +519,7 @@ class ArtifactCheck:
     def update(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self.expected_size:
-            raise LengthExceeded(
+            raise LengthExceededError(
                 f"{self.what}: more than the {self.expected_size:,} bytes pinned by its manifest"
             )
         self._hash.update(chunk)
@@ -522,7 +527,7 @@ class ArtifactCheck:
     def finish(self) -> str:
         digest = self._hash.hexdigest()
         if self.size != self.expected_size or digest != self.expected_sha256:
-            raise DigestMismatch(
+            raise DigestMismatchError(
                 f"{self.what}: got sha256 {digest[:16]}... ({self.size:,} bytes), the signed "
                 f"manifest pins {self.expected_sha256[:16]}... ({self.expected_size:,} bytes); "
                 "the artifact was altered, truncated or replaced"

@@ -17,9 +17,12 @@ from urllib.parse import unquote
 from appshelf.client import log, mirrors
 from appshelf.client import trusted as t
 from appshelf.client.client import RegistryClient
-from appshelf.client.errors import DigestMismatch, NotFound
 from appshelf.client.transport import FolderTransport, read_all
-from appshelf.errors import AppshelfError
+from appshelf.errors import (
+    AppshelfError,
+    DigestMismatchError,
+    NotFoundError,
+)
 from appshelf.formats.anip import ANIP_PINS, MirrorPins
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import plain_path
@@ -56,10 +59,6 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-class VerificationFailed(AppshelfError):
-    """`appshelf verify` found problems (listed in its report)."""
 
 
 def verify_registry(
@@ -260,7 +259,7 @@ def _elsewhere(
     try:
         if client.transport.path_of(relpath, what).is_file():
             return False
-    except NotFound:
+    except NotFoundError:
         return False  # checked (and reported) as before
     report.notes.append(
         f"{what}: {relpath} is not in this folder (it lives where the registry is deployed, "
@@ -300,10 +299,10 @@ def _stat(client: RegistryClient, relpath: str, trusted: t.TrustedManifest) -> N
     what = f"{trusted.manifest.app} {trusted.manifest.version} artifact"
     path = client.transport.path_of(relpath, what)
     if not path.is_file():
-        raise NotFound(f"{what}: {relpath} is missing")
+        raise NotFoundError(f"{what}: {relpath} is missing")
     size = path.stat().st_size
     if size != trusted.manifest.artifact.size:
-        raise DigestMismatch(
+        raise DigestMismatchError(
             f"{what}: {relpath} has {size:,} bytes, the manifest pins "
             f"{trusted.manifest.artifact.size:,}"
         )

@@ -143,29 +143,40 @@ def content_disposition(relpath: str, kind: Kind | None = None) -> str | None:
     return None
 
 
+# Checked in this order, after the artifacts: exact names, then folders, then copies.
+_NAMED = {
+    SNAPSHOT: Kind.SNAPSHOT,
+    TUF_TIMESTAMP: Kind.TUF_TIMESTAMP,
+    **dict.fromkeys(TOP_INDEXES, Kind.TOP_INDEX),
+}
+_FOLDERS = ((TUF_DIR, Kind.TUF_METADATA), ("log/tile/", Kind.LOG_TILE))
+# apps/<key>/<file> and apps/<key>/<version>/<file>, by (path segments, file name).
+_APP_FILES = {
+    (3, "app.json"): Kind.APP_INDEX,
+    (3, "versions.json"): Kind.APP_INDEX,
+    (4, "manifest.json"): Kind.MANIFEST,
+    # A publisher's statement: immutable, before the manifest pinning it.
+    (4, STATEMENT_FILE): Kind.ARTIFACT,
+}
+
+
 def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
     """Classify one path; `artifacts` are the paths app.json files name as artifacts."""
     if relpath in artifacts:
         return Kind.ARTIFACT
-    if relpath == SNAPSHOT:
-        return Kind.SNAPSHOT
-    if relpath in TOP_INDEXES or is_bin_path(relpath):  # bins: pinned by the snapshot
+    if relpath in _NAMED:
+        return _NAMED[relpath]
+    for folder, kind in _FOLDERS:
+        if relpath.startswith(folder):
+            return kind
+    if is_bin_path(relpath):  # bins/<prefix>.json: pinned by the snapshot
         return Kind.TOP_INDEX
-    if relpath == TUF_TIMESTAMP:
-        return Kind.TUF_TIMESTAMP
-    if relpath.startswith(TUF_DIR):
-        return Kind.TUF_METADATA
-    if relpath.startswith("log/tile/"):
-        return Kind.LOG_TILE
     if is_copy(relpath):
         return Kind.COPY
     parts = relpath.split("/")
-    if parts[0] == "apps" and len(parts) == 3 and parts[2] in ("app.json", "versions.json"):
-        return Kind.APP_INDEX
-    if parts[0] == "apps" and len(parts) == 4 and parts[3] == "manifest.json":
-        return Kind.MANIFEST
-    if parts[0] == "apps" and len(parts) == 4 and parts[3] == STATEMENT_FILE:
-        return Kind.ARTIFACT  # a publisher's statement: immutable, before the manifest pinning it
+    app_file = _APP_FILES.get((len(parts), parts[-1])) if parts[0] == "apps" else None
+    if app_file is not None:
+        return app_file
     if relpath.lower().endswith(_ASSET_SUFFIXES):
         return Kind.ASSET
     return Kind.PAGE

@@ -9,10 +9,9 @@ that name the real cause.
 
 from __future__ import annotations
 
-from appshelf.client.errors import NotFound, RepositoryError, TransportError
 from appshelf.client.neterrors import without_userinfo
 from appshelf.client.transport import HttpTransport
-from appshelf.deploy.errors import RemoteAccessError
+from appshelf.errors import NotFoundError, RemoteAccessError, RepositoryError, TransportError
 
 _HINT = "the published registry must be readable to build on it"
 
@@ -29,7 +28,7 @@ class HttpSource:
     def read(self, relpath: str, limit: int) -> bytes | None:
         try:
             return b"".join(self._transport.chunks(relpath, limit, relpath))
-        except NotFound:
+        except NotFoundError:
             return None
         except (TransportError, RepositoryError) as exc:
             raise RemoteAccessError(f"{exc}; {_HINT}") from None

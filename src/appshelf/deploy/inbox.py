@@ -26,20 +26,20 @@ from pathlib import Path
 import nacl.signing
 import semver
 
-from appshelf.deploy.errors import DeployConflictError, RemoteAccessError
 from appshelf.deploy.files import INBOX, content_type
 from appshelf.deploy.s3 import S3Store
 from appshelf.deploy.state import RemoteObject
-from appshelf.errors import AppshelfError
+from appshelf.errors import (
+    DeployConflictError,
+    InboxError,
+    RemoteAccessError,
+    StatementError,
+    UnknownSignerError,
+)
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Signed
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, STATEMENT_FILE, ReleaseStatement
-from appshelf.signing.statement import (
-    StatementError,
-    UnknownSignerError,
-    read_statement,
-    verify_statement,
-)
+from appshelf.signing.statement import read_statement, verify_statement
 
 MAX_INBOX_OBJECTS = 10_000  # listed under the inbox; more is refused outright
 MAX_INBOX_VERSIONS = 200  # ingested by one build; the rest wait for the next
@@ -52,10 +52,6 @@ _NO_CACHE = "no-store"
 # (app key, publisher id) -> the keys that may sign its releases as that publisher, or
 # why none may (an unknown app or publisher, not an owner)
 TrustedFor = Callable[[str, str], Mapping[str, nacl.signing.VerifyKey] | str]
-
-
-class InboxError(AppshelfError):
-    """A publish to the inbox was refused; the message names the object."""
 
 
 @dataclass

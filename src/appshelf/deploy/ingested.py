@@ -15,31 +15,29 @@ import hashlib
 import json
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import semver
 
-from appshelf.deploy.errors import RemoteAccessError
 from appshelf.deploy.files import CHECKPOINT
 from appshelf.deploy.s3 import S3Store
 from appshelf.deploy.state import RemoteObject
-from appshelf.errors import AppshelfError
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.errors import (
+    IngestedError,
+    JsonRejectedError,
+    LogFormatError,
+    RemoteAccessError,
+    StatementError,
+)
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Signed
-from appshelf.formats.log import (
-    LogFormatError,
-    ReleaseEntry,
-    decode_bundle,
-    decode_entry,
-    parse_note,
-    tiles_for,
-)
+from appshelf.formats.log import ReleaseEntry, decode_bundle, decode_entry, parse_note, tiles_for
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, STATEMENT_FILE, ReleaseStatement
-from appshelf.signing.statement import StatementError, read_statement
+from appshelf.signing.statement import read_statement
 
 INGESTED = ".appshelf/ingested.json"
 INGESTED_TYPE = "appshelf.ingested"
@@ -52,10 +50,6 @@ _NAME_RE = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}"
 _HEX_RE = r"[0-9a-f]{64}"
 _FIELDS = ("app", "version", "statement_sha256", "statement_length")
 _ARTIFACT_FIELDS = ("filename", "sha256", "size")
-
-
-class IngestedError(AppshelfError):
-    """The record, or a published object it names, is not what was ingested."""
 
 
 @dataclass(frozen=True)
@@ -101,15 +95,34 @@ def recorded(statement: bytes, body: ReleaseStatement) -> Recorded:
     )
 
 
+def _matches(pattern: str) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and re.fullmatch(pattern, value) is not None
+
+
+# Each field of a `Recorded`, in order: its place in the record and what it may hold.
+_VALID: tuple[tuple[str, Callable[[Any], bool]], ...] = (
+    ("app", _matches(_APP_RE)),
+    ("version", lambda value: isinstance(value, str) and semver.Version.is_valid(value)),
+    ("statement.sha256", _matches(_HEX_RE)),
+    ("statement.length", lambda value: type(value) is int and 0 < value <= MAX_STATEMENT_BYTES),
+    ("artifact.filename", _matches(_NAME_RE)),
+    ("artifact.sha256", _matches(_HEX_RE)),
+    ("artifact.size", lambda value: type(value) is int and value >= 0),
+)
+
+
+def _object(raw: Any, keys: tuple[str, ...], where: str) -> dict[str, Any]:
+    """`raw` as a JSON object with exactly these keys."""
+    if not isinstance(raw, dict) or set(raw) != set(keys):
+        raise IngestedError(f"{where}: not {{{', '.join(keys)}}}")
+    return raw
+
+
 def _entry(raw: Any, where: str) -> Recorded:
-    if not isinstance(raw, dict) or set(raw) != {"app", "version", "statement", "artifact"}:
-        raise IngestedError(f"{where}: not {{app, version, statement, artifact}}")
-    st, art = raw["statement"], raw["artifact"]
-    if not isinstance(st, dict) or set(st) != {"sha256", "length"}:
-        raise IngestedError(f"{where}.statement: not {{sha256, length}}")
-    if not isinstance(art, dict) or set(art) != set(_ARTIFACT_FIELDS):
-        raise IngestedError(f"{where}.artifact: not {{filename, sha256, size}}")
-    rec = Recorded(
+    raw = _object(raw, ("app", "version", "statement", "artifact"), where)
+    st = _object(raw["statement"], ("sha256", "length"), f"{where}.statement")
+    art = _object(raw["artifact"], _ARTIFACT_FIELDS, f"{where}.artifact")
+    values = (
         raw["app"],
         raw["version"],
         st["sha256"],
@@ -118,21 +131,10 @@ def _entry(raw: Any, where: str) -> Recorded:
         art["sha256"],
         art["size"],
     )
-    checks = {
-        "app": isinstance(rec.app, str) and re.fullmatch(_APP_RE, rec.app),
-        "version": isinstance(rec.version, str) and semver.Version.is_valid(rec.version),
-        "statement.sha256": isinstance(rec.statement_sha256, str)
-        and re.fullmatch(_HEX_RE, rec.statement_sha256),
-        "statement.length": type(rec.statement_length) is int
-        and 0 < rec.statement_length <= MAX_STATEMENT_BYTES,
-        "artifact.filename": isinstance(rec.filename, str) and re.fullmatch(_NAME_RE, rec.filename),
-        "artifact.sha256": isinstance(rec.sha256, str) and re.fullmatch(_HEX_RE, rec.sha256),
-        "artifact.size": type(rec.size) is int and rec.size >= 0,
-    }
-    bad = [name for name, ok in checks.items() if not ok]
-    if bad:
-        raise IngestedError(f"{where}.{bad[0]}: not a valid value")
-    return rec
+    for (name, valid), value in zip(_VALID, values, strict=True):
+        if not valid(value):
+            raise IngestedError(f"{where}.{name}: not a valid value")
+    return Recorded(*values)
 
 
 def read_record(store: S3Store, listed: RemoteObject | None) -> list[Recorded]:
@@ -150,7 +152,7 @@ def read_record(store: S3Store, listed: RemoteObject | None) -> list[Recorded]:
         return []
     try:
         raw = loads_bounded(fetched[0], max_bytes=MAX_RECORD_BYTES)
-    except JsonRejected as exc:
+    except JsonRejectedError as exc:
         raise IngestedError(f"{where}: not valid JSON ({exc})") from None
     if (
         not isinstance(raw, dict)

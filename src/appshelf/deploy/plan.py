@@ -12,7 +12,7 @@ from typing import Literal
 
 import pydantic
 
-from appshelf.deploy.errors import REBUILD_HINT, DeployRefusedError
+from appshelf.deploy.errors import REBUILD_HINT
 from appshelf.deploy.files import (
     STATE_KEY,
     Kind,
@@ -24,6 +24,7 @@ from appshelf.deploy.files import (
 )
 from appshelf.deploy.site import LocalSite, artifact_relpath
 from appshelf.deploy.state import RemoteObject, RemoteState
+from appshelf.errors import DeployRefusedError, SignatureError, UnknownKeyError
 from appshelf.formats.bins import is_bin_path, pins_through_bins
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import consistent_path
@@ -31,12 +32,7 @@ from appshelf.formats.deploysettings import DeploySection
 from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, FileDigest, VersionEntry
 from appshelf.formats.log import Checkpoint, tiles_for
 from appshelf.formats.merkle import root_of
-from appshelf.signing.envelope import (
-    SignatureError,
-    UnknownKeyError,
-    trusted_keys_from_hex,
-    verify_envelope,
-)
+from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
 from appshelf.signing.keys import development_key
 
 Operation = Literal["upload", "skip", "delete"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from appshelf.deploy.errors import REBUILD_HINT, DeployConflictError, RemoteAccessError
+from appshelf.deploy.errors import REBUILD_HINT
 from appshelf.deploy.files import INBOX, SNAPSHOT, STATE_KEY, Kind
 from appshelf.deploy.ingested import INGESTED
 from appshelf.deploy.plan import Action, DeployPlan, documents_to_fetch, plan_deploy
@@ -36,7 +36,7 @@ from appshelf.deploy.state import (
     RemoteState,
     parse_record,
 )
-from appshelf.errors import AppshelfError
+from appshelf.errors import AppshelfError, DeployConflictError, RemoteAccessError
 from appshelf.formats.canonical import model_to_json, sha256_hex
 from appshelf.formats.deploysettings import DeploySection
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -23,12 +23,9 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from appshelf.deploy.errors import (
-    REBUILD_HINT,
-    DeployConflictError,
-    RemoteAccessError,
-)
+from appshelf.deploy.errors import REBUILD_HINT
 from appshelf.deploy.state import RemoteObject
+from appshelf.errors import DeployConflictError, RemoteAccessError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -313,11 +310,9 @@ class S3Store:
         if_match: str | None = None,
         if_none_match: bool = False,
         progress: Callable[[int], None] | None = None,
-        attempt: int = 0,
     ) -> str:
         """Write one object; return its ETag. A failed condition raises DeployConflictError,
         unless the object already holds exactly these bytes (a retried or twin deploy)."""
-        key = self.target.key(relpath)
         extra: dict[str, Any] = {
             "ContentType": content_type,
             "CacheControl": cache_control,
@@ -330,72 +325,9 @@ class S3Store:
             conditions["IfMatch"] = if_match
         elif if_none_match:
             conditions["IfNoneMatch"] = "*"
-        size = len(body) if isinstance(body, bytes) else body.stat().st_size
         try:
             with self._errors(f"upload {relpath}"):
-                try:
-                    if isinstance(body, Path) and size >= self.options.multipart_threshold:
-                        with self._lock:
-                            self._multipart_conditions[key] = conditions
-                        try:
-                            self.client.upload_file(
-                                str(body),
-                                self.target.bucket,
-                                key,
-                                ExtraArgs=extra,
-                                Config=self.transfer,
-                                Callback=progress,
-                            )
-                        finally:
-                            with self._lock:
-                                self._multipart_conditions.pop(key, None)
-                        head = self.head(relpath)
-                        assert head is not None
-                        return head.etag
-                    if isinstance(body, Path):
-                        with body.open("rb") as handle:
-                            response = self.client.put_object(
-                                Bucket=self.target.bucket,
-                                Key=key,
-                                Body=handle,
-                                **extra,
-                                **conditions,
-                            )
-                    else:
-                        response = self.client.put_object(
-                            Bucket=self.target.bucket, Key=key, Body=body, **extra, **conditions
-                        )
-                    if progress is not None:
-                        progress(size)
-                    return response["ETag"]
-                except boto3.exceptions.S3UploadFailedError as exc:
-                    if "PreconditionFailed" in str(exc) or "(412)" in str(exc):
-                        raise _Precondition() from None
-                    raise RemoteAccessError(
-                        f"{self.target}: upload of {relpath} failed: {exc}"
-                    ) from None
-                except botocore.exceptions.ClientError as exc:
-                    if _error_code(exc) == "ConditionalRequestConflict" or _status(exc) == 409:
-                        # Two conditional writes of one key at once: S3 may refuse both
-                        # with 409 and asks for a retry; the retry's condition decides.
-                        if attempt < _CONFLICT_RETRIES:
-                            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
-                            return self.put(
-                                relpath,
-                                body,
-                                sha256,
-                                content_type,
-                                cache_control,
-                                content_disposition,
-                                if_match,
-                                if_none_match,
-                                progress,
-                                attempt + 1,
-                            )
-                        raise _Precondition() from None
-                    if _status(exc) == 412 or _error_code(exc) == "PreconditionFailed":
-                        raise _Precondition() from None
-                    raise
+                return self._put_retrying(relpath, body, extra, conditions, progress)
         except _Precondition:
             now = self.head(relpath)
             if now is not None and now.sha256 == sha256:
@@ -405,6 +337,95 @@ class S3Store:
                 f"{self.target.key(relpath)} {state} by another deploy after this one read "
                 f"the bucket, so this deploy stopped; {REBUILD_HINT}"
             ) from None
+
+    def _put_retrying(
+        self,
+        relpath: str,
+        body: bytes | Path,
+        extra: dict[str, Any],
+        conditions: dict[str, Any],
+        progress: Callable[[int], None] | None,
+    ) -> str:
+        """Two conditional writes of one key at once: S3 may refuse both with 409 and
+        asks for a retry; the retry's condition decides."""
+        attempt = 0
+        while True:
+            try:
+                return self._put_once(relpath, body, extra, conditions, progress)
+            except _Conflict:
+                if attempt >= _CONFLICT_RETRIES:
+                    raise _Precondition() from None
+                attempt += 1
+                time.sleep(random.uniform(0.05, 0.3) * attempt)
+
+    def _put_once(
+        self,
+        relpath: str,
+        body: bytes | Path,
+        extra: dict[str, Any],
+        conditions: dict[str, Any],
+        progress: Callable[[int], None] | None,
+    ) -> str:
+        """One upload; a refused condition is `_Precondition`, a 409 `_Conflict`."""
+        key = self.target.key(relpath)
+        size = len(body) if isinstance(body, bytes) else body.stat().st_size
+        try:
+            if isinstance(body, Path) and size >= self.options.multipart_threshold:
+                return self._upload_multipart(relpath, body, extra, conditions, progress)
+            etag = self._put_object(key, body, extra, conditions)
+            if progress is not None:
+                progress(size)
+            return etag
+        except boto3.exceptions.S3UploadFailedError as exc:
+            if "PreconditionFailed" in str(exc) or "(412)" in str(exc):
+                raise _Precondition() from None
+            raise RemoteAccessError(f"{self.target}: upload of {relpath} failed: {exc}") from None
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) == "ConditionalRequestConflict" or _status(exc) == 409:
+                raise _Conflict() from None
+            if _status(exc) == 412 or _error_code(exc) == "PreconditionFailed":
+                raise _Precondition() from None
+            raise
+
+    def _put_object(
+        self, key: str, body: bytes | Path, extra: dict[str, Any], conditions: dict[str, Any]
+    ) -> str:
+        """One PutObject request (a file is streamed from disk); its ETag."""
+        with ExitStack() as stack:
+            payload = stack.enter_context(body.open("rb")) if isinstance(body, Path) else body
+            response = self.client.put_object(
+                Bucket=self.target.bucket, Key=key, Body=payload, **extra, **conditions
+            )
+        return response["ETag"]
+
+    def _upload_multipart(
+        self,
+        relpath: str,
+        body: Path,
+        extra: dict[str, Any],
+        conditions: dict[str, Any],
+        progress: Callable[[int], None] | None,
+    ) -> str:
+        """A large file through s3transfer (its conditions added to CompleteMultipartUpload
+        by `_add_condition`); the ETag is read back."""
+        key = self.target.key(relpath)
+        with self._lock:
+            self._multipart_conditions[key] = conditions
+        try:
+            self.client.upload_file(
+                str(body),
+                self.target.bucket,
+                key,
+                ExtraArgs=extra,
+                Config=self.transfer,
+                Callback=progress,
+            )
+        finally:
+            with self._lock:
+                self._multipart_conditions.pop(key, None)
+        head = self.head(relpath)
+        assert head is not None
+        return head.etag
 
     def delete(self, relpaths: list[str]) -> None:
         for start in range(0, len(relpaths), 1000):
@@ -425,6 +446,10 @@ class S3Store:
 
 class _Precondition(Exception):
     pass
+
+
+class _Conflict(Exception):
+    """409 ConditionalRequestConflict: retry the write."""
 
 
 def invalidate_cloudfront(

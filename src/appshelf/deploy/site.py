@@ -13,8 +13,8 @@ from urllib.parse import unquote
 
 import pydantic
 
-from appshelf.deploy.errors import SiteError
 from appshelf.deploy.files import SNAPSHOT, STATE_KEY
+from appshelf.errors import BuiltSiteError, LogError, LogFormatError, SignatureError
 from appshelf.filehash import hash_files
 from appshelf.formats.bins import pins_through_bins
 from appshelf.formats.consistent import consistent_path
@@ -32,13 +32,12 @@ from appshelf.formats.log import (
     CHECKPOINT,
     TILE_WIDTH,
     Checkpoint,
-    LogFormatError,
     decode_bundle,
     parse_note,
     tile_path,
 )
-from appshelf.signing.envelope import SignatureError, trusted_keys_from_hex, verify_envelope
-from appshelf.signing.releaselog import LogError, LogState, verify_log
+from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
+from appshelf.signing.releaselog import LogState, verify_log
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def _walk(root: Path) -> dict[str, Path]:
         for name in [*dirs, *names]:
             path = here / name
             if path.is_symlink():
-                raise SiteError(
+                raise BuiltSiteError(
                     f"{path}: is a symbolic link; appshelf deploys regular files only "
                     "(build output never contains links)"
                 )
@@ -154,7 +153,9 @@ def _read_log(root: Path, snapshot: Snapshot) -> tuple[LogState | None, Checkpoi
             entries += decode_bundle(data, width)
         log = verify_log(checkpoint, entries)
     except (OSError, LogFormatError, LogError) as exc:
-        raise SiteError(f"{root}: the release log cannot be read ({exc}); rebuild it") from None
+        raise BuiltSiteError(
+            f"{root}: the release log cannot be read ({exc}); rebuild it"
+        ) from None
     return log, checkpoint
 
 
@@ -175,7 +176,9 @@ def _check_copies(
         copy = consistent_path(relpath, sha256)
         local = files.get(copy)
         if local is None or local.sha256 != sha256:
-            raise SiteError(f"{root / copy}: missing or not the bytes of {relpath}; rebuild it")
+            raise BuiltSiteError(
+                f"{root / copy}: missing or not the bytes of {relpath}; rebuild it"
+            )
 
 
 def _local_pins(
@@ -193,7 +196,7 @@ def _local_pins(
 
     pins, failed = pins_through_bins(snapshot, read)
     if failed:
-        raise SiteError(
+        raise BuiltSiteError(
             f"{root / failed[0]}: missing, or not the bin snapshot.json pins there; the "
             "folder was changed after the build: rebuild it"
         )
@@ -203,7 +206,7 @@ def _local_pins(
 def read_site(root: Path) -> LocalSite:
     """Hash every file and check the snapshot's pins and signature and each artifact."""
     if not (root / SNAPSHOT).is_file():
-        raise SiteError(
+        raise BuiltSiteError(
             f"{root}: has no snapshot.json, so it is not an appshelf build output "
             "(run `appshelf build` first, or pass the folder it wrote)"
         )
@@ -218,7 +221,7 @@ def read_site(root: Path) -> LocalSite:
         envelope = Signed[Snapshot].model_validate_json(snapshot_bytes)
         keys = KeysDocument.model_validate_json((root / "keys.json").read_bytes())
     except (OSError, pydantic.ValidationError) as exc:
-        raise SiteError(f"{root}: snapshot.json or keys.json cannot be read: {exc}") from None
+        raise BuiltSiteError(f"{root}: snapshot.json or keys.json cannot be read: {exc}") from None
     try:
         verify_envelope(
             snapshot_bytes,
@@ -227,12 +230,12 @@ def read_site(root: Path) -> LocalSite:
             what=f"{root / SNAPSHOT}",
         )
     except SignatureError as exc:
-        raise SiteError(f"{exc}; rebuild the site") from None
+        raise BuiltSiteError(f"{exc}; rebuild the site") from None
     pins = _local_pins(root, files, envelope.signed)
     for relpath, pinned in pins.items():
         local = files.get(relpath)
         if local is None or local.sha256 != pinned.sha256 or local.size != pinned.length:
-            raise SiteError(
+            raise BuiltSiteError(
                 f"{root / relpath}: missing or different from the digest in snapshot.json "
                 "(or its bin); the folder was changed after the build: rebuild it"
             )
@@ -242,7 +245,7 @@ def read_site(root: Path) -> LocalSite:
             try:
                 detail = AppDetail.model_validate_json((root / relpath).read_bytes())
             except pydantic.ValidationError as exc:
-                raise SiteError(f"{root / relpath}: not a valid app.json: {exc}") from None
+                raise BuiltSiteError(f"{root / relpath}: not a valid app.json: {exc}") from None
             apps[detail.key] = detail
     _check_copies(root, files, envelope.signed, pins, apps)
     log, checkpoint = _read_log(root, envelope.signed)
@@ -250,13 +253,13 @@ def read_site(root: Path) -> LocalSite:
     for relpath, sha256 in site.artifact_paths().items():
         local = files.get(relpath)
         if local is None or local.sha256 != sha256:
-            raise SiteError(
+            raise BuiltSiteError(
                 f"{root / relpath}: missing or different from the sha256 its app.json "
                 "gives; rebuild the site"
             )
     for relpath, artifact in site.bucket_artifacts().items():
         if relpath in files:
-            raise SiteError(
+            raise BuiltSiteError(
                 f"{root / relpath}: {artifact.app} {artifact.version}'s artifact_url names "
                 "this path as an object already in the bucket, but the site has a file "
                 "there too; move one of them"

@@ -14,8 +14,8 @@ from typing import Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from appshelf.deploy.errors import DeployRefusedError
 from appshelf.deploy.files import SNAPSHOT
+from appshelf.errors import DeployRefusedError
 from appshelf.formats.documents import HEX64, Signed, Snapshot
 
 

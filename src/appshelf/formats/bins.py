@@ -17,7 +17,8 @@ from typing import Final, TypeVar
 
 from pydantic import ValidationError
 
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.errors import JsonRejectedError
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import MAX_BIN_BITS, BinDocument, FileDigest, Snapshot
 
@@ -199,7 +200,7 @@ def pins_through_bins(
         data = read(relpath, pin)
         document = None
         if data is not None and len(data) == pin.length and sha256_hex(data) == pin.sha256:
-            with contextlib.suppress(JsonRejected, ValidationError):
+            with contextlib.suppress(JsonRejectedError, ValidationError):
                 document = BinDocument.model_validate(loads_bounded(data))
         if document is None or bin_problem(
             document, relpath, snapshot.bins.bits, snapshot.registry

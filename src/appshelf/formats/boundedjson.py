@@ -1,4 +1,4 @@
-"""A JSON reader for untrusted bytes: every input is either a plain value or `JsonRejected`.
+"""A JSON reader for untrusted bytes: every input is either a plain value or `JsonRejectedError`.
 
 `json.loads` alone lets hostile bytes crash or mislead a verifier: 100,000 nested
 brackets raise RecursionError, a 5,000-digit integer trips Python's int-size guard,
@@ -16,6 +16,8 @@ import math
 import re
 from typing import Any, Final
 
+from appshelf.errors import JsonRejectedError
+
 MAX_DEPTH: Final = 64
 # I-JSON (RFC 7493): integers a double holds exactly, so every language reads one value.
 MAX_INT: Final = 2**53 - 1
@@ -27,18 +29,14 @@ _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
-class JsonRejected(ValueError):
-    """The bytes are not JSON, or are JSON outside the limits. The message says which."""
-
-
 def loads_bounded(data: bytes, *, max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """Parse `data` as strict, bounded JSON: dicts, lists, str, int, finite float, bool, None."""
     if max_bytes is not None and len(data) > max_bytes:
-        raise JsonRejected(f"{len(data):,} bytes, more than the {max_bytes:,} allowed")
+        raise JsonRejectedError(f"{len(data):,} bytes, more than the {max_bytes:,} allowed")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise JsonRejected(f"not valid UTF-8 (byte {exc.start})") from None
+        raise JsonRejectedError(f"not valid UTF-8 (byte {exc.start})") from None
     _check_depth(text, max_depth)
     try:
         value = json.loads(
@@ -48,12 +46,12 @@ def loads_bounded(data: bytes, *, max_bytes: int | None = None, max_depth: int =
             parse_constant=_no_constant,
             object_pairs_hook=_unique_keys,
         )
-    except JsonRejected:
+    except JsonRejectedError:
         raise
     except RecursionError:  # unreachable after _check_depth; kept as a last guard
-        raise JsonRejected(f"nested deeper than {max_depth} levels") from None
+        raise JsonRejectedError(f"nested deeper than {max_depth} levels") from None
     except ValueError as exc:
-        raise JsonRejected(f"not valid JSON ({exc})") from None
+        raise JsonRejectedError(f"not valid JSON ({exc})") from None
     if _SURROGATE_ESCAPE.search(text):
         _check_surrogates(value)
     return value
@@ -66,7 +64,7 @@ def _check_depth(text: str, max_depth: int) -> None:
         if match.group() in "[{":
             depth += 1
             if depth > max_depth:
-                raise JsonRejected(f"nested deeper than {max_depth} levels")
+                raise JsonRejectedError(f"nested deeper than {max_depth} levels")
         else:
             depth -= 1
 
@@ -75,19 +73,19 @@ def _integer(literal: str) -> int:
     digits = literal.lstrip("-")
     if len(digits) > _MAX_INT_DIGITS or abs(int(literal)) > MAX_INT:
         shown = literal if len(literal) <= 24 else f"{literal[:20]}... ({len(literal)} digits)"
-        raise JsonRejected(f"integer {shown} is outside ±(2**53-1)")
+        raise JsonRejectedError(f"integer {shown} is outside ±(2**53-1)")
     return int(literal)
 
 
 def _finite(literal: str) -> float:
     number = float(literal)
     if not math.isfinite(number):
-        raise JsonRejected(f"number {literal[:24]} is out of range")
+        raise JsonRejectedError(f"number {literal[:24]} is out of range")
     return number
 
 
 def _no_constant(name: str) -> Any:
-    raise JsonRejected(f"{name} is not JSON")
+    raise JsonRejectedError(f"{name} is not JSON")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -96,7 +94,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise JsonRejected(f"duplicate key {key[:64]!r}")
+                raise JsonRejectedError(f"duplicate key {key[:64]!r}")
             seen.add(key)
     return result
 
@@ -117,4 +115,4 @@ def _check_surrogates(value: Any) -> None:
         else:
             continue
         if any(_SURROGATE.search(s) for s in strings):
-            raise JsonRejected("a string holds a lone UTF-16 surrogate (not Unicode text)")
+            raise JsonRejectedError("a string holds a lone UTF-16 surrogate (not Unicode text)")

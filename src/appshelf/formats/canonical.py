@@ -5,20 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
 from pydantic import BaseModel
 
-from appshelf.errors import AppshelfError
+from appshelf.errors import CanonicalJSONError
 
 _SAFE_INT = 2**53 - 1
-
-
-class CanonicalJSONError(AppshelfError, ValueError):
-    """A value has no RFC 8785 form: NaN or infinity, an integer beyond 2**53, a lone
-    surrogate, a non-string key, a type JSON lacks, or nesting too deep to encode."""
 
 
 _NON_BMP = re.compile(rb"[\xf0-\xf4]")  # lead bytes of 4-byte UTF-8 sequences
@@ -74,6 +70,29 @@ def canonical_json(value: Any) -> bytes:
 def model_to_json(model: BaseModel) -> bytes:
     """The exact bytes appshelf writes for a document: JCS of the model, nulls omitted."""
     return canonical_json(model.model_dump(mode="json", exclude_none=True, by_alias=True))
+
+
+def canonical_object(members: Mapping[str, bytes]) -> bytes:
+    """The RFC 8785 object of members whose values are already canonical bytes.
+
+    JCS encodes a value the same wherever it stands, so an object is its members sorted
+    by the UTF-16 code units of their names (section 3.2.3), each `name:value`, joined
+    by commas: a document is spliced from stored fragments byte for byte as a full
+    encoding would write it, without decoding or encoding them again.
+
+    Args:
+        members: member name -> the canonical bytes of its value.
+
+    Raises:
+        CanonicalJSONError: a name has no canonical form (a lone surrogate).
+    """
+    ordered = sorted(members.items(), key=lambda m: m[0].encode("utf-16-be", "surrogatepass"))
+    return b"{" + b",".join(canonical_json(name) + b":" + value for name, value in ordered) + b"}"
+
+
+def canonical_array(items: Iterable[bytes]) -> bytes:
+    """The RFC 8785 array of values that are already canonical bytes, in their order."""
+    return b"[" + b",".join(items) + b"]"
 
 
 def sha256_hex(data: bytes) -> str:

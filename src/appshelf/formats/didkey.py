@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from appshelf.errors import AppshelfError
+from appshelf.errors import DidKeyError
 
 ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX: Final = {char: value for value, char in enumerate(ALPHABET)}
@@ -20,10 +20,6 @@ ED25519_PUB_MULTICODEC: Final = b"\xed\x01"
 PREFIX: Final = "did:key:z"
 # 34 bytes of payload encode to at most 47 base58 digits; anything longer is not a key.
 _DID_RE: Final = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]{1,60}")
-
-
-class DidKeyError(AppshelfError, ValueError):
-    """The text is not the did:key of an Ed25519 public key; the message says why."""
 
 
 def b58encode(data: bytes) -> str:

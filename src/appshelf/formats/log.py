@@ -26,9 +26,10 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from appshelf.errors import LogFormatError, ProofError
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, model_to_json
 from appshelf.formats.documents import HEX64, ChannelName, FileDigest
-from appshelf.formats.merkle import HASH_SIZE, ProofError, node_hash
+from appshelf.formats.merkle import HASH_SIZE, node_hash
 
 LOG_DIR: Final = "log"
 CHECKPOINT: Final = "log/checkpoint"
@@ -42,10 +43,6 @@ LIFECYCLE_TYPE: Final = "appshelf.log.lifecycle"
 KEY_TYPE: Final = "appshelf.log.key"
 OWNERS_TYPE: Final = "appshelf.log.owners"
 CHANNEL_TYPE: Final = "appshelf.log.channel"
-
-
-class LogFormatError(ValueError):
-    """Bytes that are not a well-formed log file (checkpoint, tile or entry)."""
 
 
 class _Entry(BaseModel):

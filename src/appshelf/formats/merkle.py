@@ -18,16 +18,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
+from appshelf.errors import ProofError
+
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 # (level, index) -> the hash of the complete subtree of 2**level leaves starting at
 # leaf index * 2**level.
 NodeHashes = Callable[[int, int], bytes]
-
-
-class ProofError(ValueError):
-    """A proof that does not verify, or a request outside the tree."""
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -167,19 +165,33 @@ def verify_consistency(
     """
     if not 0 <= old_size <= size:
         raise ProofError(f"a tree of {size} cannot extend one of {old_size}")
-    if old_size == 0:
-        if proof:
-            raise ProofError("a proof from the empty tree must be empty")
-        return
-    if old_size == size:
-        if proof or old_root != root:
-            raise ProofError(f"two different trees of size {size}")
+    if old_size in (0, size):
+        _verify_empty_proof(old_size, old_root, size, root, proof)
         return
     path = list(proof)
     if not path:
         raise ProofError("empty consistency proof")
     if old_size & (old_size - 1) == 0:
         path.insert(0, old_root)
+    fr, sr, sn = _consistency_roots(old_size, size, path)
+    if sn != 0 or fr != old_root or sr != root:
+        raise ProofError(f"the tree of {size} does not extend the tree of {old_size} seen before")
+
+
+def _verify_empty_proof(
+    old_size: int, old_root: bytes, size: int, root: bytes, proof: Sequence[bytes]
+) -> None:
+    """From the empty tree, or between two trees of one size, the proof is empty."""
+    if old_size == 0:
+        if proof:
+            raise ProofError("a proof from the empty tree must be empty")
+    elif proof or old_root != root:
+        raise ProofError(f"two different trees of size {size}")
+
+
+def _consistency_roots(old_size: int, size: int, path: list[bytes]) -> tuple[bytes, bytes, int]:
+    """RFC 9162 2.1.4.2 steps 3-6: the old and new roots `path` implies, and what is
+    left of `size - 1` (not 0: the proof is too short)."""
     fn, sn = old_size - 1, size - 1
     while fn & 1:
         fn >>= 1
@@ -199,8 +211,7 @@ def verify_consistency(
             sr = node_hash(sr, c)
         fn >>= 1
         sn >>= 1
-    if sn != 0 or fr != old_root or sr != root:
-        raise ProofError(f"the tree of {size} does not extend the tree of {old_size} seen before")
+    return fr, sr, sn
 
 
 class MemoryTree:

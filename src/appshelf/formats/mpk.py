@@ -25,8 +25,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-from appshelf.errors import AppshelfError
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
+from appshelf.errors import BundleError, JsonRejectedError
+from appshelf.formats.boundedjson import loads_bounded
 
 MAX_ENTRIES: Final = 1000
 MAX_UNPACKED_BYTES: Final = 512 * 1024 * 1024
@@ -46,16 +46,6 @@ MAX_PACKAGE_LENGTH: Final = 128
 SHA256_HEX_RE: Final = re.compile(r"[0-9a-fA-F]{64}")
 _BAD_NAME_CHARS: Final = re.compile(r"[\x00-\x1f\x7f\\]")
 _READ_CHUNK: Final = 1 << 20
-
-
-class BundleError(AppshelfError, ValueError):
-    """A bundle is refused. `field` names the manifest field or archive member (or
-    `archive`), `reason` says why; `str()` is both."""
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -187,11 +177,7 @@ def _read_members(archive: tarfile.TarFile) -> BundleArchive:
                 raise BundleError(name or ".", "is both a file and a folder")
             folders.add(name)
             continue
-        _check_kind(info, name or ".")
-        if info.size < 0:
-            raise BundleError(name or ".", "has a negative size")
-        if name in files or name in folders or name == "":
-            raise BundleError(name or ".", "appears more than once in the archive")
+        _check_new_file(info, name, files, folders)
         total += info.size
         if total > MAX_UNPACKED_BYTES:
             raise BundleError("archive", f"unpacks to more than {MAX_UNPACKED_BYTES:,} bytes")
@@ -204,6 +190,17 @@ def _read_members(archive: tarfile.TarFile) -> BundleArchive:
     if manifest is None:
         raise BundleError(MANIFEST_NAME, "missing from the archive")
     return BundleArchive(files, frozenset(folders), manifest)
+
+
+def _check_new_file(
+    info: tarfile.TarInfo, name: str, files: dict[str, Member], folders: set[str]
+) -> None:
+    """A regular file of a sane size, not seen before (the root folder is not a file)."""
+    _check_kind(info, name or ".")
+    if info.size < 0:
+        raise BundleError(name or ".", "has a negative size")
+    if name in files or name in folders or name == "":
+        raise BundleError(name or ".", "appears more than once in the archive")
 
 
 def _check_kind(info: tarfile.TarInfo, name: str) -> None:
@@ -255,7 +252,7 @@ def parse_manifest(data: bytes) -> BundleManifest:
     """
     try:
         document = loads_bounded(data, max_bytes=MAX_MANIFEST_BYTES)
-    except JsonRejected as exc:
+    except JsonRejectedError as exc:
         raise BundleError(MANIFEST_NAME, str(exc)) from None
     if not isinstance(document, dict):
         raise BundleError(MANIFEST_NAME, "must be a JSON object")

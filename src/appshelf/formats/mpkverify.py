@@ -21,11 +21,11 @@ from typing import Any, Final
 import nacl.exceptions
 import nacl.signing
 
-from appshelf.formats.canonical import CanonicalJSONError, canonical_json
+from appshelf.errors import BundleError, CanonicalJSONError
+from appshelf.formats.canonical import canonical_json
 from appshelf.formats.didkey import did_key
 from appshelf.formats.mpk import (
     ArtifactRef,
-    BundleError,
     BundleManifest,
     check_contents,
     parse_manifest,

@@ -6,7 +6,7 @@ client's HTTP transport (deadlines, retries, CA handling, byte limits) and write
 the source layer reads, checked by the source layer's own models and URL rules.
 """
 
-from appshelf.importer.errors import FlowsImportError
+from appshelf.errors import FlowsImportError
 from appshelf.importer.run import ImportOptions, ImportReport, import_flows
 from appshelf.importer.sync import SyncOptions, SyncReport, sync_tree
 

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appshelf.client.errors import NotFound
 from appshelf.client.transport import FolderTransport, HttpTransport, Limits
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-from appshelf.importer.errors import FlowsImportError
+from appshelf.errors import FlowsImportError, JsonRejectedError, NotFoundError
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.source.text import artifact_url_problem, internal_host_problem
 
 MiB = 1024 * 1024
@@ -69,12 +68,12 @@ class Fetcher:
         return url[len(self.root_url) :].split("?", 1)[0] or None
 
     def chunks(self, url: str, limit: int, what: str) -> Iterator[bytes]:
-        """The bytes of `url`, at most `limit` (LengthExceeded beyond)."""
+        """The bytes of `url`, at most `limit` (LengthExceededError beyond)."""
         relpath = self._relpath(url)
         if relpath is not None and self.folder is not None:
             try:
                 return self.folder.chunks(relpath, limit, what)
-            except NotFound:
+            except NotFoundError:
                 pass  # not in the folder (a registry checkout without artifacts): fetch it
         return self.transport.url_chunks(url, limit, what)
 
@@ -91,7 +90,7 @@ class Fetcher:
         data = self.read(url, limit, what)
         try:
             return loads_bounded(data, max_bytes=limit)
-        except JsonRejected as exc:
+        except JsonRejectedError as exc:
             raise FlowsImportError([f"{what} ({url}): {exc}"]) from None
 
     def measure(self, url: str, limit: int, what: str, download: bool) -> Measured:
@@ -164,7 +163,7 @@ def read_source_registry(fetcher: Fetcher, url: str, limit: int) -> Any:
         data = b"".join(fetcher.folder.chunks(url, limit, "registry.json"))
         try:
             return loads_bounded(data, max_bytes=limit)
-        except JsonRejected as exc:
+        except JsonRejectedError as exc:
             raise FlowsImportError([f"{fetcher.folder.root / url}: {exc}"]) from None
     return fetcher.json(url, limit, "registry.json")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pydantic
 
 from appshelf.client.transport import Limits
-from appshelf.errors import AppshelfError, SourceTreeError
-from appshelf.importer.errors import FlowsImportError, problems_of
+from appshelf.errors import AppshelfError, FlowsImportError, IconError, SourceTreeError
+from appshelf.importer.errors import problems_of
 from appshelf.importer.fetch import Fetcher, MiB, guess_root, open_fetcher, read_source_registry
 from appshelf.importer.flows import FlowsApp, FlowsVersion, parse_registry, parse_versions
 from appshelf.importer.writing import (
@@ -29,7 +29,7 @@ from appshelf.importer.writing import (
     safe_join,
     write_new,
 )
-from appshelf.source.icons import IconError, check_png, check_svg
+from appshelf.source.icons import check_png, check_svg
 from appshelf.source.models import AppConfig, RegistryConfig
 from appshelf.source.tree import MAX_ICON_BYTES, artifact_url_refusal, load_source_tree
 

@@ -27,8 +27,8 @@ import pydantic
 import semver
 
 from appshelf.client.transport import HttpTransport, Limits
-from appshelf.errors import AppshelfError
-from appshelf.importer.errors import FlowsImportError, problems_of
+from appshelf.errors import AppshelfError, FlowsImportError, InputFileError
+from appshelf.importer.errors import problems_of
 from appshelf.importer.fetch import Fetcher, MiB, url_policy
 from appshelf.importer.flows import FlowsVersion, parse_versions
 from appshelf.importer.run import measure_versions, versions_refused
@@ -41,7 +41,7 @@ from appshelf.importer.writing import (
     toml_string,
     write_new,
 )
-from appshelf.inputfile import InputFileError, read_input_file
+from appshelf.inputfile import read_input_file
 from appshelf.source.models import APP_KEY_RE, AppConfig, RegistryConfig, ReleaseConfig
 from appshelf.source.tree import MAX_CONFIG_BYTES, artifact_url_refusal, read_registry_config
 

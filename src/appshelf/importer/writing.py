@@ -15,7 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
-from appshelf.importer.errors import FlowsImportError
+from appshelf.errors import FlowsImportError
 from appshelf.source.models import AppConfig
 
 _SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")

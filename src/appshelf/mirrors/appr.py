@@ -17,11 +17,11 @@ from typing import Any, Final
 
 from appshelf.builder.outputs import OutputFile, OutputFiles, url_for
 from appshelf.builder.plan import PlannedApp, PlannedVersion, RegistryPlan
-from appshelf.errors import OutputError
+from appshelf.errors import InputFileError, OutputError
 from appshelf.formats import appr as f
 from appshelf.formats.canonical import canonical_json, model_to_json, parse_timestamp
 from appshelf.formats.documents import FileDigest
-from appshelf.inputfile import InputFileError, read_input_file
+from appshelf.inputfile import read_input_file
 
 MAX_ARTIFACT: Final = 64 * 1024 * 1024
 
@@ -150,23 +150,45 @@ def _app_docs(
     by_version = {r.version: r for r in releases}
     default = by_version.get(latest or "") or releases[0]
     for release in releases:
-        _put(files, [release.data], f.document_path(f"{base}/{release.version}"))
-        pull = f.pull_document(
-            package, release.version, release.blob, _filename(package, release.version)
-        )
-        folders = [release.version] + ([f.DEFAULT_RELEASE] if release is default else [])
-        _put(
-            files,
-            pull,
-            *(f"{base}/{v}/{m}/pull" for v in folders for m in (f.MEDIA_TYPE, f.ANY_MEDIA_TYPE)),
-        )
-        blob_doc = {
-            "blob": f.b64(release.blob),
-            "filename": _filename(package, release.digest[:8]),
-            "package": package,
-            "release": release.digest,
-        }
-        _put(files, blob_doc, f"{base}/blobs/sha256/{release.digest}")
+        _release_docs(files, package, base, release, release is default)
+    _channel_docs(files, app, base, by_version)
+    return {
+        "created_at": min(r.published for r in releases),
+        "default": default.version,
+        "manifests": [f.MEDIA_TYPE],
+        "name": package,
+        "releases": [r.version for r in releases],
+        "visibility": "public",
+    }
+
+
+def _release_docs(
+    files: OutputFiles, package: str, base: str, release: _Release, default: bool
+) -> None:
+    """One release's show and pull documents (the default's also as `default`) and its blob."""
+    _put(files, [release.data], f.document_path(f"{base}/{release.version}"))
+    pull = f.pull_document(
+        package, release.version, release.blob, _filename(package, release.version)
+    )
+    folders = [release.version] + ([f.DEFAULT_RELEASE] if default else [])
+    _put(
+        files,
+        pull,
+        *(f"{base}/{v}/{m}/pull" for v in folders for m in (f.MEDIA_TYPE, f.ANY_MEDIA_TYPE)),
+    )
+    blob_doc = {
+        "blob": f.b64(release.blob),
+        "filename": _filename(package, release.digest[:8]),
+        "package": package,
+        "release": release.digest,
+    }
+    _put(files, blob_doc, f"{base}/blobs/sha256/{release.digest}")
+
+
+def _channel_docs(
+    files: OutputFiles, app: PlannedApp, base: str, by_version: dict[str, _Release]
+) -> None:
+    """The package's channel list and each channel, for the channels on a mirrored release."""
     channels = [
         {"current": ref.version, "name": name, "releases": [ref.version]}
         for name, ref in sorted((app.detail.channels or {}).items())
@@ -176,14 +198,6 @@ def _app_docs(
         _put(files, channels, f.document_path(f"{base}/channels"))
         for channel in channels:
             _put(files, channel, f"{base}/channels/{channel['name']}")
-    return {
-        "created_at": min(r.published for r in releases),
-        "default": default.version,
-        "manifests": [f.MEDIA_TYPE],
-        "name": package,
-        "releases": [r.version for r in releases],
-        "visibility": "public",
-    }
 
 
 def _filename(package: str, release: str) -> str:

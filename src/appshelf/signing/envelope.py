@@ -12,17 +12,10 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-from appshelf.formats.canonical import CanonicalJSONError, canonical_json
+from appshelf.errors import CanonicalJSONError, JsonRejectedError, SignatureError, UnknownKeyError
+from appshelf.formats.boundedjson import loads_bounded
+from appshelf.formats.canonical import canonical_json
 from appshelf.signing.keys import RegistryKey, key_id
-
-
-class SignatureError(Exception):
-    """An envelope is malformed, of the wrong type, or not signed by a trusted key."""
-
-
-class UnknownKeyError(SignatureError):
-    """Signed only by keys the verifier does not trust."""
 
 
 def signature_is_valid(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -79,10 +72,22 @@ def verify_envelope(
         SignatureError: malformed, of another type, or a bad signature by a trusted key.
         UnknownKeyError: no signature by a trusted key.
     """
+    body, signatures = _parse(data, what)
+    if body.get("type") != expected_type:
+        raise SignatureError(f"{what}: type is {body.get('type')!r}, expected {expected_type!r}")
+    try:
+        message = canonical_json(body)
+    except CanonicalJSONError as exc:
+        raise SignatureError(f"{what}: {exc}") from None
+    return body, _trusted_signer(message, signatures, trusted, what)
+
+
+def _parse(data: bytes | Mapping[str, Any], what: str) -> tuple[dict[str, Any], list[Any]]:
+    """The envelope's body and signature list, once they have the right shape."""
     if isinstance(data, bytes | bytearray):
         try:  # bounded: nothing unsigned is parsed without limits (size is the caller's)
             envelope = loads_bounded(bytes(data))
-        except JsonRejected as exc:
+        except JsonRejectedError as exc:
             raise SignatureError(f"{what}: not valid JSON ({exc})") from None
     else:
         envelope = data
@@ -92,20 +97,21 @@ def verify_envelope(
     signatures = envelope.get("signatures")
     if not isinstance(body, dict) or not isinstance(signatures, list) or not signatures:
         raise SignatureError(f"{what}: expected 'signed' and a non-empty 'signatures' list")
-    if body.get("type") != expected_type:
-        raise SignatureError(f"{what}: type is {body.get('type')!r}, expected {expected_type!r}")
-    try:
-        message = canonical_json(body)
-    except CanonicalJSONError as exc:
-        raise SignatureError(f"{what}: {exc}") from None
+    return body, signatures
+
+
+def _trusted_signer(
+    message: bytes,
+    signatures: list[Any],
+    trusted: Mapping[str, nacl.signing.VerifyKey],
+    what: str,
+) -> str:
+    """The first trusted key id with a valid signature of `message`; every signature
+    by a trusted key must be valid, wherever it stands."""
     seen: list[str] = []
     good: str | None = None
     for entry in signatures:
-        if not isinstance(entry, Mapping):
-            raise SignatureError(f"{what}: malformed signature entry")
-        keyid, sig = entry.get("keyid"), entry.get("sig")
-        if not isinstance(keyid, str) or not isinstance(sig, str):
-            raise SignatureError(f"{what}: malformed signature entry")
+        keyid, sig = _signature_entry(entry, what)
         seen.append(keyid)
         verify_key = trusted.get(keyid)
         if verify_key is None:
@@ -120,8 +126,17 @@ def verify_envelope(
             ) from None
         good = good or keyid
     if good is not None:
-        return body, good
+        return good
     raise UnknownKeyError(
         f"{what}: signed by {len(seen)} key(s) ({', '.join(k[:16] + '...' for k in seen)}), "
         f"none of the {len(trusted)} trusted key(s)"
     )
+
+
+def _signature_entry(entry: Any, what: str) -> tuple[str, str]:
+    """One `{"keyid", "sig"}` entry's two strings."""
+    if isinstance(entry, Mapping):
+        keyid, sig = entry.get("keyid"), entry.get("sig")
+        if isinstance(keyid, str) and isinstance(sig, str):
+            return keyid, sig
+    raise SignatureError(f"{what}: malformed signature entry")

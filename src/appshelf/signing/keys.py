@@ -17,8 +17,8 @@ from pathlib import Path
 import nacl.exceptions
 import nacl.signing
 
-from appshelf.errors import SigningKeyError
-from appshelf.inputfile import InputFileError, read_input_file
+from appshelf.errors import InputFileError, SigningKeyError
+from appshelf.inputfile import read_input_file
 
 ENV_VAR = "APPSHELF_SIGNING_KEY"
 # Set to 1 to accept a key file that group or others may access (a 0444 secret mount).

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import hashlib
 
-from appshelf.formats.log import Checkpoint, LogFormatError, NoteSignature, format_note, parse_note
+from appshelf.errors import CheckpointError, LogFormatError
+from appshelf.formats.log import Checkpoint, NoteSignature, format_note, parse_note
 from appshelf.signing.envelope import signature_is_valid
 from appshelf.signing.keys import RegistryKey
-
-
-class CheckpointError(Exception):
-    """A checkpoint that is malformed or not signed by the key it must be signed by."""
 
 
 def note_key_hash(name: str, public_key: bytes) -> bytes:

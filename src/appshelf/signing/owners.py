@@ -10,18 +10,19 @@ from typing import Any
 
 import pydantic
 
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-from appshelf.formats.canonical import CanonicalJSONError, canonical_json, model_to_json
-from appshelf.formats.statement import MAX_STATEMENT_BYTES, OWNERS_CHANGE_TYPE, OwnersChange
-from appshelf.signing.envelope import (
+from appshelf.errors import (
+    CanonicalJSONError,
+    JsonRejectedError,
     SignatureError,
+    StatementError,
     UnknownKeyError,
-    signed_envelope_json,
-    trusted_keys_from_hex,
-    verify_envelope,
+    UnknownSignerError,
 )
+from appshelf.formats.boundedjson import loads_bounded
+from appshelf.formats.canonical import canonical_json, model_to_json
+from appshelf.formats.statement import MAX_STATEMENT_BYTES, OWNERS_CHANGE_TYPE, OwnersChange
+from appshelf.signing.envelope import signed_envelope_json, trusted_keys_from_hex, verify_envelope
 from appshelf.signing.keys import RegistryKey
-from appshelf.signing.statement import StatementError, UnknownSignerError
 
 
 def make_owners_change(
@@ -61,7 +62,7 @@ def peek_owners_change(data: bytes, where: str) -> OwnersChange:
     """
     try:
         raw = loads_bounded(data, max_bytes=MAX_STATEMENT_BYTES)
-    except JsonRejected as exc:
+    except JsonRejectedError as exc:
         raise StatementError(f"{where}: not valid JSON ({exc})") from None
     body = raw.get("signed") if isinstance(raw, dict) else None
     if not isinstance(body, dict) or body.get("type") != OWNERS_CHANGE_TYPE:

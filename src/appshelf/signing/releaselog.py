@@ -29,13 +29,13 @@ from typing import Final, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from appshelf.errors import LogError, LogFormatError, SignatureError, StatementError
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, canonical_json, model_to_json
 from appshelf.formats.log import (
     ChannelEntry,
     Checkpoint,
     KeyEntry,
     LifecycleEntry,
-    LogFormatError,
     LoggedKey,
     OwnersEntry,
     ReleaseEntry,
@@ -43,18 +43,13 @@ from appshelf.formats.log import (
     encode_entry,
 )
 from appshelf.formats.merkle import leaf_hash, root_of
-from appshelf.signing.envelope import SignatureError, trusted_keys_from_hex, verify_envelope
+from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
 from appshelf.signing.keys import DEVELOPMENT_KEYID, RegistryKey, key_id
 from appshelf.signing.owners import verify_owners_change
-from appshelf.signing.statement import StatementError
 
 ROTATION_TYPE: Final = "appshelf.key-rotation"
 
 Entry = ReleaseEntry | LifecycleEntry | KeyEntry | ChannelEntry | OwnersEntry
-
-
-class LogError(Exception):
-    """A log that breaks a rule: malformed, rewritten, or not what its checkpoint says."""
 
 
 class RotationStatement(BaseModel):

@@ -12,8 +12,16 @@ from collections.abc import Mapping
 import nacl.signing
 from pydantic import ValidationError
 
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-from appshelf.formats.canonical import CanonicalJSONError, canonical_json, model_to_json
+from appshelf.errors import (
+    CanonicalJSONError,
+    JsonRejectedError,
+    SignatureError,
+    StatementError,
+    UnknownKeyError,
+    UnknownSignerError,
+)
+from appshelf.formats.boundedjson import loads_bounded
+from appshelf.formats.canonical import canonical_json, model_to_json
 from appshelf.formats.documents import Signed
 from appshelf.formats.statement import (
     MAX_STATEMENT_BYTES,
@@ -21,21 +29,8 @@ from appshelf.formats.statement import (
     ReleaseStatement,
     StatementArtifact,
 )
-from appshelf.signing.envelope import (
-    SignatureError,
-    UnknownKeyError,
-    signed_envelope_json,
-    verify_envelope,
-)
+from appshelf.signing.envelope import signed_envelope_json, verify_envelope
 from appshelf.signing.keys import RegistryKey
-
-
-class StatementError(Exception):
-    """A release statement that is malformed or not signed by a trusted publisher key."""
-
-
-class UnknownSignerError(StatementError):
-    """Signed only by keys that are not among the trusted ones."""
 
 
 def make_statement(
@@ -87,7 +82,7 @@ def read_statement(data: bytes, where: str) -> Signed[ReleaseStatement]:
         raise StatementError(f"{where}: {len(data)} bytes; at most {MAX_STATEMENT_BYTES}")
     try:
         raw = loads_bounded(data, max_bytes=MAX_STATEMENT_BYTES)
-    except JsonRejected as exc:
+    except JsonRejectedError as exc:
         raise StatementError(f"{where}: not valid JSON ({exc})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("signed"), dict):
         raise StatementError(f"{where}: signed: expected a signed envelope (a JSON object)")

@@ -34,7 +34,7 @@ from appshelf.builder.plan import (
     RegistryPlan,
     ReleaseSummary,
 )
-from appshelf.errors import AppshelfError
+from appshelf.errors import SiteBuildError
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import Manifest, PublicKey, Signature
 from appshelf.formats.log import (
@@ -61,10 +61,6 @@ FETCH_COMMAND = "appshelf fetch -r {base} {trust} {app}@{version} -d vendor/"
 TRUST_KEY = "--key {public}"
 TRUST_DEV_KEY = "--allow-dev-key"
 _SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*\Z")
-
-
-class SiteError(AppshelfError):
-    """A template (usually a registry's override) could not be rendered."""
 
 
 @dataclass(frozen=True)
@@ -300,7 +296,7 @@ class _Site:
         def static(name: str) -> str:
             digest = self.static_hashes.get(name)
             if digest is None:
-                raise SiteError(f"template {template}: no static file {name!r}")
+                raise SiteBuildError(f"template {template}: no static file {name!r}")
             return f"{root}static/{name}?v={digest[:10]}"
 
         try:
@@ -314,11 +310,11 @@ class _Site:
                 **context,
             )
         except jinja2.TemplateSyntaxError as exc:
-            raise SiteError(
+            raise SiteBuildError(
                 f"{exc.filename or exc.name}: line {exc.lineno}: {exc.message}"
             ) from None
         except jinja2.TemplateError as exc:
-            raise SiteError(f"template {template} (for {path}): {exc}") from None
+            raise SiteBuildError(f"template {template} (for {path}): {exc}") from None
         return text.encode("utf-8")
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from appshelf.errors import Problem, SourceTreeError
-from appshelf.inputfile import InputFileError, read_input_file
-from appshelf.versions import InvalidVersion, parse_version
+from appshelf.errors import InputFileError, InvalidVersionError, Problem, SourceTreeError
+from appshelf.inputfile import read_input_file
+from appshelf.versions import parse_version
 from appshelf.versions.channels import channel_name_problem
 
 CHANNELS_FILE = "channels.toml"
@@ -52,7 +52,7 @@ def read_channels(app_folder: Path, root: Path) -> dict[str, str]:
         elif problem is None:
             try:
                 parse_version(version)
-            except InvalidVersion as exc:
+            except InvalidVersionError as exc:
                 problem = str(exc)
         if problem is not None:
             problems.append(Problem(where, name, problem))

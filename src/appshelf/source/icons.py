@@ -23,6 +23,8 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from appshelf.errors import IconError
+
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -95,10 +97,6 @@ _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _CSS_RULE = re.compile(r"\s*([^{}]+)\{([^{}]*)\}")
 _CSS_DECLARATION = re.compile(r"\s*(-{0,2}[A-Za-z][\w-]*)\s*:(.*)", re.DOTALL)
 _ANIMATION = frozenset({"animate", "animateMotion", "animateTransform", "set", "discard"})
-
-
-class IconError(ValueError):
-    """Why an icon is refused; tree.py reports it against the icon's path."""
 
 
 def check_svg(data: bytes) -> None:
@@ -301,6 +299,16 @@ def check_png(data: bytes) -> None:
     if not data.startswith(_PNG_SIGNATURE):
         raise IconError("not a PNG file (no PNG signature)")
     chunks = list(_png_chunks(data))
+    names = _check_chunk_order(chunks)
+    width, height, depth, colour, interlace = _png_header(chunks[0][1])
+    idat = _image_chunks(names, palette=colour == 3)
+    rows = list(_png_rows(width, height, depth * _PNG_COLOURS[colour][0], interlace))
+    _inflate_rows(b"".join(chunks[i][1] for i in idat), rows)
+
+
+def _check_chunk_order(chunks: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """The chunk names, once IHDR is known to come first and an empty IEND last, each
+    once, with no critical chunk this check does not know."""
     if not chunks or chunks[0][0] != b"IHDR":
         raise IconError("the first chunk is not IHDR")
     if chunks[-1][0] != b"IEND" or chunks[-1][1]:
@@ -311,14 +319,18 @@ def check_png(data: bytes) -> None:
     for name in sorted(set(names) - {b"IHDR", b"PLTE", b"IDAT", b"IEND"}):
         if name[0:1].isupper():
             raise IconError(f"unknown critical chunk {name.decode('ascii')}")
-    width, height, depth, colour, interlace = _png_header(chunks[0][1])
+    return names
+
+
+def _image_chunks(names: list[bytes], palette: bool) -> list[int]:
+    """The indices of the IDAT chunks: consecutive, with a PLTE before them exactly
+    when the image is a palette image."""
     idat = [i for i, name in enumerate(names) if name == b"IDAT"]
     if not idat or idat != list(range(idat[0], idat[-1] + 1)):
         raise IconError("IDAT chunks missing or not consecutive")
-    if (colour == 3) != (b"PLTE" in names[: idat[0]]):
+    if palette != (b"PLTE" in names[: idat[0]]):
         raise IconError("a palette image needs PLTE before IDAT (and only it may have one)")
-    rows = list(_png_rows(width, height, depth * _PNG_COLOURS[colour][0], interlace))
-    _inflate_rows(b"".join(chunks[i][1] for i in idat), rows)
+    return idat
 
 
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from appshelf.errors import InvalidRangeError
 from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
 from appshelf.formats.deploysettings import DeploySection as DeploySection
 
@@ -23,7 +24,7 @@ from appshelf.formats.layout import RESERVED_ARTIFACT_NAMES as RESERVED_ARTIFACT
 from appshelf.formats.mpk import PACKAGE_RE
 from appshelf.source.mirrors import MirrorsSection
 from appshelf.source.text import artifact_url_problem, free_text, name_text, url_without_userinfo
-from appshelf.versions import InvalidRange, parse_range
+from appshelf.versions import parse_range
 
 INTERFACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,127}\Z")
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,31}\Z")
@@ -331,7 +332,7 @@ class ReleaseConfig(_Config):
                 raise ValueError(f"{key}: version range must be a non-empty line of text")
             try:
                 parse_range(spec)
-            except InvalidRange as exc:
+            except InvalidRangeError as exc:
                 raise ValueError(f"{key}: {exc}") from None
         return value
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from appshelf.formats.didkey import DidKeyError, parse_did_key
+from appshelf.errors import DidKeyError
+from appshelf.formats.didkey import parse_did_key
 from appshelf.formats.publishers import Organisation, Publisher, PublisherKey, PublishersDocument
 from appshelf.signing.keys import key_id
 from appshelf.source.models import APP_KEY_RE, SHA256_RE, Name, _Config, check_identities

@@ -11,8 +11,8 @@ import os
 import stat
 from pathlib import Path
 
-from appshelf.errors import Problem, SourceTreeError
-from appshelf.inputfile import InputFileError, read_input_file
+from appshelf.errors import InputFileError, Problem, SourceTreeError
+from appshelf.inputfile import read_input_file
 
 ROTATIONS_DIR = "keys"
 MAX_STATEMENTS = 100

@@ -21,8 +21,9 @@ from typing import Any, Final
 from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict
 
-from appshelf.formats.boundedjson import JsonRejected, loads_bounded
-from appshelf.formats.canonical import CanonicalJSONError, canonical_json, sha256_hex
+from appshelf.errors import CanonicalJSONError, JsonRejectedError, TemplateError
+from appshelf.formats.boundedjson import loads_bounded
+from appshelf.formats.canonical import canonical_json, sha256_hex
 from appshelf.source.text import free_text, name_text
 
 ANIP_SPEC_VERSION: Final = "anip/0.24"  # the template.anipSpecVersion this registry takes
@@ -64,15 +65,6 @@ _MANIFEST_MEMBERS: Final = frozenset(
 )
 
 
-class TemplateError(ValueError):
-    """A template bundle breaks a rule: `field` is where (JSON path), the text says why."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
 class TemplateSummary(BaseModel):
     """What the build keeps of a checked bundle (templates.json, the site, the mirror)."""
 
@@ -106,7 +98,7 @@ def check_template(data: bytes) -> TemplateSummary:
         )
     try:
         bundle = loads_bounded(data)
-    except JsonRejected as exc:
+    except JsonRejectedError as exc:
         raise TemplateError("", f"not a JSON template bundle ({exc})") from None
     if not isinstance(bundle, dict):
         raise TemplateError("", "must be a JSON object with `template` and `documents`")

@@ -20,16 +20,23 @@ import pydantic
 import semver
 from pydantic_core import ErrorDetails
 
-from appshelf.errors import Problem, SourceTreeError
+from appshelf.errors import (
+    BundleError,
+    IconError,
+    InputFileError,
+    Problem,
+    SourceTreeError,
+    TemplateError,
+)
 from appshelf.filestat import StatKey, parallel_map, stat_key
 from appshelf.formats.layout import is_active_document
-from appshelf.formats.mpk import MAX_MPK_BYTES, BundleError
+from appshelf.formats.mpk import MAX_MPK_BYTES
 from appshelf.formats.mpkverify import VerifiedBundle, verify_bundle
 from appshelf.formats.publishers import PublishersDocument
 from appshelf.formats.statement import MAX_STATEMENT_BYTES, OWNERS_DIR, STATEMENT_FILE
-from appshelf.inputfile import InputFileError, check_regular, read_input_file
+from appshelf.inputfile import check_regular, read_input_file
 from appshelf.source.fingerprint import AppEntries, app_entries
-from appshelf.source.icons import IconError, check_png, check_svg
+from appshelf.source.icons import check_png, check_svg
 from appshelf.source.models import (
     APP_KEY_RE,
     ARTIFACT_NAME_RE,
@@ -40,7 +47,7 @@ from appshelf.source.models import (
 )
 from appshelf.source.publishers import read_identities
 from appshelf.source.rotations import read_statement_folder
-from appshelf.source.templates import MAX_PAYLOAD, TemplateError, TemplateSummary, check_template
+from appshelf.source.templates import MAX_PAYLOAD, TemplateSummary, check_template
 from appshelf.source.text import internal_host_problem, url_without_userinfo
 
 MAX_CONFIG_BYTES = 1 << 20  # registry.toml, app.toml, release.toml

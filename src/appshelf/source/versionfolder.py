@@ -26,10 +26,10 @@ from pathlib import Path
 import pydantic
 import semver
 
-from appshelf.errors import AppshelfError
+from appshelf.errors import InputFileError, PublishError
 from appshelf.formats.documents import Signed
 from appshelf.formats.statement import STATEMENT_FILE, ReleaseStatement
-from appshelf.inputfile import InputFileError, check_regular
+from appshelf.inputfile import check_regular
 from appshelf.source.models import (
     APP_KEY_RE,
     ARTIFACT_NAME_RE,
@@ -40,10 +40,6 @@ from appshelf.source.models import (
 RELEASE_FILE = "release.toml"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class PublishError(AppshelfError):
-    """The version cannot be written there; nothing was written."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
+from appshelf.errors import InvalidRangeError
 from appshelf.formats.documents import CHANNEL_PATTERN
-from appshelf.versions.ranges import InvalidRange, parse_range
+from appshelf.versions.ranges import parse_range
 
 _CHANNEL_RE = re.compile(CHANNEL_PATTERN)
 
@@ -25,7 +26,7 @@ def channel_name_problem(name: str) -> str | None:
         )
     try:
         parse_range(name)
-    except InvalidRange:
+    except InvalidRangeError:
         return None
     return f"{name!r} is also a version range, so app@{name} would be ambiguous"
 

@@ -24,7 +24,7 @@ from typing import Final, Literal
 
 import semver
 
-from appshelf.errors import AppshelfError
+from appshelf.errors import InvalidRangeError, InvalidVersionError
 
 Operator = Literal["=", "<", "<=", ">", ">="]
 
@@ -45,20 +45,12 @@ _OP_SPACE_RE: Final = re.compile(r"(~>|~|\^|>=|<=|>|<|=)\s+")
 MAX_RANGE_LENGTH: Final = 1024
 
 
-class InvalidRange(AppshelfError):
-    """A version range (or a version inside one) is not valid npm range syntax."""
-
-
-class InvalidVersion(AppshelfError):
-    """A string is not a strict SemVer 2.0.0 version."""
-
-
 def parse_version(text: str) -> semver.Version:
     """A strict SemVer 2.0.0 version (no `v`, no missing parts, no leading zeros)."""
     try:
         return semver.Version.parse(text)
     except (ValueError, TypeError):
-        raise InvalidVersion(f"{text!r} is not a SemVer 2.0.0 version (like 1.2.3)") from None
+        raise InvalidVersionError(f"{text!r} is not a SemVer 2.0.0 version (like 1.2.3)") from None
 
 
 @dataclass(frozen=True)
@@ -103,7 +95,7 @@ class Range:
         if isinstance(version, str):
             try:
                 version = parse_version(version)
-            except InvalidVersion:
+            except InvalidVersionError:
                 return False  # an invalid version never satisfies, as in node-semver
         return any(_test_set(s, version, include_prerelease) for s in self.sets)
 
@@ -141,9 +133,9 @@ def _test_set(comparators: ComparatorSet, version: semver.Version, include_pre: 
 def parse_range(text: str) -> Range:
     """Parse an npm range such as `^1.2.0`, `~1.2 || >=3`, `1.2.3 - 2.0.0`, `1.x`, `*`."""
     if not isinstance(text, str):
-        raise InvalidRange(f"expected a version range string, got {type(text).__name__}")
+        raise InvalidRangeError(f"expected a version range string, got {type(text).__name__}")
     if len(text) > MAX_RANGE_LENGTH:
-        raise InvalidRange(f"version range is longer than {MAX_RANGE_LENGTH} characters")
+        raise InvalidRangeError(f"version range is longer than {MAX_RANGE_LENGTH} characters")
     sets = tuple(_parse_set(part.strip(), text) for part in text.split("||"))
     return Range(text=text, sets=sets)
 
@@ -174,7 +166,7 @@ class _Partial:
 def _partial(text: str, whole: str) -> _Partial:
     match = _PARTIAL_RE.match(text)
     if not match:
-        raise InvalidRange(
+        raise InvalidRangeError(
             f"invalid version range {whole!r}: {text!r} is not a version or partial version "
             "(expected forms like 1.2.3, 1.2, 1.x, ^1.2.0, ~1.2, >=1 <2, 1.2.3 - 2.0.0)"
         )
@@ -190,7 +182,7 @@ def _partial(text: str, whole: str) -> _Partial:
     elif minor is None:
         patch = None
     if match["pre"] is not None and patch is None:
-        raise InvalidRange(
+        raise InvalidRangeError(
             f"invalid version range {whole!r}: a prerelease needs a full version in {text!r}"
         )
     return _Partial(major, minor, patch, match["pre"])
@@ -207,7 +199,7 @@ def _desugar(token: str, whole: str) -> list[Comparator]:
     assert head is not None  # the pattern matches any string
     op, rest = head["op"] or "", head["rest"]
     if rest.startswith("="):  # `>==1.2.3` is nonsense; `=1.2.3` alone is handled by op
-        raise InvalidRange(f"invalid version range {whole!r}: unexpected {token!r}")
+        raise InvalidRangeError(f"invalid version range {whole!r}: unexpected {token!r}")
     p = _partial(rest, whole)
     if op in ("~", "~>"):
         return _tilde(p)
