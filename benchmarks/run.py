@@ -335,6 +335,8 @@ def fetch_metadata(source: Path, work: Path, key: str) -> list[str]:
     site, state, dest = work / "fetch-out", work / "fetch-state", work / "fetch-dest"
     for folder in (site, state, dest):
         shutil.rmtree(folder, ignore_errors=True)
+    for stale in (work / ".appshelf-cache").glob(f"{site.name}.*"):  # an earlier run's log
+        stale.unlink()
     with served.serve(site) as (url, records):
         log("build with the recording server's base URL (--no-site, real clock)")
         built, _ = appshelf_build(source, site, ["--base-url", url, "--no-site"], epoch={})

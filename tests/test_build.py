@@ -68,7 +68,19 @@ def verify_by_spec(site: Path, base_url: str) -> dict[str, int]:
         keys[entry["keyid"]] = raw
     snapshot = check_sig(load("snapshot.json"), "appshelf.snapshot", keys)
     assert snapshot["registry"] == base_url
-    meta = snapshot["meta"]
+    meta = dict(snapshot["meta"])
+    bits = snapshot["bins"]["bits"]  # hashed bins (docs/spec.md 4.8), checked independently
+    assert {p for p in meta if p.startswith("bins/")} == {
+        f"bins/{i:0{max(1, -(-bits // 4))}x}.json" for i in range(1 << bits)
+    }
+    for rel in [p for p in meta if p.startswith("bins/")]:
+        binned = json.loads(pinned(rel, meta[rel]))
+        assert binned["type"] == "appshelf.bin" and binned["registry"] == base_url
+        assert f"bins/{binned['prefix']}.json" == rel and binned["bits"] == bits
+        for path in binned["meta"]:
+            top = int.from_bytes(hashlib.sha256(path.split("/")[1].encode()).digest()[:2], "big")
+            assert top >> (16 - bits) == int(binned["prefix"], 16), path
+        meta |= binned["meta"]
     pinned("keys.json", meta["keys.json"])
     registry = json.loads(pinned("registry.json", meta["registry.json"]))
     pinned("index.json", meta["index.json"])
@@ -184,6 +196,7 @@ def test_one_change_rewrites_only_what_it_touches(example_source: Path, tmp_path
         "apps/kv-store/1.2.0/manifest.json",
         "apps/kv-store/app.json",
         "apps/kv-store/versions.json",
+        "bins/0.json",  # the bin of kv-store (docs/spec.md 4.8): its two pins changed
         "index.json",
         "log/checkpoint",  # the release log: one entry more (16 -> 17)
         "log/tile/0/000.p/17",

@@ -22,6 +22,7 @@ import requests
 from appshelf.formats.consistent import plain_path
 from appshelf.formats.mpkverify import verify_signature
 from conftest import LoopbackServer, build
+from generations import all_pins
 from mpk_helpers import base_manifest, bundle
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas" / "calimero"
@@ -175,7 +176,9 @@ def test_real_bundle_manifests_match_the_manifest_schema() -> None:
 
 
 def test_snapshot_pins_the_mirror(site: Path) -> None:
-    meta = json.loads((site / "snapshot.json").read_bytes())["signed"]["meta"]
+    signed = json.loads((site / "snapshot.json").read_bytes())["signed"]
+    meta = all_pins(signed, lambda name: (site / name).read_bytes())  # the bins' too
+    assert "v1/apps/com.example.chat/index.json" not in signed["meta"]  # in its bin
     for path in (
         "v1/search",
         "v1/apps/com.example.chat/index.json",

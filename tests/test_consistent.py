@@ -21,7 +21,7 @@ from appshelf.client import RegistryClient, trusted_keys
 from appshelf.client.verify import verify_registry
 from appshelf.formats.consistent import consistent_path, plain_path
 from conftest import FIXED_NOW, StaticServer, build
-from generations import pinned_copies
+from generations import all_pins, pinned_copies
 
 CLOCK = FIXED_NOW + timedelta(hours=2)
 BASE = "http://127.0.0.1:8000/"  # example-registry/registry.toml
@@ -147,7 +147,8 @@ def test_a_copy_is_named_by_the_digest_of_its_bytes(example_source: Path, tmp_pa
     out = tmp_path / "out"
     build(example_source, out)
     files = _tree(out)
-    meta = json.loads(files["snapshot.json"])["signed"]["meta"]
+    meta = all_pins(json.loads(files["snapshot.json"])["signed"], files.get)
+    assert any(p.startswith("bins/") for p in meta) and "apps/hello-world/app.json" in meta
     for relpath, pin in meta.items():
         copy = consistent_path(relpath, pin["sha256"])
         assert files[copy] == files[relpath]

@@ -16,11 +16,9 @@ import pytest
 from appshelf.client.resolve import parse_requirement, resolve
 from appshelf.client.verify import verify_registry
 from appshelf.errors import InconsistentMetadataError, LogInconsistentError, UnknownChannelError
-from appshelf.formats.canonical import canonical_json, sha256_hex
-from appshelf.formats.consistent import consistent_path
-from appshelf.signing.envelope import sign_body
-from appshelf.signing.keys import development_key
+from appshelf.formats.canonical import canonical_json
 from conftest import build
+from generations import repin
 
 from .conftest import ClientFactory, HostileServer, cli
 
@@ -43,14 +41,7 @@ def _forge_app_json(root: Path, edit: dict[str, object]) -> None:
     path = root / "apps/hello-world/app.json"
     detail = json.loads(path.read_bytes())
     detail["channels"] = edit
-    data = canonical_json(detail)
-    path.write_bytes(data)
-    relpath = "apps/hello-world/app.json"
-    (root / consistent_path(relpath, sha256_hex(data))).write_bytes(data)  # what it reads
-    body = json.loads((root / "snapshot.json").read_bytes())["signed"]
-    body["meta"]["apps/hello-world/app.json"] = {"sha256": sha256_hex(data), "length": len(data)}
-    body["version"] += 1
-    (root / "snapshot.json").write_bytes(canonical_json(sign_body(body, development_key())))
+    repin(root, "apps/hello-world/app.json", canonical_json(detail), bump=1)
 
 
 def test_resolve_and_fetch_by_channel(

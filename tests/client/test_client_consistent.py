@@ -14,11 +14,13 @@ from appshelf.signing.envelope import sign_body
 from appshelf.signing.keys import development_key
 from client.conftest import ClientFactory, HostileServer
 from conftest import build
+from generations import all_pins
 
 
 def _pinned(root: Path) -> dict[str, str]:
     """Plain path -> sha256 of every file the snapshot pins, and of every manifest."""
-    meta = json.loads((root / "snapshot.json").read_bytes())["signed"]["meta"]
+    signed = json.loads((root / "snapshot.json").read_bytes())["signed"]
+    meta = all_pins(signed, lambda name: (root / name).read_bytes())
     pinned = {path: pin["sha256"] for path, pin in meta.items()}
     for path in list(pinned):
         if path.endswith("/app.json"):

@@ -24,12 +24,11 @@ from appshelf.client.lock import read_lock
 from appshelf.client.state import StateStore
 from appshelf.errors import AppshelfError, JsonRejectedError, MalformedError
 from appshelf.formats.boundedjson import MAX_INT, loads_bounded
-from appshelf.formats.canonical import canonical_json, sha256_hex
-from appshelf.formats.consistent import consistent_path
+from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.documents import RegistryIndex, Snapshot
-from appshelf.signing.envelope import sign_body
 from appshelf.signing.keys import development_key
 from conftest import build
+from generations import repin
 
 from .conftest import CLIENT_NOW, ClientFactory
 
@@ -81,12 +80,7 @@ def test_duplicate_keys_are_refused(built: Path, make_client: ClientFactory) -> 
 
 def _repin_and_sign(root: Path, relpath: str, data: bytes) -> None:
     """What a compromised build or signer could publish: hostile bytes, validly pinned."""
-    (root / relpath).write_bytes(data)
-    (root / consistent_path(relpath, sha256_hex(data))).write_bytes(data)  # what it reads
-    envelope = json.loads((root / "snapshot.json").read_bytes())
-    body = envelope["signed"]
-    body["meta"][relpath] = {"sha256": sha256_hex(data), "length": len(data)}
-    (root / "snapshot.json").write_bytes(canonical_json(sign_body(body, development_key())))
+    repin(root, relpath, data)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from appshelf.formats.documents import (
     MANIFEST_TYPE,
     SNAPSHOT_TYPE,
     AppDetail,
+    BinDocument,
     KeysDocument,
     Snapshot,
 )
@@ -90,10 +91,15 @@ def verify_remote(client: S3Client, bucket: str, prefix: str, public_keys: list[
     body, _ = verify_envelope(get("snapshot.json"), SNAPSHOT_TYPE, trusted, "snapshot.json")
     snapshot = Snapshot.model_validate(body)
     checked = 1
-    for relpath, pinned in snapshot.meta.items():
+    pins = list(snapshot.meta.items())
+    for relpath, pinned in pins:  # grows by each bin's pins (docs/spec.md 4.8)
         data = get(relpath)
         assert (sha256_hex(data), len(data)) == (pinned.sha256, pinned.length), relpath
         checked += 1
+        if relpath.startswith("bins/"):
+            binned = BinDocument.model_validate_json(data)
+            assert binned.registry == snapshot.registry and f"bins/{binned.prefix}.json" == relpath
+            pins += binned.meta.items()
         if not relpath.endswith("/app.json"):
             continue
         detail = AppDetail.model_validate_json(data)

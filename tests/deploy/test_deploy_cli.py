@@ -113,6 +113,7 @@ def test_build_deploy_twice_from_empty_folders_is_a_no_op(
         "apps/slack-notify/1.2.0/manifest.json",
         "apps/slack-notify/app.json",
         "apps/slack-notify/versions.json",
+        "bins/1.json",  # slack-notify's bin (docs/spec.md 4.8)
         "index.json",
         "log/checkpoint",
     }
@@ -121,6 +122,7 @@ def test_build_deploy_twice_from_empty_folders_is_a_no_op(
         "apps/slack-notify/1.2.0/manifest.json",
         "apps/slack-notify/app.json",
         "apps/slack-notify/versions.json",
+        "bins/1.json",  # slack-notify's bin (docs/spec.md 4.8)
         "index.json",
         "log/checkpoint",
         "log/tile/0/000.p/17",

@@ -76,6 +76,7 @@ def test_first_noop_and_one_new_version(
         "apps/hello-world/1.2.0/manifest.json",
         "apps/hello-world/app.json",
         "apps/hello-world/versions.json",
+        "bins/2.json",  # hello-world's bin (docs/spec.md 4.8)
         "index.json",
         "log/checkpoint",
     }
@@ -84,6 +85,7 @@ def test_first_noop_and_one_new_version(
         "apps/hello-world/1.2.0/manifest.json",
         "apps/hello-world/app.json",
         "apps/hello-world/versions.json",
+        "bins/2.json",
         "index.json",
         "log/checkpoint",
         "log/tile/0/000.p/17",
@@ -98,9 +100,10 @@ def test_first_noop_and_one_new_version(
         < order.index("index.json")
     )
     # Uploads + the record; reads: list, record, snapshot, the changed app.json, and the
-    # current copies of the other replaced index files (to put back if a racing deploy wins).
-    assert third.requests["PutObject"] == 10 + len(copies)
-    assert third.requests["GetObject"] == 2 + 1 + 3
+    # current copies of the other replaced index files (to put back if a racing deploy wins),
+    # and the deployed bin that differs from the site's (its app.json pins, docs/spec.md 4.8).
+    assert third.requests["PutObject"] == 11 + len(copies)  # 10, and the app's bin
+    assert third.requests["GetObject"] == 2 + 1 + 3 + 1
     assert verify_remote(seaweed.client(), bucket, "registry", site_keys(site)) > 30
 
 

@@ -1,9 +1,10 @@
 """Consistent snapshots in the output folder: the content-addressed copies, and which
 of the previous build's copies must stay.
 
-Every file the new snapshot pins (and every manifest its app.json files pin) is planned
-a second time under `consistent_path` (formats/consistent.py), so the writer stages and
-commits it before the snapshot like any other file. A reader that fetched the previous
+Every file the new snapshot pins, directly or through a bin (and every manifest its
+app.json files pin), is planned a second time under `consistent_path`
+(formats/consistent.py), so the writer stages and commits it before the snapshot like
+any other file. A reader that fetched the previous
 snapshot just before the commit still needs that snapshot's copies: they are kept for
 one more build (`previous_generation`), and removed by the first build that replaces
 the snapshot after that. A build that reuses the snapshot removes none.
@@ -21,9 +22,10 @@ from appshelf.builder.outputs import OutputFile
 from appshelf.builder.plan import RegistryPlan
 from appshelf.builder.previous import MAX_INDEX_BYTES, SNAPSHOT_FILE, FolderSource
 from appshelf.errors import JsonRejectedError, OutputError
+from appshelf.formats.bins import pins_through_bins
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.consistent import consistent_path, plain_path
-from appshelf.formats.documents import AppDetail, Signed, Snapshot
+from appshelf.formats.documents import AppDetail, FileDigest, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT, tiles_for
 
 # The previous snapshot is read from disk unverified (it only decides what to keep), so
@@ -45,7 +47,7 @@ def add_pinned_copies(plan: RegistryPlan) -> None:
             would have been planned in full).
     """
     assert plan.snapshot is not None
-    wanted = [(path, pin.sha256) for path, pin in plan.snapshot.meta.items()]
+    wanted = [(path, pin.sha256) for path, pin in plan.pinned.items()]
     wanted += [
         (version.entry.manifest_path, version.entry.manifest.sha256)
         for app in plan.apps
@@ -82,10 +84,9 @@ def previous_generation(output: Path, plan: RegistryPlan) -> set[str]:
     snapshot = _current_snapshot(folder)
     if snapshot is None or not snapshot.consistent:
         return set()
-    assert plan.snapshot is not None
-    new_meta = plan.snapshot.meta
+    new_meta = plan.pinned
     keep: set[str] = set()
-    for relpath, pin in snapshot.meta.items():
+    for relpath, pin in _with_bins(folder, snapshot).items():
         if not _safe(relpath):
             continue
         copy = consistent_path(relpath, pin.sha256)
@@ -95,6 +96,19 @@ def previous_generation(output: Path, plan: RegistryPlan) -> set[str]:
     if snapshot.log is not None and CHECKPOINT in snapshot.meta:
         keep |= {ref.path for ref in tiles_for(snapshot.log.size)}
     return keep
+
+
+def _with_bins(folder: FolderSource, snapshot: Snapshot) -> dict[str, FileDigest]:
+    """Every file the snapshot pins, directly or through its bins (read by their
+    content-addressed names; a bin that cannot be read keeps only its own copy)."""
+
+    def read(relpath: str, pin: FileDigest) -> bytes | None:
+        try:
+            return folder.read(consistent_path(relpath, pin.sha256), MAX_INDEX_BYTES)
+        except OutputError:
+            return None
+
+    return pins_through_bins(snapshot, read)[0]
 
 
 def _current_snapshot(folder: FolderSource) -> Snapshot | None:

@@ -31,6 +31,7 @@ from appshelf.builder.templates import MIRROR_PINS, TEMPLATES_FILE, templates_do
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filehash import FileHash
 from appshelf.formats.appr import PINS as APPR_PINS
+from appshelf.formats.bins import bin_prefix, bits_for, names_in, split_pins
 from appshelf.formats.buildstate import STATE_FILE
 from appshelf.formats.canonical import (
     canonical_array,
@@ -44,6 +45,8 @@ from appshelf.formats.documents import (
     AppDetail,
     AppMetadata,
     ArtifactRef,
+    BinDocument,
+    BinsRef,
     FileDigest,
     IndexEntry,
     KeysDocument,
@@ -166,6 +169,8 @@ class RegistryPlan:
     warnings: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
     log: LogState | None = None  # the release log with this build's entries (the site's history)
+    # Every pinned file, directly by the snapshot or through a bin (docs/spec.md 4.8).
+    pinned: dict[str, FileDigest] = field(default_factory=dict)
     fragments: dict[str, AppFragments] = field(default_factory=dict)  # every app, by key
 
 
@@ -618,6 +623,31 @@ def index_files(files: OutputFiles) -> list[str]:
     )
 
 
+def plan_bins(plan: RegistryPlan) -> tuple[dict[str, FileDigest], BinsRef]:
+    """Add the bin files (docs/spec.md 4.8) and return what the snapshot pins itself:
+    the registry-wide files and every bin. Records every pin in `plan.pinned`."""
+    # Built from digests this build computed itself: no need to validate 20,000 of them.
+    pins = {
+        path: FileDigest.model_construct(
+            sha256=plan.files[path].sha256, length=plan.files[path].size
+        )
+        for path in index_files(plan.files)
+    }
+    bits = bits_for(len(names_in(pins)))
+    top, bins = split_pins(pins, bits)
+    base = plan.tree.config.registry.base_url
+    for index, (path, binned) in enumerate(sorted(bins.items())):
+        document = BinDocument.model_construct(
+            registry=base, bits=bits, prefix=bin_prefix(index, bits), meta=binned
+        )
+        plan.files[path] = OutputFile.from_bytes(model_to_json(document))
+        top[path] = FileDigest.model_construct(
+            sha256=plan.files[path].sha256, length=plan.files[path].size
+        )
+    plan.pinned = {**pins, **top}
+    return top, BinsRef(bits=bits)
+
+
 def plan_snapshot(
     plan: RegistryPlan,
     previous: PreviousOutput,
@@ -630,19 +660,14 @@ def plan_snapshot(
     fresh (so a no-op rebuild rewrites nothing); otherwise sign version + 1."""
     base = plan.tree.config.registry.base_url
     lifetime = timedelta(days=plan.tree.config.signing.snapshot_lifetime_days)
-    # Built from digests this build computed itself: no need to validate 20,000 of them.
-    meta = {
-        path: FileDigest.model_construct(
-            sha256=plan.files[path].sha256, length=plan.files[path].size
-        )
-        for path in index_files(plan.files)
-    }
+    meta, bins = plan_bins(plan)
     old = previous.snapshot
     if (
         old is not None
         and previous.snapshot_bytes is not None
         and not force_new
         and old.meta == meta
+        and old.bins == bins
         and old.log == log
         and old.consistent  # a snapshot from before consistent snapshots is replaced once
         and old.registry == base
@@ -660,6 +685,7 @@ def plan_snapshot(
         meta=meta,
         log=log,
         consistent=True,
+        bins=bins,
     )
     envelope = sign_body(snapshot.model_dump(mode="json", exclude_none=True), key)
     signed = Signed[Snapshot](

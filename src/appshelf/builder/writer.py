@@ -63,6 +63,7 @@ _STAGE_BATCH = 4096  # files rendered, then written, at a time
 _ROOT_RECORD = "."  # the outputs table row naming which folder the rows describe
 _TOP_LEVEL = ("registry.json", "index.json", "keys.json")
 _SNAPSHOT = "snapshot.json"
+_BINS_DIR = "bins/"
 _TUF_DIR = "tuf/"
 _TUF_TIMESTAMP = "tuf/timestamp.json"
 
@@ -89,7 +90,7 @@ def commit_rank(relpath: str) -> int:
         return 4
     if relpath == _SNAPSHOT:
         return 3
-    if relpath in _TOP_LEVEL:
+    if relpath in _TOP_LEVEL or relpath.startswith(_BINS_DIR):  # bins pin per-app files
         return 2
     if relpath.startswith("apps/") and relpath.count("/") == 2 and relpath.endswith(".json"):
         return 1

@@ -27,7 +27,13 @@ from appshelf.client.transport import (
     read_all,
 )
 from appshelf.errors import ClientUsageError, MalformedError, RepositoryError, UnknownVersionError
-from appshelf.formats.documents import AppDetail, KeysDocument, RegistryIndex, VersionEntry
+from appshelf.formats.documents import (
+    AppDetail,
+    FileDigest,
+    KeysDocument,
+    RegistryIndex,
+    VersionEntry,
+)
 from appshelf.formats.flows import FlowsRegistry, FlowsVersions
 from appshelf.formats.layout import ARTIFACT_NAME_RE, RESERVED_ARTIFACT_NAMES
 from appshelf.formats.publishers import PUBLISHERS_FILE, PublishersDocument
@@ -225,13 +231,42 @@ class RegistryClient:
             StateError: The rollback state cannot be read or written (when this call
                 is the first to need the snapshot).
         """
+        self.read_bins(self.snapshot.missing_bins([relpath]))
         pin = self.snapshot.pin(relpath)
         if pin is None:
             raise MalformedError(f"{relpath}: not pinned by the snapshot, so it cannot be trusted")
+        return self._read(relpath, pin)
+
+    def _read(self, relpath: str, pin: FileDigest) -> bytes:
         # Read at most the pinned length: one byte more is refused as LengthExceededError.
         where = self.snapshot.location(relpath, pin)
         data = read_all(self.transport, where, pin.length, relpath)
-        return t.verify_pinned(self.snapshot, relpath, data)
+        t.check_digest(data, pin, relpath)
+        return data
+
+    def read_bins(self, bins: list[str] | None = None) -> None:
+        """Read and verify bins (docs/spec.md 4.8), each once per snapshot.
+
+        Args:
+            bins: Bin paths, e.g. `["bins/3f.json"]` (`snapshot.missing_bins(files)`
+                names those that pin some files); None for every bin (a full audit,
+                or a list of every app).
+
+        Raises:
+            RepositoryError: The snapshot (if not yet fetched) or a bin fails
+                verification (`MalformedError`, `DigestMismatchError`,
+                `LengthExceededError`, `InconsistentMetadataError`: a bin of another
+                build, position or registry).
+            TransportError: A file could not be read.
+        """
+        snap = self.snapshot
+        for relpath in snap.missing_bins() if bins is None else bins:
+            if relpath in snap.bins:
+                continue
+            pin = snap.snapshot.meta.get(relpath)
+            if pin is None:
+                raise MalformedError(f"{relpath}: not a bin the snapshot pins")
+            t.verify_bin(snap, relpath, self._read(relpath, pin))
 
     def index(self) -> RegistryIndex:
         """`index.json`, the search index, verified.
@@ -316,6 +351,7 @@ class RegistryClient:
             StateError: The rollback state cannot be read or written (when this call
                 is the first to need the snapshot).
         """
+        self.read_bins()
         return self.snapshot.app_keys()
 
     def app(self, key: str) -> AppDetail:
@@ -337,6 +373,7 @@ class RegistryClient:
                 is the first to need the snapshot).
         """
         if key not in self._apps:
+            self.read_bins(self.snapshot.missing_bins([t.app_path(key)]))
             relpath = t.require_app(self.snapshot, key)
             self._apps[key] = t.parse_app(self.snapshot, key, self.read_pinned(relpath))
         return self._apps[key]
@@ -380,6 +417,7 @@ class RegistryClient:
             StateError: The rollback state cannot be read or written (when this call
                 is the first to need the snapshot).
         """
+        self.read_bins(self.snapshot.missing_bins([t.app_path(key)]))
         t.require_app(self.snapshot, key)
         relpath = t.versions_path(key)
         versions = t.parse_document(

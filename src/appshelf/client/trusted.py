@@ -5,8 +5,11 @@ This is the verification walk of docs/spec.md, one function per step:
 1. `verify_snapshot`: signature by a trusted key, type, registry binding, a sane
    issued/expires window and expiry against the caller's clock, version never below
    the highest seen before.
-2. `verify_pinned`: any index file (registry.json, index.json, keys.json,
-   apps/<key>/app.json, apps/<key>/versions.json) against the snapshot's digest+length.
+2. `verify_bin`: a bin file (docs/spec.md 4.8) against the snapshot's pin, and that it
+   is the bin the snapshot pins it as, naming only files of its range;
+   `verify_pinned`: any index file (registry.json, index.json, keys.json,
+   apps/<key>/app.json, apps/<key>/versions.json) against its pin (the snapshot's, or
+   its bin's).
 3. `verify_manifest`: a manifest against app.json's pinned digest, its own signature,
    and agreement with app.json (app, version, artifact, yanked, dependencies...).
 4. `ArtifactCheck`: an artifact against the manifest's sha256 and size, incrementally.
@@ -15,8 +18,8 @@ This is the verification walk of docs/spec.md, one function per step:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -40,6 +43,7 @@ from appshelf.errors import (
     UntrustedKeyConfigError,
     UntrustedSignatureError,
 )
+from appshelf.formats.bins import all_bin_paths, bin_of, bin_problem, is_bin_path
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.canonical import format_timestamp, parse_timestamp, sha256_hex
 from appshelf.formats.consistent import consistent_path
@@ -47,6 +51,7 @@ from appshelf.formats.documents import (
     MANIFEST_TYPE,
     SNAPSHOT_TYPE,
     AppDetail,
+    BinDocument,
     FileDigest,
     Manifest,
     Snapshot,
@@ -76,11 +81,43 @@ class TrustedSnapshot:
     snapshot: Snapshot
     keyid: str
     sha256: str
+    # The bins read so far (path -> verified bin); only `verify_bin` adds to it.
+    bins: dict[str, BinDocument] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def registry(self) -> str:
         """The registry URL the snapshot is signed for."""
         return self.snapshot.registry
+
+    def bin_for(self, relpath: str) -> str | None:
+        """The bin that pins a file (docs/spec.md 4.8).
+
+        Args:
+            relpath: A path relative to the registry root, e.g. `apps/kv-store/app.json`.
+
+        Returns:
+            The bin's path when the snapshot has bins and `relpath` is a per-app file;
+            None when the snapshot pins it directly (or pins nothing for it).
+        """
+        bins = self.snapshot.bins
+        return None if bins is None else bin_of(relpath, bins.bits)
+
+    def missing_bins(self, relpaths: list[str] | None = None) -> list[str]:
+        """The bins not yet read that pin `relpaths` (default: every bin).
+
+        Args:
+            relpaths: The files about to be looked up.
+
+        Returns:
+            Bin paths to fetch and pass to `verify_bin`, sorted.
+        """
+        if self.snapshot.bins is None:
+            return []
+        if relpaths is None:
+            wanted = set(all_bin_paths(self.snapshot.bins.bits))
+        else:
+            wanted = {b for path in relpaths if (b := self.bin_for(path)) is not None}
+        return sorted(path for path in wanted if path not in self.bins)
 
     def pin(self, relpath: str) -> FileDigest | None:
         """The pinned digest of an index file.
@@ -89,10 +126,20 @@ class TrustedSnapshot:
             relpath: Its path relative to the registry root, e.g. `apps/kv-store/app.json`.
 
         Returns:
-            Its SHA-256 and length, or None when the snapshot does not pin it (then the
-            file must not be trusted).
+            Its SHA-256 and length, or None when the snapshot (or the bin of its app)
+            does not pin it (then the file must not be trusted).
+
+        Raises:
+            LookupError: The file is a per-app file and its bin was not read yet (a bug
+                of the caller: read `missing_bins` first).
         """
-        return self.snapshot.meta.get(relpath)
+        where = self.bin_for(relpath)
+        if where is None:
+            return self.snapshot.meta.get(relpath)
+        document = self.bins.get(where)
+        if document is None:
+            raise LookupError(f"{relpath}: its bin {where} was not read yet")
+        return document.meta.get(relpath)
 
     def location(self, relpath: str, pin: FileDigest) -> str:
         """Where to fetch a pinned file: by its content-addressed name when the snapshot
@@ -108,17 +155,38 @@ class TrustedSnapshot:
         """
         return consistent_path(relpath, pin.sha256) if self.snapshot.consistent else relpath
 
+    def pins(self) -> dict[str, FileDigest]:
+        """Every file pinned by the snapshot and by the bins read so far.
+
+        Returns:
+            Path -> pin (the bin files themselves included).
+        """
+        pins = dict(self.snapshot.meta)
+        for document in self.bins.values():
+            pins.update(document.meta)
+        return pins
+
     def app_keys(self) -> list[str]:
-        """Apps the snapshot pins an app.json for.
+        """Apps the snapshot pins an app.json for (every bin must have been read).
 
         Returns:
             Their keys, sorted.
+
+        Raises:
+            LookupError: A bin was not read yet (see `missing_bins`).
         """
-        return sorted(
-            path.split("/")[1]
-            for path in self.snapshot.meta
-            if path.startswith("apps/") and path.endswith("/app.json") and path.count("/") == 2
-        )
+        if self.missing_bins():
+            raise LookupError(f"{self.missing_bins()[0]}: not read yet")
+        return app_keys_in(self.pins())
+
+
+def app_keys_in(paths: Iterable[str]) -> list[str]:
+    """The keys of the apps whose app.json is among `paths`, sorted."""
+    return sorted(
+        path.split("/")[1]
+        for path in paths
+        if path.startswith("apps/") and path.endswith("/app.json") and path.count("/") == 2
+    )
 
 
 @dataclass(frozen=True)
@@ -204,6 +272,7 @@ def verify_snapshot(
             f"{expected_registry}; a snapshot only vouches for the registry it names"
         )
     _check_times(snapshot, now)
+    _check_bin_layout(snapshot)
     digest = sha256_hex(data)
     if state is not None and state.snapshot_version > snapshot.version:
         raise RollbackError(
@@ -249,6 +318,59 @@ def _check_times(snapshot: Snapshot, now: datetime) -> None:
             f"{SNAPSHOT_PATH}: version {snapshot.version} expired at {snapshot.expires}; "
             "the registry must be rebuilt and re-signed (or something serves a stale copy)"
         )
+
+
+def _check_bin_layout(snapshot: Snapshot) -> None:
+    """With bins, `meta` pins exactly the 2^bits bins and no per-app file: a per-app
+    file pinned beside its bin would be two answers to one question."""
+    if snapshot.bins is None:
+        return
+    bits = snapshot.bins.bits
+    expected = set(all_bin_paths(bits))
+    bins = {path for path in snapshot.meta if is_bin_path(path)}
+    per_app = sorted(path for path in snapshot.meta if bin_of(path, bits) is not None)
+    problem = None
+    if bins != expected:
+        odd = sorted(bins ^ expected)
+        problem = f"bins.bits is {bits}, but meta does not pin exactly its bins ({odd[0]})"
+    elif per_app:
+        problem = f"meta pins {per_app[0]}, a per-app file, which only its bin may pin"
+    if problem is not None:
+        raise MalformedError(f"{SNAPSHOT_PATH}: {problem}")
+
+
+def verify_bin(trusted: TrustedSnapshot, relpath: str, data: bytes) -> BinDocument:
+    """Step 2 for a bin: its pin in the snapshot, then that it is the bin `relpath` of
+    this snapshot's registry and bit count, naming only files of its own range (a bin
+    moved, or one from another build, could hide or replace another app's files).
+    Remembered in `trusted.bins`.
+
+    Args:
+        trusted: The verified snapshot.
+        relpath: The bin's path, e.g. `bins/3f.json`.
+        data: Its bytes as served.
+
+    Returns:
+        The verified bin.
+
+    Raises:
+        MalformedError: The snapshot pins no such bin, or the file is not a bin.
+        DigestMismatchError: The bytes differ from the snapshot's pin.
+        LengthExceededError: They are longer than the pin.
+        InconsistentMetadataError: It is another registry's bin, another position's, or
+            names an app of another bin.
+    """
+    pin = trusted.snapshot.meta.get(relpath)
+    bins = trusted.snapshot.bins
+    if pin is None or bins is None or not is_bin_path(relpath):
+        raise MalformedError(f"{relpath}: not a bin the snapshot pins, so it cannot be trusted")
+    check_digest(data, pin, relpath)
+    document = _model(BinDocument, data, relpath)
+    problem = bin_problem(document, relpath, bins.bits, trusted.registry)
+    if problem is not None:
+        raise InconsistentMetadataError(f"{relpath}: {problem}")
+    trusted.bins[relpath] = document
+    return document
 
 
 def next_state(trusted: TrustedSnapshot) -> RegistryState:

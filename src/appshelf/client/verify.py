@@ -96,9 +96,7 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
                 report.failures.append(message)
             return None
 
-    for relpath in sorted(snap.snapshot.meta):
-        if attempt(relpath, partial(client.read_pinned, relpath)) is not None:
-            report.pinned_files += 1
+    report.pinned_files = _read_pinned_files(client, attempt)
     pins = attempt(ANIP_PINS, partial(mirrors.anip_pins, client))
     if isinstance(pins, MirrorPins):  # the ANIP read mirror (spec 15): each file's pin
         for relpath in sorted(pins.files):
@@ -107,7 +105,7 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
                 is not None
             ):
                 report.mirror_files += 1
-    keys = app_keys = set(snap.app_keys())
+    keys = app_keys = set(t.app_keys_in(snap.pins()))  # a bin that failed is reported
     index = attempt("index.json", client.index)
     if isinstance(index, RegistryIndex) and {a.key for a in index.apps} != keys:
         report.failures.append("index.json: its apps differ from the apps the snapshot pins")
@@ -120,7 +118,7 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
     if isinstance(keys_doc, KeysDocument) and snap.keyid not in {k.keyid for k in keys_doc.keys}:
         report.notes.append("keys.json does not list the key that signed the snapshot")
 
-    expected = {t.SNAPSHOT_PATH, *snap.snapshot.meta}
+    expected = {t.SNAPSHOT_PATH, *snap.pins()}
     icons: set[str] = set()
     details: dict[str, AppDetail] = {}
     manifests: dict[tuple[str, str], Manifest] = {}
@@ -188,6 +186,25 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
         )
 
 
+def _read_pinned_files(
+    client: RegistryClient, attempt: Callable[[str, Callable[[], object]], object | None]
+) -> int:
+    """Every file the snapshot pins, then every file its bins pin (a bin that fails is
+    reported, and the apps of its range are not read); how many verified."""
+    snap = client.snapshot
+    verified = 0
+    unread = set(snap.missing_bins())
+    for relpath in sorted(snap.snapshot.meta):
+        if relpath in unread:  # a bin: its pin, position and range
+            attempt(relpath, partial(client.read_bins, [relpath]))
+            verified += relpath in snap.bins
+        else:
+            verified += attempt(relpath, partial(client.read_pinned, relpath)) is not None
+    for relpath in sorted(set(snap.pins()) - set(snap.snapshot.meta)):  # through bins
+        verified += attempt(relpath, partial(client.read_pinned, relpath)) is not None
+    return verified
+
+
 _COPIED = ("/app.json", "/versions.json", "/manifest.json")
 
 
@@ -213,7 +230,7 @@ def _plain_names(client: RegistryClient, report: VerifyReport) -> None:
     if not snap.snapshot.consistent:
         return
     differ = []
-    for relpath, pin in sorted(snap.snapshot.meta.items()):
+    for relpath, pin in sorted(snap.pins().items()):
         try:
             data = read_all(client.transport, relpath, pin.length + 1, relpath)
         except AppshelfError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import Enum
 
 from appshelf.formats.anip import ANIP_ROOT
+from appshelf.formats.bins import is_bin_path
 from appshelf.formats.consistent import plain_path
 from appshelf.formats.deploysettings import DeploySection
 from appshelf.formats.layout import is_active_document
@@ -37,7 +38,7 @@ class Kind(Enum):
     # app.json still pins the old bytes, so it goes up with the index files, not before.
     MANIFEST_REPLACED = "manifest-replaced"
     APP_INDEX = "app-index"  # apps/<key>/app.json and versions.json, pinned by the snapshot
-    TOP_INDEX = "top-index"  # registry.json, index.json, keys.json, pinned by the snapshot
+    TOP_INDEX = "top-index"  # registry.json, index.json, keys.json, bins/: snapshot-pinned
     PAGE = "page"  # HTML, feeds, schemas and everything else, pointing at the above
     SNAPSHOT = "snapshot"  # the signed root: written last, conditionally
     # [tuf] (docs/spec.md §16): TUF metadata names every file above, snapshot.json
@@ -168,6 +169,8 @@ def kind_of(relpath: str, artifacts: frozenset[str]) -> Kind:
     for folder, kind in _FOLDERS:
         if relpath.startswith(folder):
             return kind
+    if is_bin_path(relpath):  # bins/<prefix>.json: pinned by the snapshot
+        return Kind.TOP_INDEX
     if is_copy(relpath):
         return Kind.COPY
     parts = relpath.split("/")

@@ -25,10 +25,11 @@ from appshelf.deploy.files import (
 from appshelf.deploy.site import LocalSite, artifact_relpath
 from appshelf.deploy.state import RemoteObject, RemoteState
 from appshelf.errors import DeployRefusedError, SignatureError, UnknownKeyError
+from appshelf.formats.bins import is_bin_path, pins_through_bins
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import consistent_path
 from appshelf.formats.deploysettings import DeploySection
-from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, VersionEntry
+from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, FileDigest, VersionEntry
 from appshelf.formats.log import Checkpoint, tiles_for
 from appshelf.formats.merkle import root_of
 from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
@@ -98,8 +99,8 @@ def documents_to_fetch(site: LocalSite | None, state: RemoteState) -> list[str]:
         for rel in state.objects
         if rel.startswith("apps/") and rel.endswith("/app.json") and rel.count("/") == 2
     }
-    if envelope is not None:
-        wanted |= {rel for rel in envelope.signed.meta if rel.endswith("/app.json")}
+    if envelope is not None:  # the deployed bins name the deployed app.json pins
+        wanted |= {rel for rel in envelope.signed.meta if is_bin_path(rel)}
         if site is None:
             wanted.add("keys.json")
     if site is not None:
@@ -117,7 +118,7 @@ def read_deployed(site: LocalSite, state: RemoteState) -> Deployed:
     """Authenticate the deployed snapshot and collect every published version."""
     notes: list[str] = []
     envelope = state.snapshot()
-    meta = envelope.signed.meta if envelope else {}
+    meta = deployed_pins(site, state)[0]
     if envelope is not None and state.snapshot_bytes is not None:
         trusted = trusted_keys_from_hex([k.public for k in site.keys.keys])
         dev = development_key()
@@ -323,6 +324,29 @@ def _protected(site: LocalSite, deployed: Deployed) -> set[str]:
     return protected
 
 
+def deployed_pins(site: LocalSite, state: RemoteState) -> tuple[dict[str, FileDigest], set[str]]:
+    """Every file the deployed snapshot pins, directly or through the deployed bins
+    (docs/spec.md 4.8), as fetched, or the site's own when the bucket holds the same
+    bytes; and the folders whose pins are unknown because a bin could not be read (every
+    per-app folder then: which apps a bin held is not known)."""
+    envelope = state.snapshot()
+    if envelope is None:
+        return {}, set()
+
+    def read(relpath: str, pin: FileDigest) -> bytes | None:
+        data = state.documents.get(relpath)
+        local = site.files.get(relpath)
+        if data is None and local is not None and local.sha256 == pin.sha256:
+            try:
+                return local.path.read_bytes()
+            except OSError:
+                return None
+        return data
+
+    pins, failed = pins_through_bins(envelope.signed, read)
+    return pins, {"apps/", "v1/apps/"} if failed else set()
+
+
 def deployed_copies(site: LocalSite, state: RemoteState) -> tuple[set[str], set[str]]:
     """The content-addressed copies and partial log tiles the deployed snapshot pins (a
     reader may have just fetched it), and the app folders whose pinned manifests cannot
@@ -331,11 +355,10 @@ def deployed_copies(site: LocalSite, state: RemoteState) -> tuple[set[str], set[
     envelope = state.snapshot()
     if envelope is None or not envelope.signed.consistent:
         return set(), set()
-    meta = envelope.signed.meta
+    meta, unknown = deployed_pins(site, state)  # a bin not read: every copy there stays
     head = envelope.signed.log
     pinned = {ref.path for ref in tiles_for(head.size)} if head is not None else set()
     pinned |= {consistent_path(path, pin.sha256) for path, pin in meta.items()}
-    unknown: set[str] = set()
     for relpath, pin in meta.items():
         if not relpath.endswith("/app.json"):
             continue

@@ -16,10 +16,12 @@ import pydantic
 from appshelf.deploy.files import SNAPSHOT, STATE_KEY
 from appshelf.errors import BuiltSiteError, LogError, LogFormatError, SignatureError
 from appshelf.filehash import hash_files
+from appshelf.formats.bins import pins_through_bins
 from appshelf.formats.consistent import consistent_path
 from appshelf.formats.documents import (
     SNAPSHOT_TYPE,
     AppDetail,
+    FileDigest,
     KeysDocument,
     Signed,
     Snapshot,
@@ -158,13 +160,17 @@ def _read_log(root: Path, snapshot: Snapshot) -> tuple[LogState | None, Checkpoi
 
 
 def _check_copies(
-    root: Path, files: dict[str, LocalFile], snapshot: Snapshot, apps: dict[str, AppDetail]
+    root: Path,
+    files: dict[str, LocalFile],
+    snapshot: Snapshot,
+    pins: dict[str, FileDigest],
+    apps: dict[str, AppDetail],
 ) -> None:
     """A consistent snapshot promises a content-addressed copy of every pinned file and
     manifest (docs/spec.md 4.1): each must be in the site, or readers would fail."""
     if not snapshot.consistent:
         return
-    wanted = [(path, pin.sha256) for path, pin in snapshot.meta.items()]
+    wanted = [(path, pin.sha256) for path, pin in pins.items()]
     wanted += [(e.manifest_path, e.manifest.sha256) for d in apps.values() for e in d.versions]
     for relpath, sha256 in wanted:
         copy = consistent_path(relpath, sha256)
@@ -173,6 +179,28 @@ def _check_copies(
             raise BuiltSiteError(
                 f"{root / copy}: missing or not the bytes of {relpath}; rebuild it"
             )
+
+
+def _local_pins(
+    root: Path, files: dict[str, LocalFile], snapshot: Snapshot
+) -> dict[str, FileDigest]:
+    """Every file the snapshot pins, directly or through its bins (docs/spec.md 4.8):
+    a bin that is missing, altered or not the one its path says stops the deploy."""
+
+    def read(relpath: str, pin: FileDigest) -> bytes | None:
+        local = files.get(relpath)
+        try:
+            return local.path.read_bytes() if local is not None else None
+        except OSError:
+            return None
+
+    pins, failed = pins_through_bins(snapshot, read)
+    if failed:
+        raise BuiltSiteError(
+            f"{root / failed[0]}: missing, or not the bin snapshot.json pins there; the "
+            "folder was changed after the build: rebuild it"
+        )
+    return pins
 
 
 def read_site(root: Path) -> LocalSite:
@@ -203,22 +231,23 @@ def read_site(root: Path) -> LocalSite:
         )
     except SignatureError as exc:
         raise BuiltSiteError(f"{exc}; rebuild the site") from None
-    for relpath, pinned in envelope.signed.meta.items():
+    pins = _local_pins(root, files, envelope.signed)
+    for relpath, pinned in pins.items():
         local = files.get(relpath)
         if local is None or local.sha256 != pinned.sha256 or local.size != pinned.length:
             raise BuiltSiteError(
-                f"{root / relpath}: missing or different from the digest in snapshot.json; "
-                "the folder was changed after the build: rebuild it"
+                f"{root / relpath}: missing or different from the digest in snapshot.json "
+                "(or its bin); the folder was changed after the build: rebuild it"
             )
     apps: dict[str, AppDetail] = {}
-    for relpath in envelope.signed.meta:
+    for relpath in pins:
         if relpath.startswith("apps/") and relpath.endswith("/app.json"):
             try:
                 detail = AppDetail.model_validate_json((root / relpath).read_bytes())
             except pydantic.ValidationError as exc:
                 raise BuiltSiteError(f"{root / relpath}: not a valid app.json: {exc}") from None
             apps[detail.key] = detail
-    _check_copies(root, files, envelope.signed, apps)
+    _check_copies(root, files, envelope.signed, pins, apps)
     log, checkpoint = _read_log(root, envelope.signed)
     site = LocalSite(root, files, envelope.signed, snapshot_bytes, keys, apps, log, checkpoint)
     for relpath, sha256 in site.artifact_paths().items():

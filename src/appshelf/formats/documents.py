@@ -27,6 +27,11 @@ SNAPSHOT_TYPE: Final = "appshelf.snapshot"
 KEYS_TYPE: Final = "appshelf.keys"
 APP_TYPE: Final = "appshelf.app"
 INDEX_TYPE: Final = "appshelf.index"
+BIN_TYPE: Final = "appshelf.bin"
+# Hashed bins (docs/spec.md section 4.8): at most 2^16 bins, room for 4 billion apps at
+# the builder's sqrt rule, and a prefix of at most 4 hex digits.
+MAX_BIN_BITS: Final = 16
+BIN_PREFIX_PATTERN: Final = r"^[0-9a-f]{1,4}$"
 
 
 class _Document(BaseModel):
@@ -97,6 +102,12 @@ class LogHead(_Document):
     root: str = Field(pattern=HEX64)
 
 
+class BinsRef(_Document):
+    """How a snapshot splits the per-app files into hashed bins (section 4.8)."""
+
+    bits: int = Field(ge=0, le=MAX_BIN_BITS)
+
+
 class Snapshot(_Document):
     """The signed root of one build: pins every index file by digest and length, and
     names the release log's tree head, so a reader knows the log's size and root from
@@ -113,6 +124,21 @@ class Snapshot(_Document):
     # True: every pinned file (and manifest) is also at its content-addressed name
     # (formats/consistent.py); absent in snapshots from before consistent snapshots.
     consistent: bool | None = None
+    # Present: `meta` pins the registry-wide files and every bin file, and the bins pin
+    # the per-app files (section 4.8); absent in snapshots from before bins.
+    bins: BinsRef | None = None
+
+
+class BinDocument(_Document):
+    """`bins/<prefix>.json`: the per-app files of the apps whose key hashes to `prefix`.
+    Unsigned: the snapshot pins it (digest and length)."""
+
+    type: Literal["appshelf.bin"] = BIN_TYPE
+    spec_version: Literal["1"] = SPEC_VERSION
+    registry: str
+    bits: int = Field(ge=0, le=MAX_BIN_BITS)
+    prefix: str = Field(pattern=BIN_PREFIX_PATTERN)
+    meta: dict[str, FileDigest]
 
 
 class Signature(_Document):

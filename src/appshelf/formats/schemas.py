@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from appshelf.formats.documents import (
     AppDetail,
+    BinDocument,
     KeysDocument,
     Manifest,
     RegistryIndex,
@@ -28,6 +29,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "keys": KeysDocument,
     "app": AppDetail,
     "index": RegistryIndex,
+    "bin": BinDocument,  # bins/<prefix>.json (docs/spec.md section 4.8)
     "statement": Signed[ReleaseStatement],  # apps/<key>/<version>/statement.json
     "publishers": PublishersDocument,
     "templates": TemplatesIndex,  # docs/spec.md section 15
