@@ -23,7 +23,7 @@ NODE = shutil.which("node")
 # with just enough of a browser around it) as `canonicalize`.
 _PRELUDE = """
 globalThis.window = globalThis;
-globalThis.document = { readyState: "complete", getElementById: () => null };
+globalThis.document = { readyState: "complete", getElementById: () => null, querySelectorAll: () => [] };
 require(process.argv[2]);
 const canonicalize = window.appshelfVerify.canonicalize;
 """

@@ -92,16 +92,20 @@ def test_edits_are_seen_and_only_that_app_is_replanned(source: Path, tmp_path: P
 
 
 def test_new_latest_version_rerenders_the_older_version_pages(source: Path, tmp_path: Path) -> None:
-    """An old version's page links to the latest version, so a new version changes the
-    pages of the others: the app's page fingerprints must cover which one is latest."""
+    """An old version's section links to the latest version, so a new version changes
+    the others: the app's page fingerprint must cover which one is latest."""
     out = tmp_path / "out"
     site_build(source, out)
     old = sorted(p.parent.name for p in (source / "apps/app-00007").glob("*/release.toml"))
     generate.add_version(source, "app-00007", "50.0.0")
     site_build(source, out, 1)
+    page = (out / "apps/app-00007/index.html").read_text()
     for version in old:
-        page = (out / "apps/app-00007" / version / "index.html").read_text()
-        assert '<a href="../50.0.0/index.html">50.0.0</a> is the latest' in page, version
+        start = page.index(f'<details class="version-details" id="v-{version}"')
+        section = page[start:].split("</details>", 1)[0]
+        assert '<a href="#v-50.0.0">50.0.0</a> is the latest' in section, version
+        stub = (out / "apps/app-00007" / version / "index.html").read_text()
+        assert f'href="../index.html#v-{version}"' in stub
     assert_same_as_cold(source, out, tmp_path, 1)
 
 
@@ -213,6 +217,24 @@ def test_other_site_options_or_no_site_replan_every_app(source: Path, tmp_path: 
     assert site_build(source, out, 2, generators=live).apps_reused == APPS
     bare = site_build(source, out, 3, generators=())
     assert bare.apps_reused == 0 and not (out / "apps/app-00001/index.html").exists()
+
+
+def test_site_layout_change_replans_every_app(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records written by a site of an older page layout (SITE_LAYOUT, e.g. one Jinja
+    page per version) are not reused: the new build renders every app again."""
+    import appshelf.site.generator as site
+
+    out = tmp_path / "out"
+    layout = site.SITE_LAYOUT
+    monkeypatch.setattr(site, "SITE_LAYOUT", layout - 1)
+    site_build(source, out)
+    assert site_build(source, out, 1).apps_reused == APPS
+    monkeypatch.setattr(site, "SITE_LAYOUT", layout)
+    assert site_build(source, out, 2).apps_reused == 0
+    assert site_build(source, out, 3).apps_reused == APPS
+    assert_same_as_cold(source, out, tmp_path, 3)
 
 
 def test_template_override_change_rerenders_pages(source: Path, tmp_path: Path) -> None:

@@ -222,8 +222,31 @@
     history.replaceState(null, "", location.pathname + (query ? "?" + query : "") + location.hash);
   };
 
+  /* A version's details are a collapsed <details> on the app page (id "v-<version>"):
+     open the one the address or a same-page link names, and bring it into view. */
+  function revealTarget() {
+    var id = location.hash.slice(1);
+    if (!id) return;
+    try { id = decodeURIComponent(id); } catch (err) { return; }
+    var target = document.getElementById(id);
+    var details = target && target.closest("details");
+    if (!details || details.open) return;
+    details.open = true;
+    target.scrollIntoView();
+  }
+
+  function initTargets() {
+    revealTarget();
+    window.addEventListener("hashchange", revealTarget);
+    document.addEventListener("click", function (event) {  /* the same hash again */
+      var link = event.target.closest && event.target.closest('a[href^="#"]');
+      if (link && link.getAttribute("href") === location.hash) setTimeout(revealTarget);
+    });
+  }
+
   function start() {
     initCopy();
+    initTargets();
     var finder = document.getElementById("finder");
     if (finder) {
       window.appshelfFinder = new Finder(finder);

@@ -230,7 +230,7 @@
     output.dataset.result = result;
     var summary = document.createElement("p");
     summary.className = "notice " + TITLES[result][0];
-    summary.id = "verify-verdict";
+    summary.classList.add("verify-verdict");
     var strong = document.createElement("strong");
     strong.textContent = TITLES[result][1];
     summary.appendChild(strong);
@@ -253,11 +253,12 @@
     output.appendChild(list);
   }
 
-  function start() {
-    var section = document.getElementById("verify");
-    var button = document.getElementById("verify-button");
-    if (!section || !button) return;
-    var output = document.getElementById("verify-output");
+  /* Every version section of an app page has its own `.verify` block (data-manifest,
+     data-keys, data-artifact... relative to the page), button and output. */
+  function attach(section) {
+    var button = section.querySelector(".verify-button");
+    var output = section.querySelector(".verify-output");
+    if (!button || !output) return;
     if (!window.crypto || !crypto.subtle) {
       output.textContent = "This page is not in a secure context (https or localhost), so WebCrypto is unavailable; use the commands below.";
       return;
@@ -276,6 +277,10 @@
       show(output, checks);
       button.disabled = false;
     });
+  }
+
+  function start() {
+    document.querySelectorAll(".verify[data-manifest]").forEach(attach);
   }
 
   window.appshelfVerify = { canonicalize: canonicalize, run: run };

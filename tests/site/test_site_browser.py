@@ -153,10 +153,10 @@ def test_app_page_checksum_copy_and_download(site: tuple[Any, Path], watched: Wa
     page.goto(server.url + "apps/kv-store/index.html")
     expect(page.locator("h1")).to_have_text("KV Store")
     expect(page.locator("#latest-sha256")).to_have_text(sha)
-    row = page.locator('[id="v-1.1.1"]')
+    row = page.locator('[id="row-1.1.1"]')
     expect(row.locator("code.hash")).to_have_text(sha)
-    expect(page.locator('[id="v-1.1.0"] .badge.warn')).to_have_text("yanked")
-    expect(page.locator(".prose")).to_contain_text("Stores values by key")
+    expect(page.locator('[id="row-1.1.0"] .badge.warn')).to_have_text("yanked")
+    expect(page.locator(".readme .prose")).to_contain_text("Stores values by key")
     expect(page.locator('a[href="https://github.com/example/kv-store"]')).to_have_text("Repository")
     expect(page.locator(".main-col")).to_contain_text(f'echo "{sha}  kv-store-1.1.1.tar.gz"')
 
@@ -168,24 +168,71 @@ def test_app_page_checksum_copy_and_download(site: tuple[Any, Path], watched: Wa
     href = row.locator("a[download]").get_attribute("href")
     response = page.request.get(server.url + "apps/kv-store/" + href)
     assert response.ok and hashlib.sha256(response.body()).hexdigest() == sha
-    page.click('[id="v-1.1.1"] th a')
-    expect(page).to_have_url(server.url + "apps/kv-store/1.1.1/index.html")
-    expect(page.locator("#sha256")).to_have_text(sha)
+    section = page.locator('[id="v-1.1.1"]')
+    expect(section).not_to_have_attribute("open", "")
+    page.click('[id="row-1.1.1"] th a')  # to the version's section, opened
+    expect(page).to_have_url(server.url + "apps/kv-store/index.html#v-1.1.1")
+    expect(section).to_have_attribute("open", "")
+    expect(section.locator("code.sha256")).to_have_text(sha)
+    expect(section.locator("code.sha256")).to_be_in_viewport()
     keyid = json.loads((root / "keys.json").read_text())["keys"][0]["keyid"]
-    expect(page.locator("#main")).to_contain_text(keyid)
+    expect(section).to_contain_text(keyid)
+
+
+def _open_version(page: Any, base: str, app: str, version: str) -> Any:
+    """Open /apps/<app>/<version>/ as an old link would; it must land on the app page's
+    section for the version, opened and on screen. Returns the section."""
+    page.goto(f"{base}apps/{app}/{version}/index.html")
+    expect(page).to_have_url(f"{base}apps/{app}/index.html#v-{version}")
+    section = page.locator(f'[id="v-{version}"]')
+    expect(section).to_have_attribute("open", "")
+    expect(section.locator(":scope > summary")).to_be_in_viewport()
+    return section
 
 
 def _verify(page: Any) -> tuple[str, str]:
-    page.click("#verify-button")
-    page.wait_for_selector("#verify-output[data-result]")
-    output = page.locator("#verify-output")
+    """Run Verify in the version section the address names (#v-<version>)."""
+    anchor = page.evaluate("() => decodeURIComponent(location.hash.slice(1))")
+    section = page.locator(f'[id="{anchor}"]')
+    section.locator(".verify-button").click()
+    output = section.locator(".verify-output[data-result]")
+    output.wait_for()
     return output.get_attribute("data-result") or "", output.inner_text()
+
+
+def test_version_folder_lands_on_its_section(site: tuple[Any, Path], watched: Watched) -> None:
+    """/apps/<key>/<version>/ (an old link, or one typed by hand) opens the app page at
+    the version's section, which shows what the version page showed."""
+    server, root = site
+    page = watched.page
+    section = _open_version(page, server.url, "slack-notify", "1.0.0")
+    envelope = json.loads((root / "apps/slack-notify/1.0.0/manifest.json").read_text())
+    artifact = envelope["signed"]["artifact"]
+    expect(section.locator("code.sha256")).to_have_text(artifact["sha256"])
+    expect(section).to_contain_text(f"({artifact['size']} bytes)")
+    expect(section.locator(":scope > summary time")).to_have_attribute(
+        "datetime", envelope["signed"]["published"]
+    )
+    download = section.locator("a.button[download]")
+    expect(download).to_have_text(f"Download {artifact['filename']}")
+    response = page.request.get(server.url + "apps/slack-notify/" + download.get_attribute("href"))
+    assert hashlib.sha256(response.body()).hexdigest() == artifact["sha256"]
+    expect(section.locator('a[href="../../apps/http-client/index.html"]')).to_be_visible()
+    expect(section.locator('a[href="1.0.0/manifest.json"]').first).to_be_visible()
+    expect(section).to_contain_text(envelope["signatures"][0]["sig"])
+    expect(section.locator('[id="install-v-1.0.0"]')).to_contain_text("slack-notify@1.0.0")
+    assert page.locator("details.version-details[open]").count() == 1  # only this one
+    result, text = _verify(page)
+    assert result == "pass", text
+    # a pre-release ("-" in the folder and the anchor)
+    odd = _open_version(page, server.url, "hello-world", "2.0.0-beta.1")
+    expect(odd.locator(".badge", has_text="pre-release")).to_be_visible()
 
 
 def test_verify_passes_then_fails_when_tampered(site: tuple[Any, Path], watched: Watched) -> None:
     server, root = site
     page = watched.page
-    page.goto(server.url + "apps/kv-store/1.1.1/index.html")
+    _open_version(page, server.url, "kv-store", "1.1.1")
     result, text = _verify(page)
     assert result == "pass", text
     assert "Ed25519 signature is valid" in text and "SHA-256 matches" in text
@@ -217,7 +264,7 @@ def test_verify_external_artifact_says_what_was_checked(
     server, _ = site
     watched.allowed += ["ERR_BLOCKED_BY_CLIENT", "github.com"]  # no internet in tests
     page = watched.page
-    page.goto(server.url + "apps/jira-sync/3.2.0/index.html")
+    _open_version(page, server.url, "jira-sync", "3.2.0")
     result, text = _verify(page)
     assert result == "skip", text
     assert "Ed25519 signature is valid" in text
@@ -240,7 +287,7 @@ def test_verify_without_ed25519_says_so(site: tuple[Any, Path], watched: Watched
           };
         })();"""
     )
-    page.goto(server.url + "apps/hello-world/1.1.0/index.html")
+    _open_version(page, server.url, "hello-world", "1.1.0")
     result, text = _verify(page)
     assert result == "skip", text
     assert "does not support Ed25519" in text and "NOT checked" in text
@@ -261,7 +308,7 @@ JCS_VECTORS: list[Any] = [
 def test_js_canonicalisation_matches_python(site: tuple[Any, Path], watched: Watched) -> None:
     server, root = site
     page = watched.page
-    page.goto(server.url + "apps/kv-store/1.1.1/index.html")
+    page.goto(server.url + "apps/kv-store/index.html")
     canonical = (
         "text => Array.from(new TextEncoder().encode("
         "window.appshelfVerify.canonicalize(JSON.parse(text))))"
@@ -294,7 +341,7 @@ def test_hostile_readme_runs_nothing(
     build_site(example_source, static_server.root, base_url=static_server.url)
     page = watched.page
     page.goto(static_server.url + "apps/hello-world/index.html")
-    prose = page.locator(".prose")
+    prose = page.locator(".readme .prose")
     expect(prose).to_contain_text("<script>window.__pwned")  # shown as text
     assert prose.locator("script, img, iframe, object").count() == 0
     hrefs = prose.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
@@ -317,8 +364,8 @@ def test_sub_path_base_url(example_source: Path, static_server: Any, watched: Wa
     )  # the stylesheet loaded from the sub-path
     page.click("text=KV Store")
     expect(page).to_have_url(base + "apps/kv-store/index.html")
-    page.click('[id="v-1.1.1"] th a')
-    expect(page).to_have_url(base + "apps/kv-store/1.1.1/index.html")
+    page.click('[id="row-1.1.1"] th a')
+    expect(page).to_have_url(base + "apps/kv-store/index.html#v-1.1.1")
     result, text = _verify(page)
     assert result == "pass", text
     page.click(".crumbs >> text=Apps")
@@ -331,7 +378,8 @@ def test_sub_path_base_url(example_source: Path, static_server: Any, watched: Wa
     page.click("text=Browse all apps")
     expect(page).to_have_url(base + "index.html")
     feed = page.request.get(base + "feed.xml").text()
-    assert f'href="{base}apps/jira-sync/3.2.0/index.html"' in feed
+    assert f'href="{base}apps/jira-sync/index.html#v-3.2.0"' in feed
+    _open_version(page, base, "jira-sync", "3.2.0")  # the old address, under the sub-path
 
 
 def test_pages_work_without_javascript(site: tuple[Any, Path], browser: Any) -> None:
@@ -355,7 +403,7 @@ def test_pages_work_without_javascript(site: tuple[Any, Path], browser: Any) -> 
 PAGES = {
     "index": "index.html",
     "app": "apps/kv-store/index.html",
-    "version": "apps/kv-store/1.1.0/index.html",
+    "version": "apps/kv-store/index.html#v-1.1.0",
     "keys": "keys/index.html",
 }
 
@@ -615,7 +663,7 @@ def test_versions_table_works_on_narrow_screens(site: tuple[Any, Path], browser:
         scroller = page.locator(".table-scroll")
         assert scroller.evaluate("el => el.scrollWidth <= el.clientWidth"), width
         first = page.locator("table.versions tbody tr").first
-        expect(first).to_have_id("v-1.1.1")
+        expect(first).to_have_id("row-1.1.1")
         for cell in ("a[download]", "time", "code.hash", "button.copy"):
             _on_screen(page, first.locator(cell), width)
         expect(first.locator("td").nth(1)).to_contain_text("201 B")
@@ -625,12 +673,12 @@ def test_yank_reason_and_badge_in_versions_table(site: tuple[Any, Path], browser
     server, _ = site
     for width, page in _each_width(browser, "yanked"):
         page.goto(server.url + "apps/kv-store/index.html")
-        row = page.locator('[id="v-1.1.0"]')
+        row = page.locator('[id="row-1.1.0"]')
         expect(row.locator(".badge.warn")).to_have_text("yanked")
         reason = row.get_by_text("corrupts values larger than 1 MiB; use 1.1.1")
         expect(reason).to_be_visible()
         _on_screen(page, reason, width)
-        expect(page.locator('[id="v-1.1.1"]')).not_to_contain_text("Yanked")
+        expect(page.locator('[id="row-1.1.1"]')).not_to_contain_text("Yanked")
 
 
 def test_readme_comes_before_the_versions(site: tuple[Any, Path], browser: Any) -> None:
@@ -681,7 +729,7 @@ def test_code_blocks_scroll_instead_of_wrapping_tokens(
     for width, page in _each_width(browser, "code-blocks"):
         page.goto(static_server.url + "apps/kv-store/index.html")
         _no_sideways_scroll(page)
-        assert _lines_of(page, ".prose pre", long_token) == 1, width
+        assert _lines_of(page, ".readme .prose pre", long_token) == 1, width
         assert _lines_of(page, "#verify-h ~ pre.cmd", sha) == 1, width
         assert _lines_of(page, "#install-command", "kv-store@1.1.1") == 1, width
         assert _lines_of(page, "#install-command", static_server.url) == 1, width
@@ -695,14 +743,15 @@ def test_install_snippet_with_copy_button(site: tuple[Any, Path], browser: Any) 
     server, _ = site
     options = {"permissions": ["clipboard-read", "clipboard-write"]}
     for width, page in _each_width(browser, "install", **options):
-        for path, pin in (
-            ("apps/kv-store/index.html", "kv-store@1.1.1"),
-            ("apps/kv-store/1.0.0/index.html", "kv-store@1.0.0"),
-        ):
-            page.goto(server.url + path)
+        for version, snippet in (("1.1.1", "install-command"), ("1.0.0", "install-v-1.0.0")):
+            if version == "1.1.1":  # the latest, at the top of the app page
+                page.goto(server.url + "apps/kv-store/index.html")
+            else:  # in the version's section
+                _open_version(page, server.url, "kv-store", version)
+            pin = f"kv-store@{version}"
             command = f"appshelf fetch -r {server.url} --allow-dev-key {pin} -d vendor/"
-            expect(page.locator("#install-command")).to_have_text(command)
-            button = page.locator(".snippet:has(#install-command) button.copy")
+            expect(page.locator(f'[id="{snippet}"]')).to_have_text(command)
+            button = page.locator(f'.snippet:has([id="{snippet}"]) button.copy')
             _on_screen(page, button, width)
             expect(button).to_have_attribute("aria-label", "Copy the install command")
             button.click()
@@ -714,8 +763,8 @@ def test_keys_page(site: tuple[Any, Path], browser: Any) -> None:
     server, root = site
     key = json.loads((root / "keys.json").read_text())["keys"][0]
     for width, page in _each_width(browser, "keys"):
-        page.goto(server.url + "apps/kv-store/1.1.1/index.html")
-        page.click(f'a[href="../../../keys/index.html#key-{key["keyid"]}"]')
+        section = _open_version(page, server.url, "kv-store", "1.1.1")
+        section.locator(f'a[href="../../keys/index.html#key-{key["keyid"]}"]').click()
         expect(page).to_have_url(server.url + f"keys/index.html#key-{key['keyid']}")
         page.goto(server.url + "index.html")
         page.click(".site-header >> text=Signing keys")
@@ -738,16 +787,18 @@ def test_keys_page(site: tuple[Any, Path], browser: Any) -> None:
 def test_old_version_pages_point_at_the_latest(site: tuple[Any, Path], browser: Any) -> None:
     server, _ = site
     for width, page in _each_width(browser, "newer-version"):
-        page.goto(server.url + "apps/kv-store/1.1.1/index.html")
-        expect(page.locator("#newer-version")).to_have_count(0)
-        page.goto(server.url + "apps/hello-world/2.0.0-beta.1/index.html")
-        expect(page.locator("#newer-version")).to_contain_text("not the latest")
-        page.goto(server.url + "apps/kv-store/1.0.0/index.html")
-        banner = page.locator("#newer-version")
+        latest = _open_version(page, server.url, "kv-store", "1.1.1")
+        expect(latest.locator(".newer-version")).to_have_count(0)
+        beta = _open_version(page, server.url, "hello-world", "2.0.0-beta.1")
+        expect(beta.locator(".newer-version")).to_contain_text("not the latest")
+        old = _open_version(page, server.url, "kv-store", "1.0.0")
+        banner = old.locator(".newer-version")
         expect(banner).to_contain_text("A newer version of KV Store exists: 1.1.1")
         _on_screen(page, banner, width)
-        banner.locator("a").click()
-        expect(page).to_have_url(server.url + "apps/kv-store/1.1.1/index.html")
+        banner.locator("a").click()  # on the same page: the latest's section opens
+        expect(page).to_have_url(server.url + "apps/kv-store/index.html#v-1.1.1")
+        expect(latest).to_have_attribute("open", "")
+        expect(latest.locator(":scope > summary")).to_be_in_viewport()
 
 
 def test_verify_external_artifact_explanation_is_on_screen(
@@ -758,13 +809,13 @@ def test_verify_external_artifact_explanation_is_on_screen(
     server, _ = site
     no_internet = ("ERR_BLOCKED_BY_CLIENT", "github.com")
     for width, page in _each_width(browser, "verify-external", no_internet):
-        page.goto(server.url + "apps/jira-sync/3.2.0/index.html")
+        section = _open_version(page, server.url, "jira-sync", "3.2.0")
         result, _ = _verify(page)
         assert result == "skip"
-        item = page.locator("#verify-output .checks li", has_text="CORS")
+        item = section.locator(".verify-output .checks li", has_text="CORS")
         expect(item).to_be_visible()
         _on_screen(page, item, width)
-        output = page.locator("#verify-output").bounding_box()
+        output = section.locator(".verify-output").bounding_box()
         box = item.bounding_box()
         assert output and box and output["y"] <= box["y"] < output["y"] + output["height"]
 
@@ -808,12 +859,14 @@ def test_history_section_and_replacement_link(
         )
         assert response.ok and response.text().splitlines()[0] == server.url.split("://")[1][:-1]
         # the deprecated version's row links its replacement
-        replacement = page.locator('[id="v-1.0.0"] a[data-slot="replacement"]')
+        replacement = page.locator('[id="row-1.0.0"] a[data-slot="replacement"]')
         _on_screen(page, replacement, width)
         replacement.click()
-        expect(page).to_have_url(server.url + "apps/kv-store/1.1.1/index.html")
-        expect(page.locator(".panel", has_text="Other versions")).to_contain_text(
-            f"Deprecated: {DEPRECATE_REASON}; use 1.1.1 instead"
+        expect(page).to_have_url(server.url + "apps/kv-store/index.html#v-1.1.1")
+        expect(page.locator('[id="v-1.1.1"]')).to_have_attribute("open", "")
+        deprecated = _open_version(page, server.url, "kv-store", "1.0.0")
+        expect(deprecated.locator(".deprecated-notice")).to_contain_text(
+            f"This version is deprecated: {DEPRECATE_REASON}. The publisher says to use 1.1.1"
         )
 
 

@@ -35,11 +35,14 @@ class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.links: list[str] = []
+        self.ids: list[str] = []
         self.scripts_inline = 0
         self._in_script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
+        if values.get("id"):
+            self.ids.append(values["id"] or "")
         for name in ("href", "src"):
             value = values.get(name)
             if value is not None:
@@ -48,18 +51,29 @@ class _Links(HTMLParser):
             self.scripts_inline += 1
 
 
-def _site_links(root: Path, page: str) -> tuple[list[str], int]:
+def _parsed(root: Path, page: str) -> _Links:
     parser = _Links()
     parser.feed((root / page).read_text(encoding="utf-8"))
-    return parser.links, parser.scripts_inline
+    return parser
+
+
+def _section(page: str, anchor: str) -> str:
+    """The HTML of the version section `anchor` (`v-<version>`) of an app page."""
+    start = page.index(f'<details class="version-details" id="{anchor}"')
+    return page[start:].split('<details class="version-details"', 2)[1]
 
 
 def _check_links(out: Path) -> int:
-    """Every href/src of every page points at a file of the site (or leaves the site)."""
+    """Every href/src of every page points at a file of the site (or leaves the site),
+    and every #fragment at an id of the page it names; ids are unique on each page."""
     pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
+    ids = {page: _parsed(out, page).ids for page in pages}
+    for page, found in ids.items():
+        assert len(found) == len(set(found)), f"{page}: an id appears twice"
     checked = 0
     for page in pages:
-        links, inline_scripts = _site_links(out, page)
+        parsed = _parsed(out, page)
+        links, inline_scripts = parsed.links, parsed.scripts_inline
         assert inline_scripts == 0, f"{page}: inline script (the CSP forbids it)"
         # 404.html is served at any depth, so it links by absolute path below base_url.
         page_url = urljoin(BASE, page)
@@ -74,6 +88,10 @@ def _check_links(out: Path) -> int:
             if relpath.endswith("/"):
                 path = path / "index.html"
             assert path.is_file(), f"{page}: broken link {link} -> {relpath}"
+            fragment = unquote(urlsplit(link).fragment)
+            if fragment and path.suffix == ".html":
+                target_page = path.relative_to(out).as_posix()
+                assert fragment in ids[target_page], f"{page}: {link}: no id {fragment!r}"
             checked += 1
     return checked
 
@@ -129,12 +147,15 @@ def test_site_files(example_source: Path, tmp_path: Path) -> None:
     assert len(entries) == 14
     first = entries[0]
     assert first.findtext(f"{atom}title") == "Jira Sync 3.2.0"  # newest published
-    assert first.find(f"{atom}link").get("href") == f"{BASE}apps/jira-sync/3.2.0/index.html"  # type: ignore[union-attr]
+    link = first.find(f"{atom}link").get("href")  # type: ignore[union-attr]
+    assert link == f"{BASE}apps/jira-sync/index.html#v-3.2.0"
+    assert first.findtext(f"{atom}id") == f"{BASE}apps/jira-sync/3.2.0/index.html"  # as before
     published = [e.findtext(f"{atom}published") or "" for e in entries]
     assert published == sorted(published, reverse=True)
     sm = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
     locs = [e.text for e in ET.parse(out / "sitemap.xml").getroot().iter(f"{sm}loc")]
-    assert f"{BASE}index.html" in locs and f"{BASE}apps/kv-store/1.1.0/index.html" in locs
+    assert f"{BASE}index.html" in locs and f"{BASE}apps/kv-store/index.html" in locs
+    assert not [loc for loc in locs if "/1.1.0/" in (loc or "")]  # version folders only lead on
     not_found = (out / "404.html").read_text()
     assert 'href="/shelf/static/site.css?v=' in not_found
     yanked = (out / "apps/kv-store/index.html").read_text()
@@ -160,7 +181,7 @@ def test_cname_and_overrides(example_source: Path, tmp_path: Path) -> None:
     assert (out / "static/site.css").read_text() == "body { color: rebeccapurple; }\n"
     assert (out / "static/logo.txt").is_file()
     assert (out / "static/verify.js").is_file()  # built-ins still there
-    for page in ("index.html", "apps/kv-store/index.html", "apps/kv-store/1.1.1/index.html"):
+    for page in ("index.html", "apps/kv-store/index.html", "keys/index.html"):
         assert "Run by the ACME platform team" in (out / page).read_text()
 
 
@@ -230,7 +251,7 @@ def test_text_is_escaped_everywhere(example_source: Path, tmp_path: Path) -> Non
     )
     out = tmp_path / "out"
     build_site(example_source, out)
-    for page in ("index.html", "apps/hello-world/index.html", "apps/hello-world/1.0.0/index.html"):
+    for page in ("index.html", "apps/hello-world/index.html"):
         text = (out / page).read_text()
         assert "<script>alert(1)" not in text
         assert "&lt;script&gt;alert(1)" in text
@@ -284,13 +305,17 @@ def test_filesize() -> None:
     ]
 
 
-def _shown_command(page: Path, command: str) -> list[str]:
-    """The `appshelf <command> ...` a page shows, as the shell would split it."""
+def _shown_command(page: Path, command: str, section: str | None = None) -> list[str]:
+    """The `appshelf <command> ...` a page (or its section with id `section`) shows, as
+    the shell would split it."""
     import html
     import re
     import shlex
 
-    text = html.unescape(page.read_text(encoding="utf-8"))
+    text = page.read_text(encoding="utf-8")
+    if section is not None:
+        text = _section(text, section)
+    text = html.unescape(text)
     found = re.search(rf"(appshelf {command} [^<]+)</code>", text)
     assert found, f"{page}: no {command} command shown"
     return shlex.split(found.group(1))
@@ -337,12 +362,13 @@ def test_the_verify_command_shown_on_app_pages_works(
 def test_the_install_command_shown_works(
     example_source: Path, tmp_path: Path, with_key: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The install snippet of the app page (latest) and of an old version's page, run
+    """The install snippet of the app page (latest) and of an old version's section, run
     as shown: each downloads that version, verified, into vendor/."""
     monkeypatch.chdir(tmp_path)
     with _served_build(example_source, tmp_path, with_key) as (url, root, trust):
-        for page, version in (("index.html", "1.1.1"), ("1.0.0/index.html", "1.0.0")):
-            argv = _shown_command(root / "apps/kv-store" / page, "fetch")
+        page = root / "apps/kv-store/index.html"
+        for version in ("1.1.1", "1.0.0"):
+            argv = _shown_command(page, "fetch", f"v-{version}")
             pin = f"kv-store@{version}"
             assert argv == ["appshelf", "fetch", "-r", url, *trust, pin, "-d", "vendor/"]
             argv += ["--state-dir", str(tmp_path / "state")]
@@ -398,28 +424,22 @@ def lifecycle_site(example_source: Path, tmp_path: Path) -> Path:
 def test_deprecated_and_yanked_versions_show_reason_and_replacement(lifecycle_site: Path) -> None:
     out = lifecycle_site
     app_page = (out / "apps/kv-store/index.html").read_text()
-    row = app_page[app_page.index('<tr id="v-1.0.0"') :].split("</tr>", 1)[0]
+    row = app_page[app_page.index('<tr id="row-1.0.0"') :].split("</tr>", 1)[0]
     assert 'data-status="deprecated"' in row
     assert f"Deprecated: {DEPRECATE_REASON}; use " in row
-    assert '<a href="1.1.1/index.html" data-slot="replacement">1.1.1</a> instead' in row
-    yanked_row = app_page[app_page.index('<tr id="v-1.1.0"') :].split("</tr>", 1)[0]
+    assert '<a href="#v-1.1.1" data-slot="replacement">1.1.1</a> instead' in row
+    yanked_row = app_page[app_page.index('<tr id="row-1.1.0"') :].split("</tr>", 1)[0]
     assert "Yanked: loses writes under &lt;b&gt;load&lt;/b&gt;" in yanked_row  # escaped
     assert "<b>load" not in app_page
 
-    version_page = (out / "apps/kv-store/1.0.0/index.html").read_text()
-    header = version_page[version_page.index('<header class="app-header">') :]
-    header = header.split("</header>", 1)[0]
-    assert 'data-status="deprecated"' in header
-    notice = re.search(r'<p class="notice warn" id="deprecated">(.*?)</p>', version_page)
+    section = _section(app_page, "v-1.0.0")
+    summary = section.split("</summary>", 1)[0]
+    assert 'data-status="deprecated"' in summary
+    notice = re.search(r'<p class="notice warn deprecated-notice">(.*?)</p>', section)
     assert notice is not None and DEPRECATE_REASON in notice.group(1)
-    assert '<a href="../1.1.1/index.html" data-slot="replacement">1.1.1</a>' in notice.group(1)
-
-    others = (out / "apps/kv-store/1.1.1/index.html").read_text()
-    others = others[others.index("<h2>Other versions</h2>") :].split("</ul>", 1)[0]
-    assert f"Deprecated: {DEPRECATE_REASON}; use" in others
-    assert '<a href="../1.1.1/index.html" data-slot="replacement">' in others
-    assert '<a href="../0.9.0/index.html">0.9.0</a> <span class="badge bad"' in others
-    assert f"Taken down: {TAKEDOWN_REASON}" in others.replace("&#39;", "'")
+    assert '<a href="#v-1.1.1" data-slot="replacement">1.1.1</a>' in notice.group(1)
+    yanked = _section(app_page, "v-1.1.0")
+    assert "This version was yanked:</strong> loses writes under &lt;b&gt;load" in yanked
     manifest = json.loads((out / "apps/kv-store/1.0.0/manifest.json").read_bytes())
     assert manifest["signed"]["replacement"] == "1.1.1"  # what the page shows is signed
     assert _check_links(out) > 300
@@ -444,16 +464,17 @@ def test_taken_down_version_keeps_a_page_that_says_why(lifecycle_site: Path) -> 
     assert '<time datetime="2026-01-18T12:00:00Z">2026-01-18</time>' in gone
     assert TAKEDOWN_REASON in gone and f"entry {index}" in gone
     assert '<meta name="robots" content="noindex">' in gone
-    assert 'href="../1.1.1/index.html">1.1.1</a>' in gone  # the latest
+    assert 'href="../index.html#v-1.1.1">1.1.1</a>' in gone  # the latest
 
     app_page = (out / "apps/kv-store/index.html").read_text().replace("&#39;", "'")
     notice = re.search(r'<li id="takedown-0.9.0">(.*?)</li>', app_page)
     assert notice is not None
     assert '<a href="0.9.0/index.html">0.9.0</a> was taken down' in notice.group(1)
+    assert 'id="v-0.9.0"' not in app_page  # no section: nothing is published
     assert '<time datetime="2026-01-18T12:00:00Z">2026-01-18</time>' in notice.group(1)
     assert TAKEDOWN_REASON in notice.group(1) and f"entry {index}" in notice.group(1)
     sitemap = (out / "sitemap.xml").read_text()
-    assert "kv-store/0.9.0/" not in sitemap and "kv-store/1.0.0/" in sitemap
+    assert "kv-store/0.9.0/" not in sitemap and "kv-store/index.html" in sitemap
     _check_links(out)
 
 
@@ -464,7 +485,7 @@ def test_history_lists_the_apps_log_entries_newest_first(lifecycle_site: Path) -
     rows = re.findall(
         r'<tr id="log-(\d+)" data-action="(\w+)">.*?<time datetime="([^"]+)">.*?'
         r'<th scope="row" data-label="Event">([^<]+)</th>.*?'
-        r'<a href="[^"]+/index.html">([^<]+)</a>.*?<td data-label="Reason" class="reason">(.*?)</td>',
+        r'<a href="[^"]+">([^<]+)</a>.*?<td data-label="Reason" class="reason">(.*?)</td>',
         history,
         re.S,
     )
@@ -482,10 +503,79 @@ def test_history_lists_the_apps_log_entries_newest_first(lifecycle_site: Path) -
     assert {r[2] for r in newest} == {"2026-01-18T12:00:00Z"}
     assert TAKEDOWN_REASON in newest[0][5].replace("&#39;", "'")
     assert newest[1][5] == (
-        f'{DEPRECATE_REASON}; use <a href="1.1.1/index.html" data-slot="replacement">1.1.1</a>'
-        " instead"
+        f'{DEPRECATE_REASON}; use <a href="#v-1.1.1" data-slot="replacement">1.1.1</a> instead'
     )
+    links = re.findall(r'<td data-label="Version"><a href="([^"]+)">', history)
+    assert "#takedown-0.9.0" in links and "#v-1.0.0" in links  # on this page
     assert 'href="../../log/checkpoint">checkpoint</a>' in history
     assert '<a href="#history-h">History</a>' in page
     other = (out / "apps/jira-sync/index.html").read_text()  # untouched: releases only
     assert re.findall(r'data-action="(\w+)"', other) == ["release", "release"]
+
+
+def test_version_folder_page_leads_to_its_section(example_source: Path, tmp_path: Path) -> None:
+    """/apps/<key>/<version>/ is a small page without script that sends the browser to
+    the version's section of the app page, which shows what the version page showed."""
+    odd = example_source / "apps/hello-world/1.2.0+build.5"
+    odd.mkdir()
+    (odd / "hello+world_1.2.0.tar.gz").write_bytes(b"odd names\n")
+    app = example_source / "apps" / "hello-world" / "app.toml"
+    app.write_text(app.read_text().replace('name = "Hello World"', 'name = "Hello <World>"'))
+    out = tmp_path / "out"
+    build_site(example_source, out, base_url=BASE)
+    stub = (out / "apps/hello-world/1.2.0+build.5/index.html").read_text()
+    assert "<script" not in stub and "{{" not in stub and "<World>" not in stub
+    assert "Hello &lt;World&gt; 1.2.0+build.5" in stub
+    assert '<meta http-equiv="refresh" content="0; url=\'../index.html#v-1.2.0+build.5\'">' in stub
+    assert f'<link rel="canonical" href="{BASE}apps/hello-world/index.html">' in stub
+    assert '<a href="../index.html#v-1.2.0+build.5" id="version-link">' in stub
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', stub)
+    assert csp is not None and "default-src 'none'" in csp.group(1)
+    assert "script-src" not in csp.group(1)  # default-src 'none' covers scripts
+    css = re.search(r'<link rel="stylesheet" href="\.\./\.\./\.\./([^"?]+)\?v=', stub)
+    assert css is not None and (out / css.group(1)).is_file()
+
+    page = (out / "apps/hello-world/index.html").read_text()
+    section = _section(page, "v-1.1.0")
+    manifest = json.loads((out / "apps/hello-world/1.1.0/manifest.json").read_bytes())
+    signed = manifest["signed"]
+    artifact = signed["artifact"]
+    assert f'href="1.1.0/{artifact["filename"]}" download' in section
+    assert f"({artifact['size']} bytes)" in section and artifact["sha256"] in section
+    assert (
+        'href="1.1.0/manifest.json"' in section and 'data-manifest="1.1.0/manifest.json"' in section
+    )
+    assert f'<time datetime="{signed["published"]}">' in section
+    assert manifest["signatures"][0]["sig"] in section
+    assert 'class="button verify-button"' in section and "appshelf fetch -r" in section
+    slack = _section((out / "apps/slack-notify/index.html").read_text(), "v-1.0.0")
+    assert (
+        '<a href="../../apps/http-client/index.html">http-client</a> <code>^1.0.0</code>' in slack
+    )
+    assert 'id="v-1.2.0+build.5"' in page
+    assert (out / "apps/hello-world/1.2.0+build.5/hello+world_1.2.0.tar.gz").is_file()
+
+
+def test_override_of_the_retired_version_template_warns(
+    example_source: Path, tmp_path: Path
+) -> None:
+    """version.html is no longer rendered: an override of it is named in a warning;
+    overrides of app.html and _version.html are used."""
+    theme = example_source / "theme"
+    theme.mkdir()
+    (theme / "version.html").write_text('{% extends "main.html" %}')
+    builtin = Path(__file__).resolve().parents[2] / "templates"
+    (theme / "_version.html").write_text(
+        (builtin / "_version.html").read_text().replace("<h4>Artifact</h4>", "<h4>ARTIFACT!</h4>")
+    )
+    registry = example_source / "registry.toml"
+    registry.write_text(registry.read_text() + '\n[site]\noverrides = "theme"\n')
+    report = build_site(example_source, tmp_path / "out")
+    assert [w for w in report.warnings if "version.html" in w] == [
+        "theme/version.html: no longer used: version details are sections of app.html "
+        "(templates/_version.html) (docs/site.md)"
+    ]
+    page = (tmp_path / "out/apps/kv-store/index.html").read_text()
+    assert page.count("<h4>ARTIFACT!</h4>") == page.count('class="version-details"') > 1
+    result = CliRunner().invoke(main, ["build", str(example_source), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0 and "Warning: theme/version.html: no longer used" in result.output

@@ -1,4 +1,4 @@
-"""The version page shows both signatures and its Verify button checks both (issue 11
+"""A version's section shows both signatures and its Verify button checks both (issue 11
 item 6), in a real Chromium over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
@@ -36,11 +36,8 @@ def site(
     return static_server, static_server.root, {"keys": keys, "folder": folder}
 
 
-def _verify(page: Any) -> tuple[str, str]:
-    page.click("#verify-button")
-    page.wait_for_selector("#verify-output[data-result]")
-    output = page.locator("#verify-output")
-    return output.get_attribute("data-result") or "", output.inner_text()
+_open_version = test_site_browser._open_version
+_verify = test_site_browser._verify  # in the section the address names
 
 
 def test_both_signatures_shown_and_verified(
@@ -49,8 +46,8 @@ def test_both_signatures_shown_and_verified(
     server, root, extra = site
     alice = extra["keys"]["alice"][1]
     page = watched.page
-    page.goto(server.url + f"apps/{APP}/{NEW}/index.html")
-    shown = page.locator("#publisher").inner_text()
+    section = _open_version(page, server.url, APP, NEW)
+    shown = section.locator(".publisher").inner_text()
     assert f"Published by Alice Example (alice, key {alice.keyid[:16]}…)" in shown
     assert "countersigned by the registry" in shown
     result, text = _verify(page)
@@ -84,8 +81,8 @@ def test_version_without_a_publisher_says_so(
 ) -> None:
     server, _, _ = site
     page = watched.page
-    page.goto(server.url + f"apps/{APP}/1.1.1/index.html")
-    assert page.locator("#publisher").count() == 0
+    section = _open_version(page, server.url, APP, "1.1.1")
+    assert section.locator(".publisher").count() == 0
     result, text = _verify(page)
     assert result == "pass", text
     assert "No publisher signature: only the registry signed this version." in text

@@ -47,6 +47,7 @@ from appshelf.formats.log import (
 from appshelf.formats.publishers import PUBLISHERS_FILE
 from appshelf.signing.releaselog import LogState
 from appshelf.site.markdown import render_markdown
+from appshelf.site.stub import version_stub
 from appshelf.site.theme import Theme, read_static, registry_theme
 from appshelf.source.models import RegistryConfig
 
@@ -61,6 +62,14 @@ FETCH_COMMAND = "appshelf fetch -r {base} {trust} {app}@{version} -d vendor/"
 TRUST_KEY = "--key {public}"
 TRUST_DEV_KEY = "--allow-dev-key"
 _SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*\Z")
+# Bumped when the pages' layout changes in a way the theme files do not show, so that
+# reused app records (builder/memo.py) and lazy pages are not the old layout's.
+# 2: versions are sections of the app page; version folders hold a small page to them.
+SITE_LAYOUT = 2
+# Templates the built-in theme no longer has: an override of one is not used any more.
+RETIRED_TEMPLATES = {
+    "version.html": "version details are sections of app.html (templates/_version.html)",
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,11 @@ class VersionView:
     @property
     def folder(self) -> str:
         return quote(self.version, safe="")
+
+    @property
+    def anchor(self) -> str:
+        """The id of this version's section on the app page (docs/site.md)."""
+        return version_anchor(self.version)
 
     @property
     def manifest(self) -> Manifest:
@@ -145,6 +159,10 @@ class TakedownView:
     @property
     def folder(self) -> str:
         return quote(self.version, safe="")
+
+    @property
+    def anchor(self) -> str:
+        return f"takedown-{self.version}"
 
 
 @dataclass(frozen=True)
@@ -207,6 +225,15 @@ class AppView:
     def initial(self) -> str:
         return _initial(self.name, self.key)
 
+    def version_href(self, version: str) -> str:
+        """Where a link to `version` from the app page goes: its section, its takedown
+        notice, or (neither: not listed here) its folder."""
+        if any(v.version == version for v in self.versions):
+            return "#" + version_anchor(version)
+        if any(t.version == version for t in self.takedowns):
+            return f"#takedown-{version}"
+        return quote(version, safe="") + "/index.html"
+
     def newer_than(self, version: VersionView) -> VersionView | None:
         """The latest version if it is newer than `version`: an old version's page
         says so and links to it (as PyPI does)."""
@@ -216,6 +243,13 @@ class AppView:
         if semver.Version.parse(latest.version) > semver.Version.parse(version.version):
             return latest
         return None
+
+
+def version_anchor(version: str) -> str:
+    """`v-` + the version, as written: SemVer's characters ([0-9A-Za-z.+-]) are all valid
+    in an HTML id and in a URL fragment, and ids are case-sensitive, so every version
+    string has its own anchor (`#v-1.2.3-rc.1+build.5`)."""
+    return f"v-{version}"
 
 
 def _initial(name: str, key: str) -> str:
@@ -336,7 +370,9 @@ class SiteGenerator:
 def _site_salt(theme: Theme, options: SiteOptions, config: RegistryConfig) -> str:
     """A digest of the options, the registry's config and every file of the theme's
     search path: with the page's own data, all that a page's bytes depend on."""
-    digest = hashlib.sha256(f"{__version__}\0{options!r}\0{config.model_dump_json()}".encode())
+    digest = hashlib.sha256(
+        f"{__version__}\0{SITE_LAYOUT}\0{options!r}\0{config.model_dump_json()}".encode()
+    )
     for theme_dir in theme.dirs:
         for folder, dirnames, filenames in os.walk(theme_dir):
             dirnames.sort()
@@ -358,6 +394,7 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     config = plan.tree.config
     theme = registry_theme(plan.tree.root, config.site.overrides)
     site = _Site(plan, options, _environment(theme), {}, _site_salt(theme, options, config))
+    plan.warnings.extend(retired_overrides(theme, plan.tree.root))
     for relpath, source in theme.static_files().items():
         data = read_static(source, relpath)
         site.files[f"static/{relpath}"] = OutputFile.from_bytes(data)
@@ -402,6 +439,19 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     return site.files
 
 
+def retired_overrides(theme: Theme, root: Path) -> list[str]:
+    """A warning for each override of a template the site no longer renders (the build
+    would otherwise ignore a registry's customisation without a word)."""
+    found = []
+    for folder in theme.dirs[:-1]:  # the last is the built-in theme
+        for name, instead in sorted(RETIRED_TEMPLATES.items()):
+            path = folder / name
+            if path.is_file():
+                shown = os.path.relpath(path, root.resolve()).replace(os.sep, "/")
+                found.append(f"{shown}: no longer used: {instead} (docs/site.md)")
+    return found
+
+
 @dataclass(frozen=True)
 class _Trust:
     """How the commands the pages show trust the registry's active key."""
@@ -432,10 +482,11 @@ class _Trust:
 
 
 def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> None:
-    """An app's page and its version pages. Everything they show is pinned by its
+    """An app's page, with a section per version, and the small page that leads from
+    each version's folder to its section. Everything the app page shows is pinned by its
     app.json (metadata, which version is latest, and each version's manifest digest),
-    its README and keys.json; the site salt covers the theme, the options and the
-    registry's config. So pages render lazily."""
+    its README, keys.json and the log; the site salt covers the theme, the options and
+    the registry's config. So the page renders lazily."""
     readme = app.planned.source.readme
     inputs = [
         site.plan.files[f"apps/{app.key}/app.json"].sha256,
@@ -450,7 +501,6 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
     owners = site.plan.log.owners.get(app.key, []) if site.plan.log is not None else []
     if PUBLISHERS_FILE in site.plan.files:  # the names shown beside each publisher
         inputs += [site.plan.files[PUBLISHERS_FILE].sha256, ",".join(owners)]
-    commands = {"verify_command": trust.verify_command, "fetch_command": trust.fetch_command}
     site.render(
         "app.html",
         f"apps/{app.key}/index.html",
@@ -460,7 +510,9 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
         checkpoint=CHECKPOINT,
         owners=[(o, publishers[o].name if o in publishers else o) for o in owners],
         publishers=publishers,
-        **commands,
+        keys={k.keyid: k for k in trust.keys},
+        verify_command=trust.verify_command,
+        fetch_command=trust.fetch_command,
     )
     for gone in app.takedowns:
         site.render(
@@ -472,19 +524,18 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
             gone=gone,
             checkpoint=CHECKPOINT,
         )
-    keys = {k.keyid: k for k in trust.keys}
+    canonical = url_for(site.base, f"apps/{app.key}/index.html")
+    css = f"../../../static/site.css?v={site.static_hashes.get('site.css', '')[:10]}"
     for version in app.versions:
-        site.render(
-            "version.html",
-            f"apps/{app.key}/{version.version}/index.html",
-            "../../../",
-            [inputs, version.version],
-            app=app,
-            v=version,
-            keys=keys,
-            publishers=publishers,
-            **commands,
+        page = version_stub(
+            registry=site.plan.tree.config.registry.name,
+            app=app.name,
+            version=version.version,
+            anchor=version.anchor,
+            canonical=canonical,
+            css=css,
         )
+        site.files[f"apps/{app.key}/{version.version}/index.html"] = OutputFile.from_bytes(page)
 
 
 def _environment(theme: Theme) -> jinja2.Environment:
@@ -676,8 +727,8 @@ def _newest(cards: Iterable[CardView]) -> str:
 
 
 def _sitemap_urls(site: _Site, cards: list[CardView]) -> list[tuple[str, str | None]]:
-    """(absolute URL, last modified) for the listing and app pages, and the version
-    pages while the sitemap stays within its 50,000 URL limit."""
+    """(absolute URL, last modified) for the listing and app pages. Not the version
+    folders: their pages only lead to the app page's sections."""
     urls: list[tuple[str, str | None]] = [
         (url_for(site.base, path), None)
         for path in sorted(site.files)
@@ -690,12 +741,6 @@ def _sitemap_urls(site: _Site, cards: list[CardView]) -> list[tuple[str, str | N
         )
         for card in cards
     ]
-    if len(urls) + sum(len(card.releases) for card in cards) <= SITEMAP_LIMIT:
-        urls += [
-            (url_for(site.base, f"apps/{card.key}/{r.version}/index.html"), r.published)
-            for card in cards
-            for r in card.releases
-        ]
     return urls[:SITEMAP_LIMIT]
 
 
