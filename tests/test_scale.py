@@ -104,6 +104,7 @@ def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:
         f"{folder}/manifest.json",
         "apps/app-00050/app.json",
         "apps/app-00050/versions.json",
+        "bins/0.json",  # the app's bin (docs/spec.md 4.8)
         "index.json",
         "log/checkpoint",
     }
@@ -112,11 +113,12 @@ def test_cold_noop_and_one_new_version(source: Path, tmp_path: Path) -> None:
         f"{folder}/manifest.json",
         "apps/app-00050/app.json",
         "apps/app-00050/versions.json",
+        "bins/0.json",
         "index.json",
         "snapshot.json",
     }
     assert (added.files_written, added.artifacts_hashed, added.apps_reused) == (
-        6 + len(written) + len(copies),
+        7 + len(written) + len(copies),  # 6 files + the app's bin
         1,
         APPS - 1,
     )

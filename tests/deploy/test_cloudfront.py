@@ -97,6 +97,7 @@ def test_invalidates_changed_short_cache_paths(
         "/r/apps/hello-world/1.2.0/manifest.json",
         "/r/apps/hello-world/app.json",
         "/r/apps/hello-world/versions.json",
+        "/r/bins/2.json",  # the app's bin (docs/spec.md 4.8)
         "/r/index.json",
         "/r/log/checkpoint",  # log tiles are immutable: never invalidated
         "/r/snapshot.json",

@@ -76,6 +76,8 @@ class TrustedSnapshot:
         snapshot: The signed snapshot document.
         keyid: The id of the trusted key whose signature verified.
         sha256: The SHA-256 of the snapshot.json bytes (kept for rollback protection).
+        bins: The bins read and verified so far under this snapshot (path -> bin,
+            docs/spec.md 4.8); only `verify_bin` adds to it.
     """
 
     snapshot: Snapshot
