@@ -49,7 +49,13 @@ def _size(path: Path) -> int | None:
 
 
 def load_seen(output: Path) -> tuple[Checkpoint | None, LogState | None]:
-    """The anchor checkpoint and, when they still hash to it, its entries."""
+    """The anchor checkpoint and, when they still hash to it, its entries.
+
+    The entries are replayed `bound` (every rule, not the canonical re-encoding: that was
+    checked when the log first accepted them). Neither the anchor nor the state is
+    signed: the state must only be used as `known` in `verify_log`, whose root check
+    against the published, signed checkpoint binds the bytes (builder/previous.py).
+    """
     checkpoint_path, log_path = _paths(output)
     data = _read(checkpoint_path, _MAX_CHECKPOINT)
     if data is None:
@@ -63,7 +69,7 @@ def load_seen(output: Path) -> tuple[Checkpoint | None, LogState | None]:
         return checkpoint, None
     try:
         entries = split_entries(raw)
-        state = replay(entries)
+        state = replay(entries, bound=True)
     except (LogError, LogFormatError, ValueError):
         return checkpoint, None
     if state.size != checkpoint.size or state.root != checkpoint.root:

@@ -47,7 +47,7 @@ from appshelf.formats.log import (
 )
 from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
 from appshelf.signing.note import verify_checkpoint
-from appshelf.signing.releaselog import LogState, verify_log
+from appshelf.signing.releaselog import LogState, replay, verify_log
 
 SNAPSHOT_FILE = "snapshot.json"
 MAX_INDEX_BYTES = 64 << 20  # one index file (app.json of a large app, registry.json)
@@ -253,11 +253,10 @@ def _read_log(
         checkpoint = verify_checkpoint(data, signer, log_origin(trust.base_url))
     except CheckpointError as exc:
         raise OutputError(f"{where}: {exc}") from None
-    known = _known_prefix(trust, checkpoint, where)
-    start = known.size if known is not None else 0
     try:
-        tail = _read_entries(source, start, checkpoint.size, previous)
-        state = verify_log(checkpoint, tail, known)
+        state = _verify_entries(
+            source, checkpoint, _known_prefix(trust, checkpoint, where), previous
+        )
     except (LogError, LogFormatError) as exc:
         raise OutputError(f"{source.description}: the release log: {exc}") from None
     head = previous.snapshot.log if previous.snapshot else None
@@ -291,6 +290,31 @@ def _known_prefix(trust: Trust, checkpoint: Checkpoint, where: str) -> LogState 
     if cached is not None and cached.size == seen.size and cached.root == seen.root:
         return cached
     return None  # no usable entries: read them all and check the root against `seen` below
+
+
+def _verify_entries(
+    source: PublishedSource,
+    checkpoint: Checkpoint,
+    known: LogState | None,
+    previous: PreviousOutput,
+) -> LogState:
+    """The published log after `known` (from the cache, replayed `bound`), verified."""
+    tail = _read_entries(source, known.size if known is not None else 0, checkpoint.size, previous)
+    try:
+        return verify_log(checkpoint, tail, known)
+    except LogError:
+        if known is None or _replays_in_full(known):
+            raise
+    # A cache whose entries are not canonical was never the log: read as if there were none.
+    return _verify_entries(source, checkpoint, None, previous)
+
+
+def _replays_in_full(state: LogState) -> bool:
+    try:
+        replay(state.entries)
+    except LogError:
+        return False
+    return True
 
 
 def _read_entries(

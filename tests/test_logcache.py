@@ -1,0 +1,189 @@
+"""The seen-log cache beside the output (builder/logcache.py): a rebuild decodes each
+entry it saw before once, without re-encoding it, and a hostile cache is still ignored
+or makes the build refuse, never accept."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from appshelf.builder.cache import CACHE_DIR
+from appshelf.errors import OutputError
+from appshelf.formats import log as log_format
+from appshelf.formats.log import (
+    Checkpoint,
+    NoteSignature,
+    decode_entry,
+    encode_bundle,
+    encode_entry,
+    format_note,
+    parse_note,
+    split_entries,
+)
+from appshelf.formats.merkle import leaf_hash, root_of
+from appshelf.signing import releaselog
+from conftest import build
+from log_helpers import log_entries
+
+
+class DecodeSpy:
+    """Wraps the real `decode_entry` and `model_to_json`: which bytes were decoded, and
+    which were re-encoded by the canonical check."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.decoded: Counter[bytes] = Counter()
+        self.encoded: list[bytes] = []
+        real_decode, real_encode = log_format.decode_entry, log_format.model_to_json
+
+        def decode(data: bytes, **options: bool) -> log_format.AnyEntry:
+            self.decoded[bytes(data)] += 1
+            return real_decode(data, **options)
+
+        def encode(model: object) -> bytes:
+            data = real_encode(model)  # type: ignore[arg-type]
+            self.encoded.append(data)
+            return data
+
+        monkeypatch.setattr(releaselog, "decode_entry", decode)
+        monkeypatch.setattr(log_format, "model_to_json", encode)
+
+
+def _cache(out: Path) -> tuple[Path, Path]:
+    folder = out.parent / CACHE_DIR
+    return folder / f"{out.name}.checkpoint", folder / f"{out.name}.log"
+
+
+def _add_version(source: Path, version: str) -> None:
+    folder = source / "apps/slack-notify" / version
+    folder.mkdir()
+    (folder / f"slack-notify-{version}.tar.gz").write_bytes(f"bytes of {version}".encode())
+
+
+@pytest.fixture
+def built(example_source: Path, tmp_path: Path) -> Path:
+    """An output built twice (so the log has entries of two builds), its cache beside it."""
+    out = tmp_path / "out"
+    build(example_source, out)
+    _add_version(example_source, "9.0.0")
+    assert build(example_source, out).log_appended == 1
+    checkpoint_path, log_path = _cache(out)
+    assert checkpoint_path.is_file() and log_path.is_file()
+    return out
+
+
+def test_noop_build_decodes_each_seen_entry_once_and_reencodes_none(
+    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = log_entries(built)
+    spy = DecodeSpy(monkeypatch)
+    assert build(example_source, built).log_appended == 0
+    assert set(spy.decoded) == set(entries)  # every entry replayed: every rule checked
+    assert max(spy.decoded.values()) == 1
+    assert not set(spy.encoded) & set(entries)  # no canonical re-encoding of a seen entry
+
+
+def test_add_one_build_decodes_only_what_it_did_not_see_twice(
+    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = log_entries(built)
+    _add_version(example_source, "9.1.0")
+    spy = DecodeSpy(monkeypatch)
+    assert build(example_source, built).log_appended == 1
+    assert max(spy.decoded.values()) == 1
+    assert set(spy.decoded) == set(entries)
+    assert not set(spy.encoded) & set(entries)
+    assert len(log_entries(built)) == len(entries) + 1
+
+
+def _plant(out: Path, entries: list[bytes], root: bytes | None = None) -> None:
+    """A cache of `entries` with an unsigned anchor that they hash to (or `root`)."""
+    checkpoint_path, log_path = _cache(out)
+    origin = parse_note(checkpoint_path.read_bytes())[0].origin
+    leaves = [leaf_hash(e) for e in entries]
+    anchor = Checkpoint(origin, len(entries), root or root_of(leaves))
+    note = format_note(anchor, [NoteSignature("planted", b"\0" * 4, b"\1" * 64)])
+    checkpoint_path.write_bytes(note)
+    log_path.write_bytes(encode_bundle(entries))
+
+
+def _rebuild_ignores_cache(out: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build succeeds as without a cache: every entry read from the output, each
+    decoded with the canonical check, and the log unchanged."""
+    entries = log_entries(out)
+    spy = DecodeSpy(monkeypatch)
+    assert build(source, out).log_appended == 0
+    assert log_entries(out) == entries
+    assert set(entries) <= set(spy.encoded)  # all fully checked: the cache was not used
+
+
+def test_tampered_entry_bytes_are_ignored(
+    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, log_path = _cache(built)
+    raw = bytearray(log_path.read_bytes())
+    at = raw.index(b"slack-notify")
+    raw[at] = ord("S")  # same length, another app: a valid entry that is not the log's
+    log_path.write_bytes(bytes(raw))
+    _rebuild_ignores_cache(built, example_source, monkeypatch)
+
+
+@pytest.mark.parametrize("cut", ["inside an entry", "at an entry boundary"])
+def test_truncated_cache_is_ignored(
+    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    _, log_path = _cache(built)
+    raw = log_path.read_bytes()
+    if cut == "at an entry boundary":
+        log_path.write_bytes(encode_bundle(split_entries(raw)[:-1]))
+    else:
+        log_path.write_bytes(raw[: len(raw) - 7])
+    _rebuild_ignores_cache(built, example_source, monkeypatch)
+
+
+def test_anchor_with_a_wrong_root_is_ignored(
+    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _plant(built, log_entries(built), root=b"\x42" * 32)
+    _rebuild_ignores_cache(built, example_source, monkeypatch)
+
+
+def test_planted_non_canonical_log_is_ignored(
+    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile writer's own anchor and entries that hash to it, the last re-spelled
+    (same JSON, not RFC 8785): replayed without the canonical check, but never bound to
+    the signed checkpoint, so not the log: the build reads it all, as before."""
+    entries = log_entries(built)
+    respelled = json.dumps(json.loads(entries[-1]), indent=1).encode()
+    _plant(built, [*entries[:-1], respelled])
+    _rebuild_ignores_cache(built, example_source, monkeypatch)
+
+
+def test_planted_rule_breaking_log_is_ignored(
+    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = log_entries(built)
+    release = next(e for e in entries if b'"type":"appshelf.log.release"' in e)
+    _plant(built, [*entries[:-1], release])  # a release logged twice
+    _rebuild_ignores_cache(built, example_source, monkeypatch)
+
+
+def test_planted_forked_log_is_refused(built: Path, example_source: Path) -> None:
+    """Canonical entries that keep every rule and hash to a planted anchor, but are not
+    the published log: the anchor makes the build refuse (never accept)."""
+    entries = log_entries(built)
+    last = decode_entry(entries[-1]).model_copy(update={"logged": "2000-01-01T00:00:00Z"})
+    _plant(built, [*entries[:-1], encode_entry(last)])
+    with pytest.raises(OutputError, match="rewritten or forked"):
+        build(example_source, built)
+
+
+def test_planted_longer_log_is_refused(built: Path, example_source: Path) -> None:
+    entries = log_entries(built)
+    last = decode_entry(entries[-1]).model_copy(update={"version": "99.0.0"})
+    _plant(built, [*entries, encode_entry(last)])
+    with pytest.raises(OutputError, match="rolled back or replaced"):
+        build(example_source, built)
