@@ -85,104 +85,153 @@ def _verify(client: RegistryClient, report: VerifyReport, artifacts: bool, exter
     report.snapshot_version = snap.snapshot.version
     report.snapshot_expires = snap.snapshot.expires
     report.keyid = snap.keyid
-
-    def attempt(what: str, action: Callable[[], object]) -> object | None:
-        try:
-            return action()
-        except AppshelfError as exc:
-            message = str(exc)
-            message = message if message.startswith(what) else f"{what}: {message}"
-            if message not in report.failures:  # a file read twice fails the same way once
-                report.failures.append(message)
-            return None
-
-    report.pinned_files = _read_pinned_files(client, attempt)
-    pins = attempt(ANIP_PINS, partial(mirrors.anip_pins, client))
-    if isinstance(pins, MirrorPins):  # the ANIP read mirror (spec 15): each file's pin
-        for relpath in sorted(pins.files):
-            if (
-                attempt(relpath, partial(mirrors.read_mirror_file, client, pins, relpath))
-                is not None
-            ):
-                report.mirror_files += 1
-    keys = app_keys = set(t.app_keys_in(snap.pins()))  # a bin that failed is reported
-    index = attempt("index.json", client.index)
-    if isinstance(index, RegistryIndex) and {a.key for a in index.apps} != keys:
-        report.failures.append("index.json: its apps differ from the apps the snapshot pins")
-    flows = attempt("registry.json", client.flows_registry)
-    if isinstance(index, RegistryIndex):  # templates are not in registry.json (spec 15)
-        keys = keys - {a.key for a in index.apps if a.kind == "template"}
-    if isinstance(flows, FlowsRegistry) and set(flows.apps) != keys:
-        report.failures.append("registry.json: its apps differ from the apps the snapshot pins")
-    keys_doc = attempt("keys.json", client.keys_document)
-    if isinstance(keys_doc, KeysDocument) and snap.keyid not in {k.keyid for k in keys_doc.keys}:
-        report.notes.append("keys.json does not list the key that signed the snapshot")
-
-    expected = {t.SNAPSHOT_PATH, *snap.pins()}
-    icons: set[str] = set()
-    details: dict[str, AppDetail] = {}
-    manifests: dict[tuple[str, str], Manifest] = {}
+    walk = _Walk(client, report, snap, artifacts, external)
+    report.pinned_files = _read_pinned_files(client, walk.attempt)
+    walk.mirror()
+    app_keys = walk.documents()
+    walk.expected |= {t.SNAPSHOT_PATH, *snap.pins()}  # with the bins' pins, read by now
     for key in sorted(app_keys):
-        detail = attempt(t.app_path(key), partial(client.app, key))
-        if not isinstance(detail, AppDetail):
-            continue
-        details[key] = detail
-        if detail.metadata.icon_url and detail.metadata.icon_url.startswith(snap.registry):
-            icons.add(unquote(detail.metadata.icon_url[len(snap.registry) :]))
-        attempt(t.versions_path(key), partial(client.flows_versions, key))
-        for entry in detail.versions:
-            what = f"apps/{key}/{entry.version}/manifest.json"
-            expected.add(what)
-            trusted = attempt(what, partial(client.manifest, key, entry.version))
-            if not isinstance(trusted, t.TrustedManifest):
-                continue
-            report.manifests += 1
-            manifests[(key, entry.version)] = trusted.manifest
-            if trusted.manifest.publisher is not None:
-                expected.add(f"apps/{key}/{entry.version}/{STATEMENT_FILE}")
-                report.publisher_signatures += 1
-            local = attempt(what, partial(t.local_artifact_path, snap, trusted.manifest))
-            url = trusted.manifest.artifact.url
-            if local is not None and _elsewhere(client, str(local), trusted, report):
-                continue
-            if local is not None:
-                expected.add(str(local))
-                if not artifacts and isinstance(client.transport, FolderTransport):
-                    attempt(url, partial(_stat, client, str(local), trusted))
-            elif not url.startswith(snap.registry) and not external:
-                report.external_skipped.append(url)
-                continue
-            if artifacts and attempt(url, partial(client.check_artifact, trusted)):
-                report.artifacts_checked += 1
-                report.artifact_bytes += trusted.manifest.artifact.size
-    _verify_log(client, report, details, manifests, frozenset(app_keys - set(details)))
+        walk.app(key)
+    _verify_log(
+        client, report, walk.details, walk.manifests, frozenset(app_keys - set(walk.details))
+    )
     if isinstance(client.transport, FolderTransport):
         _plain_names(client, report)
-        committing = _committing(client.transport.root)
-        for relpath in client.transport.files_under("apps"):
-            if relpath in expected or _content_addressed(relpath):
-                continue
-            if relpath in icons or relpath.endswith(SITE_SUFFIXES):
-                report.unpinned.append(relpath)
-            else:
-                report.uncovered.append(relpath)
-                if not committing:
-                    report.failures.append(
-                        f"{relpath}: under apps/ but not covered by the snapshot's chain of "
-                        "pins (a leftover, or an injected file)"
-                    )
-        if committing and report.uncovered:
-            report.notes.append(
-                f"{len(report.uncovered)} file(s) under apps/ are not covered by the snapshot: "
-                f"a build is committing its next version ({committing.name} is beside the "
-                "folder; the next build finishes a killed one); verify again after it"
-            )
+        _uncovered(client.transport, report, walk.expected, walk.icons)
     else:
         report.notes.append("uncovered files are only detected for folders (HTTP has no listing)")
     if artifacts and report.external_skipped:
         report.notes.append(
             f"{len(report.external_skipped)} external artifact(s) skipped; pass --external "
             "to download them too"
+        )
+
+
+@dataclass
+class _Walk:
+    """One verification's reading of the registry: what it found so far, and the files
+    the snapshot's chain of pins covers (for the folder's uncovered files)."""
+
+    client: RegistryClient
+    report: VerifyReport
+    snap: t.TrustedSnapshot
+    artifacts: bool
+    external: bool
+    expected: set[str] = field(default_factory=set)
+    icons: set[str] = field(default_factory=set)
+    details: dict[str, AppDetail] = field(default_factory=dict)
+    manifests: dict[tuple[str, str], Manifest] = field(default_factory=dict)
+
+    def attempt(self, what: str, action: Callable[[], object]) -> object | None:
+        """The action's result, or None with its failure reported (named by `what`)."""
+        try:
+            return action()
+        except AppshelfError as exc:
+            message = str(exc)
+            message = message if message.startswith(what) else f"{what}: {message}"
+            if message not in self.report.failures:  # a file read twice fails the same way once
+                self.report.failures.append(message)
+            return None
+
+    def mirror(self) -> None:
+        """The ANIP read mirror (spec 15): each file against its pin."""
+        pins = self.attempt(ANIP_PINS, partial(mirrors.anip_pins, self.client))
+        if not isinstance(pins, MirrorPins):
+            return
+        for relpath in sorted(pins.files):
+            read = partial(mirrors.read_mirror_file, self.client, pins, relpath)
+            if self.attempt(relpath, read) is not None:
+                self.report.mirror_files += 1
+
+    def documents(self) -> set[str]:
+        """index.json, registry.json and keys.json against the snapshot; the app keys it
+        pins (a bin that failed is reported)."""
+        client, report = self.client, self.report
+        keys = app_keys = set(t.app_keys_in(self.snap.pins()))
+        index = self.attempt("index.json", client.index)
+        if isinstance(index, RegistryIndex) and {a.key for a in index.apps} != keys:
+            report.failures.append("index.json: its apps differ from the apps the snapshot pins")
+        flows = self.attempt("registry.json", client.flows_registry)
+        if isinstance(index, RegistryIndex):  # templates are not in registry.json (spec 15)
+            keys = keys - {a.key for a in index.apps if a.kind == "template"}
+        if isinstance(flows, FlowsRegistry) and set(flows.apps) != keys:
+            report.failures.append("registry.json: its apps differ from the apps the snapshot pins")
+        keys_doc = self.attempt("keys.json", client.keys_document)
+        if isinstance(keys_doc, KeysDocument) and self.snap.keyid not in {
+            k.keyid for k in keys_doc.keys
+        }:
+            report.notes.append("keys.json does not list the key that signed the snapshot")
+        return app_keys
+
+    def app(self, key: str) -> None:
+        """One app's app.json, versions.json and every version it lists."""
+        detail = self.attempt(t.app_path(key), partial(self.client.app, key))
+        if not isinstance(detail, AppDetail):
+            return
+        self.details[key] = detail
+        icon_url, registry = detail.metadata.icon_url, self.snap.registry
+        if icon_url and icon_url.startswith(registry):
+            self.icons.add(unquote(icon_url[len(registry) :]))
+        self.attempt(t.versions_path(key), partial(self.client.flows_versions, key))
+        for entry in detail.versions:
+            self.version(key, entry.version)
+
+    def version(self, key: str, version: str) -> None:
+        """One version's manifest (and publisher statement), then its artifact."""
+        what = f"apps/{key}/{version}/manifest.json"
+        self.expected.add(what)
+        trusted = self.attempt(what, partial(self.client.manifest, key, version))
+        if not isinstance(trusted, t.TrustedManifest):
+            return
+        self.report.manifests += 1
+        self.manifests[(key, version)] = trusted.manifest
+        if trusted.manifest.publisher is not None:
+            self.expected.add(f"apps/{key}/{version}/{STATEMENT_FILE}")
+            self.report.publisher_signatures += 1
+        local = self.attempt(what, partial(t.local_artifact_path, self.snap, trusted.manifest))
+        self.artifact(trusted, None if local is None else str(local))
+
+    def artifact(self, trusted: t.TrustedManifest, local: str | None) -> None:
+        """A version's artifact: stat'ed in a folder, downloaded with --artifacts (an
+        external one only with --external too)."""
+        client, url = self.client, trusted.manifest.artifact.url
+        if local is not None and _elsewhere(client, local, trusted, self.report):
+            return
+        if local is not None:
+            self.expected.add(local)
+            if not self.artifacts and isinstance(client.transport, FolderTransport):
+                self.attempt(url, partial(_stat, client, local, trusted))
+        elif not url.startswith(self.snap.registry) and not self.external:
+            self.report.external_skipped.append(url)
+            return
+        if self.artifacts and self.attempt(url, partial(client.check_artifact, trusted)):
+            self.report.artifacts_checked += 1
+            self.report.artifact_bytes += trusted.manifest.artifact.size
+
+
+def _uncovered(
+    transport: FolderTransport, report: VerifyReport, expected: set[str], icons: set[str]
+) -> None:
+    """Files under a folder's apps/ that nothing pins: site pages and icons are listed as
+    unpinned; anything else fails, unless a build is committing into the folder."""
+    committing = _committing(transport.root)
+    for relpath in transport.files_under("apps"):
+        if relpath in expected or _content_addressed(relpath):
+            continue
+        if relpath in icons or relpath.endswith(SITE_SUFFIXES):
+            report.unpinned.append(relpath)
+            continue
+        report.uncovered.append(relpath)
+        if not committing:
+            report.failures.append(
+                f"{relpath}: under apps/ but not covered by the snapshot's chain of "
+                "pins (a leftover, or an injected file)"
+            )
+    if committing and report.uncovered:
+        report.notes.append(
+            f"{len(report.uncovered)} file(s) under apps/ are not covered by the snapshot: "
+            f"a build is committing its next version ({committing.name} is beside the "
+            "folder; the next build finishes a killed one); verify again after it"
         )
 
 

@@ -29,7 +29,14 @@ from appshelf.formats.bins import is_bin_path, pins_through_bins
 from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.consistent import consistent_path
 from appshelf.formats.deploysettings import DeploySection
-from appshelf.formats.documents import SNAPSHOT_TYPE, AppDetail, FileDigest, VersionEntry
+from appshelf.formats.documents import (
+    SNAPSHOT_TYPE,
+    AppDetail,
+    FileDigest,
+    Signed,
+    Snapshot,
+    VersionEntry,
+)
 from appshelf.formats.log import Checkpoint, tiles_for
 from appshelf.formats.merkle import root_of
 from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
@@ -93,6 +100,15 @@ class Deployed:
 def documents_to_fetch(site: LocalSite | None, state: RemoteState) -> list[str]:
     """The deployed index files the planner must read: app.json files that differ from
     the local ones (an equal one needs no reading), or all of them when building."""
+    wanted = _deployed_index_files(state, building=site is None)
+    if site is not None:
+        wanted = {rel for rel in wanted if _differs(site, state, rel)}
+    return sorted(rel for rel in wanted if rel in state.objects)
+
+
+def _deployed_index_files(state: RemoteState, building: bool) -> set[str]:
+    """Every deployed app.json, the bins the deployed snapshot pins, and (when building,
+    to carry the deployed keys over) keys.json."""
     envelope = state.snapshot()
     wanted = {
         rel
@@ -101,17 +117,16 @@ def documents_to_fetch(site: LocalSite | None, state: RemoteState) -> list[str]:
     }
     if envelope is not None:  # the deployed bins name the deployed app.json pins
         wanted |= {rel for rel in envelope.signed.meta if is_bin_path(rel)}
-        if site is None:
+        if building:
             wanted.add("keys.json")
-    if site is not None:
-        wanted = {
-            rel
-            for rel in wanted
-            if rel not in site.files
-            or rel not in state.objects
-            or state.objects[rel].sha256 != site.files[rel].sha256
-        }
-    return sorted(rel for rel in wanted if rel in state.objects)
+    return wanted
+
+
+def _differs(site: LocalSite, state: RemoteState, rel: str) -> bool:
+    """The deployed file is not the local one (or one of them is missing)."""
+    if rel not in site.files or rel not in state.objects:
+        return True
+    return state.objects[rel].sha256 != site.files[rel].sha256
 
 
 def read_deployed(site: LocalSite, state: RemoteState) -> Deployed:
@@ -120,27 +135,47 @@ def read_deployed(site: LocalSite, state: RemoteState) -> Deployed:
     envelope = state.snapshot()
     meta = deployed_pins(site, state)[0]
     if envelope is not None and state.snapshot_bytes is not None:
-        trusted = trusted_keys_from_hex([k.public for k in site.keys.keys])
-        dev = development_key()
-        try:
-            verify_envelope(
-                state.snapshot_bytes, SNAPSHOT_TYPE, trusted, what="deployed snapshot.json"
-            )
-        except UnknownKeyError:
-            if envelope.signatures[0].keyid != dev.keyid:
-                raise DeployRefusedError(
-                    "the deployed snapshot.json is signed by a key this build does not list "
-                    f"(key id {envelope.signatures[0].keyid[:16]}...). If you rotated keys, "
-                    "list the old public key in registry.toml [signing] retired_keys, or "
-                    "build with `--deploy`, which carries the deployed keys over"
-                ) from None
-            notes.append(
-                "the deployed registry was signed with the DEVELOPMENT key; it is replaced"
-            )
-        except SignatureError as exc:
+        _check_deployed_signature(site, envelope, state.snapshot_bytes, notes)
+    published = _published_by_documents(state, meta, notes)
+    _add_unchanged_apps(site, state, published)
+    return Deployed(
+        published=published,
+        base_url=envelope.signed.registry if envelope else None,
+        version=envelope.signed.version if envelope else None,
+        notes=notes,
+    )
+
+
+def _check_deployed_signature(
+    site: LocalSite, envelope: Signed[Snapshot], snapshot_bytes: bytes, notes: list[str]
+) -> None:
+    """The deployed snapshot must be signed by a key the build lists; one signed by the
+    development key is replaced, with a note."""
+    trusted = trusted_keys_from_hex([k.public for k in site.keys.keys])
+    dev = development_key()
+    try:
+        verify_envelope(snapshot_bytes, SNAPSHOT_TYPE, trusted, what="deployed snapshot.json")
+    except UnknownKeyError:
+        if envelope.signatures[0].keyid != dev.keyid:
             raise DeployRefusedError(
-                f"{exc}: the bucket was altered outside appshelf; restore it before deploying"
+                "the deployed snapshot.json is signed by a key this build does not list "
+                f"(key id {envelope.signatures[0].keyid[:16]}...). If you rotated keys, "
+                "list the old public key in registry.toml [signing] retired_keys, or "
+                "build with `--deploy`, which carries the deployed keys over"
             ) from None
+        notes.append("the deployed registry was signed with the DEVELOPMENT key; it is replaced")
+    except SignatureError as exc:
+        raise DeployRefusedError(
+            f"{exc}: the bucket was altered outside appshelf; restore it before deploying"
+        ) from None
+
+
+def _published_by_documents(
+    state: RemoteState, meta: dict[str, FileDigest], notes: list[str]
+) -> dict[tuple[str, str], VersionEntry]:
+    """The versions each fetched deployed app.json lists. One the snapshot does not pin
+    still counts (an interrupted deploy wrote it), with a note; an unreadable one is
+    refused when pinned, else ignored with a note."""
     published: dict[tuple[str, str], VersionEntry] = {}
     for relpath, data in sorted(state.documents.items()):
         if not relpath.endswith("/app.json"):
@@ -161,7 +196,14 @@ def read_deployed(site: LocalSite, state: RemoteState) -> Deployed:
             )
         for entry in detail.versions:
             published[(detail.key, entry.version)] = entry
-    # Apps whose deployed app.json equals the local one: the local one says it all.
+    return published
+
+
+def _add_unchanged_apps(
+    site: LocalSite, state: RemoteState, published: dict[tuple[str, str], VersionEntry]
+) -> None:
+    """Apps whose deployed app.json equals the local one (so it was not fetched): the
+    local one says it all."""
     for detail in site.apps.values():
         rel = f"apps/{detail.key}/app.json"
         remote = state.objects.get(rel)
@@ -172,12 +214,6 @@ def read_deployed(site: LocalSite, state: RemoteState) -> Deployed:
         ):
             for entry in detail.versions:
                 published.setdefault((detail.key, entry.version), entry)
-    return Deployed(
-        published=published,
-        base_url=envelope.signed.registry if envelope else None,
-        version=envelope.signed.version if envelope else None,
-        notes=notes,
-    )
 
 
 def check_log_prefix(site: LocalSite, state: RemoteState) -> None:

@@ -216,6 +216,20 @@ def read_site(root: Path) -> LocalSite:
         rel: LocalFile(rel, path, hashes[path].sha256, hashes[path].size)
         for rel, path in sorted(paths.items())
     }
+    snapshot_bytes, envelope, keys = _read_signed_snapshot(root)
+    pins = _local_pins(root, files, envelope.signed)
+    _check_pinned_files(root, files, pins)
+    apps = _read_apps(root, pins)
+    _check_copies(root, files, envelope.signed, pins, apps)
+    log, checkpoint = _read_log(root, envelope.signed)
+    site = LocalSite(root, files, envelope.signed, snapshot_bytes, keys, apps, log, checkpoint)
+    _check_artifacts(site)
+    return site
+
+
+def _read_signed_snapshot(root: Path) -> tuple[bytes, Signed[Snapshot], KeysDocument]:
+    """The folder's snapshot.json (its bytes and envelope), verified against the keys its
+    keys.json lists."""
     snapshot_bytes = (root / SNAPSHOT).read_bytes()
     try:
         envelope = Signed[Snapshot].model_validate_json(snapshot_bytes)
@@ -231,7 +245,13 @@ def read_site(root: Path) -> LocalSite:
         )
     except SignatureError as exc:
         raise BuiltSiteError(f"{exc}; rebuild the site") from None
-    pins = _local_pins(root, files, envelope.signed)
+    return snapshot_bytes, envelope, keys
+
+
+def _check_pinned_files(
+    root: Path, files: dict[str, LocalFile], pins: dict[str, FileDigest]
+) -> None:
+    """Every pinned file is in the folder with the pinned digest and length."""
     for relpath, pinned in pins.items():
         local = files.get(relpath)
         if local is None or local.sha256 != pinned.sha256 or local.size != pinned.length:
@@ -239,6 +259,10 @@ def read_site(root: Path) -> LocalSite:
                 f"{root / relpath}: missing or different from the digest in snapshot.json "
                 "(or its bin); the folder was changed after the build: rebuild it"
             )
+
+
+def _read_apps(root: Path, pins: dict[str, FileDigest]) -> dict[str, AppDetail]:
+    """Every pinned app.json (already checked against its pin), by app key."""
     apps: dict[str, AppDetail] = {}
     for relpath in pins:
         if relpath.startswith("apps/") and relpath.endswith("/app.json"):
@@ -247,9 +271,13 @@ def read_site(root: Path) -> LocalSite:
             except pydantic.ValidationError as exc:
                 raise BuiltSiteError(f"{root / relpath}: not a valid app.json: {exc}") from None
             apps[detail.key] = detail
-    _check_copies(root, files, envelope.signed, pins, apps)
-    log, checkpoint = _read_log(root, envelope.signed)
-    site = LocalSite(root, files, envelope.signed, snapshot_bytes, keys, apps, log, checkpoint)
+    return apps
+
+
+def _check_artifacts(site: LocalSite) -> None:
+    """Each artifact the site hosts has the sha256 its app.json gives; none that names an
+    object already in the bucket is also a file of the site."""
+    root, files = site.root, site.files
     for relpath, sha256 in site.artifact_paths().items():
         local = files.get(relpath)
         if local is None or local.sha256 != sha256:
@@ -264,4 +292,3 @@ def read_site(root: Path) -> LocalSite:
                 "this path as an object already in the bucket, but the site has a file "
                 "there too; move one of them"
             )
-    return site
