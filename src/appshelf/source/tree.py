@@ -401,35 +401,8 @@ def load_source_tree(
         reader.allow_internal_hosts = config.registry.allow_internal_artifact_hosts
         reader.base_url = config.registry.base_url
     identities = read_identities(reader, root, config.registry.base_url) if config else None
-    owner_changes: list[bytes] = []
-    try:
-        owner_changes = read_statement_folder(root, OWNERS_DIR)
-    except SourceTreeError as exc:
-        reader.problems.extend(exc.problems)
-    apps_folder = root / "apps"
-    apps: list[SourceApp] = []
-    unchanged: list[UnchangedApp] = []
-    if not apps_folder.is_symlink():
-        reader.dirs_inside.update((root, apps_folder))
-    if not apps_folder.is_dir():
-        reader.problem(apps_folder, "", "missing: put each app in apps/<app-key>/")
-    else:
-        folders = reader.list_dir(apps_folder)
-        plain = [f for f in folders if reader.kinds[f][1] and APP_KEY_RE.fullmatch(f.name)]
-        reused: dict[Path, UnchangedApp] = {}
-        if reuse is not None and config is not None:
-            reused = reuse.unchanged_apps(config, plain)
-        entries: dict[Path, AppEntries | None] = {}
-        if reuse is not None:  # what the next build compares against
-            fresh = [f for f in plain if f not in reused]
-            entries = dict(zip(fresh, parallel_map(app_entries, fresh, workers=2), strict=True))
-        for folder in folders:
-            if folder in reused:
-                unchanged.append(reused[folder])
-                continue
-            app = _read_app(reader, folder, entries.get(folder))
-            if app is not None:
-                apps.append(app)
+    owner_changes = _read_owner_changes(reader, root)
+    apps, unchanged = _read_apps(reader, root / "apps", config, reuse)
     if reader.problems or config is None:
         raise SourceTreeError(reader.problems)
     _check_dependencies(reader, apps, unchanged)
@@ -447,6 +420,45 @@ def load_source_tree(
     )
 
 
+def _read_owner_changes(reader: _Reader, root: Path) -> list[bytes]:
+    """owners/*.json, with its problems added to the reader's rather than raised."""
+    try:
+        return read_statement_folder(root, OWNERS_DIR)
+    except SourceTreeError as exc:
+        reader.problems.extend(exc.problems)
+        return []
+
+
+def _read_apps(
+    reader: _Reader, apps_folder: Path, config: RegistryConfig | None, reuse: AppReuse | None
+) -> tuple[list[SourceApp], list[UnchangedApp]]:
+    """Every app folder under apps/: read, or taken as unchanged when `reuse` says so."""
+    apps: list[SourceApp] = []
+    unchanged: list[UnchangedApp] = []
+    if not apps_folder.is_symlink():
+        reader.dirs_inside.update((reader.root, apps_folder))
+    if not apps_folder.is_dir():
+        reader.problem(apps_folder, "", "missing: put each app in apps/<app-key>/")
+        return apps, unchanged
+    folders = reader.list_dir(apps_folder)
+    plain = [f for f in folders if reader.kinds[f][1] and APP_KEY_RE.fullmatch(f.name)]
+    reused: dict[Path, UnchangedApp] = {}
+    if reuse is not None and config is not None:
+        reused = reuse.unchanged_apps(config, plain)
+    entries: dict[Path, AppEntries | None] = {}
+    if reuse is not None:  # what the next build compares against
+        fresh = [f for f in plain if f not in reused]
+        entries = dict(zip(fresh, parallel_map(app_entries, fresh, workers=2), strict=True))
+    for folder in folders:
+        if folder in reused:
+            unchanged.append(reused[folder])
+            continue
+        app = _read_app(reader, folder, entries.get(folder))
+        if app is not None:
+            apps.append(app)
+    return apps, unchanged
+
+
 def _with_base_url(reader: _Reader, config: RegistryConfig, base_url: str) -> RegistryConfig | None:
     data = config.model_dump()
     data["registry"]["base_url"] = base_url
@@ -460,17 +472,7 @@ def _with_base_url(reader: _Reader, config: RegistryConfig, base_url: str) -> Re
 
 def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> SourceApp | None:
     key = folder.name
-    if not reader.inside(folder):
-        return None
-    if not reader.is_dir(folder):
-        reader.problem(folder, "", "not a folder: apps/ holds one folder per app")
-        return None
-    if not APP_KEY_RE.fullmatch(key):
-        reader.problem(
-            folder,
-            "",
-            f"invalid app key {key!r}: use 1-64 of a-z 0-9 _ - starting with a letter or digit",
-        )
+    if not _is_app_folder(reader, folder):
         return None
     listing = reader.list_dir(folder)
     app_toml = folder / "app.toml"
@@ -479,29 +481,73 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
         return None
     config = reader.read_model(app_toml, AppConfig)
     icon, icon_data = _find_icon(reader, folder, config) or (None, None)
-    readme_path = folder / "README.md"
-    readme: str | None = None
-    if reader.present(readme_path):
-        raw = reader.read_bytes(readme_path, MAX_README_BYTES)
-        if raw is not None:
-            try:
-                readme = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                reader.problem(readme_path, "", "not UTF-8 text")
+    readme = _read_readme(reader, folder / "README.md")
+    package = (config.calimero_package or key) if config else None
+    versions = _read_versions(reader, key, listing, package)
+    if config is None:
+        return None
+    versions.sort(key=lambda v: v.semver, reverse=True)
+    if config.kind == "template":
+        versions = [v for v in map(partial(_template_version, reader), versions) if v]
+    return SourceApp(key, folder, config, icon, readme, versions, entries, icon_data)
+
+
+def _is_app_folder(reader: _Reader, folder: Path) -> bool:
+    """An entry of apps/ that is a folder inside the tree named by a valid app key."""
+    if not reader.inside(folder):
+        return False
+    if not reader.is_dir(folder):
+        reader.problem(folder, "", "not a folder: apps/ holds one folder per app")
+        return False
+    if not APP_KEY_RE.fullmatch(folder.name):
+        reader.problem(
+            folder,
+            "",
+            f"invalid app key {folder.name!r}: use 1-64 of a-z 0-9 _ - starting with a "
+            "letter or digit",
+        )
+        return False
+    return True
+
+
+def _read_readme(reader: _Reader, readme_path: Path) -> str | None:
+    """README.md as text, when present and UTF-8 (else None, the problem recorded)."""
+    if not reader.present(readme_path):
+        return None
+    raw = reader.read_bytes(readme_path, MAX_README_BYTES)
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        reader.problem(readme_path, "", "not UTF-8 text")
+        return None
+
+
+def _is_version_entry(reader: _Reader, entry: Path) -> bool:
+    """An app folder's entry to read as a version: a folder (or a symlink to one inside
+    the tree), other than the Flows artifact folder. Files beside the versions are not."""
+    symlink, plain_dir, _ = reader.kinds[entry]
+    if not plain_dir and not symlink:
+        return False  # app.toml, icon, README and other files beside the versions
+    if entry.name == FLOWS_ARTIFACT_FOLDER:
+        return False  # the Flows core layout's artifacts, referenced by artifact_url
+    if not reader.inside(entry):
+        return False
+    return not symlink or entry.is_dir()
+
+
+def _read_versions(
+    reader: _Reader, key: str, listing: list[Path], package: str | None
+) -> list[SourceVersion]:
+    """The app's versions in listing order, refusing two of the same SemVer precedence.
+    `package` is None when app.toml is broken (then .mpk bundles are not verified)."""
     versions: list[SourceVersion] = []
     seen: dict[semver.Version, str] = {}
     for entry in listing:
-        symlink, plain_dir, _ = reader.kinds[entry]
-        if not plain_dir and not symlink:
-            continue  # app.toml, icon, README and other files beside the versions
-        if entry.name == FLOWS_ARTIFACT_FOLDER:
-            continue  # the Flows core layout's artifacts, referenced by artifact_url
-        if not reader.inside(entry):
+        if not _is_version_entry(reader, entry):
             continue
-        if symlink and not entry.is_dir():
-            continue
-        package = (config.calimero_package if config else None) or key
-        version = _read_version(reader, key, entry, package if config else None)
+        version = _read_version(reader, key, entry, package)
         if version is None:
             continue
         parsed = version.semver
@@ -515,12 +561,7 @@ def _read_app(reader: _Reader, folder: Path, entries: AppEntries | None) -> Sour
             continue
         seen[parsed] = version.version
         versions.append(version)
-    if config is None:
-        return None
-    versions.sort(key=lambda v: v.semver, reverse=True)
-    if config.kind == "template":
-        versions = [v for v in map(partial(_template_version, reader), versions) if v]
-    return SourceApp(key, folder, config, icon, readme, versions, entries, icon_data)
+    return versions
 
 
 def _find_icon(
@@ -555,19 +596,61 @@ def _read_version(
     reader: _Reader, app_key: str, folder: Path, package: str | None
 ) -> SourceVersion | None:
     name = folder.name
-    if not semver.Version.is_valid(name):
-        v_prefixed = name[:1] in "vV" and semver.Version.is_valid(name[1:])
-        hint = " (drop the leading 'v')" if v_prefixed else ""
-        reader.problem(folder, "", f"folder name {name!r} is not a SemVer 2.0.0 version{hint}")
+    if not _is_version_name(reader, folder):
         return None
     listing = reader.list_dir(folder)
     release_path = folder / "release.toml"
-    if reader.present(release_path):
-        release = reader.read_model(release_path, ReleaseConfig)
-        if release is None:
+    release = _read_release(reader, release_path)
+    if release is None:
+        return None
+    files, statement, refused = _version_files(reader, listing)
+    if refused:
+        return None  # already reported; guessing the artifact now would only add noise
+    if release.artifact_url is not None:
+        if files:
+            reader.problem(
+                folder, "", "has both artifact_url in release.toml and a local file; keep one"
+            )
             return None
-    else:
-        release = ReleaseConfig()
+        artifact = _external_artifact(reader, release_path, release, f"{app_key}-{name}")
+        if artifact is None:
+            return None
+        return SourceVersion(app_key, name, folder, release, artifact, statement)
+    chosen = _chosen_artifact(reader, folder, release, files)
+    if chosen is None or not _local_artifact_ok(reader, chosen):
+        return None
+    bundle = None
+    if chosen.name.endswith(".mpk"):
+        if package is None:
+            return None  # app.toml is broken (reported): no package to check against
+        bundle = _verify_mpk(reader, chosen, package, name)
+        if bundle is None:
+            return None
+    artifact = SourceArtifact(chosen.name, path=chosen)
+    return SourceVersion(app_key, name, folder, release, artifact, statement, bundle=bundle)
+
+
+def _is_version_name(reader: _Reader, folder: Path) -> bool:
+    """A version folder is named by its SemVer 2.0.0 version (no leading 'v')."""
+    name = folder.name
+    if semver.Version.is_valid(name):
+        return True
+    v_prefixed = name[:1] in "vV" and semver.Version.is_valid(name[1:])
+    hint = " (drop the leading 'v')" if v_prefixed else ""
+    reader.problem(folder, "", f"folder name {name!r} is not a SemVer 2.0.0 version{hint}")
+    return False
+
+
+def _read_release(reader: _Reader, release_path: Path) -> ReleaseConfig | None:
+    """release.toml, or the defaults when there is none; None when it has problems."""
+    if reader.present(release_path):
+        return reader.read_model(release_path, ReleaseConfig)
+    return ReleaseConfig()
+
+
+def _version_files(reader: _Reader, listing: list[Path]) -> tuple[list[Path], bytes | None, bool]:
+    """A version folder's candidate artifact files, its statement.json, and whether an
+    entry was refused (a folder, a symlink leaving the tree, an unreadable statement)."""
     files: list[Path] = []
     refused = False
     statement: bytes | None = None
@@ -585,61 +668,72 @@ def _read_version(
             refused = True
         else:
             files.append(entry)
-    if refused:
-        return None  # already reported; guessing the artifact now would only add noise
-    if release.artifact_url is not None:
-        if files:
-            reader.problem(
-                folder, "", "has both artifact_url in release.toml and a local file; keep one"
-            )
-            return None
-        assert release.sha256 is not None and release.size is not None
-        problem = _own_url_problem(reader.base_url, release.artifact_url)
-        if problem is not None:
-            reader.problem(release_path, "artifact_url", problem)
-            return None
-        if not _artifact_host_allowed(reader, release_path, release.artifact_url):
-            return None
-        filename = release.artifact_url.rstrip("/").rsplit("/", 1)[-1] or f"{app_key}-{name}"
-        if filename.endswith(".mpk"):
-            reader.problem(
-                release_path,
-                "artifact_url",
-                "a Calimero .mpk bundle must be in the version folder, so that the build "
-                "can verify its signature and contents (spec section 12)",
-            )
-            return None
-        if not ARTIFACT_NAME_RE.fullmatch(filename) or filename in RESERVED_ARTIFACT_NAMES:
-            reader.problem(
-                release_path,
-                "artifact_url",
-                f"the last path segment {filename!r} is the artifact's file name for "
-                "consumers, so it must be [A-Za-z0-9._+-] (no query string) and not reserved",
-            )
-            return None
-        artifact = SourceArtifact(
-            filename=filename, url=release.artifact_url, sha256=release.sha256, size=release.size
+    return files, statement, refused
+
+
+def _external_artifact(
+    reader: _Reader, release_path: Path, release: ReleaseConfig, fallback_name: str
+) -> SourceArtifact | None:
+    """The artifact named by release.toml's artifact_url, pinned by its sha256 and size,
+    or None with the problem recorded against artifact_url."""
+    url = release.artifact_url
+    assert url is not None and release.sha256 is not None and release.size is not None
+    problem = _own_url_problem(reader.base_url, url)
+    if problem is not None:
+        reader.problem(release_path, "artifact_url", problem)
+        return None
+    if not _artifact_host_allowed(reader, release_path, url):
+        return None
+    filename = url.rstrip("/").rsplit("/", 1)[-1] or fallback_name
+    if filename.endswith(".mpk"):
+        reader.problem(
+            release_path,
+            "artifact_url",
+            "a Calimero .mpk bundle must be in the version folder, so that the build "
+            "can verify its signature and contents (spec section 12)",
         )
-        return SourceVersion(app_key, name, folder, release, artifact, statement)
+        return None
+    if not ARTIFACT_NAME_RE.fullmatch(filename) or filename in RESERVED_ARTIFACT_NAMES:
+        reader.problem(
+            release_path,
+            "artifact_url",
+            f"the last path segment {filename!r} is the artifact's file name for "
+            "consumers, so it must be [A-Za-z0-9._+-] (no query string) and not reserved",
+        )
+        return None
+    return SourceArtifact(filename=filename, url=url, sha256=release.sha256, size=release.size)
+
+
+def _chosen_artifact(
+    reader: _Reader, folder: Path, release: ReleaseConfig, files: list[Path]
+) -> Path | None:
+    """The local artifact: the file release.toml's `artifact` names, else the only one."""
     if release.artifact is not None:
         chosen = folder / release.artifact
         if chosen not in files:
-            reader.problem(release_path, "artifact", f"file {release.artifact!r} not found")
+            reader.problem(
+                folder / "release.toml", "artifact", f"file {release.artifact!r} not found"
+            )
             return None
-    elif not files:
+        return chosen
+    if not files:
         reader.problem(folder, "", "no artifact file (or set artifact_url in release.toml)")
         return None
-    elif len(files) > 1:
+    if len(files) > 1:
         names = ", ".join(p.name for p in files)
         reader.problem(
             folder, "", f"several files ({names}); name one with `artifact` in release.toml"
         )
         return None
-    else:
-        chosen = files[0]
+    return files[0]
+
+
+def _local_artifact_ok(reader: _Reader, chosen: Path) -> bool:
+    """A local artifact's name is publishable and not run as a page; the file is a
+    regular, singly linked, readable file. Else False with the problem recorded."""
     if not ARTIFACT_NAME_RE.fullmatch(chosen.name) or chosen.name in RESERVED_ARTIFACT_NAMES:
         reader.problem(chosen, "", "artifact file name must be [A-Za-z0-9._+-] and not reserved")
-        return None
+        return False
     if is_active_document(chosen.name):
         reader.problem(
             chosen,
@@ -648,21 +742,13 @@ def _read_version(
             "ends in an HTML, SVG or XML suffix); publish it packed (.zip, .tar.gz) or "
             "under another name",
         )
-        return None
+        return False
     if reader.regular_stat(chosen) is None:
-        return None
+        return False
     if not os.access(chosen, os.R_OK):
         reader.problem(chosen, "", "cannot read the artifact (check its permissions)")
-        return None
-    bundle = None
-    if chosen.name.endswith(".mpk"):
-        if package is None:
-            return None  # app.toml is broken (reported): no package to check against
-        bundle = _verify_mpk(reader, chosen, package, name)
-        if bundle is None:
-            return None
-    artifact = SourceArtifact(chosen.name, path=chosen)
-    return SourceVersion(app_key, name, folder, release, artifact, statement, bundle=bundle)
+        return False
+    return True
 
 
 def _template_version(reader: _Reader, version: SourceVersion) -> SourceVersion | None:
