@@ -37,7 +37,7 @@ from appshelf.builder.previous import (
 from appshelf.builder.statefile import PublishedBlobs, state_file
 from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
 from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
-from appshelf.builder.writer import recover_interrupted, write_tree
+from appshelf.builder.writer import WriteStats, recover_interrupted, write_tree
 from appshelf.errors import BundleError, OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.filehash import BlobIds, FileHash, HashStats, hash_files
 from appshelf.formats.boundedjson import loads_bounded
@@ -638,14 +638,37 @@ def _build(
     tuf: TufPrevious | None = None,
     git: GitApps | None = None,
 ) -> BuildReport:
+    """Hash, plan, write, report: each stage returns what the next one reads."""
     hash_stats = HashStats()
     unchanged = _in_apps(tree, relative=False)
     hashes = hash_artifacts(tree, cache, hash_stats, unchanged, git, previous.state)
+    plan, keep = _plan_build(
+        tree, output, options, now, previous, log, key, cache, memo, tuf, git, hashes
+    )
+    stats = _write_build(tree, output, options, previous, log, key, cache, memo, plan, keep)
+    return _report(
+        tree, output, options, started, previous, log, key, cache, plan, stats, hash_stats
+    )
 
-    # 2. Plan every file in memory: JSON documents, schemas, extra outputs, snapshot last.
-    # Unchanged apps (builder/memo.py) are not planned again: their files are reused.
+
+def _plan_build(
+    tree: SourceTree,
+    output: Path,
+    options: BuildOptions,
+    now: datetime,
+    previous: PreviousOutput,
+    log: LogState,
+    key: RegistryKey,
+    cache: BuildCache,
+    memo: AppMemo | None,
+    tuf: TufPrevious | None,
+    git: GitApps | None,
+    hashes: dict[tuple[str, str], FileHash],
+) -> tuple[RegistryPlan, Callable[[str], bool]]:
+    """Plan every file in memory (JSON documents, schemas, extra outputs, snapshot last)
+    and which no-longer-planned files the writer leaves. Unchanged apps
+    (builder/memo.py) are not planned again: their files are reused."""
     reused = [app for _, app in memo.reused.values()] if memo is not None else []
-    before = previous.log.size if previous.log is not None else 0
     channels = _per_app(tree, read_channels)
     plan = plan_registry(tree, hashes, log, key, now, reused, _lifecycles(tree), channels)
     base = tree.config.registry.base_url
@@ -669,8 +692,23 @@ def _build(
     if tree.config.tuf.enabled:  # [tuf]: a TUF repository of every site file (spec 16)
         plan.files.update(_tuf_files(plan, output, options, tuf, key, cache, now))
     keep = keep_rule(output.absolute(), plan, plan.snapshot is previous.snapshot)
+    return plan, keep
 
-    # 3. Write: stage only what changed, then commit it in reader-safe order (writer.py).
+
+def _write_build(
+    tree: SourceTree,
+    output: Path,
+    options: BuildOptions,
+    previous: PreviousOutput,
+    log: LogState,
+    key: RegistryKey,
+    cache: BuildCache,
+    memo: AppMemo | None,
+    plan: RegistryPlan,
+    keep: Callable[[str], bool],
+) -> WriteStats:
+    """Stage only what changed, then commit it in reader-safe order (writer.py); then
+    remember what was written."""
     known = (
         known_artifact_digests(previous, tree.config.registry.base_url)
         if previous.root is not None and previous.root.resolve() == output.resolve()
@@ -682,7 +720,24 @@ def _build(
     _remember_written(output, options, note, log)
     if memo is not None:
         memo.store(tree.config, plan, key.keyid, stats.keys)
+    return stats
 
+
+def _report(
+    tree: SourceTree,
+    output: Path,
+    options: BuildOptions,
+    started: float,
+    previous: PreviousOutput,
+    log: LogState,
+    key: RegistryKey,
+    cache: BuildCache,
+    plan: RegistryPlan,
+    stats: WriteStats,
+    hash_stats: HashStats,
+) -> BuildReport:
+    assert plan.snapshot is not None
+    before = previous.log.size if previous.log is not None else 0
     warnings = list(plan.warnings) + cache.problems
     if key.development and not options.preview:
         warnings.insert(

@@ -71,8 +71,8 @@ from appshelf.formats.statement import STATEMENT_FILE
 from appshelf.mirrors.calimero import is_pinned as mirror_pinned
 from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
-from appshelf.signing.releaselog import LogState
-from appshelf.source.lifecycle import LifecycleFile, wanted_standing
+from appshelf.signing.releaselog import LoggedRelease, LogState
+from appshelf.source.lifecycle import LifecycleFile, WantedStanding, wanted_standing
 from appshelf.source.templates import TemplateSummary
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
 
@@ -347,39 +347,13 @@ def app_summary(base: str, planned: PlannedApp) -> AppSummary:
 
 
 def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
-    base, files = ctx.base, ctx.files
-    config = app.config
-    icon_path: str | None = None
-    if app.icon is not None and app.icon_data is not None:
-        # Published under its source name (icon.svg, or what app.toml's `icon` names), so
-        # an imported Flows icon such as logo.svg keeps its name (spec 13).
-        icon_path = f"{app_dir(app.key)}/{app.icon.name}"
-        files[icon_path] = OutputFile.from_bytes(app.icon_data)  # the bytes that were checked
-    metadata = AppMetadata(
-        name=config.name,
-        description=config.description,
-        color=config.color or default_color(app.key),
-        icon_url=url_for(base, icon_path) if icon_path else None,
-        homepage=config.homepage,
-        repository=config.repository,
-        license=config.license,
-        tags=list(config.tags),
-        category=config.category,
-        kind="template" if config.kind == "template" else None,
-    )
+    files = ctx.files
+    icon_path = _plan_icon(ctx, app)
+    metadata = _app_metadata(ctx, app, icon_path)
     versions: list[PlannedVersion] = []
     ctx.problems.extend(plan_owners(ctx.log, ctx.tree, app, ctx.logged))
     lifecycle = ctx.lifecycles.get(app.key, LifecycleFile())
-    known = {v.version for v in app.versions} | {v for (a, v) in ctx.log.releases if a == app.key}
-    for version, wanted in lifecycle.versions.items():
-        if wanted.replacement is not None and wanted.replacement not in known - {version}:
-            ctx.problems.append(
-                Problem(
-                    f"{app_dir(app.key)}/lifecycle.toml",
-                    f"versions.{version}.replacement",
-                    f"{wanted.replacement!r} is not another version of {app.key}",
-                )
-            )
+    _check_replacements(ctx, app, lifecycle)
     for source in app.versions:
         planned = _plan_version(ctx, source, metadata, lifecycle)
         if planned is not None:
@@ -393,6 +367,54 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
         channels=channel_refs(ctx.log, app.key),
     )
     files[f"{app_dir(app.key)}/app.json"] = OutputFile.from_bytes(model_to_json(detail))
+    files[f"{app_dir(app.key)}/versions.json"] = _flows_versions_file(versions)
+    return PlannedApp(app, detail, versions, icon_path)
+
+
+def _plan_icon(ctx: _Planning, app: SourceApp) -> str | None:
+    """Publish the app's icon, if it has one, and return its output path."""
+    if app.icon is None or app.icon_data is None:
+        return None
+    # Published under its source name (icon.svg, or what app.toml's `icon` names), so
+    # an imported Flows icon such as logo.svg keeps its name (spec 13).
+    icon_path = f"{app_dir(app.key)}/{app.icon.name}"
+    ctx.files[icon_path] = OutputFile.from_bytes(app.icon_data)  # the bytes that were checked
+    return icon_path
+
+
+def _app_metadata(ctx: _Planning, app: SourceApp, icon_path: str | None) -> AppMetadata:
+    config = app.config
+    return AppMetadata(
+        name=config.name,
+        description=config.description,
+        color=config.color or default_color(app.key),
+        icon_url=url_for(ctx.base, icon_path) if icon_path else None,
+        homepage=config.homepage,
+        repository=config.repository,
+        license=config.license,
+        tags=list(config.tags),
+        category=config.category,
+        kind="template" if config.kind == "template" else None,
+    )
+
+
+def _check_replacements(ctx: _Planning, app: SourceApp, lifecycle: LifecycleFile) -> None:
+    """A lifecycle.toml `replacement` must name another version of the same app (in the
+    source or in the log)."""
+    known = {v.version for v in app.versions} | {v for (a, v) in ctx.log.releases if a == app.key}
+    for version, wanted in lifecycle.versions.items():
+        if wanted.replacement is not None and wanted.replacement not in known - {version}:
+            ctx.problems.append(
+                Problem(
+                    f"{app_dir(app.key)}/lifecycle.toml",
+                    f"versions.{version}.replacement",
+                    f"{wanted.replacement!r} is not another version of {app.key}",
+                )
+            )
+
+
+def _flows_versions_file(versions: list[PlannedVersion]) -> OutputFile:
+    """The app's versions.json in the Flows format."""
     flows_versions = FlowsVersions(
         versions=[
             FlowsVersion(
@@ -403,16 +425,13 @@ def _plan_app(ctx: _Planning, app: SourceApp) -> PlannedApp:
             for v in versions
         ]
     )
-    files[f"{app_dir(app.key)}/versions.json"] = OutputFile.from_bytes(
-        model_to_json(flows_versions)
-    )
-    return PlannedApp(app, detail, versions, icon_path)
+    return OutputFile.from_bytes(model_to_json(flows_versions))
 
 
 def _plan_version(
     ctx: _Planning, source: SourceVersion, metadata: AppMetadata, lifecycle: LifecycleFile
 ) -> PlannedVersion | None:
-    tree, hashes, key, now = ctx.tree, ctx.hashes, ctx.key, ctx.now
+    tree, key, now = ctx.tree, ctx.key, ctx.now
     base, files, problems = ctx.base, ctx.files, ctx.problems
     ident = (source.app_key, source.version)
     ctx.seen.add(ident)
@@ -420,40 +439,11 @@ def _plan_version(
     where = source.folder.relative_to(tree.root).as_posix()
     earlier = ctx.log.releases.get(ident)
     wanted = wanted_standing(lifecycle, source.version, source.release.yanked_reason)
-    if earlier is not None and earlier.standing.takedown is not None:
-        return None  # taken down: the record stays in the log, nothing is published
-    if wanted.takedown is not None:
-        if earlier is None:
-            problems.append(
-                Problem(
-                    f"{app_dir(source.app_key)}/lifecycle.toml",
-                    f"versions.{source.version}.takedown",
-                    "only a published version can be taken down; delete the folder instead",
-                )
-            )
-        else:
-            log_standing(ctx.log, *ident, wanted, ctx.logged)
+    if _taken_down(ctx, source, earlier, wanted):
         return None
-    artifact = source.artifact
-    if artifact.external:
-        assert artifact.url and artifact.sha256 and artifact.size is not None
-        ref = ArtifactRef(
-            url=artifact.url, sha256=artifact.sha256, size=artifact.size, filename=artifact.filename
-        )
-    else:
-        assert artifact.path is not None
-        digest = hashes[ident]
-        relpath = f"{folder}/{artifact.filename}"
-        if source.template is not None and source.template.sha256 != digest.sha256:
-            problems.append(Problem(where, "", "the template bundle changed during the build"))
-            return None
-        files[relpath] = OutputFile.copy_of(artifact.path, digest.sha256, digest.size)
-        ref = ArtifactRef(
-            url=url_for(base, relpath),
-            sha256=digest.sha256,
-            size=digest.size,
-            filename=artifact.filename,
-        )
+    ref = _artifact_ref(ctx, source, folder, where)
+    if ref is None:
+        return None
     published = _published(
         source,
         earlier.entry.published if earlier else None,
@@ -472,18 +462,9 @@ def _plan_version(
         published=published,
         kind=metadata.kind,
     )
-    if earlier is not None:
-        changed = check_release(earlier, release, where)
-        if changed:
-            problems.extend(changed)
-            return None
-    signed = check_statement(tree, ctx.log, source, release, earlier)
-    if signed is not None and not isinstance(signed, Countersigned):
-        problems.append(signed)
-        return None
-    foreign = check_bundle_signer(tree, ctx.log, source) if earlier is None else None
-    if foreign is not None:
-        problems.append(foreign)
+    refused, signed = _vet_release(ctx, source, release, earlier, where)
+    if refused:
+        problems.extend(refused)
         return None
     if signed is not None:
         files[f"{folder}/{STATEMENT_FILE}"] = OutputFile.from_bytes(signed.data)
@@ -506,12 +487,7 @@ def _plan_version(
         notes=source.release.notes,
         publisher=signed.publisher if signed is not None else None,
     )
-    # Encode and sign the body once; the envelope is built around its bytes, and its
-    # model is assembled from parts that are already valid (no second validation).
-    envelope_json, signature = signed_envelope_json(model_to_json(manifest), key)
-    envelope = Signed[Manifest].model_construct(
-        signed=manifest, signatures=[Signature.model_construct(keyid=key.keyid, sig=signature)]
-    )
+    envelope_json, envelope = _signed_manifest(manifest, key)
     manifest_path = f"{folder}/manifest.json"
     manifest_file = OutputFile.from_bytes(envelope_json)
     files[manifest_path] = manifest_file
@@ -533,6 +509,90 @@ def _plan_version(
         dependencies=manifest.dependencies,
     )
     return PlannedVersion(source, manifest, envelope, entry)
+
+
+def _taken_down(
+    ctx: _Planning,
+    source: SourceVersion,
+    earlier: LoggedRelease | None,
+    wanted: WantedStanding,
+) -> bool:
+    """Is the version taken down (nothing to publish)? A takedown asked for a version
+    never published is a problem; one asked for a published version is logged."""
+    if earlier is not None and earlier.standing.takedown is not None:
+        return True  # taken down: the record stays in the log, nothing is published
+    if wanted.takedown is None:
+        return False
+    if earlier is None:
+        ctx.problems.append(
+            Problem(
+                f"{app_dir(source.app_key)}/lifecycle.toml",
+                f"versions.{source.version}.takedown",
+                "only a published version can be taken down; delete the folder instead",
+            )
+        )
+    else:
+        log_standing(ctx.log, source.app_key, source.version, wanted, ctx.logged)
+    return True
+
+
+def _artifact_ref(
+    ctx: _Planning, source: SourceVersion, folder: str, where: str
+) -> ArtifactRef | None:
+    """Where the version's artifact is published (an artifact in the source is copied
+    into the output); None, with a problem, if a template bundle changed meanwhile."""
+    artifact = source.artifact
+    if artifact.external:
+        assert artifact.url and artifact.sha256 and artifact.size is not None
+        return ArtifactRef(
+            url=artifact.url, sha256=artifact.sha256, size=artifact.size, filename=artifact.filename
+        )
+    assert artifact.path is not None
+    digest = ctx.hashes[(source.app_key, source.version)]
+    relpath = f"{folder}/{artifact.filename}"
+    if source.template is not None and source.template.sha256 != digest.sha256:
+        ctx.problems.append(Problem(where, "", "the template bundle changed during the build"))
+        return None
+    ctx.files[relpath] = OutputFile.copy_of(artifact.path, digest.sha256, digest.size)
+    return ArtifactRef(
+        url=url_for(ctx.base, relpath),
+        sha256=digest.sha256,
+        size=digest.size,
+        filename=artifact.filename,
+    )
+
+
+def _vet_release(
+    ctx: _Planning,
+    source: SourceVersion,
+    release: Release,
+    earlier: LoggedRelease | None,
+    where: str,
+) -> tuple[list[Problem], Countersigned | None]:
+    """Check a release against its log record, its publisher's statement and its bundle
+    signer, in that order; return the first check's problems (empty if none) and the
+    countersigned statement, if any."""
+    if earlier is not None:
+        changed = check_release(earlier, release, where)
+        if changed:
+            return changed, None
+    signed = check_statement(ctx.tree, ctx.log, source, release, earlier)
+    if signed is not None and not isinstance(signed, Countersigned):
+        return [signed], None
+    foreign = check_bundle_signer(ctx.tree, ctx.log, source) if earlier is None else None
+    if foreign is not None:
+        return [foreign], None
+    return [], signed
+
+
+def _signed_manifest(manifest: Manifest, key: RegistryKey) -> tuple[bytes, Signed[Manifest]]:
+    """Encode and sign the body once; the envelope is built around its bytes, and its
+    model is assembled from parts that are already valid (no second validation)."""
+    envelope_json, signature = signed_envelope_json(model_to_json(manifest), key)
+    envelope = Signed[Manifest].model_construct(
+        signed=manifest, signatures=[Signature.model_construct(keyid=key.keyid, sig=signature)]
+    )
+    return envelope_json, envelope
 
 
 def _published(source: SourceVersion, logged: str | None, now: datetime, signed: str | None) -> str:

@@ -169,16 +169,7 @@ def check_statement(
     ident = f"{source.app_key} {source.version}"
     data = source.statement
     if data is None:
-        if earlier is not None and earlier.entry.statement is not None:
-            return Problem(where, "", f"{ident} was published with it (log entry {earlier.index})")
-        if earlier is None and tree.config.publishers.required:
-            return Problem(
-                where,
-                "",
-                f"missing: registry.toml requires a publisher's signature on every new version "
-                f"([publishers] required = true), and {ident} has none; {SIGN_HINT}",
-            )
-        return None
+        return _missing_statement(tree, earlier, where, ident)
     try:
         envelope = read_statement(data, where)
     except StatementError as exc:
@@ -193,6 +184,46 @@ def check_statement(
             "published versions never change: restore it, or release a new version",
         )
     statement = envelope.signed
+    publisher = _statement_publisher(tree, log, source, statement, earlier is None, where)
+    if isinstance(publisher, Problem):
+        return publisher
+    keyid = _signing_key(envelope, publisher, new=earlier is None, where=where, ident=ident)
+    if isinstance(keyid, Problem):
+        return keyid
+    mismatch = _disagreement(statement, release, source, _registry_for(tree, statement))
+    if mismatch is not None:
+        return Problem(where, mismatch[0], f"{ident}: {mismatch[1]}")
+    return Countersigned(ManifestPublisher(id=publisher.id, keyid=keyid, statement=digest), data)
+
+
+def _missing_statement(
+    tree: SourceTree, earlier: LoggedRelease | None, where: str, ident: str
+) -> Problem | None:
+    """A version without a statement: refused if it was published with one, or if it is
+    new and the registry requires one."""
+    if earlier is not None and earlier.entry.statement is not None:
+        return Problem(where, "", f"{ident} was published with it (log entry {earlier.index})")
+    if earlier is None and tree.config.publishers.required:
+        return Problem(
+            where,
+            "",
+            f"missing: registry.toml requires a publisher's signature on every new version "
+            f"([publishers] required = true), and {ident} has none; {SIGN_HINT}",
+        )
+    return None
+
+
+def _statement_publisher(
+    tree: SourceTree,
+    log: LogState,
+    source: SourceVersion,
+    statement: ReleaseStatement,
+    new: bool,
+    where: str,
+) -> Publisher | Problem:
+    """The declared publisher who signed the statement; a new version's must also be
+    allowed to publish for the app's owners."""
+    ident = f"{source.app_key} {source.version}"
     publisher = tree.identities.publisher(statement.publisher) if tree.identities else None
     if publisher is None:
         return Problem(
@@ -202,22 +233,14 @@ def check_statement(
             "publishers/ (unknown signer)",
         )
     owners = log.owners.get(source.app_key, [])
-    if earlier is None and not (
-        tree.identities and tree.identities.may_publish(publisher.id, owners)
-    ):
+    if new and not (tree.identities and tree.identities.may_publish(publisher.id, owners)):
         return Problem(
             where,
             "publisher",
             f"{ident} is signed by {publisher.id!r}, who is not an owner of {source.app_key}; "
             f"its owners are {owners or 'none (set owners in app.toml)'}",
         )
-    keyid = _signing_key(envelope, publisher, new=earlier is None, where=where, ident=ident)
-    if isinstance(keyid, Problem):
-        return keyid
-    mismatch = _disagreement(statement, release, source, _registry_for(tree, statement))
-    if mismatch is not None:
-        return Problem(where, mismatch[0], f"{ident}: {mismatch[1]}")
-    return Countersigned(ManifestPublisher(id=publisher.id, keyid=keyid, statement=digest), data)
+    return publisher
 
 
 def check_bundle_signer(tree: SourceTree, log: LogState, source: SourceVersion) -> Problem | None:

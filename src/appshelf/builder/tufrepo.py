@@ -41,7 +41,7 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
-from appshelf.builder.cache import BuildCache, stat_key
+from appshelf.builder.cache import BuildCache, Record, stat_key
 from appshelf.builder.outputs import OutputFile, OutputFiles
 from appshelf.builder.previous import FolderSource
 from appshelf.builder.tufprevious import (
@@ -391,28 +391,12 @@ def site_targets(
         if planned is not None and not planned.is_lazy:
             found[path] = (planned.size, planned.sha256)
             continue
-        record = records.get(path)
-        on_disk = _stat(output / path)
-        token = planned.cache_token if planned is not None else None
-        if record is not None and on_disk == record.key and token in (None, record.sha256):
-            if not record.sha256.startswith("fp:"):
-                found[path] = (record.key.size, record.sha256)
-                continue
-            if listed is not None and path in listed:
-                found[path] = listed[path]
-                continue
-            data = disk.read(path, 64 << 20)
-            if data is not None:
-                found[path] = (len(data), sha256_hex(data))
-                continue
+        recorded = _recorded_target(path, planned, records.get(path), output, disk, listed)
+        if recorded is not None:
+            found[path] = recorded
+            continue
         if planned is None:  # an unchanged app's file the cache has no digest of
-            data = disk.read(path, 1 << 40)
-            if data is None:
-                raise OutputError(
-                    f"{output / path}: an output file of an unchanged app is gone; run the "
-                    "build again"
-                )
-            found[path] = (len(data), sha256_hex(data))
+            found[path] = _read_reused(path, output, disk)
             continue
         rendered = planned.materialize()
         found[path] = (rendered.size, rendered.sha256)
@@ -420,6 +404,39 @@ def site_targets(
             files[path] = rendered
             kept += rendered.size
     return found
+
+
+def _recorded_target(
+    path: str,
+    planned: OutputFile | None,
+    record: Record | None,
+    output: Path,
+    disk: FolderSource,
+    listed: Mapping[str, tuple[int, str]] | None,
+) -> tuple[int, str] | None:
+    """(length, sha256) of a file on disk that is what the writer recorded (same stat
+    key and token): the recorded digest, else the listed one, else its bytes hashed;
+    None when the record does not vouch for it (or a page cannot be read)."""
+    on_disk = _stat(output / path)
+    token = planned.cache_token if planned is not None else None
+    if record is None or on_disk != record.key or token not in (None, record.sha256):
+        return None
+    if not record.sha256.startswith("fp:"):
+        return (record.key.size, record.sha256)
+    if listed is not None and path in listed:
+        return listed[path]
+    data = disk.read(path, 64 << 20)
+    return (len(data), sha256_hex(data)) if data is not None else None
+
+
+def _read_reused(path: str, output: Path, disk: FolderSource) -> tuple[int, str]:
+    """Hash an unchanged app's output file the cache has no digest of."""
+    data = disk.read(path, 1 << 40)
+    if data is None:
+        raise OutputError(
+            f"{output / path}: an output file of an unchanged app is gone; run the build again"
+        )
+    return (len(data), sha256_hex(data))
 
 
 def _stat(path: Path) -> tuple[int, int, int, int, int] | None:

@@ -165,19 +165,58 @@ def write_tree(
     recover_interrupted(target)
     clean_leftovers(names)
     if not target.exists():
-        cache.forget("outputs")
-        _write_fresh(files, names)
-        fresh_keys = _remember(cache, target, files, sorted(files))
-        return WriteStats(written=len(files), unchanged=0, removed=0, keys=fresh_keys)
+        return _write_first(files, names, cache)
 
     records = output_records(cache, target, set(reused_apps))
     planned = sorted(files)
     to_check = [path for path in planned if path not in verified]
+    unchanged, keys, confirmed = _find_unchanged(files, target, to_check, records, known)
+    gone = _no_longer_planned(files, target, records, verified)
+    left, removed = _split_gone(gone, keep, cache, target, records)
+    changed = [p for p in to_check if p not in unchanged]
+    kept = len(unchanged) + len(verified)
+    # Known to hold their bytes only by writing or reading them: remember them.
+    to_remember = to_check if records is None else changed + confirmed
+    if not changed and not removed:
+        if confirmed or records is None:
+            keys.update(_remember(cache, target, files, to_remember))
+        return WriteStats(written=0, unchanged=kept, removed=0, keys=keys, kept=left)
+
+    staging = names.staging()
+    _stage_changes(files, changed, staging, target)
+    order = sorted(changed, key=lambda p: (commit_rank(p), p))
+    journal = write_journal(names, staging, order, removed)
+    _commit_changes(target, staging, order, removed, journal)
+    cache.forget("outputs", removed)
+    keys.update(_remember(cache, target, files, to_remember))
+    return WriteStats(
+        written=len(changed), unchanged=kept, removed=len(removed), keys=keys, kept=left
+    )
+
+
+def _write_first(files: OutputFiles, names: Names, cache: BuildCache) -> WriteStats:
+    """No output yet: write the whole tree beside it and rename it into place."""
+    cache.forget("outputs")
+    _write_fresh(files, names)
+    fresh_keys = _remember(cache, names.target, files, sorted(files))
+    return WriteStats(written=len(files), unchanged=0, removed=0, keys=fresh_keys)
+
+
+def _find_unchanged(
+    files: OutputFiles,
+    target: Path,
+    to_check: list[str],
+    records: dict[str, Record] | None,
+    known: dict[str, str],
+) -> tuple[set[str], dict[str, StatKey], list[str]]:
+    """Which of `to_check` already hold their planned bytes: by the cache's row when its
+    stat key and token match (no read), else by comparing bytes. Returns the unchanged
+    paths, the stat keys of those the cache vouched for, and those confirmed by reading
+    (to remember)."""
     unchanged: set[str] = set()
-    stat_keys = _stat_keys(target, to_check)
     keys: dict[str, StatKey] = {}
-    confirmed: list[str] = []  # unchanged, but only known by reading: remember them
-    for path, key in zip(to_check, stat_keys, strict=True):
+    confirmed: list[str] = []
+    for path, key in zip(to_check, _stat_keys(target, to_check), strict=True):
         if key is None:
             continue
         record = records.get(path) if records is not None else None
@@ -189,21 +228,37 @@ def write_tree(
         if _same_bytes(target / path, files[path], known.get(path)):
             unchanged.add(path)
             confirmed.append(path)
+    return unchanged, keys, confirmed
+
+
+def _no_longer_planned(
+    files: OutputFiles, target: Path, records: dict[str, Record] | None, verified: set[str]
+) -> set[str]:
+    """Files in `target` that are neither planned nor verified: the ones the cache says
+    appshelf wrote, or, when it cannot say, everything found in the folder."""
     if records is not None:
-        gone = {p for p in set(records) - set(files) - verified if (target / p).exists()}
-    else:
-        gone = _existing_files(target) - set(files) - verified
+        return {p for p in set(records) - set(files) - verified if (target / p).exists()}
+    return _existing_files(target) - set(files) - verified
+
+
+def _split_gone(
+    gone: set[str],
+    keep: Callable[[str], bool],
+    cache: BuildCache,
+    target: Path,
+    records: dict[str, Record] | None,
+) -> tuple[frozenset[str], list[str]]:
+    """Split the files no longer planned into those `keep` leaves (recorded as kept in
+    the cache unless they already are) and those to remove, sorted."""
     left = frozenset(p for p in gone if keep(p))
     removed = sorted(gone - left)
     _remember_left(cache, target, [p for p in left if not _kept_row(records, p)])
-    changed = [p for p in to_check if p not in unchanged]
-    kept = len(unchanged) + len(verified)
-    if not changed and not removed:
-        if confirmed or records is None:
-            keys.update(_remember(cache, target, files, to_check if records is None else confirmed))
-        return WriteStats(written=0, unchanged=kept, removed=0, keys=keys, kept=left)
+    return left, removed
 
-    staging = names.staging()
+
+def _stage_changes(files: OutputFiles, changed: list[str], staging: Path, target: Path) -> None:
+    """Stage the changed files; on failure remove the staging folder (the output was
+    never touched)."""
     try:
         _stage(files, changed, staging)
     except OSError as exc:
@@ -215,8 +270,13 @@ def write_tree(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    order = sorted(changed, key=lambda p: (commit_rank(p), p))
-    journal = write_journal(names, staging, order, removed)
+
+
+def _commit_changes(
+    target: Path, staging: Path, order: list[str], removed: list[str], journal: Path
+) -> None:
+    """Commit the staged files once the journal is written; a failure leaves the journal
+    for the next build to roll forward."""
     try:
         _commit(target, staging, order, removed, journal)
     except OSError as exc:
@@ -224,13 +284,6 @@ def write_tree(
             f"{target}: the output was being updated when {exc.strerror or exc}; the "
             f"journal {journal.name} lets the next build finish the update"
         ) from None
-    cache.forget("outputs", removed)
-    keys.update(
-        _remember(cache, target, files, to_check if records is None else changed + confirmed)
-    )
-    return WriteStats(
-        written=len(changed), unchanged=kept, removed=len(removed), keys=keys, kept=left
-    )
 
 
 def output_records(
