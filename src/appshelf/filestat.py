@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 T = TypeVar("T")
@@ -54,3 +55,18 @@ def parallel_map(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = pool.map(lambda part: [function(item) for item in part], slices)
         return [result for part in parts for result in part]
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable; some filesystems cannot fsync a folder, which
+    is fine (the rename itself is still atomic)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appshelf.errors import OutputError
+from appshelf.filestat import fsync_dir
 
 TEMP_MARK = ".appshelf-tmp-"
 OLD_MARK = ".appshelf-old-"
@@ -131,19 +132,6 @@ def write_journal(names: Names, staging: Path, order: list[str], removed: list[s
     os.rename(temp, names.journal)
     fsync_dir(names.parent)
     return names.journal
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_journal(names: Names) -> Journal | None:
