@@ -257,6 +257,8 @@ def test_one_app_changed_is_encoded_alone_and_matches_a_cold_build(
         ("index_fragment", '{"key":"app-00004"}'),  # another app's entry
         ("flows_fragment", None),  # an app that is no template left out of registry.json
         ("flows_fragment", '{"name":"x"},"injected":{"name":"y"}'),
+        # nested past any parser's recursion limit: a miss, not a RecursionError
+        ("flows_fragment", '{"name":' + "[" * 100_000 + "]" * 100_000 + "}"),
     ],
 )
 def test_a_record_with_a_bad_fragment_is_a_miss(

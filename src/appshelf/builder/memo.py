@@ -41,6 +41,7 @@ from appshelf.builder.cache import BuildCache
 from appshelf.builder.outputs import OutputFile, OutputFiles
 from appshelf.builder.plan import AppFragments, AppSummary, PlannedApp, RegistryPlan, ReusedApp
 from appshelf.filestat import StatKey
+from appshelf.formats.boundedjson import loads_bounded
 from appshelf.source.fingerprint import current_digest, keys_digest
 from appshelf.source.gitstate import GitApps, folders_match
 from appshelf.source.models import RegistryConfig
@@ -275,12 +276,14 @@ class AppMemo:
 
 
 def _object(text: str) -> dict[str, object] | None:
-    """One JSON object, nothing around it (canonical bytes have no spaces outside strings)."""
+    """One JSON object, nothing around it (canonical bytes have no spaces outside strings),
+    parsed with the same bounds as any other input (a cache row may be hostile: a deeply
+    nested fragment must be a miss, not a RecursionError)."""
     if not (text.startswith("{") and text.endswith("}")):
         return None
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = loads_bounded(text.encode())
+    except (ValueError, UnicodeEncodeError):
         return None
     return value if isinstance(value, dict) else None
 
