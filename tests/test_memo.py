@@ -17,8 +17,10 @@ import pytest
 
 from appshelf import filestat
 from appshelf.builder.cache import CACHE_DIR
-from appshelf.builder.pipeline import BuildReport
+from appshelf.builder.pipeline import BuildOptions, BuildReport
+from appshelf.builder.reuse import Reuse
 from appshelf.errors import SourceTreeError
+from appshelf.filehash import HashStats
 from appshelf.formats.consistent import plain_path
 from appshelf.signing.keys import development_key, write_new_key_file
 from appshelf.signing.releaselog import make_rotation
@@ -200,7 +202,9 @@ def test_new_signing_key_replans_every_app(source: Path, tmp_path: Path) -> None
     new = write_new_key_file(key_file)
     (source / "keys").mkdir()
     (source / "keys" / "rotate.json").write_bytes(
-        make_rotation(development_key(), new, "https://registry.example.com/", "2026-01-15T12:00:00Z")
+        make_rotation(
+            development_key(), new, "https://registry.example.com/", "2026-01-15T12:00:00Z"
+        )
     )
     report = site_build(source, out, 1, key_file=key_file)
     assert report.apps_reused == 0
@@ -296,3 +300,56 @@ def test_app_folder_with_a_symlink_is_never_reused(source: Path, tmp_path: Path)
     out = tmp_path / "out"
     site_build(source, out)
     assert site_build(source, out, 1).apps_reused == APPS - 1
+
+
+# Reuse is one plug-in (builder/reuse.py): the stages ask one `Reuse` value.
+
+
+def test_none_knows_nothing(source: Path) -> None:
+    """`Reuse.none()` reads every app and hashes every artifact, every time."""
+    reuse = Reuse.none()
+    for _ in range(2):
+        tree = reuse.read_tree(source, None)
+        stats = HashStats()
+        hashes = reuse.hash(tree, stats, None)
+        assert (len(tree.apps), tree.unchanged, reuse.reused) == (APPS, [], {})
+        assert stats.files_read == len(hashes) == APPS * VERSIONS
+    reuse.close()
+
+
+def test_an_output_cache_vouches_for_every_unchanged_app(source: Path, tmp_path: Path) -> None:
+    """After a build, the output's cache says every app is unchanged (not read, not hashed);
+    after an edit, only that app is read again."""
+    out = tmp_path / "out"
+    generators = (site_generator(),)
+    build(source, out, now=FIXED_NOW, generators=generators)
+    options = BuildOptions(generators=generators)
+    reuse = Reuse.for_build(source, out, options, None)
+    try:
+        tree = reuse.read_tree(source, None)
+        stats = HashStats()
+        assert reuse.hash(tree, stats, None) == {}
+        assert (len(tree.apps), len(tree.unchanged), stats.files_read) == (0, APPS, 0)
+        assert sorted(reuse.reused) == sorted(app.key for app in tree.unchanged)
+        assert reuse.needs_reread("0" * 64)  # another key: every app is read again
+        again = reuse.read_tree(source, None, again=True)
+        assert (len(again.apps), again.unchanged, reuse.reused) == (APPS, [], {})
+    finally:
+        reuse.close()
+
+
+def test_no_cache_and_a_warm_cache_give_the_same_bytes(source: Path, tmp_path: Path) -> None:
+    """The same builds, once with the cache (apps reused) and once with none (cold each
+    time): the output folders are byte-identical."""
+    warm, cold = tmp_path / "warm", tmp_path / "cold"
+    generators = (site_generator(),)
+    for out, cache in ((warm, True), (cold, False)):
+        build(source, out, now=FIXED_NOW, generators=generators, cache=cache)
+    app_toml = source / "apps/app-00004/app.toml"
+    app_toml.write_text(app_toml.read_text().replace('name = "', 'name = "Renamed '))
+    reports = [
+        build(source, out, now=FIXED_NOW, generators=generators, cache=cache)
+        for out, cache in ((warm, True), (cold, False))
+    ]
+    assert (reports[0].apps_reused, reports[1].apps_reused) == (APPS - 1, 0)
+    assert current_files(warm, frozenset()) == current_files(cold, frozenset())

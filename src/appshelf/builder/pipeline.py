@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,12 +18,10 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel
 
-from appshelf.builder.cache import BuildCache
 from appshelf.builder.consistent import add_pinned_copies, keep_rule
 from appshelf.builder.housekeeping import check_output_entry, output_lock
 from appshelf.builder.logcache import load_seen, store_seen
 from appshelf.builder.logplan import log_files, logged_key, start_log
-from appshelf.builder.memo import AppMemo, MemoizableGenerator
 from appshelf.builder.outputs import OutputFile, OutputFiles
 from appshelf.builder.plan import RegistryPlan, plan_registry, plan_snapshot
 from appshelf.builder.previous import (
@@ -34,14 +32,15 @@ from appshelf.builder.previous import (
     looks_like_output,
     read_previous,
 )
-from appshelf.builder.statefile import PublishedBlobs, state_file
+from appshelf.builder.reuse import Reuse
+from appshelf.builder.statefile import state_file
 from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
 from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
-from appshelf.builder.writer import WriteStats, recover_interrupted, write_tree
+from appshelf.builder.writer import WriteStats, recover_interrupted
 from appshelf.errors import BundleError, OutputError, Problem, SigningKeyError, SourceTreeError
-from appshelf.filehash import BlobIds, FileHash, HashStats, hash_files
+from appshelf.filehash import FileHash, HashStats
 from appshelf.formats.boundedjson import loads_bounded
-from appshelf.formats.buildstate import STATE_FILE, BuildState
+from appshelf.formats.buildstate import STATE_FILE
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
 from appshelf.formats.log import CHECKPOINT
@@ -55,9 +54,8 @@ from appshelf.signing.releaselog import LogState, RotationStatement
 from appshelf.source.channels import read_channels
 from appshelf.source.gitstate import GitApps, read_git_apps
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
-from appshelf.source.models import RegistryConfig
 from appshelf.source.rotations import read_rotations, read_tuf_handover
-from appshelf.source.tree import SourceTree, load_source_tree, read_registry_config
+from appshelf.source.tree import SourceTree
 
 Generator = Callable[[RegistryPlan], OutputFiles]
 
@@ -226,40 +224,6 @@ def check_bundle_keys(tree: SourceTree, options: BuildOptions) -> None:
         raise SourceTreeError(problems)
 
 
-def hash_artifacts(
-    tree: SourceTree,
-    cache: BuildCache | None = None,
-    stats: HashStats | None = None,
-    keep: Callable[[str], bool] | None = None,
-    git: GitApps | None = None,
-    state: BuildState | None = None,
-) -> dict[tuple[str, str], FileHash]:
-    """The digest of every local artifact of the apps read, by (app, version): by blob id
-    (what git vouches for) from the cache or the published build state, by stat key from
-    the cache, else read.
-
-    Raises:
-        SourceTreeError: an artifact could not be read.
-    """
-    local = {
-        (v.app_key, v.version): v.artifact.path
-        for app in tree.apps
-        for v in app.versions
-        if v.artifact.path is not None
-    }
-    if not local and tree.unchanged:
-        return {}  # nothing to hash, and no complete list of artifacts to prune against
-    try:
-        blobs = _blob_ids(tree, cache, git, local.values(), state)
-        by_path = hash_files(
-            local.values(), cache=cache, stats=stats, prune=True, keep=keep, blobs=blobs
-        )
-    except OSError as exc:
-        where = Path(exc.filename).relative_to(tree.root).as_posix() if exc.filename else "?"
-        raise SourceTreeError([Problem(where, "", f"cannot read ({exc.strerror})")]) from None
-    return {ident: by_path[path] for ident, path in local.items()}
-
-
 def _state_files(tree: SourceTree, log: LogState, git: GitApps | None) -> OutputFiles:
     """The build state that travels with the registry (spec 9.7), from a git work tree."""
     if git is None:
@@ -267,36 +231,6 @@ def _state_files(tree: SourceTree, log: LogState, git: GitApps | None) -> Output
     keys = [app.key for app in tree.apps] + [app.key for app in tree.unchanged]
     data = state_file(tree.config.registry.base_url, keys, log, git)
     return {STATE_FILE: OutputFile.from_bytes(data)}
-
-
-def _blob_ids(
-    tree: SourceTree,
-    cache: BuildCache | None,
-    git: GitApps | None,
-    paths: Iterable[Path],
-    state: BuildState | None,
-) -> BlobIds | None:
-    """The blob ids of the artifacts git vouches for, with every blob id of HEAD's apps/
-    kept in the cache (an unchanged app's artifacts are not hashed, so not listed)."""
-    if cache is None or git is None or (cache.path is None and state is None):
-        return None
-    wanted = {path.relative_to(tree.root).as_posix(): path for path in paths}
-    ids = {wanted[rel]: oid for rel, oid in git.blobs.items() if rel in wanted}
-    memory = PublishedBlobs(cache, state) if state is not None else cache
-    return BlobIds(memory, ids, frozenset(git.known))
-
-
-def _in_apps(tree: SourceTree, relative: bool) -> Callable[[str], bool]:
-    """Whether a cache row's path lies in an unchanged app's folder (which was not read,
-    so its rows must not be pruned as stale). Paths are relative to the source root, or
-    absolute."""
-    unchanged = {app.key for app in tree.unchanged}
-    prefix = "apps/" if relative else f"{tree.root}/apps/"
-
-    def keep(name: str) -> bool:
-        return name.startswith(prefix) and name[len(prefix) :].split("/", 1)[0] in unchanged
-
-    return keep
 
 
 def known_artifact_digests(previous: PreviousOutput, base_url: str) -> dict[str, str]:
@@ -346,40 +280,32 @@ def build_registry(source: Path, output: Path, options: BuildOptions | None = No
 def _build_locked(
     source: Path, output: Path, options: BuildOptions, now: datetime, started: float
 ) -> BuildReport:
-    # 1. Gather: source tree, earlier output, signing key, artifact hashes.
+    """Gather (source tree, signing key, published state, release log), then run the
+    build's stages (`Build`)."""
     if source.is_dir():
         recover_interrupted(output)  # a killed build's half-done commit is finished first
-    cache = BuildCache.for_output(output) if options.cache else BuildCache(None)
+    # Git tells which files are unchanged (for the local cache, and for the published build
+    # state of a URL or bucket), and what log/state.json says: read it whatever the cache,
+    # since the output depends on it.
+    git = read_git_apps(source.resolve()) if source.is_dir() else None
+    reuse = Reuse.for_build(source, output, options, git)
     try:
-        # Git tells which files are unchanged (for the local cache, and for the published
-        # build state of a URL or bucket), and what log/state.json says: read it whatever
-        # the cache, since the output depends on it.
-        git = read_git_apps(source.resolve()) if source.is_dir() else None
-        memo = _app_memo(source, output, options, cache, git)
-        tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
-        cache.flush(prune=True, keep=_in_apps(tree, relative=True))
-        if memo is not None:  # apps that are gone: their rows, unless a full read pruned them
-            gone = memo.gone_apps(tree)
-            cache.forget_folders("sources", [f"apps/{key}/" for key in gone])
-            cache.forget_folders("artifacts", [f"{tree.root}/apps/{key}/" for key in gone])
+        tree = reuse.read_tree(source, options.base_url)
         check_output_location(tree.root, output)
         key = load_signing_key(tree, options)
-        if memo is not None and any(r.key_id != key.keyid for r, _ in memo.reused.values()):
-            memo.forget_all()  # a new signing key: every manifest is signed again
-            tree = load_source_tree(source, base_url=options.base_url, memo=cache, reuse=memo)
+        if reuse.needs_reread(key.keyid):
+            tree = reuse.read_tree(source, options.base_url, again=True)
         check_bundle_keys(tree, options)
-        skip = memo.reused if memo is not None else {}
         rotations = read_rotations(tree.root)
         handovers = _rotations_to(rotations, key)
         want_state = git is not None and options.previous_source is not None
-        previous = _read_published(tree, output, options, key, handovers, skip, want_state)
+        previous = _read_published(tree, output, options, key, handovers, reuse, want_state)
         log = _start_log(tree, key, rotations, handovers, previous, now)
         tuf = _read_tuf(tree, output, options, key, handovers)
-        return _build(
-            tree, output, options, now, started, previous, log, key, cache, memo, tuf, git
-        )
+        build = Build(tree, output, options, now, started, key, reuse, git, previous, log, tuf)
+        return build.run()
     finally:
-        cache.close()
+        reuse.close()
 
 
 def _published_source(output: Path, options: BuildOptions) -> tuple[PublishedSource, bool]:
@@ -412,7 +338,7 @@ def _read_published(
     options: BuildOptions,
     key: RegistryKey,
     handovers: list[RotationStatement],
-    skip: object,
+    reuse: Reuse,
     want_state: bool = False,
 ) -> PreviousOutput:
     source, asked = _published_source(output, options)
@@ -424,7 +350,7 @@ def _read_published(
         previous = read_previous(
             source,
             trust,
-            skip_apps=skip,  # type: ignore[arg-type]
+            skip_apps=reuse.reused,
             want_state=want_state,
         )
     except OutputError as exc:
@@ -462,38 +388,6 @@ def _read_tuf(
     source, _ = _published_source(output, options)
     olds = [bytes.fromhex(r.old.public) for r in handovers]
     return read_tuf_previous(source, [key.public_bytes, *olds])
-
-
-def _tuf_files(
-    plan: RegistryPlan,
-    output: Path,
-    options: BuildOptions,
-    previous: TufPrevious | None,
-    key: RegistryKey,
-    cache: BuildCache,
-    now: datetime,
-) -> OutputFiles:
-    """`tuf/`: every planned file a target (builder/tufrepo.py)."""
-    config = plan.tree.config
-    # The output folder is the published state read: its TUF targets are those of the
-    # build that wrote the files the cache vouches for (elsewhere they may not be).
-    listed = (
-        read_bin_targets(FolderSource(output), previous)
-        if previous is not None and _writes_anchor(options)
-        else None
-    )
-    targets = site_targets(plan.files, plan.reused, output, cache, listed)
-    following = len(previous.roots) + 1 if previous is not None else 1
-    settings = TufSettings(
-        bins=config.tuf.bins,
-        root_lifetime=timedelta(days=config.tuf.root_lifetime_days),
-        targets_lifetime=timedelta(days=config.tuf.targets_lifetime_days),
-        short_lifetime=timedelta(days=config.signing.snapshot_lifetime_days),
-        now=now,
-        resign=options.resign,
-    )
-    handover = read_tuf_handover(plan.tree.root, following)
-    return plan_tuf(targets, previous, handover, key, settings)
 
 
 def _remember_written(
@@ -583,188 +477,144 @@ def _lifecycles(tree: SourceTree) -> dict[str, LifecycleFile]:
     return _per_app(tree, read_lifecycle)
 
 
-def _app_memo(
-    source: Path, output: Path, options: BuildOptions, cache: BuildCache, git: GitApps | None
-) -> AppMemo | None:
-    """Reuse unchanged apps only when the output is also the published state read (no
-    --previous) and every generator can say what its pages depend on."""
-    if cache.path is None or options.previous is not None or options.previous_source is not None:
-        return None
-    if _mirrors_on(source):
-        return None  # the appr and Calimero mirrors are built from every app's plan
-    generators = [g for g in options.generators if isinstance(g, MemoizableGenerator)]
-    if len(generators) != len(options.generators):
-        return None
-    salts = [*generators, _ModeSalt(options)]
-    return AppMemo(cache, output.absolute(), source.resolve(), salts, git=git)
+@dataclass
+class Build:
+    """One build, carried top to bottom once everything is gathered: its stages (hash,
+    plan, write, report) are methods, each returning what the next one takes.
 
+    Attributes:
+        tree: The source tree as read (unchanged apps not read again).
+        output: The output folder.
+        options: The build's options.
+        now: The build time.
+        started: When the build started (`time.perf_counter()`), for the report.
+        key: The signing key.
+        reuse: What earlier builds left (builder/reuse.py); it only ever saves time.
+        git: What git vouches for in the source, which log/state.json is made from.
+        previous: The published state (verified).
+        log: The release log, with this build's entries appended.
+        tuf: The verified TUF metadata published before, when `[tuf]` is on.
+    """
 
-@dataclass(frozen=True)
-class _ModeSalt:
-    """Build options that decide whether a reused app would still be accepted: a bundle
-    checked in a non-production build is checked again by a production one (spec 12.4)."""
-
+    tree: SourceTree
+    output: Path
     options: BuildOptions
+    now: datetime
+    started: float
+    key: RegistryKey
+    reuse: Reuse
+    git: GitApps | None
+    previous: PreviousOutput
+    log: LogState
+    tuf: TufPrevious | None
 
-    def __call__(self, plan: RegistryPlan) -> OutputFiles:
-        return {}
+    def run(self) -> BuildReport:
+        """Hash, plan, write, report."""
+        hash_stats = HashStats()
+        hashes = self.reuse.hash(self.tree, hash_stats, self.previous.state)
+        plan = self.plan(hashes)
+        stats = self.write(plan)
+        return self.report(plan, stats, hash_stats)
 
-    def memo_salt(self, root: Path, config: RegistryConfig) -> str:
-        return f"production={self.options.production and not self.options.preview}"
+    def plan(self, hashes: dict[tuple[str, str], FileHash]) -> RegistryPlan:
+        """Every file in memory (JSON documents, schemas, extra outputs, snapshot last).
+        Unchanged apps (builder/memo.py) are not planned again: their files are reused."""
+        tree, key, log = self.tree, self.key, self.log
+        reused = list(self.reuse.reused.values())
+        channels = _per_app(tree, read_channels)
+        plan = plan_registry(tree, hashes, log, key, self.now, reused, _lifecycles(tree), channels)
+        base = tree.config.registry.base_url
+        documents = {**log_files(log, key, base), **schema_files()}
+        plan.files.update({path: OutputFile.from_bytes(data) for path, data in documents.items()})
+        plan.files.update(_state_files(tree, log, self.git))
+        if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
+            plan.files.update(anip_files(plan, key))
+        plan.files.update(calimero_files(plan))  # [mirrors] calimero (spec section 12)
+        for generator in self.options.generators:
+            extra = generator(plan)
+            clash = sorted(set(extra) & (plan.files.keys() | plan.reused))
+            if clash:
+                raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
+            plan.files.update(extra)
+        plan.files.update(mirror_files(plan))  # opt-in ([mirrors]); under cnr/, pinned below
+        head = LogHead(size=log.size, root=log.root.hex())
+        plan_snapshot(plan, self.previous, key, self.now, force_new=self.options.resign, log=head)
+        add_pinned_copies(plan)  # consistent snapshots: each pinned file also by its digest
+        if tree.config.tuf.enabled:  # [tuf]: a TUF repository of every site file (spec 16)
+            plan.files.update(self._tuf_files(plan))
+        return plan
 
-
-def _mirrors_on(source: Path) -> bool:
-    """Whether registry.toml turns on a mirror made from every app's plan: appr's, or
-    Calimero's, which needs the bundle manifests a reused app does not carry (spec 12.6).
-    A broken registry.toml is reported by the build."""
-    try:
-        mirrors = read_registry_config(source).mirrors
-    except SourceTreeError:
-        return False
-    return mirrors.appr or mirrors.calimero
-
-
-def _build(
-    tree: SourceTree,
-    output: Path,
-    options: BuildOptions,
-    now: datetime,
-    started: float,
-    previous: PreviousOutput,
-    log: LogState,
-    key: RegistryKey,
-    cache: BuildCache,
-    memo: AppMemo | None,
-    tuf: TufPrevious | None = None,
-    git: GitApps | None = None,
-) -> BuildReport:
-    """Hash, plan, write, report: each stage returns what the next one reads."""
-    hash_stats = HashStats()
-    unchanged = _in_apps(tree, relative=False)
-    hashes = hash_artifacts(tree, cache, hash_stats, unchanged, git, previous.state)
-    plan, keep = _plan_build(
-        tree, output, options, now, previous, log, key, cache, memo, tuf, git, hashes
-    )
-    stats = _write_build(tree, output, options, previous, log, key, cache, memo, plan, keep)
-    return _report(
-        tree, output, options, started, previous, log, key, cache, plan, stats, hash_stats
-    )
-
-
-def _plan_build(
-    tree: SourceTree,
-    output: Path,
-    options: BuildOptions,
-    now: datetime,
-    previous: PreviousOutput,
-    log: LogState,
-    key: RegistryKey,
-    cache: BuildCache,
-    memo: AppMemo | None,
-    tuf: TufPrevious | None,
-    git: GitApps | None,
-    hashes: dict[tuple[str, str], FileHash],
-) -> tuple[RegistryPlan, Callable[[str], bool]]:
-    """Plan every file in memory (JSON documents, schemas, extra outputs, snapshot last)
-    and which no-longer-planned files the writer leaves. Unchanged apps
-    (builder/memo.py) are not planned again: their files are reused."""
-    reused = [app for _, app in memo.reused.values()] if memo is not None else []
-    channels = _per_app(tree, read_channels)
-    plan = plan_registry(tree, hashes, log, key, now, reused, _lifecycles(tree), channels)
-    base = tree.config.registry.base_url
-    plan.files.update({p: OutputFile.from_bytes(d) for p, d in log_files(log, key, base).items()})
-    plan.files.update({path: OutputFile.from_bytes(data) for path, data in schema_files().items()})
-    plan.files.update(_state_files(tree, log, git))
-    if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
-        plan.files.update(anip_files(plan, key))
-    plan.files.update(calimero_files(plan))  # [mirrors] calimero (spec section 12)
-    for generator in options.generators:
-        extra = generator(plan)
-        clash = sorted(set(extra) & (plan.files.keys() | plan.reused))
-        if clash:
-            raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
-        plan.files.update(extra)
-    plan.files.update(mirror_files(plan))  # opt-in ([mirrors]); under cnr/, pinned below
-    head = LogHead(size=log.size, root=log.root.hex())
-    plan_snapshot(plan, previous, key, now, force_new=options.resign, log=head)
-    assert plan.snapshot is not None
-    add_pinned_copies(plan)  # consistent snapshots: each pinned file also by its digest
-    if tree.config.tuf.enabled:  # [tuf]: a TUF repository of every site file (spec 16)
-        plan.files.update(_tuf_files(plan, output, options, tuf, key, cache, now))
-    keep = keep_rule(output.absolute(), plan, plan.snapshot is previous.snapshot)
-    return plan, keep
-
-
-def _write_build(
-    tree: SourceTree,
-    output: Path,
-    options: BuildOptions,
-    previous: PreviousOutput,
-    log: LogState,
-    key: RegistryKey,
-    cache: BuildCache,
-    memo: AppMemo | None,
-    plan: RegistryPlan,
-    keep: Callable[[str], bool],
-) -> WriteStats:
-    """Stage only what changed, then commit it in reader-safe order (writer.py); then
-    remember what was written."""
-    known = (
-        known_artifact_digests(previous, tree.config.registry.base_url)
-        if previous.root is not None and previous.root.resolve() == output.resolve()
-        else {}
-    )
-    reused_apps = set(memo.reused) if memo is not None else set()
-    note = plan.files[CHECKPOINT].data  # (the writer drops the bytes it has written)
-    stats = write_tree(plan.files, output, known, cache, plan.reused, reused_apps, keep)
-    _remember_written(output, options, note, log)
-    if memo is not None:
-        memo.store(tree.config, plan, key.keyid, stats.keys)
-    return stats
-
-
-def _report(
-    tree: SourceTree,
-    output: Path,
-    options: BuildOptions,
-    started: float,
-    previous: PreviousOutput,
-    log: LogState,
-    key: RegistryKey,
-    cache: BuildCache,
-    plan: RegistryPlan,
-    stats: WriteStats,
-    hash_stats: HashStats,
-) -> BuildReport:
-    assert plan.snapshot is not None
-    before = previous.log.size if previous.log is not None else 0
-    warnings = list(plan.warnings) + cache.problems
-    if key.development and not options.preview:
-        warnings.insert(
-            0,
-            "signed with the DEVELOPMENT key, which anyone can derive: fine for trying "
-            "appshelf, never for a registry people trust (see `appshelf keygen`)",
+    def _tuf_files(self, plan: RegistryPlan) -> OutputFiles:
+        """`tuf/`: every planned file a target (builder/tufrepo.py)."""
+        config, previous = self.tree.config, self.tuf
+        # The output folder is the published state read: its TUF targets are those of the
+        # build that wrote the files the cache vouches for (elsewhere they may not be).
+        listed = (
+            read_bin_targets(FolderSource(self.output), previous)
+            if previous is not None and _writes_anchor(self.options)
+            else None
         )
-    return BuildReport(
-        source=str(tree.root),
-        output=str(output.resolve()),
-        apps=tree.app_count,
-        apps_reused=len(tree.unchanged),
-        versions=tree.version_count,
-        artifacts_hashed=hash_stats.files_read,
-        bytes_hashed=hash_stats.bytes_read,
-        files_total=len(plan.files.keys() | plan.reused),
-        files_written=stats.written,
-        files_unchanged=stats.unchanged,
-        files_removed=stats.removed,
-        changed=stats.changed,
-        snapshot_version=plan.snapshot.version,
-        snapshot_expires=plan.snapshot.expires,
-        key_id=key.keyid,
-        development_key=key.development,
-        log_entries=log.size,
-        log_appended=log.size - before,
-        log_bytes_read=previous.bytes_read,
-        warnings=warnings,
-        seconds=round(time.perf_counter() - started, 3),
-    )
+        targets = site_targets(plan.files, plan.reused, self.output, self.reuse.cache, listed)
+        following = len(previous.roots) + 1 if previous is not None else 1
+        settings = TufSettings(
+            bins=config.tuf.bins,
+            root_lifetime=timedelta(days=config.tuf.root_lifetime_days),
+            targets_lifetime=timedelta(days=config.tuf.targets_lifetime_days),
+            short_lifetime=timedelta(days=config.signing.snapshot_lifetime_days),
+            now=self.now,
+            resign=self.options.resign,
+        )
+        handover = read_tuf_handover(self.tree.root, following)
+        return plan_tuf(targets, previous, handover, self.key, settings)
+
+    def write(self, plan: RegistryPlan) -> WriteStats:
+        """Stage only what changed, then commit it in reader-safe order (writer.py), leaving
+        the no-longer-planned files `keep_rule` names; then remember what was written."""
+        output, previous = self.output, self.previous
+        known = (
+            known_artifact_digests(previous, self.tree.config.registry.base_url)
+            if previous.root is not None and previous.root.resolve() == output.resolve()
+            else {}
+        )
+        assert plan.snapshot is not None
+        keep = keep_rule(output.absolute(), plan, plan.snapshot is previous.snapshot)
+        note = plan.files[CHECKPOINT].data  # (the writer drops the bytes it has written)
+        stats = self.reuse.write(plan, output, known, keep, self.key.keyid)
+        _remember_written(output, self.options, note, self.log)
+        return stats
+
+    def report(self, plan: RegistryPlan, stats: WriteStats, hashed: HashStats) -> BuildReport:
+        """What was built, written and kept."""
+        assert plan.snapshot is not None
+        tree, key, log = self.tree, self.key, self.log
+        before = self.previous.log.size if self.previous.log is not None else 0
+        warnings = list(plan.warnings) + self.reuse.problems
+        if key.development and not self.options.preview:
+            warnings.insert(
+                0,
+                "signed with the DEVELOPMENT key, which anyone can derive: fine for trying "
+                "appshelf, never for a registry people trust (see `appshelf keygen`)",
+            )
+        return BuildReport(
+            source=str(tree.root),
+            output=str(self.output.resolve()),
+            apps=tree.app_count,
+            apps_reused=len(tree.unchanged),
+            versions=tree.version_count,
+            artifacts_hashed=hashed.files_read,
+            bytes_hashed=hashed.bytes_read,
+            files_total=len(plan.files.keys() | plan.reused),
+            files_written=stats.written,
+            files_unchanged=stats.unchanged,
+            files_removed=stats.removed,
+            changed=stats.changed,
+            snapshot_version=plan.snapshot.version,
+            snapshot_expires=plan.snapshot.expires,
+            key_id=key.keyid,
+            development_key=key.development,
+            log_entries=log.size,
+            log_appended=log.size - before,
+            log_bytes_read=self.previous.bytes_read,
+            warnings=warnings,
+            seconds=round(time.perf_counter() - self.started, 3),
+        )
