@@ -143,11 +143,33 @@ def test_truncated_cache_is_ignored(
     _rebuild_ignores_cache(built, example_source, monkeypatch)
 
 
-def test_anchor_with_a_wrong_root_is_ignored(
-    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_anchor_with_a_wrong_root_is_refused(built: Path, example_source: Path) -> None:
+    """An anchor of the published log's size with another root says this machine saw
+    another history at that size: a fork. The build refuses (an anchor can make a build
+    refuse, never accept), and says how to go on if that log was never published."""
     _plant(built, log_entries(built), root=b"\x42" * 32)
-    _rebuild_ignores_cache(built, example_source, monkeypatch)
+    before = log_entries(built)
+    with pytest.raises(OutputError, match=r"rewritten or forked.*delete \.appshelf-cache"):
+        build(example_source, built)
+    assert log_entries(built) == before
+
+
+def test_shorter_anchor_of_another_history_is_refused(built: Path, example_source: Path) -> None:
+    """An anchor at a smaller size whose root is not the published log's prefix there."""
+    entries = log_entries(built)
+    _plant(built, entries[:-1], root=b"\x42" * 32)
+    with pytest.raises(OutputError, match="rewritten or forked"):
+        build(example_source, built)
+
+
+def test_anchor_of_a_prefix_is_accepted(built: Path, example_source: Path) -> None:
+    """An honest older anchor (a prefix of the published log, no cached entries): the
+    build reads the whole log and goes on."""
+    entries = log_entries(built)
+    _plant(built, entries[:-1])
+    _, log_path = _cache(built)
+    log_path.unlink()
+    assert build(example_source, built).log_appended == 0
 
 
 def test_planted_non_canonical_log_is_ignored(
@@ -162,13 +184,16 @@ def test_planted_non_canonical_log_is_ignored(
     _rebuild_ignores_cache(built, example_source, monkeypatch)
 
 
-def test_planted_rule_breaking_log_is_ignored(
-    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_planted_rule_breaking_log_is_refused(built: Path, example_source: Path) -> None:
+    """Entries that hash to their planted anchor but break a rule (a release logged
+    twice): never replayed, and the anchor, of the published size with another root, is
+    a fork: refused, the output left as it was."""
     entries = log_entries(built)
     release = next(e for e in entries if b'"type":"appshelf.log.release"' in e)
     _plant(built, [*entries[:-1], release])  # a release logged twice
-    _rebuild_ignores_cache(built, example_source, monkeypatch)
+    with pytest.raises(OutputError, match="rewritten or forked"):
+        build(example_source, built)
+    assert log_entries(built) == entries
 
 
 def test_planted_forked_log_is_refused(built: Path, example_source: Path) -> None:

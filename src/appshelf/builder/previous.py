@@ -45,6 +45,7 @@ from appshelf.formats.log import (
     log_origin,
     tile_path,
 )
+from appshelf.formats.merkle import root_of
 from appshelf.signing.envelope import trusted_keys_from_hex, verify_envelope
 from appshelf.signing.note import verify_checkpoint
 from appshelf.signing.releaselog import LogState, replay, verify_log
@@ -253,12 +254,13 @@ def _read_log(
         checkpoint = verify_checkpoint(data, signer, log_origin(trust.base_url))
     except CheckpointError as exc:
         raise OutputError(f"{where}: {exc}") from None
+    known = _known_prefix(trust, checkpoint, where)
     try:
-        state = _verify_entries(
-            source, checkpoint, _known_prefix(trust, checkpoint, where), previous
-        )
+        state = _verify_entries(source, checkpoint, known, previous)
     except (LogError, LogFormatError) as exc:
         raise OutputError(f"{source.description}: the release log: {exc}") from None
+    if known is None:  # (entries from the cache were bound to the anchor by verify_log)
+        _check_seen(state, trust.seen, where)
     head = previous.snapshot.log if previous.snapshot else None
     if head is not None and (head.size, head.root) != (state.size, state.root.hex()):
         raise OutputError(f"{where}: is not the log head snapshot.json names")
@@ -349,22 +351,22 @@ def _prefix_of_bundle(data: bytes, width: int) -> bytes:
     return data[:offset]
 
 
-def check_seen(previous: PreviousOutput, seen: Checkpoint | None, where: str) -> None:
-    """The published log must extend the last one this machine saw.
+def _check_seen(log: LogState, seen: Checkpoint | None, where: str) -> None:
+    """The published log must extend the last one this machine saw (an anchor of the
+    same size and another root is a forked or rewritten history, not a cache to ignore:
+    a planted anchor can make a build refuse, never accept).
 
     Raises:
-        OutputError: it does not (a forked or rewritten history).
+        OutputError: it does not.
     """
-    if seen is None or previous.log is None:
+    if seen is None or not seen.size:
         return
-    log = previous.log
-    from appshelf.formats.merkle import root_of
-
     if log.size < seen.size or root_of(log.leaves[: seen.size]) != seen.root:
         raise OutputError(
             f"{where}: the published release log does not extend the one this machine saw "
             f"last ({seen.size} entries): its history was rewritten or forked. Find out who "
-            "published it before building on it"
+            "published it before building on it; if that log was never published, delete "
+            ".appshelf-cache/ beside the output and build again"
         )
 
 
