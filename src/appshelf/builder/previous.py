@@ -84,7 +84,6 @@ class PreviousOutput:
     adopted: bool = False  # published before the log existed: its versions seed the log
     keys: KeysDocument | None = None  # adopted registries only
     versions: dict[tuple[str, str], VersionEntry] = field(default_factory=dict)  # adopted only
-    digests: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of pinned files
     bytes_read: int = 0  # of the log (checkpoint and tiles), for the build report
     checkpoint: bytes | None = None  # log/checkpoint as read and verified
     state: BuildState | None = None  # log/state.json as pinned, when asked for
@@ -378,7 +377,6 @@ def _read_adopted(
     previous.adopted = True
     skip = {f"apps/{key}/{name}" for key in skip_apps for name in ("app.json", "versions.json")}
     for relpath, pinned in previous.snapshot.meta.items():
-        previous.digests[relpath] = pinned.sha256
         if relpath in skip or not (relpath == "keys.json" or relpath.endswith("/app.json")):
             continue
         data = source.read(relpath, MAX_INDEX_BYTES)

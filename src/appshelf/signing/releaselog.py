@@ -111,9 +111,18 @@ class LogState:
     def size(self) -> int:
         return len(self.entries)
 
+    # The last root computed, with the leaf count and last leaf it was computed for: the
+    # leaves are only ever appended to, and a build asks for the root several times.
+    _root: tuple[int, bytes, bytes] | None = field(default=None, repr=False, compare=False)
+
     @property
     def root(self) -> bytes:
-        return root_of(self.leaves)
+        """The Merkle tree hash of the leaves (RFC 6962)."""
+        last = self.leaves[-1] if self.leaves else b""
+        cached = self._root
+        if cached is None or cached[0] != len(self.leaves) or cached[1] != last:
+            cached = self._root = (len(self.leaves), last, root_of(self.leaves))
+        return cached[2]
 
     @property
     def has_real_key(self) -> bool:
