@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote
 
 from pydantic import BaseModel
@@ -34,8 +34,6 @@ from appshelf.builder.previous import (
 )
 from appshelf.builder.reuse import Reuse
 from appshelf.builder.statefile import state_file
-from appshelf.builder.tufprevious import TufPrevious, read_bin_targets, read_tuf_previous
-from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
 from appshelf.builder.writer import WriteStats, recover_interrupted
 from appshelf.errors import BundleError, OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.filehash import FileHash, HashStats
@@ -56,6 +54,9 @@ from appshelf.source.gitstate import GitApps, read_git_apps
 from appshelf.source.lifecycle import LifecycleFile, read_lifecycle
 from appshelf.source.rotations import read_rotations, read_tuf_handover
 from appshelf.source.tree import SourceTree
+
+if TYPE_CHECKING:  # python-tuf (and through it boto3) is imported only when [tuf] is on
+    from appshelf.builder.tufprevious import TufPrevious
 
 Generator = Callable[[RegistryPlan], OutputFiles]
 
@@ -385,6 +386,8 @@ def _read_tuf(
     carry over); read from the same place as the rest of the published state."""
     if not tree.config.tuf.enabled:
         return None
+    from appshelf.builder.tufprevious import read_tuf_previous
+
     source, _ = _published_source(output, options)
     olds = [bytes.fromhex(r.old.public) for r in handovers]
     return read_tuf_previous(source, [key.public_bytes, *olds])
@@ -546,6 +549,9 @@ class Build:
 
     def _tuf_files(self, plan: RegistryPlan) -> OutputFiles:
         """`tuf/`: every planned file a target (builder/tufrepo.py)."""
+        from appshelf.builder.tufprevious import read_bin_targets
+        from appshelf.builder.tufrepo import TufSettings, plan_tuf, site_targets
+
         config, previous = self.tree.config, self.tuf
         # The output folder is the published state read: its TUF targets are those of the
         # build that wrote the files the cache vouches for (elsewhere they may not be).

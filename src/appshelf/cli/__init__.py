@@ -6,6 +6,7 @@ other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -14,8 +15,51 @@ import click
 from appshelf import __version__
 from appshelf.errors import AppshelfError
 
+# Every command, by name: (module under appshelf.cli, attribute). A command's module is
+# imported only when that command runs (or --help lists them all), so `appshelf build`
+# does not import boto3, the client or the mirrors (one module per command, as MkDocs).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("build", "command"),
+    "change-owners": ("signrelease", "owners_command"),
+    "deploy": ("deploy", "command"),
+    "deprecate": ("lifecycle", "deprecate"),
+    "fetch": ("fetch", "command"),
+    "import": ("flows_import", "import_command"),
+    "init": ("init", "command"),
+    "keygen": ("keygen", "command"),
+    "lock": ("lock", "command"),
+    "log": ("log", "command"),
+    "publish": ("publish", "command"),
+    "registry": ("registry", "command"),
+    "resolve": ("resolve", "command"),
+    "rotate-key": ("rotate", "command"),
+    "search": ("search", "command"),
+    "serve": ("serve", "command"),
+    "show": ("show", "command"),
+    "sign-release": ("signrelease", "command"),
+    "sync": ("flows_import", "sync_command"),
+    "takedown": ("lifecycle", "takedown"),
+    "undeprecate": ("lifecycle", "undeprecate"),
+    "unyank": ("lifecycle", "unyank"),
+    "verify": ("verify", "command"),
+    "versions": ("show", "versions_command"),
+    "yank": ("lifecycle", "yank"),
+}
+
 
 class AppshelfGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = self.commands.get(cmd_name)
+        if found is None and cmd_name in _COMMANDS:
+            module, attribute = _COMMANDS[cmd_name]
+            found = getattr(importlib.import_module(f"appshelf.cli.{module}"), attribute)
+            assert isinstance(found, click.Command) and found.name == cmd_name, cmd_name
+            self.add_command(found)
+        return found
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -28,41 +72,3 @@ class AppshelfGroup(click.Group):
 @click.version_option(__version__, prog_name="appshelf")
 def main() -> None:
     """Build, sign, publish and consume static app registries."""
-
-
-def _register() -> None:
-    # One module per command, as MkDocs does; each defines a click command named `command`.
-    from appshelf.cli import (
-        build,
-        deploy,
-        fetch,
-        flows_import,
-        init,
-        keygen,
-        lifecycle,
-        lock,
-        log,
-        publish,
-        registry,
-        resolve,
-        rotate,
-        search,
-        serve,
-        show,
-        signrelease,
-        verify,
-    )
-
-    commands = (build, keygen, serve, search, resolve, fetch, lock, verify, deploy, init)
-    for module in (*commands, registry, show, log, publish):
-        main.add_command(module.command)
-    for command in (*lifecycle.commands, rotate.command):
-        main.add_command(command)
-    main.add_command(show.versions_command)
-    main.add_command(signrelease.command)
-    main.add_command(signrelease.owners_command)
-    main.add_command(flows_import.import_command)
-    main.add_command(flows_import.sync_command)
-
-
-_register()

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from appshelf.builder import BuildOptions, BuildReport, build_registry
 from appshelf.cli.deploy import deploy_config, make_options, s3_options
 from appshelf.cli.deploy import show_report as show_deploy_report
-from appshelf.cli.ingest import Ingest, finish, ingest_inbox, restore_ingested, rollback
-from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
-from appshelf.deploy.http import HttpSource
 from appshelf.site import site_generator
 from appshelf.source.models import DeploySection
 from appshelf.source.tree import read_registry_config
 from appshelf.source.versionfolder import remove_version
+
+if TYPE_CHECKING:
+    from appshelf.cli.ingest import Ingest
 
 
 @click.command("build")
@@ -97,6 +97,8 @@ def command(
         new_registry=new_registry,
     )
     if previous_url is not None:
+        from appshelf.deploy.http import HttpSource
+
         options.previous_source = HttpSource(previous_url)
     if deploy_target is None:
         report = build_registry(source, output, options)
@@ -130,6 +132,10 @@ def _build_and_deploy(
 ) -> None:
     """`build --deploy`: build on exactly the state that the deploy's conditional writes
     will expect, taking in the publishers' inbox, then deploy."""
+    # Imported here: boto3 (~0.2 s) only for a build that deploys.
+    from appshelf.cli.ingest import finish, ingest_inbox, restore_ingested, rollback
+    from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
+
     deploy_options = make_options(DeploySection(), s3, quiet=as_json)
     store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
     options.previous_source, state = read_published(store, deploy_options.client.jobs)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 
-from appshelf.deploy import ClientOptions, DeployOptions, DeployReport, deploy_site
 from appshelf.errors import AppshelfError
 from appshelf.source.models import DeploySection
 from appshelf.source.tree import read_registry_config
+
+if TYPE_CHECKING:  # appshelf.deploy imports boto3 (~0.2 s): only when a command deploys
+    from appshelf.deploy import DeployOptions, DeployReport
 
 
 def deploy_config(source: Path | None) -> DeploySection:
@@ -102,6 +104,8 @@ def check_endpoint_url(value: str | None) -> str | None:
 
 
 def make_options(config: DeploySection, s3: dict[str, Any], quiet: bool = False) -> DeployOptions:
+    from appshelf.deploy import ClientOptions, DeployOptions
+
     return DeployOptions(
         client=ClientOptions(
             endpoint_url=check_endpoint_url(s3["endpoint_url"]),
@@ -141,6 +145,8 @@ def command(
     last, each write conditional on what was read, so a racing deploy fails cleanly.
     """
     options = make_options(deploy_config(source), s3, quiet=as_json)
+    from appshelf.deploy import deploy_site
+
     report = deploy_site(site, target, options)
     if as_json:
         click.echo(report.model_dump_json(indent=2))

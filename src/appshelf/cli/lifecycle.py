@@ -37,3 +37,4 @@ def _make(action: str) -> click.Command:
 
 
 commands = [_make(action) for action in ("yank", "unyank", "deprecate", "undeprecate", "takedown")]
+yank, unyank, deprecate, undeprecate, takedown = commands
