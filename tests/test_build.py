@@ -191,18 +191,22 @@ def test_one_change_rewrites_only_what_it_touches(example_source: Path, tmp_path
         "log/tile/entries/000.p/17",
         "snapshot.json",
     }
-    assert changed == {
-        "apps/kv-store/1.2.0/kv-store-1.2.0.tar.gz",
-        "apps/kv-store/1.2.0/manifest.json",
-        "apps/kv-store/app.json",
-        "apps/kv-store/versions.json",
-        "bins/0.json",  # the bin of kv-store (docs/spec.md 4.8): its two pins changed
-        "index.json",
-        "log/checkpoint",  # the release log: one entry more (16 -> 17)
-        "log/tile/0/000.p/17",
-        "log/tile/entries/000.p/17",
-        "snapshot.json",
-    } | copies
+    assert (
+        changed
+        == {
+            "apps/kv-store/1.2.0/kv-store-1.2.0.tar.gz",
+            "apps/kv-store/1.2.0/manifest.json",
+            "apps/kv-store/app.json",
+            "apps/kv-store/versions.json",
+            "bins/0.json",  # the bin of kv-store (docs/spec.md 4.8): its two pins changed
+            "index.json",
+            "log/checkpoint",  # the release log: one entry more (16 -> 17)
+            "log/tile/0/000.p/17",
+            "log/tile/entries/000.p/17",
+            "snapshot.json",
+        }
+        | copies
+    )
     assert report.snapshot_version == 2 and report.log_appended == 1
     unchanged = set(after) - changed
     assert all(_mtimes(out)[p] == mtimes[p] for p in unchanged)
@@ -415,3 +419,24 @@ def test_artifact_changed_between_hashing_and_copying_is_refused(
     with pytest.raises(OutputError, match="changed while the build was running"):
         build(example_source, out, now=FIXED_NOW + timedelta(hours=1))
     assert _files(out) == before
+
+
+def test_the_callers_collector_thresholds_are_put_back(
+    example_source: Path, tmp_path: Path
+) -> None:
+    """A build runs the cycle collector less often (pipeline._fewer_collections), and puts
+    the caller's thresholds back, also when it fails."""
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(123, 4, 5)
+        build(example_source, tmp_path / "out")
+        assert gc.get_threshold() == (123, 4, 5)
+        (tmp_path / "bad").mkdir()
+        (tmp_path / "bad" / "registry.toml").write_text("not toml [")
+        with pytest.raises(SourceTreeError):
+            build(tmp_path / "bad", tmp_path / "out2")
+        assert gc.get_threshold() == (123, 4, 5)
+    finally:
+        gc.set_threshold(*before)
