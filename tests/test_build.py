@@ -440,3 +440,25 @@ def test_the_callers_collector_thresholds_are_put_back(
         assert gc.get_threshold() == (123, 4, 5)
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_replacement_must_be_another_version_of_the_app(
+    example_source: Path, tmp_path: Path
+) -> None:
+    """lifecycle.toml's `replacement` names another version of the same app: an unknown
+    version is a problem naming the file and field; a known one builds."""
+    from appshelf.source.lifecycle import record_standing
+
+    build(example_source, tmp_path / "out")
+    record_standing(example_source, "hello-world", "1.0.0", "deprecate", "old", "1.1.0")
+    assert build(example_source, tmp_path / "out").log_appended == 1
+    lifecycle = example_source / "apps/hello-world/lifecycle.toml"
+    lifecycle.write_text(lifecycle.read_text().replace('"1.1.0"', '"9.9.9"'))
+    with pytest.raises(SourceTreeError) as caught:
+        build(example_source, tmp_path / "out")
+    [problem] = caught.value.problems
+    assert (problem.path, problem.field) == (
+        "apps/hello-world/lifecycle.toml",
+        "versions.1.0.0.replacement",
+    )
+    assert "'9.9.9' is not another version of hello-world" in problem.message

@@ -400,7 +400,11 @@ def _app_metadata(ctx: _Planning, app: SourceApp, icon_path: str | None) -> AppM
 
 def _check_replacements(ctx: _Planning, app: SourceApp, lifecycle: LifecycleFile) -> None:
     """A lifecycle.toml `replacement` must name another version of the same app (in the
-    source or in the log)."""
+    source or in the log). The log's releases are looked through only when a replacement
+    is named: scanning them for every app made a cold build quadratic (4.6 s of 60 at
+    20,000 versions)."""
+    if all(wanted.replacement is None for wanted in lifecycle.versions.values()):
+        return
     known = {v.version for v in app.versions} | {v for (a, v) in ctx.log.releases if a == app.key}
     for version, wanted in lifecycle.versions.items():
         if wanted.replacement is not None and wanted.replacement not in known - {version}:
