@@ -244,15 +244,7 @@ def _read_log(
     source: PublishedSource, previous: PreviousOutput, sha256: str, length: int, trust: Trust
 ) -> None:
     where = f"{source.description}: {CHECKPOINT}"
-    consistent = previous.snapshot is not None and previous.snapshot.consistent
-    data = source.read(consistent_path(CHECKPOINT, sha256) if consistent else CHECKPOINT, 4096)
-    if data is None or sha256_hex(data) != sha256 or len(data) != length:
-        raise OutputError(_corrupt(where, "missing, or not the checkpoint snapshot.json pins"))
-    signer = next(k for k in trust.public_keys if _keyid(k) == previous.snapshot_keyids[0])
-    try:
-        checkpoint = verify_checkpoint(data, signer, log_origin(trust.base_url))
-    except CheckpointError as exc:
-        raise OutputError(f"{where}: {exc}") from None
+    data, checkpoint = _read_checkpoint(source, previous, sha256, length, trust)
     known = _known_prefix(trust, checkpoint, where)
     try:
         state = _verify_entries(source, checkpoint, known, previous)
@@ -268,6 +260,22 @@ def _read_log(
     previous.log = state
     previous.checkpoint = data
     previous.bytes_read += len(data)
+
+
+def _read_checkpoint(
+    source: PublishedSource, previous: PreviousOutput, sha256: str, length: int, trust: Trust
+) -> tuple[bytes, Checkpoint]:
+    """log/checkpoint as the snapshot pins it, its note signed by the snapshot's signer."""
+    where = f"{source.description}: {CHECKPOINT}"
+    consistent = previous.snapshot is not None and previous.snapshot.consistent
+    data = source.read(consistent_path(CHECKPOINT, sha256) if consistent else CHECKPOINT, 4096)
+    if data is None or sha256_hex(data) != sha256 or len(data) != length:
+        raise OutputError(_corrupt(where, "missing, or not the checkpoint snapshot.json pins"))
+    signer = next(k for k in trust.public_keys if _keyid(k) == previous.snapshot_keyids[0])
+    try:
+        return data, verify_checkpoint(data, signer, log_origin(trust.base_url))
+    except CheckpointError as exc:
+        raise OutputError(f"{where}: {exc}") from None
 
 
 def _keyid(public: bytes) -> str:
