@@ -67,6 +67,13 @@ if TYPE_CHECKING:
     help="With --deploy: leave the publishers' S3 inbox alone this time.",
 )
 @click.option("--no-site", is_flag=True, help="Write only the registry files, no HTML site.")
+@click.option(
+    "--site-jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes rendering the site's app pages (default 1: all in this "
+    "process). Not --jobs: that is --deploy's concurrent uploads.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def command(
     source: Path,
@@ -81,6 +88,7 @@ def command(
     new_registry: bool,
     no_inbox: bool,
     no_site: bool,
+    site_jobs: int | None,
     as_json: bool,
     s3: dict[str, Any],
 ) -> None:
@@ -93,7 +101,7 @@ def command(
         previous=previous,
         resign=resign,
         base_url=base_url,
-        generators=() if no_site else (site_generator(),),
+        generators=() if no_site else (site_generator(jobs=site_jobs),),
         new_registry=new_registry,
     )
     if previous_url is not None:

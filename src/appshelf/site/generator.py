@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -49,7 +50,8 @@ from appshelf.signing.releaselog import LogState
 from appshelf.site.markdown import render_markdown
 from appshelf.site.stub import version_stub
 from appshelf.site.theme import Theme, read_static, registry_theme
-from appshelf.source.models import RegistryConfig
+from appshelf.site.workers import MIN_APPS, Page, PagePool, default_jobs
+from appshelf.source.models import RegistryConfig, RegistrySection
 
 PAGE_SIZE = 100  # app cards per listing page (the page readable without JavaScript)
 FEED_ENTRIES = 50
@@ -296,37 +298,26 @@ def _card_view(summary: AppSummary) -> CardView:
     )
 
 
-@dataclass
-class _Site:
-    plan: RegistryPlan
-    options: SiteOptions
-    env: jinja2.Environment
-    static_hashes: dict[str, str]
-    salt: str  # the theme, the options and the registry's config (lazy pages)
-    files: OutputFiles = field(default_factory=dict)
+@dataclass(frozen=True)
+class _PageState:
+    """What every page's rendering needs besides its own context: picklable, sent once
+    to each worker process (site/workers.py), which makes its own environment."""
+
+    theme: Theme
+    registry: RegistrySection
+    live_reload: bool
+    static_hashes: dict[str, str]  # filled before any page renders
 
     @property
     def base(self) -> str:
-        return self.plan.tree.config.registry.base_url
+        return self.registry.base_url
+
+    def environment(self) -> jinja2.Environment:
+        return _environment(self.theme)
 
     def render(
-        self, template: str, path: str, root: str, inputs: object = None, **context: Any
-    ) -> None:
-        """Render `template` to `path`. With `inputs` (plain JSON data covering all the
-        context), the page is lazy: rendered only when the output does not already hold
-        what these inputs, the theme and the options gave (the listing and sitemap of a
-        large registry change rarely, but cost seconds to render)."""
-        if inputs is None:
-            self.files[path] = OutputFile.from_bytes(self._render(template, path, root, context))
-            return
-        fingerprint = hashlib.sha256(
-            json.dumps([self.salt, template, path, root, inputs], sort_keys=True).encode()
-        ).hexdigest()
-        self.files[path] = OutputFile.lazy(
-            fingerprint, lambda: self._render(template, path, root, context)
-        )
-
-    def _render(self, template: str, path: str, root: str, context: dict[str, Any]) -> bytes:
+        self, env: jinja2.Environment, template: str, path: str, root: str, context: dict[str, Any]
+    ) -> bytes:
         def static(name: str) -> str:
             digest = self.static_hashes.get(name)
             if digest is None:
@@ -334,13 +325,13 @@ class _Site:
             return f"{root}static/{name}?v={digest[:10]}"
 
         try:
-            text = self.env.get_template(template).render(
-                registry=self.plan.tree.config.registry,
+            text = env.get_template(template).render(
+                registry=self.registry,
                 root=root,
                 static=static,
                 url=url_for(self.base, path) if path.endswith(".html") else self.base,
                 path=path,
-                live_reload=self.options.live_reload,
+                live_reload=self.live_reload,
                 **context,
             )
         except jinja2.TemplateSyntaxError as exc:
@@ -352,14 +343,76 @@ class _Site:
         return text.encode("utf-8")
 
 
+@dataclass
+class _Site:
+    plan: RegistryPlan
+    options: SiteOptions
+    env: jinja2.Environment
+    pages: _PageState
+    salt: str  # the theme, the options and the registry's config (lazy pages)
+    files: OutputFiles = field(default_factory=dict)
+    pool: PagePool | None = None  # app pages rendered in worker processes
+
+    @property
+    def base(self) -> str:
+        return self.plan.tree.config.registry.base_url
+
+    @property
+    def static_hashes(self) -> dict[str, str]:
+        return self.pages.static_hashes
+
+    def render(
+        self, template: str, path: str, root: str, inputs: object = None, **context: Any
+    ) -> None:
+        """Render `template` to `path`. With `inputs` (plain JSON data covering all the
+        context), the page is lazy: rendered only when the output does not already hold
+        what these inputs, the theme and the options gave (the listing and sitemap of a
+        large registry change rarely, but cost seconds to render)."""
+        if inputs is None:
+            self.files[path] = OutputFile.from_bytes(self._render(template, path, root, context))
+            return
+        self.files[path] = OutputFile.lazy(
+            self._fingerprint(template, path, root, inputs),
+            lambda: self._render(template, path, root, context),
+        )
+
+    def render_app_page(
+        self, template: str, path: str, root: str, inputs: object, **context: Any
+    ) -> None:
+        """A lazy app page (`render`), rendered in a worker process when the site has
+        a pool: its context is the app's own data, small and picklable."""
+        if self.pool is None:
+            self.render(template, path, root, inputs, **context)
+            return
+        self.pool.add(Page(template, path, root, context))
+        self.files[path] = OutputFile.lazy(
+            self._fingerprint(template, path, root, inputs), partial(self.pool.render, path)
+        )
+
+    def render_local(self, page: Page) -> bytes:
+        return self._render(page.template, page.path, page.root, page.context)
+
+    def _fingerprint(self, template: str, path: str, root: str, inputs: object) -> str:
+        return hashlib.sha256(
+            json.dumps([self.salt, template, path, root, inputs], sort_keys=True).encode()
+        ).hexdigest()
+
+    def _render(self, template: str, path: str, root: str, context: dict[str, Any]) -> bytes:
+        return self.pages.render(self.env, template, path, root, context)
+
+
 @dataclass(frozen=True)
 class SiteGenerator:
     """A `BuildOptions.generators` entry that adds the site to a build."""
 
     options: SiteOptions = SiteOptions()
+    # Processes rendering the app pages (site/workers.py); 1: all in this process. Not
+    # in the memo salt: the pages are the same bytes whatever it is.
+    jobs: int = field(default_factory=default_jobs)
+    min_apps: int | None = None  # fewer apps than this: all in this process (MIN_APPS)
 
     def __call__(self, plan: RegistryPlan) -> OutputFiles:
-        return generate_site(plan, self.options)
+        return generate_site(plan, self.options, jobs=self.jobs, min_apps=self.min_apps)
 
     def memo_salt(self, root: Path, config: RegistryConfig) -> str:
         """What an app's pages depend on besides the app itself (builder/memo.py): the
@@ -384,16 +437,28 @@ def _site_salt(theme: Theme, options: SiteOptions, config: RegistryConfig) -> st
     return digest.hexdigest()
 
 
-def site_generator(options: SiteOptions | None = None) -> SiteGenerator:
-    return SiteGenerator(options or SiteOptions())
+def site_generator(options: SiteOptions | None = None, jobs: int | None = None) -> SiteGenerator:
+    """The site generator; `jobs`: worker processes rendering the app pages (default 1:
+    all in this process; site/workers.py)."""
+    return SiteGenerator(options or SiteOptions(), jobs=default_jobs() if jobs is None else jobs)
 
 
-def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> OutputFiles:
-    """Every page, feed and static file of the browse site, by output path."""
+def generate_site(
+    plan: RegistryPlan,
+    options: SiteOptions | None = None,
+    *,
+    jobs: int = 1,
+    min_apps: int | None = None,
+) -> OutputFiles:
+    """Every page, feed and static file of the browse site, by output path. With `jobs`
+    over 1 and at least `min_apps` apps, the app pages are rendered in `jobs` worker
+    processes (site/workers.py): the same bytes, in the same order."""
     options = options or SiteOptions()
     config = plan.tree.config
     theme = registry_theme(plan.tree.root, config.site.overrides)
-    site = _Site(plan, options, _environment(theme), {}, _site_salt(theme, options, config))
+    pages = _PageState(theme, config.registry, options.live_reload, {})
+    site = _Site(plan, options, pages.environment(), pages, _site_salt(theme, options, config))
+    site.pool = _page_pool(site, jobs, MIN_APPS if min_apps is None else min_apps)
     plan.warnings.extend(retired_overrides(theme, plan.tree.root))
     for relpath, source in theme.static_files().items():
         data = read_static(source, relpath)
@@ -437,6 +502,13 @@ def generate_site(plan: RegistryPlan, options: SiteOptions | None = None) -> Out
     if config.site.cname:
         site.files["CNAME"] = OutputFile.from_bytes(config.site.cname.encode() + b"\n")
     return site.files
+
+
+def _page_pool(site: _Site, jobs: int, min_apps: int) -> PagePool | None:
+    """Worker processes for the app pages: with `jobs` over 1 and enough apps."""
+    if jobs > 1 and len(site.plan.apps) >= min_apps:
+        return PagePool(site.pages, jobs, site.render_local)
+    return None
 
 
 def retired_overrides(theme: Theme, root: Path) -> list[str]:
@@ -501,7 +573,7 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
     owners = site.plan.log.owners.get(app.key, []) if site.plan.log is not None else []
     if PUBLISHERS_FILE in site.plan.files:  # the names shown beside each publisher
         inputs += [site.plan.files[PUBLISHERS_FILE].sha256, ",".join(owners)]
-    site.render(
+    site.render_app_page(
         "app.html",
         f"apps/{app.key}/index.html",
         "../../",
@@ -515,7 +587,7 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
         fetch_command=trust.fetch_command,
     )
     for gone in app.takedowns:
-        site.render(
+        site.render_app_page(
             "takedown.html",
             f"apps/{app.key}/{gone.version}/index.html",
             "../../../",
