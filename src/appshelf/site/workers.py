@@ -9,7 +9,7 @@ was rendered: each worker makes the same Jinja environment once, from the same t
 and renders the same template with the same context. So the output is the same bytes,
 in the same dict order, as with one process.
 
-Processes are started with 'spawn' (never 'fork': the build holds threads and sqlite
+Processes are started by a 'forkserver' (never 'fork': the build holds threads and sqlite
 handles), only when pages are asked for (a no-op build starts none), and stopped once
 every page was delivered, on an error, or when the pages are forgotten.
 """
