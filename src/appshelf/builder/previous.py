@@ -368,7 +368,11 @@ def _check_seen(log: LogState, seen: Checkpoint | None, where: str) -> None:
     """
     if seen is None or not seen.size:
         return
-    if log.size < seen.size or root_of(log.leaves[: seen.size]) != seen.root:
+    if log.size < seen.size:
+        prefix_root = b""
+    else:  # the log's own root is cached (LogState.root): no second pass at the same size
+        prefix_root = log.root if seen.size == log.size else root_of(log.leaves[: seen.size])
+    if prefix_root != seen.root:
         raise OutputError(
             f"{where}: the published release log does not extend the one this machine saw "
             f"last ({seen.size} entries): its history was rewritten or forked. Find out who "
