@@ -1,6 +1,6 @@
 """`python -m appshelf` runs the same CLI as the `appshelf` script."""
 
-from appshelf.cli import main
+from appshelf.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

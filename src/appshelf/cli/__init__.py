@@ -6,8 +6,12 @@ other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
+import os
 import sys
+import threading
 from typing import Any
 
 import click
@@ -72,3 +76,38 @@ class AppshelfGroup(click.Group):
 @click.version_option(__version__, prog_name="appshelf")
 def main() -> None:
     """Build, sign, publish and consume static app registries."""
+
+
+def run() -> None:
+    """The `appshelf` script and `python -m appshelf`: `main`, then a quick exit.
+
+    A build leaves hundreds of thousands of objects in reference cycles, and collecting
+    them at interpreter shutdown took 0.3 s of a 1.9 s no-op build of 20,000 versions.
+    So, as mypy does, the process ends with `os._exit` once `main` has: the exit
+    handlers run first (logging, multiprocessing, temporary folders) and both streams
+    are flushed, so only the freeing of memory the OS takes back anyway is skipped.
+    While another thread is alive, the normal exit (which joins it) is kept. Tests
+    call `main` itself.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = _exit_status(exc.code)
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`... | head`)
+            stream.flush()
+    os._exit(code)
+
+
+def _exit_status(code: object) -> int:
+    """What the interpreter would exit with for `SystemExit(code)`."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
