@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from site_support import build_site, build_with_lifecycle
+from worker_states import FailsInWorkers
 
 import appshelf.site.generator as generator
 import appshelf.site.workers as workers
@@ -107,3 +109,15 @@ def test_cli_site_jobs_error_has_no_traceback(
 def test_cli_site_jobs_must_be_positive(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["build", str(tmp_path), "--site-jobs", "0"])
     assert result.exit_code == 2 and "--site-jobs" in result.output
+
+
+def test_a_workers_unexpected_exception_renders_the_page_here() -> None:
+    """Not a traceback from another process: the page is rendered in this one instead."""
+    state = FailsInWorkers(os.getpid())
+    pool = workers.PagePool(
+        state, 2, lambda page: state.render(state.environment(), "", page.path, "", {}), warmup=0
+    )
+    paths = [f"apps/app-{n:02d}/index.html" for n in range(12)]
+    for path in paths:
+        pool.add(workers.Page("app.html", path, "../..", {}))
+    assert [pool.render(path) for path in paths] == [path.encode() for path in paths]

@@ -11,7 +11,9 @@ in the same dict order, as with one process.
 
 Processes are started by a 'forkserver' (never 'fork': the build holds threads and sqlite
 handles), only when pages are asked for (a no-op build starts none), and stopped once
-every page was delivered, on an error, or when the pages are forgotten.
+every page was delivered, on an error, or when the pages are forgotten. A page whose
+worker failed in any other way than a SiteBuildError (a worker that died, an exception
+that is a bug) is rendered again here, so the build ends as a one-process build would.
 """
 
 from __future__ import annotations
@@ -152,6 +154,9 @@ class PagePool:
         try:
             result = self._batches[batch].result()[offset]
         except BrokenProcessPool:  # a worker died (killed, out of memory): go on here
+            self._stop()
+            return self._local(self._pages[path])
+        except Exception:  # any other failure there: here, it is what one process does
             self._stop()
             return self._local(self._pages[path])
         if isinstance(result, str):
