@@ -86,7 +86,7 @@ def run() -> None:
     So, as mypy does, the process ends with `os._exit` once `main` has: the exit
     handlers run first (logging, multiprocessing, temporary folders) and both streams
     are flushed, so only the freeing of memory the OS takes back anyway is skipped.
-    While another thread is alive, the normal exit (which joins it) is kept. Tests
+    While a non-daemon thread is alive, the normal exit (which joins it) is kept. Tests
     call `main` itself.
     """
     try:
@@ -94,8 +94,9 @@ def run() -> None:
         code = 0
     except SystemExit as exc:
         code = _exit_status(exc.code)
-    if threading.active_count() > 1:
-        sys.exit(code)
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    if any(not t.daemon and t.is_alive() for t in others):
+        sys.exit(code)  # the interpreter's exit joins them
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`... | head`)
