@@ -9,15 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from appshelf.builder import BuildOptions, BuildReport, build_registry
 from appshelf.cli.deploy import deploy_config, make_options, s3_options
 from appshelf.cli.deploy import show_report as show_deploy_report
-from appshelf.site import site_generator
-from appshelf.source.models import DeploySection
-from appshelf.source.tree import read_registry_config
-from appshelf.source.versionfolder import remove_version
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the builder is imported when a build runs, not for `build --help`
+    from appshelf.builder import BuildOptions, BuildReport
     from appshelf.cli.ingest import Ingest
 
 
@@ -95,6 +91,9 @@ def command(
     """Build the registry in SOURCE into the output folder (and optionally deploy it)."""
     if sum(x is not None for x in (previous, previous_url, deploy_target)) > 1:
         raise click.UsageError("give at most one of --previous, --previous-url and --deploy")
+    from appshelf.builder import BuildOptions, build_registry
+    from appshelf.site import site_generator
+
     options = BuildOptions(
         key_file=key_file,
         production=production,
@@ -141,8 +140,11 @@ def _build_and_deploy(
     """`build --deploy`: build on exactly the state that the deploy's conditional writes
     will expect, taking in the publishers' inbox, then deploy."""
     # Imported here: boto3 (~0.2 s) only for a build that deploys.
+    from appshelf.builder import build_registry
     from appshelf.cli.ingest import finish, ingest_inbox, restore_ingested, rollback
     from appshelf.deploy import S3Store, S3Target, deploy_site, read_published
+    from appshelf.source.models import DeploySection
+    from appshelf.source.versionfolder import remove_version
 
     deploy_options = make_options(DeploySection(), s3, quiet=as_json)
     store = S3Store(S3Target.parse(deploy_target), deploy_options.client)
@@ -178,6 +180,8 @@ def _build_and_deploy(
 
 def _statement_urls(source: Path, base_url: str | None) -> frozenset[str]:
     """Statements name the registry.toml address; a --base-url build accepts that one too."""
+    from appshelf.source.tree import read_registry_config
+
     urls = {read_registry_config(source).registry.base_url}
     if base_url:
         urls.add(base_url if base_url.endswith("/") else base_url + "/")

@@ -10,15 +10,17 @@ from urllib.parse import urlsplit
 import click
 
 from appshelf.errors import AppshelfError
-from appshelf.source.models import DeploySection
-from appshelf.source.tree import read_registry_config
 
 if TYPE_CHECKING:  # appshelf.deploy imports boto3 (~0.2 s): only when a command deploys
     from appshelf.deploy import DeployOptions, DeployReport
+    from appshelf.source.models import DeploySection
 
 
 def deploy_config(source: Path | None) -> DeploySection:
     """The [deploy] section of SOURCE/registry.toml, or the defaults."""
+    from appshelf.source.models import DeploySection
+    from appshelf.source.tree import read_registry_config
+
     if source is None:
         return DeploySection()
     return read_registry_config(source if source.is_dir() else source.parent).deploy
