@@ -212,3 +212,17 @@ def test_planted_longer_log_is_refused(built: Path, example_source: Path) -> Non
     _plant(built, [*entries, encode_entry(last)])
     with pytest.raises(OutputError, match="rolled back or replaced"):
         build(example_source, built)
+
+
+def test_a_copy_keeps_the_root_and_recomputes_it_after_an_append(built: Path) -> None:
+    """`LogState.copy` carries the cached root over (a build copies the state it read);
+    once the copy grows, its root is the root of its own leaves, not the cached one."""
+    entries = log_entries(built)
+    state = releaselog.replay(entries[:-1], bound=True)
+    assert state.root == root_of([leaf_hash(e) for e in entries[:-1]])
+    clone = state.copy()
+    assert clone.root == state.root
+    last = decode_entry(entries[-1])
+    clone.append(last)
+    assert clone.root == root_of([leaf_hash(e) for e in entries])
+    assert state.root == root_of([leaf_hash(e) for e in entries[:-1]])  # the original stays
