@@ -339,9 +339,10 @@ def folders_match(folder: Path, folders: frozenset[str]) -> bool:
         children[name] = 0
         parent = name.rsplit("/", 1)[0] if "/" in name else ""
         children[parent] = children.get(parent, 0) + 1
+    base = str(folder)  # strings, not Path objects: 22,000 joins in a 20,000-version tree
     try:
         for name, count in children.items():
-            path = folder / name if name else folder
+            path = f"{base}/{name}" if name else base
             st = os.lstat(path)
             if not stat.S_ISDIR(st.st_mode):
                 return False
