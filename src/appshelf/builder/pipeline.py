@@ -12,6 +12,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +44,7 @@ from appshelf.formats.boundedjson import loads_bounded
 from appshelf.formats.buildstate import STATE_FILE
 from appshelf.formats.canonical import check_timestamp_range, format_timestamp
 from appshelf.formats.documents import LogHead, Signed, Snapshot
-from appshelf.formats.log import CHECKPOINT
+from appshelf.formats.log import CHECKPOINT, Checkpoint
 from appshelf.formats.mpkverify import check_production
 from appshelf.formats.schemas import schema_files
 from appshelf.mirrors.anip import anip_files
@@ -302,10 +303,26 @@ def _build_locked(
     build's stages (`Build`)."""
     if source.is_dir():
         recover_interrupted(output)  # a killed build's half-done commit is finished first
-    # Git tells which files are unchanged (for the local cache, and for the published build
-    # state of a URL or bucket), and what log/state.json says: read it whatever the cache,
-    # since the output depends on it.
-    git = read_git_apps(source.resolve()) if source.is_dir() else None
+    # The log this machine saw last is replayed in a thread while git answers below (its
+    # commands wait outside the interpreter): 0.3 s each at 20,000 versions.
+    with ThreadPoolExecutor(1, thread_name_prefix="appshelf-seen-log") as pool:
+        seen = pool.submit(load_seen, output) if options.cache else None
+        # Git tells which files are unchanged (for the local cache, and for the published
+        # build state of a URL or bucket), and what log/state.json says: read it whatever
+        # the cache, since the output depends on it.
+        git = read_git_apps(source.resolve()) if source.is_dir() else None
+        return _build_gathered(source, output, options, now, started, git, seen)
+
+
+def _build_gathered(
+    source: Path,
+    output: Path,
+    options: BuildOptions,
+    now: datetime,
+    started: float,
+    git: GitApps | None,
+    seen: Future[tuple[Checkpoint | None, LogState | None]] | None,
+) -> BuildReport:
     reuse = Reuse.for_build(source, output, options, git)
     try:
         tree = reuse.read_tree(source, options.base_url)
@@ -317,7 +334,10 @@ def _build_locked(
         rotations = read_rotations(tree.root)
         handovers = _rotations_to(rotations, key)
         want_state = git is not None and options.previous_source is not None
-        previous = _read_published(tree, output, options, key, handovers, reuse, want_state)
+        anchor = seen.result() if seen is not None else (None, None)
+        previous = _read_published(
+            tree, output, options, key, handovers, reuse, anchor, want_state
+        )
         log = _start_log(tree, key, rotations, handovers, previous, now)
         tuf = _read_tuf(tree, output, options, key, handovers)
         build = Build(tree, output, options, now, started, key, reuse, git, previous, log, tuf)
@@ -357,11 +377,12 @@ def _read_published(
     key: RegistryKey,
     handovers: list[RotationStatement],
     reuse: Reuse,
+    anchor: tuple[Checkpoint | None, LogState | None],
     want_state: bool = False,
 ) -> PreviousOutput:
     source, asked = _published_source(output, options)
     base = tree.config.registry.base_url
-    seen, seen_log = load_seen(output) if options.cache else (None, None)
+    seen, seen_log = anchor
     olds = [bytes.fromhex(r.old.public) for r in handovers]
     trust = Trust(base, [key.public_bytes, *olds], seen, seen_log)
     try:
