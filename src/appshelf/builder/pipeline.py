@@ -335,9 +335,7 @@ def _build_gathered(
         handovers = _rotations_to(rotations, key)
         want_state = git is not None and options.previous_source is not None
         anchor = seen.result() if seen is not None else (None, None)
-        previous = _read_published(
-            tree, output, options, key, handovers, reuse, anchor, want_state
-        )
+        previous = _read_published(tree, output, options, key, handovers, reuse, anchor, want_state)
         log = _start_log(tree, key, rotations, handovers, previous, now)
         tuf = _read_tuf(tree, output, options, key, handovers)
         build = Build(tree, output, options, now, started, key, reuse, git, previous, log, tuf)
