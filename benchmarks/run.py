@@ -260,6 +260,11 @@ def fresh_clone_rows(source: Path, published: Path, work: Path, repeat: int) -> 
     started = time.perf_counter()
     commit_all(source, "generated source tree")
     log(f"git add + commit of the source: {time.perf_counter() - started:.1f} s")
+    if not (published / "log" / "state.json").is_file():
+        # As a CI build of that commit publishes it: log/state.json is written only by a
+        # build from a git work tree, and it is what the clone's build starts from.
+        log("rebuilding the published output from the commit (not timed)")
+        appshelf_build(source, published)
     clone, fresh = work / "clone", work / "fresh"  # fresh/out, fresh/.appshelf-cache
     key = generate.app_key(0)
     noop = Row("fresh clone, no-op (--previous-url)")
