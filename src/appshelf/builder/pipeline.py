@@ -12,7 +12,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -304,14 +304,16 @@ def _build_locked(
     if source.is_dir():
         recover_interrupted(output)  # a killed build's half-done commit is finished first
     # The log this machine saw last is replayed in a thread while git answers below (its
-    # commands wait outside the interpreter): 0.3 s each at 20,000 versions.
+    # commands wait outside the interpreter), and only then: beside anything else, such as
+    # SQLite handing over rows one by one, the two threads only wait for each other.
     with ThreadPoolExecutor(1, thread_name_prefix="appshelf-seen-log") as pool:
         seen = pool.submit(load_seen, output) if options.cache else None
         # Git tells which files are unchanged (for the local cache, and for the published
         # build state of a URL or bucket), and what log/state.json says: read it whatever
         # the cache, since the output depends on it.
         git = read_git_apps(source.resolve()) if source.is_dir() else None
-        return _build_gathered(source, output, options, now, started, git, seen)
+        anchor = seen.result() if seen is not None else (None, None)
+    return _build_gathered(source, output, options, now, started, git, anchor)
 
 
 def _build_gathered(
@@ -321,7 +323,7 @@ def _build_gathered(
     now: datetime,
     started: float,
     git: GitApps | None,
-    seen: Future[tuple[Checkpoint | None, LogState | None]] | None,
+    anchor: tuple[Checkpoint | None, LogState | None],
 ) -> BuildReport:
     reuse = Reuse.for_build(source, output, options, git)
     try:
@@ -334,7 +336,6 @@ def _build_gathered(
         rotations = read_rotations(tree.root)
         handovers = _rotations_to(rotations, key)
         want_state = git is not None and options.previous_source is not None
-        anchor = seen.result() if seen is not None else (None, None)
         previous = _read_published(tree, output, options, key, handovers, reuse, anchor, want_state)
         log = _start_log(tree, key, rotations, handovers, previous, now)
         tuf = _read_tuf(tree, output, options, key, handovers)
