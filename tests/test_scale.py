@@ -15,6 +15,7 @@ import sqlite3
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -275,3 +276,81 @@ def test_rows_of_deleted_files_are_pruned(source: Path, tmp_path: Path) -> None:
         names = [row[0] for row in db.execute(f"SELECT name FROM {table}")]
         assert names and not [n for n in names if f"app-{APPS - 1:05d}" in n], table
     db.close()
+
+
+def _one_app_changed(source: Path) -> None:
+    """A new version of app-00042."""
+    generate.add_version(source, "app-00042", "99.0.0")
+
+
+def test_a_build_of_one_changed_app_loads_only_its_rows(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One changed app of 100: the cache hands over that app's source and artifact rows,
+    not every app's (a full load cost 0.9 s each at 100,000 versions), and the rows of
+    what was deleted from the app are still pruned."""
+    import shutil
+
+    from appshelf.source.lifecycle import record_standing
+
+    app = source / "apps" / "app-00042"
+    gone = sorted(p.name for p in app.iterdir() if p.is_dir())[0]
+    out = tmp_path / "out"
+    build(source, out)
+    record_standing(source, "app-00042", gone, "takedown", "gone")
+    build(source, out, now=FIXED_NOW + timedelta(minutes=30))
+    shutil.rmtree(app / gone)  # taken down: its folder may go now
+    _one_app_changed(source)
+    db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
+    rows = {
+        t: f"SELECT name FROM {t} WHERE name LIKE '%/app-00042/{gone}/%'"
+        for t in ("sources", "artifacts")
+    }
+    assert all(list(db.execute(query)) for query in rows.values())
+    others = "SELECT count(*) FROM {} WHERE name NOT LIKE '%/app-00042/%'"
+    kept = {t: db.execute(others.format(t)).fetchone()[0] for t in ("sources", "artifacts")}
+    assert kept["artifacts"] == (APPS - 1) * VERSIONS
+
+    loads: list[tuple[str | None, str | None]] = []
+    artifact_rows: list[int] = []
+    real_sources, real_load = BuildCache._load_sources, BuildCache.load
+
+    def spy_sources(
+        self: BuildCache, name: str | None = None, folder: str | None = None
+    ) -> dict[str, object]:
+        loads.append((name, folder))
+        return real_sources(self, name, folder)  # type: ignore[return-value]
+
+    def spy_load(self: BuildCache, table: str, *args: Any, **kwargs: Any) -> dict[str, object]:
+        found = real_load(self, table, *args, **kwargs)
+        if table == "artifacts":
+            artifact_rows.append(len(found))
+        return found  # type: ignore[return-value]
+
+    monkeypatch.setattr(BuildCache, "_load_sources", spy_sources)
+    monkeypatch.setattr(BuildCache, "load", spy_load)
+    report = build(source, out, now=FIXED_NOW + timedelta(hours=1))
+    assert report.apps_reused == APPS - 1 and report.artifacts_hashed == 1
+    assert (None, None) not in loads  # never the whole sources table
+    assert (None, "apps/app-00042/") in loads  # that app's folder, at once
+    assert artifact_rows == [VERSIONS]  # that app's rows only (the new one has none yet)
+    assert not any(list(db.execute(query)) for query in rows.values())  # pruned
+    assert {t: db.execute(others.format(t)).fetchone()[0] for t in kept} == kept  # not those
+    db.close()
+
+
+def test_one_changed_app_gives_the_bytes_of_a_build_without_a_cache(
+    source: Path, tmp_path: Path
+) -> None:
+    """The same history built twice: with the cache (one app's rows loaded), and with
+    the cache deleted before the second build (everything read again)."""
+    import shutil
+
+    warm, cold = tmp_path / "warm", tmp_path / "cold"
+    build(source, warm)
+    shutil.copytree(warm, cold)
+    _one_app_changed(source)
+    build(source, warm, now=FIXED_NOW + timedelta(hours=1))
+    shutil.rmtree(tmp_path / CACHE_DIR)
+    build(source, cold, now=FIXED_NOW + timedelta(hours=1))
+    assert {p: s[2] for p, s in _state(warm).items()} == {p: s[2] for p, s in _state(cold).items()}

@@ -50,7 +50,9 @@ class KnownHash(Protocol):
 class HashMemory(Protocol):
     """Where digests of unchanged files are remembered (the builder's `BuildCache`)."""
 
-    def load(self, table: str) -> Mapping[str, KnownHash]: ...
+    def load(
+        self, table: str, *, skip_folders: Collection[str] = ()
+    ) -> Mapping[str, KnownHash]: ...  # rows under `skip_folders` (each ends in "/") left out
 
     def forget(self, table: str, names: Iterable[str] | None = None) -> None: ...
 
@@ -209,10 +211,11 @@ def _from_stat(
     cache: HashMemory,
     result: dict[Path, FileHash],
     stale: Callable[[Iterable[str]], Iterable[str]] | None,
+    keep: Collection[str],
 ) -> list[Path]:
-    """Fill `result` from stat-keyed rows; the paths left to read. `stale` picks the rows
-    to forget among those loaded."""
-    known = cache.load("artifacts")
+    """Fill `result` from stat-keyed rows (but those under the `keep` folders); the
+    paths left to read. `stale` picks the rows to forget among those loaded."""
+    known = cache.load("artifacts", skip_folders=keep)
     if stale is not None:
         cache.forget("artifacts", set(stale(known)))
     candidates = [path for path in todo if str(path) in known]
@@ -257,7 +260,7 @@ def hash_files(
     cache: HashMemory | None = None,
     stats: HashStats | None = None,
     prune: bool = False,
-    keep: Callable[[str], bool] | None = None,
+    keep: Collection[str] = (),
     read_ahead: bool | None = None,
     blobs: BlobIds | None = None,
 ) -> dict[Path, FileHash]:
@@ -266,7 +269,9 @@ def hash_files(
     With `blobs`, a file whose blob id has a row is not even stat-ed. With a cache, a
     file whose stat key matches its row is not read; every file that is read (and was
     stable while read, and is not racily new) is remembered; `prune` (when `paths` are
-    all of the build's artifacts but those `keep` names) forgets every other row. A file
+    all of the build's artifacts but those under the `keep` folders) forgets every other
+    row; the rows under `keep` are not even loaded (a build of one changed app does not
+    fetch the other apps' rows). A file
     with a blob id is remembered by it when its stat row vouched for it, or when the
     bytes read were that blob (its id is computed in the same pass): a blob id only ever
     maps to the digest of its own content.
@@ -281,7 +286,7 @@ def hash_files(
         cache: stat-keyed digests of earlier builds.
         stats: counts what was read.
         prune: `paths` are all of the build's artifacts: forget the other rows.
-        keep: with `prune`, names of rows to keep all the same.
+        keep: folders (each ending in "/") whose rows are neither loaded nor pruned.
         read_ahead: see above.
         blobs: git blob ids of the paths git vouches for, and digests by blob id.
 
@@ -297,9 +302,9 @@ def hash_files(
         names = {str(path) for path in unique}
 
         def stale(known: Iterable[str]) -> Iterable[str]:
-            return (n for n in known if n not in names and (keep is None or not keep(n)))
+            return (n for n in known if n not in names)
 
-        todo = _from_stat(todo, cache, result, stale if prune else None)
+        todo = _from_stat(todo, cache, result, stale if prune else None, keep)
     hashed = _read_all(todo, workers, read_ahead, ids) if todo else []
     for path, (digest, _key, _blob) in zip(todo, hashed, strict=True):
         result[path] = digest

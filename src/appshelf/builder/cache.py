@@ -34,6 +34,7 @@ SQLite error discards the database and carries on without it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 import stat
@@ -41,6 +42,7 @@ import zlib
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appshelf.errors import OutputError
 from appshelf.filestat import StatKey, parallel_map, settled, stat_key
@@ -50,7 +52,8 @@ __all__ = ["BuildCache", "Record", "StatKey", "parallel_map", "settled", "stat_k
 CACHE_DIR = ".appshelf-cache"
 SCHEMA = 4  # 4: blobs
 KEPT_TOKEN = "kept:"  # outputs rows of files kept for the previous snapshot, not planned
-_FEW_SOURCES = 16  # source rows fetched one by one before the whole table is loaded
+_FEW_SOURCES = 16  # source rows fetched one by one before whole app folders are
+_FEW_FOLDERS = 64  # app folders whose rows are fetched one by one before the whole table
 
 _COLUMNS = (
     "(name TEXT PRIMARY KEY, size INT, mtime INT, ino INT, ctime INT, dev INT,"
@@ -65,6 +68,35 @@ _CREATE = (
     "CREATE TABLE blobs (name TEXT PRIMARY KEY, size INT, sha256 TEXT, crc INT) WITHOUT ROWID;"
     f"PRAGMA user_version={SCHEMA};"
 )
+
+
+def _outside(folders: Collection[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """SQL conditions (with their values) on `name` that together select every name under
+    none of `folders`: the ranges between them, in order. A folder's names are those from
+    "a/b/" up to "a/b0" ("0" follows "/"), in SQLite's byte order as in Python's."""
+    ranges: list[tuple[str, str]] = []
+    for folder in sorted(set(folders)):
+        if not folder.endswith("/"):
+            raise ValueError(f"not a folder (no trailing /): {folder!r}")
+        if ranges and folder < ranges[-1][1]:
+            continue  # inside the folder before it
+        ranges.append((folder, folder[:-1] + "0"))
+    found: list[tuple[str, tuple[str, ...]]] = [("name < ?", (ranges[0][0],))] if ranges else []
+    for (_, end), (start, _) in itertools.pairwise(ranges):
+        if end < start:
+            found.append(("name >= ? AND name < ?", (end, start)))
+    if ranges:
+        found.append(("name >= ?", (ranges[-1][1],)))
+    return found
+
+
+def _app_folder(name: str) -> str | None:
+    """`apps/<key>/` for a source row's name under an app folder (the folder's own
+    name, `apps/<key>/`, included), else None."""
+    parts = name.split("/", 2)
+    if len(parts) == 3 and parts[0] == "apps" and parts[1]:
+        return f"apps/{parts[1]}/"
+    return None
 
 
 def _crc(name: str, key: StatKey, sha256: str) -> int:
@@ -90,6 +122,7 @@ class BuildCache:
         self._sources: dict[str, tuple[StatKey, bytes]] | None = None
         self._pending_sources: list[tuple[str, StatKey, bytes]] = []
         self._sources_asked: set[str] = set()
+        self._source_folders: set[str] | None = set()  # loaded in full; None: every row
         self.problems: list[str] = []  # why the cache was dropped, for the build report
         if path is not None:
             self._open(path)
@@ -149,39 +182,27 @@ class BuildCache:
             except (sqlite3.Error, OSError):
                 self._db = None  # unwritable: carry on without a cache
 
-    def load(self, table: str, skip_apps: Collection[str] = ()) -> dict[str, Record]:
-        """Every sound row of `artifacts` or `outputs`; damaged rows are left out. For
-        `outputs`, rows under `apps/<key>/` of `skip_apps` are not even fetched (SQLite
-        walks its index; Python never sees them): a no-op build reuses every app."""
+    def load(
+        self, table: str, skip_apps: Collection[str] = (), *, skip_folders: Collection[str] = ()
+    ) -> dict[str, Record]:
+        """Every sound row of `artifacts` or `outputs`; damaged rows are left out. Rows
+        under `skip_folders` (each ending in "/"), and for `outputs` under `apps/<key>/`
+        of `skip_apps`, are not even fetched (SQLite walks its index; Python never sees
+        them): a no-op build reuses every app, a build of one app fetches its rows."""
         assert table in ("artifacts", "outputs")
         if self._db is None:
             return {}
         select = f"SELECT name, size, mtime, ino, ctime, dev, sha256, crc FROM {table}"
         try:
-            if not skip_apps:
+            if skip_folders:
+                rows = []
+                for where, bounds in _outside(skip_folders):
+                    rows += self._db.execute(f"{select} WHERE {where}", bounds).fetchall()
+            elif not skip_apps:
                 rows = self._db.execute(select).fetchall()
             else:
                 assert table == "outputs"
-                apps = self._db.execute(
-                    "SELECT DISTINCT substr(name, 6, instr(substr(name, 6), '/') - 1) FROM "
-                    "outputs WHERE name >= 'apps/' AND name < 'apps0'"
-                ).fetchall()
-                rows = self._db.execute(
-                    f"{select} WHERE name < 'apps/' OR name >= 'apps0'"
-                ).fetchall()
-                # Content-addressed copies kept for the previous snapshot (builder/writer.py):
-                # few, and their removal must not wait until their app changes again.
-                rows += self._db.execute(
-                    f"{select} WHERE name >= 'apps/' AND name < 'apps0' AND sha256 LIKE ?",
-                    (f"{KEPT_TOKEN}%",),
-                ).fetchall()
-                skip = set(skip_apps)
-                for (key,) in apps:
-                    if key not in skip:
-                        rows += self._db.execute(
-                            f"{select} WHERE name >= ? AND name < ?",
-                            (f"apps/{key}/", f"apps/{key}0"),
-                        ).fetchall()
+                rows = self._output_rows(self._db, select, set(skip_apps))
         except sqlite3.Error as exc:
             self._discard(exc)
             return {}
@@ -196,6 +217,27 @@ class BuildCache:
             ):
                 records[name] = Record(key, sha256)
         return records
+
+    @staticmethod
+    def _output_rows(db: sqlite3.Connection, select: str, skip: set[str]) -> list[Any]:
+        """The `outputs` rows but those under `apps/<key>/` of the apps in `skip`."""
+        apps = db.execute(
+            "SELECT DISTINCT substr(name, 6, instr(substr(name, 6), '/') - 1) FROM "
+            "outputs WHERE name >= 'apps/' AND name < 'apps0'"
+        ).fetchall()
+        rows = db.execute(f"{select} WHERE name < 'apps/' OR name >= 'apps0'").fetchall()
+        # Content-addressed copies kept for the previous snapshot (builder/writer.py):
+        # few, and their removal must not wait until their app changes again.
+        rows += db.execute(
+            f"{select} WHERE name >= 'apps/' AND name < 'apps0' AND sha256 LIKE ?",
+            (f"{KEPT_TOKEN}%",),
+        ).fetchall()
+        for (key,) in apps:
+            if key not in skip:
+                rows += db.execute(
+                    f"{select} WHERE name >= ? AND name < ?", (f"apps/{key}/", f"apps/{key}0")
+                ).fetchall()
+        return rows
 
     def store(self, table: str, rows: Iterable[tuple[str, StatKey, str]]) -> None:
         assert table in ("artifacts", "outputs")
@@ -303,30 +345,46 @@ class BuildCache:
     # The SourceMemo protocol of source/tree.py.
     def recall(self, name: str, key: StatKey) -> bytes | None:
         self._sources_asked.add(name)
-        if self._sources is None and len(self._sources_asked) <= _FEW_SOURCES:
-            row = self._load_sources(name).get(name)  # a no-op build asks for a few only
-        else:
-            if self._sources is None:
-                self._sources = self._load_sources()
-            row = self._sources.get(name)
+        row = self._source_row(name)
         if row is None or row[0] != key:
             return None
         return row[1]
+
+    def _source_row(self, name: str) -> tuple[StatKey, bytes] | None:
+        """A no-op build asks for a few rows (fetched one by one), a build of a few changed
+        apps for their folders' rows (fetched a folder at a time: not the other apps'),
+        a larger one for most (the whole table, at once)."""
+        folders, folder = self._source_folders, _app_folder(name)
+        if folders is None or (folder is not None and folder in folders):
+            return (self._sources or {}).get(name)
+        if len(self._sources_asked) <= _FEW_SOURCES or folder is None:
+            return self._load_sources(name).get(name)
+        if len(folders) < _FEW_FOLDERS:
+            self._sources = {**(self._sources or {}), **self._load_sources(folder=folder)}
+            folders.add(folder)
+        else:
+            self._sources, self._source_folders = self._load_sources(), None
+        return self._sources.get(name)
 
     def remember(self, name: str, key: StatKey, payload: bytes) -> None:
         if settled(key):
             self._pending_sources.append((name, key, payload))
 
-    def _load_sources(self, name: str | None = None) -> dict[str, tuple[StatKey, bytes]]:
-        """Every sound row, or only `name`'s."""
+    def _load_sources(
+        self, name: str | None = None, folder: str | None = None
+    ) -> dict[str, tuple[StatKey, bytes]]:
+        """Every sound row, or only `name`'s, or those under `folder`."""
         if self._db is None:
             return {}
         select = "SELECT name, size, mtime, ino, ctime, dev, payload, crc FROM sources"
         try:
-            if name is None:
-                rows = self._db.execute(select).fetchall()
-            else:
+            if name is not None:
                 rows = self._db.execute(f"{select} WHERE name = ?", (name,)).fetchall()
+            elif folder is not None:
+                bounds = (folder, folder[:-1] + "0")
+                rows = self._db.execute(f"{select} WHERE name >= ? AND name < ?", bounds).fetchall()
+            else:
+                rows = self._db.execute(select).fetchall()
         except sqlite3.Error as exc:
             self._discard(exc)
             return {}
@@ -340,12 +398,14 @@ class BuildCache:
         """Write what `remember` collected (one transaction, not one per file); with
         `prune`, after a complete read of the tree, drop rows of files no longer asked
         about (deleted or renamed) unless `keep` says they belong to a folder that was
-        not read (an unchanged app), so the cache does not grow forever."""
+        not read (an unchanged app), so the cache does not grow forever. Only the rows
+        loaded are looked at: after a build of a few apps, those of their folders (an app
+        that is gone is forgotten as a whole, `forget_folders`)."""
         if prune and self._sources:
             unasked = set(self._sources) - self._sources_asked
             self.forget("sources", {n for n in unasked if keep is None or not keep(n)})
-        if prune:
-            self._sources, self._sources_asked = None, set()  # read once per build: free it
+        if prune:  # read once per build: free it
+            self._sources, self._sources_asked, self._source_folders = None, set(), set()
         pending, self._pending_sources = self._pending_sources, []
         if self._db is None or not pending:
             return

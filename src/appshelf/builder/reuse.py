@@ -140,7 +140,7 @@ class Reuse:
                 cache=self.cache,
                 stats=stats,
                 prune=True,
-                keep=_in_apps(tree, relative=False),
+                keep=[f"{tree.root}/apps/{app.key}/" for app in tree.unchanged],
                 blobs=blobs,
             )
         except OSError as exc:
