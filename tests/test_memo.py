@@ -14,9 +14,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appshelf import filestat
 from appshelf.builder.cache import CACHE_DIR
+from appshelf.builder.memo import _all_below
 from appshelf.builder.pipeline import BuildOptions, BuildReport
 from appshelf.builder.reuse import Reuse
 from appshelf.errors import SourceTreeError
@@ -353,3 +356,21 @@ def test_no_cache_and_a_warm_cache_give_the_same_bytes(source: Path, tmp_path: P
     ]
     assert (reports[0].apps_reused, reports[1].apps_reused) == (APPS - 1, 0)
     assert current_files(warm, frozenset()) == current_files(cold, frozenset())
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    names=st.lists(
+        st.one_of(
+            st.sampled_from(["apps/k/app.json", "apps/k/1.0.0/manifest.json", "apps/k/..", ""]),
+            st.text(alphabet="apsk/.x", max_size=14),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_record_name_check_is_the_per_name_rule(names: list[str]) -> None:
+    """`_all_below` (string searches) says what the loop it replaced said: every name
+    under apps/k/ and no ".." component."""
+    expected = all(n.startswith("apps/k/") and ".." not in n.split("/") for n in names)
+    assert _all_below("\n".join(names), len(names), "apps/k/") == expected
