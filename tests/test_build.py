@@ -462,3 +462,28 @@ def test_a_replacement_must_be_another_version_of_the_app(
         "versions.1.0.0.replacement",
     )
     assert "'9.9.9' is not another version of hello-world" in problem.message
+
+
+def test_earlier_artifact_digests_are_listed_only_when_asked(
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output paths -> digests of logged artifacts (one `unquote` per release) are
+    made only once the writer looks one up: not in a no-op build."""
+    from appshelf.builder import pipeline
+
+    out = tmp_path / "out"
+    build(example_source, out)
+    made: list[dict[str, str]] = []
+    real = pipeline.known_artifact_digests
+
+    def counted(previous: Any, base_url: str) -> dict[str, str]:
+        made.append(real(previous, base_url))
+        return made[-1]
+
+    monkeypatch.setattr(pipeline, "known_artifact_digests", counted)
+    build(example_source, out)
+    assert made == []
+    artifact = next(p for p in (out / "apps").rglob("*.tar.gz") if "." not in p.parent.name[:1])
+    os.utime(artifact, ns=(1, 1))  # not as written: the writer checks it, by the log's digest
+    build(example_source, out)
+    assert len(made) == 1 and made[0]  # asked for, and made once

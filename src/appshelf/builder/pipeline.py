@@ -248,6 +248,30 @@ def known_artifact_digests(previous: PreviousOutput, base_url: str) -> dict[str,
     }
 
 
+@dataclass(eq=False)
+class _KnownDigests(Mapping[str, str]):
+    """`known_artifact_digests`, made on the first lookup: a build that writes no artifact
+    makes none (one `unquote` per logged release: 0.2 s at 100,000 under cProfile)."""
+
+    previous: PreviousOutput
+    base_url: str
+    _found: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._found is None:
+            self._found = known_artifact_digests(self.previous, self.base_url)
+        return self._found
+
+    def __getitem__(self, path: str) -> str:
+        return self._all()[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def build_registry(source: Path, output: Path, options: BuildOptions | None = None) -> BuildReport:
     """Build the registry in `source` into `output`: see the module docstring.
 
@@ -614,8 +638,8 @@ class Build:
         """Stage only what changed, then commit it in reader-safe order (writer.py), leaving
         the no-longer-planned files `keep_rule` names; then remember what was written."""
         output, previous = self.output, self.previous
-        known = (
-            known_artifact_digests(previous, self.tree.config.registry.base_url)
+        known: Mapping[str, str] = (
+            _KnownDigests(previous, self.tree.config.registry.base_url)
             if previous.root is not None and previous.root.resolve() == output.resolve()
             else {}
         )

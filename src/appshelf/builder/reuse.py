@@ -18,7 +18,7 @@ output (builder/cache.py) or, for digests by blob id, in the published build sta
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,7 +166,7 @@ class Reuse:
         self,
         plan: RegistryPlan,
         output: Path,
-        known: dict[str, str],
+        known: Mapping[str, str],
         keep: Callable[[str], bool],
         keyid: str,
     ) -> WriteStats:

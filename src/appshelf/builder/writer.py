@@ -32,7 +32,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +145,7 @@ def _stat_keys(root: Path, relpaths: list[str]) -> list[StatKey | None]:
 def write_tree(
     files: OutputFiles,
     target: Path,
-    known_digests: dict[str, str] | None = None,
+    known_digests: Mapping[str, str] | None = None,
     cache: BuildCache | None = None,
     verified: set[str] | None = None,
     reused_apps: Collection[str] = (),
@@ -156,7 +156,7 @@ def write_tree(
     the caller against their stat keys as written: they stay as they are, unread, and
     need not be in `files`. Files no longer planned for which `keep` says True (the
     previous snapshot's content-addressed files, builder/consistent.py) are left too."""
-    known = known_digests or {}
+    known: Mapping[str, str] = known_digests if known_digests is not None else {}
     verified = verified or set()
     target = target.absolute()
     names = Names(target)
@@ -207,7 +207,7 @@ def _find_unchanged(
     target: Path,
     to_check: list[str],
     records: dict[str, Record] | None,
-    known: dict[str, str],
+    known: Mapping[str, str],
 ) -> tuple[set[str], dict[str, StatKey], list[str]]:
     """Which of `to_check` already hold their planned bytes: by the cache's row when its
     stat key and token match (no read), else by comparing bytes. Returns the unchanged
