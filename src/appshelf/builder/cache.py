@@ -360,7 +360,8 @@ class BuildCache:
         if len(self._sources_asked) <= _FEW_SOURCES or folder is None:
             return self._load_sources(name).get(name)
         if len(folders) < _FEW_FOLDERS:
-            self._sources = {**(self._sources or {}), **self._load_sources(folder=folder)}
+            self._sources = self._sources or {}
+            self._sources.update(self._load_sources(folder=folder))
             folders.add(folder)
         else:
             self._sources, self._source_folders = self._load_sources(), None

@@ -102,11 +102,11 @@ class Reuse:
             log.debug("the signing key changed: no app is reused")
             self.apps.forget_all()
         tree = load_source_tree(source, base_url=base_url, memo=self.cache, reuse=self.apps)
-        self.cache.flush(prune=True, keep=_in_apps(tree, relative=True))
+        self.cache.flush(prune=True, keep=_in_apps(tree))
         if self.apps is not None:  # apps that are gone: their rows, unless a full read pruned them
             gone = self.apps.gone_apps(tree)
-            self.cache.forget_folders("sources", [f"apps/{key}/" for key in gone])
-            self.cache.forget_folders("artifacts", [f"{tree.root}/apps/{key}/" for key in gone])
+            self.cache.forget_folders("sources", _app_folders("", gone))
+            self.cache.forget_folders("artifacts", _app_folders(f"{tree.root}/", gone))
         return tree
 
     def needs_reread(self, keyid: str) -> bool:
@@ -140,7 +140,7 @@ class Reuse:
                 cache=self.cache,
                 stats=stats,
                 prune=True,
-                keep=[f"{tree.root}/apps/{app.key}/" for app in tree.unchanged],
+                keep=_app_folders(f"{tree.root}/", (app.key for app in tree.unchanged)),
                 blobs=blobs,
             )
         except OSError as exc:
@@ -191,12 +191,17 @@ class Reuse:
         self.cache.close()
 
 
-def _in_apps(tree: SourceTree, relative: bool) -> Callable[[str], bool]:
-    """Whether a cache row's path lies in an unchanged app's folder (which was not read,
-    so its rows must not be pruned as stale). Paths are relative to the source root, or
-    absolute."""
+def _app_folders(base: str, keys: Iterable[str]) -> list[str]:
+    """`<base>apps/<key>/` of each app: the folder of its cache rows (source rows are
+    named relative to the source root, base "", artifact rows absolutely)."""
+    return [f"{base}apps/{key}/" for key in keys]
+
+
+def _in_apps(tree: SourceTree) -> Callable[[str], bool]:
+    """Whether a source row (named relative to the source root) lies in an unchanged app's
+    folder, which was not read, so its rows must not be pruned as stale."""
     unchanged = {app.key for app in tree.unchanged}
-    prefix = "apps/" if relative else f"{tree.root}/apps/"
+    prefix = "apps/"
 
     def keep(name: str) -> bool:
         return name.startswith(prefix) and name[len(prefix) :].split("/", 1)[0] in unchanged
