@@ -5,6 +5,7 @@ or makes the build refuse, never accept."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -226,3 +227,49 @@ def test_a_copy_keeps_the_root_and_recomputes_it_after_an_append(built: Path) ->
     clone.append(last)
     assert clone.root == root_of([leaf_hash(e) for e in entries])
     assert state.root == root_of([leaf_hash(e) for e in entries[:-1]])  # the original stays
+
+
+def _make_hostile(path: Path, kind: str, tmp_path: Path) -> None:
+    data = path.read_bytes()
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)  # read without O_NONBLOCK, the build would wait for a writer
+    elif kind == "symlink":
+        target = tmp_path / f"elsewhere-{path.name}"
+        target.write_bytes(data)  # the same bytes, but through a link: not followed
+        path.symlink_to(target)
+    elif kind == "trailing newline":
+        path.write_bytes(data + b"\n")
+    elif kind == "nested":
+        path.write_bytes(encode_bundle([b"[" * 5000 + b"]" * 5000]))
+    else:  # huge: past the cap, sparse (nothing is read)
+        with path.open("wb") as handle:
+            handle.truncate((1 << 30) + 1)
+
+
+_HOSTILE = [
+    *(("log", kind) for kind in ("fifo", "symlink", "trailing newline", "nested", "huge")),
+    *(("checkpoint", kind) for kind in ("fifo", "symlink", "trailing newline", "huge")),
+]
+
+
+@pytest.mark.parametrize(("which", "kind"), _HOSTILE)
+def test_a_hostile_cache_file_is_ignored(
+    built: Path,
+    example_source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    which: str,
+) -> None:
+    """The seen log is read in a thread while git runs (builder/pipeline.py): whatever
+    stands at its paths, the build neither hangs nor fails, and uses none of it.
+    (A checkpoint with a trailing newline is the same note: it may still anchor.)"""
+    checkpoint_path, log_path = _cache(built)
+    _make_hostile(checkpoint_path if which == "checkpoint" else log_path, kind, tmp_path)
+    if which == "log":
+        _rebuild_ignores_cache(built, example_source, monkeypatch)
+    else:
+        entries = log_entries(built)
+        assert build(example_source, built).log_appended == 0
+        assert log_entries(built) == entries
