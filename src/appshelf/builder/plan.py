@@ -65,6 +65,7 @@ from appshelf.formats.flows import (
     FlowsVersion,
     FlowsVersions,
 )
+from appshelf.formats.frozen import FrozenModel
 from appshelf.formats.log import CHECKPOINT, LoggedArtifact
 from appshelf.formats.publishers import PUBLISHERS_FILE
 from appshelf.formats.statement import STATEMENT_FILE
@@ -95,10 +96,9 @@ class PlannedApp:
     icon_path: str | None  # relative output path
 
 
-class ReleaseSummary(BaseModel):
+class ReleaseSummary(FrozenModel):
     """One version as the cross-app pages (listing, feed, sitemap) need it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     version: str
     published: str
     yanked: str | None

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from appshelf.formats.canonical import TIMESTAMP_PATTERN
+from appshelf.formats.frozen import FrozenModel
 
 SPEC_VERSION: Final = "1"
 HEX64 = r"^[0-9a-f]{64}$"
@@ -34,8 +35,8 @@ MAX_BIN_BITS: Final = 16
 BIN_PREFIX_PATTERN: Final = r"^[0-9a-f]{1,4}$"
 
 
-class _Document(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Document(FrozenModel):
+    pass
 
 
 class FileDigest(_Document):

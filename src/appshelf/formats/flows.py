@@ -6,14 +6,16 @@ parser accepts them. Everything appshelf adds lives in its own files (documents.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from appshelf.formats.frozen import FrozenModel
 
 CHECKSUM_PATTERN = r"^sha256:[0-9a-f]{64}$"
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
 
 
-class _FlowsModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _FlowsModel(FrozenModel):
+    pass
 
 
 class BlockStyle(_FlowsModel):

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from appshelf.errors import LogFormatError, ProofError
 from appshelf.formats.canonical import TIMESTAMP_PATTERN, model_to_json
 from appshelf.formats.documents import HEX64, ChannelName, FileDigest
+from appshelf.formats.frozen import FrozenModel
 from appshelf.formats.merkle import HASH_SIZE, node_hash
 
 LOG_DIR: Final = "log"
@@ -45,15 +46,13 @@ OWNERS_TYPE: Final = "appshelf.log.owners"
 CHANNEL_TYPE: Final = "appshelf.log.channel"
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Entry(FrozenModel):
     spec_version: Literal["1"] = "1"
     registry: str
     logged: str = Field(pattern=TIMESTAMP_PATTERN)  # when the build appended it
 
 
-class LoggedArtifact(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class LoggedArtifact(FrozenModel):
     filename: str
     url: str
     sha256: str = Field(pattern=HEX64)

@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from appshelf.errors import InvalidRangeError
 from appshelf.formats.canonical import check_timestamp_range, parse_timestamp
 from appshelf.formats.deploysettings import DeploySection as DeploySection
+from appshelf.formats.frozen import FrozenModel
 
 # The names' rules are the spec layer's (formats/layout.py), re-exported here.
 from appshelf.formats.layout import APP_KEY_RE as APP_KEY_RE
@@ -51,7 +52,7 @@ def _http_url(value: str | None, field: str, https_only: bool = False) -> str | 
     return value
 
 
-class _Config(BaseModel):
+class _Config(FrozenModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
