@@ -15,7 +15,7 @@ The only pydantic code that changes it is assignment, which a frozen model refus
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -60,11 +60,16 @@ class FrozenModel(BaseModel):
         object.__setattr__(self, "__pydantic_fields_set__", shared)
 
     def __copy__(self) -> Self:
-        copied = super().__copy__()
-        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
-        return copied
+        return _with_own_names(super().__copy__())
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        copied = super().__deepcopy__(memo)
-        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
-        return copied
+        return _with_own_names(super().__deepcopy__(memo))
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _with_own_names(copied: _M) -> _M:
+    """A copy gets a plain set of its own: `model_copy(update=...)` changes it."""
+    object.__setattr__(copied, "__pydantic_fields_set__", set(copied.__pydantic_fields_set__))
+    return copied
