@@ -34,6 +34,7 @@ import shutil
 import stat
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from appshelf.builder.cache import (
@@ -150,56 +151,184 @@ def write_tree(
     verified: set[str] | None = None,
     reused_apps: Collection[str] = (),
     keep: Callable[[str], bool] = lambda relpath: False,
+    spool: Spool | None = None,
 ) -> WriteStats:
     """Make `target` hold exactly `files` and the `verified` paths; return what it took.
     `verified` paths (all files of `reused_apps`, builder/memo.py) were just checked by
     the caller against their stat keys as written: they stay as they are, unread, and
     need not be in `files`. Files no longer planned for which `keep` says True (the
-    previous snapshot's content-addressed files, builder/consistent.py) are left too."""
-    known: Mapping[str, str] = known_digests if known_digests is not None else {}
+    previous snapshot's content-addressed files, builder/consistent.py) are left too.
+    Files already given to `spool` (staged early, one app at a time) are not looked at
+    again; the spool must have been opened on `target` with the same cache."""
     verified = verified or set()
-    target = target.absolute()
-    names = Names(target)
     cache = cache or BuildCache(None)
-    check_output_entry(target)
-    recover_interrupted(target)
-    clean_leftovers(names)
-    if not target.exists():
-        return _write_first(files, names, cache)
-
-    records = output_records(cache, target, set(reused_apps))
-    planned = sorted(files)
-    to_check = [path for path in planned if path not in verified]
-    unchanged, keys, confirmed = _find_unchanged(files, target, to_check, records, known)
-    gone = _no_longer_planned(files, target, records, verified)
-    left, removed = _split_gone(gone, keep, cache, target, records)
-    changed = [p for p in to_check if p not in unchanged]
-    kept = len(unchanged) + len(verified)
-    # Known to hold their bytes only by writing or reading them: remember them.
-    to_remember = to_check if records is None else changed + confirmed
-    if not changed and not removed:
-        if confirmed or records is None:
-            keys.update(_remember(cache, target, files, to_remember))
-        return WriteStats(written=0, unchanged=kept, removed=0, keys=keys, kept=left)
-
-    staging = names.staging()
-    _stage_changes(files, changed, staging, target)
-    order = sorted(changed, key=lambda p: (commit_rank(p), p))
-    journal = write_journal(names, staging, order, removed)
-    _commit_changes(target, staging, order, removed, journal)
-    cache.forget("outputs", removed)
-    keys.update(_remember(cache, target, files, to_remember))
-    return WriteStats(
-        written=len(changed), unchanged=kept, removed=len(removed), keys=keys, kept=left
-    )
+    if spool is None:
+        spool = Spool(target, cache, known_digests, reused_apps)
+    try:
+        spool.add({p: f for p, f in files.items() if p not in verified and p not in spool.seen})
+    except BaseException:
+        spool.discard()
+        raise
+    return spool.commit(files, verified, keep)
 
 
-def _write_first(files: OutputFiles, names: Names, cache: BuildCache) -> WriteStats:
-    """No output yet: write the whole tree beside it and rename it into place."""
-    cache.forget("outputs")
-    _write_fresh(files, names)
-    fresh_keys = _remember(cache, names.target, files, sorted(files))
-    return WriteStats(written=len(files), unchanged=0, removed=0, keys=fresh_keys)
+class Spool:
+    """The writer's first half, fed a batch of files at a time (one app's, as soon as it
+    is planned): which files already hold their bytes, and the staging of the others.
+    A staged or unchanged file keeps only its digest, so a build holds every file's
+    digest, never every file's bytes or every page's inputs (issue 12, decision 4).
+    `commit` is the second half: nothing in the output is touched before it, and
+    `discard` (or the next build, after a kill) removes what was staged."""
+
+    def __init__(
+        self,
+        target: Path,
+        cache: BuildCache,
+        known_digests: Mapping[str, str] | None = None,
+        reused_apps: Collection[str] = (),
+    ) -> None:
+        """Open the output for writing: finish a killed build's commit, clean leftovers.
+
+        Args:
+            target: the output folder.
+            cache: the build cache (what was written there, by stat key).
+            known_digests: output paths of earlier artifacts -> sha256, not read again.
+            reused_apps: apps whose files the caller verified (their rows are not loaded).
+
+        Raises:
+            OutputError: the output or a leftover beside it is not what appshelf wrote.
+        """
+        self.target = target.absolute()
+        self.names = Names(self.target)
+        self.cache = cache
+        self.known: Mapping[str, str] = known_digests if known_digests is not None else {}
+        check_output_entry(self.target)
+        recover_interrupted(self.target)
+        clean_leftovers(self.names)
+        self.fresh = not self.target.exists()
+        self.records = None if self.fresh else output_records(cache, self.target, set(reused_apps))
+        self.seen: set[str] = set()  # every path added
+        self.staged: list[str] = []  # the changed ones, in the staging folder
+        self.unchanged: set[str] = set()
+        self.keys: dict[str, StatKey] = {}  # of the unchanged ones the cache vouched for
+        self.confirmed: list[str] = []  # unchanged, found so by reading them
+        self._staging: Path | None = None
+
+    def add(self, files: OutputFiles) -> None:
+        """Stage those of `files` that the output does not already hold. Afterwards each
+        entry of `files` holds its digest only (an unchanged page that was never rendered
+        reads its bytes back from the output, if ever asked for).
+
+        Raises:
+            OutputError: a file cannot be staged (the staging folder is removed).
+        """
+        paths = sorted(files)
+        self.seen.update(paths)
+        changed = paths
+        if not self.fresh:
+            unchanged, keys, confirmed = _find_unchanged(
+                files, self.target, paths, self.records, self.known
+            )
+            self.unchanged |= unchanged
+            self.keys.update(keys)
+            self.confirmed += confirmed
+            changed = [p for p in paths if p not in unchanged]
+            for path in unchanged:
+                files[path] = _settled(files[path], self.target / path)
+        if changed:
+            _stage_changes(files, changed, self._staging_folder(), self.target)
+            self.staged += changed
+
+    def _staging_folder(self) -> Path:
+        if self._staging is None:
+            staging = self.names.staging()
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            staging.mkdir()
+            self._staging = staging
+        return self._staging
+
+    def discard(self) -> None:
+        """Remove what was staged: the build stops before its commit."""
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+    def commit(
+        self, files: OutputFiles, verified: set[str], keep: Callable[[str], bool]
+    ) -> WriteStats:
+        """Move the staged files into place (journaled, in reader-safe order), remove the
+        files no longer planned (except those `keep` leaves), and remember what is there.
+        Every path of `files` not in `verified` must have been added.
+
+        Raises:
+            OutputError: the output cannot be updated (a journal lets the next build
+                finish what was begun).
+        """
+        if self.fresh:
+            return self._commit_fresh(files)
+        target, cache, records = self.target, self.cache, self.records
+        gone = _no_longer_planned(files, target, records, verified)
+        left, removed = _split_gone(gone, keep, cache, target, records)
+        kept = len(self.unchanged) + len(verified)
+        # Known to hold their bytes only by writing or reading them: remember them.
+        to_remember = sorted(self.seen) if records is None else self.staged + self.confirmed
+        keys = dict(self.keys)
+        if not self.staged and not removed:
+            self.discard()
+            if self.confirmed or records is None:
+                keys.update(_remember(cache, target, files, to_remember))
+            return WriteStats(written=0, unchanged=kept, removed=0, keys=keys, kept=left)
+        staging = self._staging_folder()
+        order = sorted(self.staged, key=lambda p: (commit_rank(p), p))
+        journal = write_journal(self.names, staging, order, removed)
+        self._staging = None  # the journal owns it now: the commit rolls forward from it
+        _commit_changes(target, staging, order, removed, journal)
+        cache.forget("outputs", removed)
+        keys.update(_remember(cache, target, files, to_remember))
+        return WriteStats(
+            written=len(self.staged), unchanged=kept, removed=len(removed), keys=keys, kept=left
+        )
+
+    def _commit_fresh(self, files: OutputFiles) -> WriteStats:
+        """No output yet: the staging folder is the whole tree; rename it into place."""
+        self.cache.forget("outputs")
+        staging = self._staging_folder()
+        try:
+            os.rename(staging, self.target)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(
+                f"{self.target}: cannot write the output ({exc.strerror or exc}); nothing "
+                "was written"
+            ) from None
+        self._staging = None
+        fresh_keys = _remember(self.cache, self.target, files, sorted(files))
+        return WriteStats(written=len(files), unchanged=0, removed=0, keys=fresh_keys)
+
+
+def _settled(planned: OutputFile, written: Path) -> OutputFile:
+    """An unchanged file's entry once decided: its digest only; a page never rendered
+    keeps its fingerprint and reads back the bytes the output holds (the cache vouched
+    that they are what rendering would give)."""
+    if planned.is_lazy:
+        assert planned.fingerprint is not None
+        return OutputFile.lazy(planned.fingerprint, partial(_read_back, written))
+    return planned.without_bytes()
+
+
+def _read_back(path: Path) -> bytes:
+    """A written file's bytes, never through a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise OSError(f"{path.name}: not a regular file")
+            return handle.read()
+    except OSError:
+        raise OutputError(
+            f"{path.name}: an output file changed while the build was running; run the "
+            "build again. The previous output is unchanged"
+        ) from None
 
 
 def _find_unchanged(
@@ -336,25 +465,7 @@ def _remember_left(cache: BuildCache, target: Path, left: Collection[str]) -> No
         cache.store("outputs", rows)
 
 
-def _write_fresh(files: OutputFiles, names: Names) -> None:
-    staging, target = names.staging(), names.target
-    try:
-        _stage(files, sorted(files), staging)
-        os.rename(staging, target)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise OutputError(
-            f"{target}: cannot write the output ({exc.strerror or exc}); nothing was written"
-        ) from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def _stage(files: OutputFiles, paths: list[str], staging: Path) -> None:
-    target_parent = staging.parent
-    target_parent.mkdir(parents=True, exist_ok=True)
-    staging.mkdir()
     folders = sorted({str(Path(p).parent) for p in paths} - {"."})
     for folder in folders:
         (staging / folder).mkdir(parents=True, exist_ok=True)
