@@ -399,8 +399,9 @@ def test_build_function_defaults(example_source: Path, tmp_path: Path) -> None:
 def test_artifact_changed_between_hashing_and_copying_is_refused(
     example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bytes published must be the bytes whose digest the manifest signs."""
-    import appshelf.builder.pipeline as pipeline
+    """The bytes published must be the bytes whose digest the manifest signs (the copy
+    is made while the app is handed on, right after it is planned)."""
+    from appshelf.builder.reuse import Reuse
 
     out = tmp_path / "out"
     build(example_source, out)
@@ -408,14 +409,14 @@ def test_artifact_changed_between_hashing_and_copying_is_refused(
     new = example_source / "apps/kv-store/9.0.0"
     new.mkdir()
     (new / "kv.tar.gz").write_bytes(b"the bytes that were hashed")
-    real_plan = pipeline.plan_registry
+    real_hash = Reuse.hash
 
-    def plan_then_edit(*args: Any, **kwargs: Any) -> Any:
-        plan = real_plan(*args, **kwargs)
+    def hash_then_edit(*args: Any, **kwargs: Any) -> Any:
+        hashes = real_hash(*args, **kwargs)
         (new / "kv.tar.gz").write_bytes(b"the bytes that would be copied")
-        return plan
+        return hashes
 
-    monkeypatch.setattr(pipeline, "plan_registry", plan_then_edit)
+    monkeypatch.setattr(Reuse, "hash", hash_then_edit)
     with pytest.raises(OutputError, match="changed while the build was running"):
         build(example_source, out, now=FIXED_NOW + timedelta(hours=1))
     assert _files(out) == before

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pydantic
 
-from appshelf.builder.outputs import OutputFile
-from appshelf.builder.plan import RegistryPlan
+from appshelf.builder.outputs import OutputFile, OutputFiles
+from appshelf.builder.plan import PlannedApp, RegistryPlan
 from appshelf.builder.previous import MAX_INDEX_BYTES, SNAPSHOT_FILE, FolderSource
 from appshelf.errors import JsonRejectedError, OutputError
 from appshelf.formats.bins import pins_through_bins
@@ -55,12 +55,27 @@ def add_pinned_copies(plan: RegistryPlan) -> None:
     ]
     for relpath, sha256 in wanted:
         copy = consistent_path(relpath, sha256)
-        if copy in plan.reused:
-            continue
+        if copy in plan.reused or copy in plan.files:
+            continue  # an unchanged app's, or planned with its app (`app_copies`)
         planned = plan.files[relpath]
         if planned.data is None:
             raise OutputError(f"{relpath}: reused without its content-addressed copy {copy}")
         plan.files[copy] = OutputFile(planned.sha256, planned.size, data=planned.data)
+
+
+def app_copies(planned: PlannedApp, files: OutputFiles) -> None:
+    """Plan an app's content-addressed copies with its other files (`files`), before
+    they are handed on: its app.json and versions.json (every snapshot pins them, through
+    a bin) and each manifest (its app.json pins them). `add_pinned_copies` then finds
+    them planned."""
+    key = planned.source.key
+    wanted = [f"apps/{key}/app.json", f"apps/{key}/versions.json"]
+    wanted += [version.entry.manifest_path for version in planned.versions]
+    for relpath in wanted:
+        original = files[relpath]
+        assert original.data is not None  # JSON documents planned in this build
+        copy = consistent_path(relpath, original.sha256)
+        files[copy] = OutputFile(original.sha256, original.size, data=original.data)
 
 
 def keep_rule(output: Path, plan: RegistryPlan, snapshot_reused: bool) -> Callable[[str], bool]:

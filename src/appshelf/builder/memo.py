@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict
 from appshelf import __version__
 from appshelf.builder.cache import BuildCache
 from appshelf.builder.outputs import OutputFile, OutputFiles
-from appshelf.builder.plan import AppFragments, AppSummary, PlannedApp, RegistryPlan, ReusedApp
+from appshelf.builder.plan import AppFragments, AppSummary, RegistryPlan, ReusedApp
 from appshelf.filestat import StatKey
 from appshelf.formats.boundedjson import loads_bounded
 from appshelf.source.fingerprint import current_digest, keys_digest
@@ -248,11 +248,11 @@ class AppMemo:
         files as written (`written`); drop the records of apps that are gone."""
         salt = self._salt_for(config)
         summaries = {summary.key: summary for summary in plan.summaries}
-        planned = {app.source.key for app in plan.apps}
+        planned = {app.source.key for app in plan.finished}
         by_app = _written_by_app(plan, planned, written)
         trees = self.git.trees if self.git is not None else {}
         rows: list[tuple[str, bytes]] = []
-        for app in plan.apps:
+        for app in plan.finished:
             key = app.source.key
             entries, files = app.source.entries, by_app.get(key)
             if (entries is None and key not in trees) or files is None:
@@ -267,7 +267,7 @@ class AppMemo:
                 salt=salt,
                 key_id=key_id,
                 versions=len(app.versions),
-                dependencies=_dependencies(app),
+                dependencies=list(app.dependencies),
                 summary=summaries[key],
                 source_names="\n".join(name for name, _ in entries or ()),
                 source_digest=keys_digest(stat for _, stat in entries) if entries else "",
@@ -322,11 +322,3 @@ def _written_by_app(
                 else:
                     files[path] = stat
     return by_app
-
-
-def _dependencies(app: PlannedApp) -> list[tuple[str, str]]:
-    seen: dict[str, str] = {}
-    for version in app.versions:
-        for dependency in version.source.release.dependencies:
-            seen.setdefault(dependency, version.source.version)
-    return sorted(seen.items())

@@ -26,7 +26,7 @@ from appshelf.builder.housekeeping import check_output_entry, output_lock
 from appshelf.builder.logcache import load_seen, store_seen
 from appshelf.builder.logplan import log_files, logged_key, start_log
 from appshelf.builder.outputs import OutputFile, OutputFiles
-from appshelf.builder.plan import RegistryPlan, plan_registry, plan_snapshot
+from appshelf.builder.plan import RegistryPlan, plan_registry, plan_snapshot, plan_start
 from appshelf.builder.previous import (
     FolderSource,
     PreviousOutput,
@@ -37,7 +37,8 @@ from appshelf.builder.previous import (
 )
 from appshelf.builder.reuse import Reuse
 from appshelf.builder.statefile import state_file
-from appshelf.builder.writer import WriteStats, recover_interrupted
+from appshelf.builder.streaming import HandOn, can_stream, start_streams
+from appshelf.builder.writer import Spool, WriteStats, recover_interrupted
 from appshelf.errors import BundleError, OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.filehash import FileHash, HashStats
 from appshelf.formats.boundedjson import loads_bounded
@@ -576,17 +577,31 @@ class Build:
         """Hash, plan, write, report."""
         hash_stats = HashStats()
         hashes = self.reuse.hash(self.tree, hash_stats, self.previous.state)
-        plan = self.plan(hashes)
-        stats = self.write(plan)
+        spool = self.reuse.spool(self.output, self._known_digests())
+        try:
+            plan = self.plan(hashes, spool)
+            stats = self.write(plan, spool)
+        except BaseException:
+            spool.discard()
+            raise
         return self.report(plan, stats, hash_stats)
 
-    def plan(self, hashes: dict[tuple[str, str], FileHash]) -> RegistryPlan:
-        """Every file in memory (JSON documents, schemas, extra outputs, snapshot last).
-        Unchanged apps (builder/memo.py) are not planned again: their files are reused."""
+    def plan(self, hashes: dict[tuple[str, str], FileHash], spool: Spool) -> RegistryPlan:
+        """Every file (JSON documents, schemas, extra outputs, snapshot last). Unchanged
+        apps (builder/memo.py) are not planned again: their files are reused. When the
+        generators can, each app is handed on to `spool` as soon as it is planned
+        (builder/streaming.py), and only its digests are kept."""
         tree, key, log = self.tree, self.key, self.log
         reused = list(self.reuse.reused.values())
         channels = _per_app(tree, read_channels)
-        plan = plan_registry(tree, hashes, log, key, self.now, reused, _lifecycles(tree), channels)
+        start = plan_start(tree, key, log)
+        generators = self.options.generators
+        streams = start_streams(start, generators) if can_stream(tree.config, generators) else None
+        finish = HandOn(streams, spool) if streams is not None else None
+        lifecycles = _lifecycles(tree)
+        plan = plan_registry(
+            tree, hashes, log, key, self.now, reused, lifecycles, channels, start, finish
+        )
         base = tree.config.registry.base_url
         documents = {**log_files(log, key, base), **schema_files()}
         plan.files.update({path: OutputFile.from_bytes(data) for path, data in documents.items()})
@@ -594,8 +609,8 @@ class Build:
         if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
             plan.files.update(anip_files(plan, key))
         plan.files.update(calimero_files(plan))  # [mirrors] calimero (spec section 12)
-        for generator in self.options.generators:
-            extra = generator(plan)
+        for index, generator in enumerate(generators):
+            extra = streams[index].finish(plan) if streams is not None else generator(plan)
             clash = sorted(set(extra) & (plan.files.keys() | plan.reused))
             if clash:
                 raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
@@ -634,19 +649,22 @@ class Build:
         handover = read_tuf_handover(self.tree.root, following)
         return plan_tuf(targets, previous, handover, self.key, settings)
 
-    def write(self, plan: RegistryPlan) -> WriteStats:
-        """Stage only what changed, then commit it in reader-safe order (writer.py), leaving
-        the no-longer-planned files `keep_rule` names; then remember what was written."""
+    def _known_digests(self) -> Mapping[str, str]:
+        """Earlier artifacts' digests, when the output is where they were published."""
         output, previous = self.output, self.previous
-        known: Mapping[str, str] = (
-            _KnownDigests(previous, self.tree.config.registry.base_url)
-            if previous.root is not None and previous.root.resolve() == output.resolve()
-            else {}
-        )
+        if previous.root is not None and previous.root.resolve() == output.resolve():
+            return _KnownDigests(previous, self.tree.config.registry.base_url)
+        return {}
+
+    def write(self, plan: RegistryPlan, spool: Spool) -> WriteStats:
+        """Stage only what changed (what `spool` has not staged yet), then commit it in
+        reader-safe order (writer.py), leaving the no-longer-planned files `keep_rule`
+        names; then remember what was written."""
+        output, previous = self.output, self.previous
         assert plan.snapshot is not None
         keep = keep_rule(output.absolute(), plan, plan.snapshot is previous.snapshot)
         note = plan.files[CHECKPOINT].data  # (the writer drops the bytes it has written)
-        stats = self.reuse.write(plan, output, known, keep, self.key.keyid)
+        stats = self.reuse.write(plan, spool, keep, self.key.keyid)
         _remember_written(output, self.options, note, self.log)
         return stats
 

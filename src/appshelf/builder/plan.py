@@ -8,7 +8,7 @@ pins them all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -155,13 +155,61 @@ class ReusedApp:
     fragments: AppFragments
 
 
+@dataclass(frozen=True)
+class FinishedApp:
+    """What a build keeps of an app it planned in full once the app's files are handed
+    on: all that the cache record and the nothing-dropped check still read."""
+
+    source: SourceApp
+    versions: tuple[str, ...]  # the versions planned, newest first
+    dependencies: tuple[tuple[str, str], ...]  # each dependency, and the first version naming it
+
+
+def finished_app(planned: PlannedApp) -> FinishedApp:
+    seen: dict[str, str] = {}
+    for version in planned.versions:
+        for dependency in version.source.release.dependencies:
+            seen.setdefault(dependency, version.source.version)
+    return FinishedApp(
+        planned.source,
+        tuple(v.source.version for v in planned.versions),
+        tuple(sorted(seen.items())),
+    )
+
+
+@dataclass(frozen=True)
+class PlanStart:
+    """What is planned before any app, because no app changes it: keys.json and the
+    publishers file. What a generator that takes one app at a time starts from."""
+
+    tree: SourceTree
+    log: LogState | None
+    keys: KeysDocument
+    files: OutputFiles
+
+
+def plan_start(tree: SourceTree, key: RegistryKey, log: LogState) -> PlanStart:
+    """keys.json (the log's keys were all logged before any app is planned) and, when the
+    registry has publishers, their file."""
+    keys = _keys_document(tree, key, log)
+    files = {"keys.json": OutputFile.from_bytes(model_to_json(keys))}
+    if tree.identities is not None:  # only registries with publishers have it
+        files[PUBLISHERS_FILE] = OutputFile.from_bytes(model_to_json(tree.identities))
+    return PlanStart(tree, log, keys, files)
+
+
+AppFinisher = Callable[[PlannedApp, OutputFiles], None]
+"""Takes an app as soon as it is planned, with its files (to which it may add, e.g. the
+app's pages), and hands them on: the build keeps only their digests afterwards."""
+
+
 @dataclass
 class RegistryPlan:
     """Everything the build will write, plus the typed documents the site renders from."""
 
     tree: SourceTree
     files: OutputFiles
-    apps: list[PlannedApp]  # the apps planned in full by this build
+    apps: list[PlannedApp]  # the apps planned in full, unless handed on one at a time
     index: RegistryIndex
     keys: KeysDocument
     summaries: list[AppSummary] = field(default_factory=list)  # every app, by key
@@ -172,6 +220,7 @@ class RegistryPlan:
     # Every pinned file, directly by the snapshot or through a bin (docs/spec.md 4.8).
     pinned: dict[str, FileDigest] = field(default_factory=dict)
     fragments: dict[str, AppFragments] = field(default_factory=dict)  # every app, by key
+    finished: list[FinishedApp] = field(default_factory=list)  # every app planned in full
 
 
 @dataclass
@@ -212,6 +261,8 @@ def plan_registry(
     reused: Sequence[ReusedApp] = (),
     lifecycles: Mapping[str, LifecycleFile] | None = None,
     channels: Mapping[str, Mapping[str, str]] | None = None,
+    start: PlanStart | None = None,
+    finish: AppFinisher | None = None,
 ) -> RegistryPlan:
     """Plan every JSON document and append what is new to `log`.
 
@@ -219,18 +270,24 @@ def plan_registry(
     summaries and fragments go into the shared files, which are always rebuilt from
     every app (registry.json and index.json spliced from the fragments).
 
+    Args:
+        start: what `plan_start` gives (made here when not given).
+        finish: when given, each app is handed to it as soon as it is planned, and only
+            its summary and digests are kept (`plan.apps` stays empty); as long as no
+            problem was found (the build fails then: the rest is only checked).
+
     Raises:
         SourceTreeError: every problem, among them each logged release that the source
             no longer builds exactly as logged (builder/logplan.py).
     """
     ctx = _Planning(tree, hashes, log, lifecycles or {}, key, now, channels or {})
+    start = start or plan_start(tree, key, log)
     base, files = ctx.base, ctx.files
     warnings: list[str] = []
-    planned_apps = [_plan_app(ctx, app) for app in tree.apps]
-    _check_nothing_dropped(ctx, planned_apps, {app.summary.key for app in reused})
+    planned_apps, planned_summaries, done = _plan_apps(ctx, finish)
+    _check_nothing_dropped(ctx, done, {app.summary.key for app in reused})
     if ctx.problems:
         raise SourceTreeError(ctx.problems)
-    planned_summaries = [app_summary(base, planned) for planned in planned_apps]
     summaries = sorted(
         planned_summaries + [app.summary for app in reused], key=lambda summary: summary.key
     )
@@ -250,10 +307,7 @@ def plan_registry(
         apps=[summary.index for summary in summaries],
     )
     files["index.json"] = OutputFile.from_bytes(index_json(index, fragments))
-    keys = _keys_document(tree, key, log)
-    files["keys.json"] = OutputFile.from_bytes(model_to_json(keys))
-    if tree.identities is not None:  # only registries with publishers have it
-        files[PUBLISHERS_FILE] = OutputFile.from_bytes(model_to_json(tree.identities))
+    files.update(start.files)
     listing = templates_document(base, summaries, log)
     if listing is not None:
         files[TEMPLATES_FILE] = OutputFile.from_bytes(model_to_json(listing))
@@ -262,13 +316,40 @@ def plan_registry(
         files,
         planned_apps,
         index,
-        keys,
+        start.keys,
         summaries,
         reused_paths,
         warnings,
         log=log,
         fragments=fragments,
+        finished=done,
     )
+
+
+def _plan_apps(
+    ctx: _Planning, finish: AppFinisher | None
+) -> tuple[list[PlannedApp], list[AppSummary], list[FinishedApp]]:
+    """Every app of the source in turn, its files into `ctx.files`: the apps kept in
+    full (none when `finish` takes them), every app's summary, and what is kept of
+    each."""
+    files = ctx.files
+    planned_apps: list[PlannedApp] = []
+    summaries: list[AppSummary] = []
+    done: list[FinishedApp] = []
+    try:
+        for app in ctx.tree.apps:
+            ctx.files = {}  # this app's files
+            planned = _plan_app(ctx, app)
+            summaries.append(app_summary(ctx.base, planned))
+            done.append(finished_app(planned))
+            if finish is not None and not ctx.problems:
+                finish(planned, ctx.files)
+            else:
+                planned_apps.append(planned)
+            files.update(ctx.files)
+    finally:
+        ctx.files = files
+    return planned_apps, summaries, done
 
 
 def registry_json(fragments: Mapping[str, AppFragments]) -> bytes:
@@ -296,11 +377,9 @@ def index_json(index: RegistryIndex, fragments: Mapping[str, AppFragments]) -> b
     return canonical_object(members)
 
 
-def _check_nothing_dropped(
-    ctx: _Planning, planned_apps: list[PlannedApp], reused: set[str]
-) -> None:
+def _check_nothing_dropped(ctx: _Planning, done: list[FinishedApp], reused: set[str]) -> None:
     """Every logged release that is not taken down must still be in the source."""
-    present = {(a.source.key, v.source.version) for a in planned_apps for v in a.versions}
+    present = {(a.source.key, version) for a in done for version in a.versions}
     for (app_key, version), logged in sorted(ctx.log.releases.items()):
         if logged.standing.takedown is not None or (app_key, version) in present:
             continue

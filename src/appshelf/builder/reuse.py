@@ -18,7 +18,7 @@ output (builder/cache.py) or, for digests by blob id, in the published build sta
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +28,7 @@ from appshelf.builder.memo import AppMemo, MemoizableGenerator
 from appshelf.builder.outputs import OutputFiles
 from appshelf.builder.plan import RegistryPlan, ReusedApp
 from appshelf.builder.statefile import PublishedBlobs
-from appshelf.builder.writer import WriteStats, write_tree
+from appshelf.builder.writer import Spool, WriteStats, write_tree
 from appshelf.errors import Problem, SourceTreeError
 from appshelf.filehash import BlobIds, FileHash, HashStats, hash_files
 from appshelf.formats.buildstate import BuildState
@@ -162,26 +162,34 @@ class Reuse:
         memory = PublishedBlobs(self.cache, state) if state is not None else self.cache
         return BlobIds(memory, ids, frozenset(git.known))
 
+    def spool(self, output: Path, known: Mapping[str, str]) -> Spool:
+        """The writer, opened on `output` to take files as they are planned: it skips
+        the rows of reused apps (their files are verified apart).
+
+        Args:
+            output: the output folder.
+            known: output paths of earlier artifacts -> sha256, not read again.
+
+        Raises:
+            OutputError: the output or a leftover beside it is not what appshelf wrote.
+        """
+        return Spool(output, self.cache, known, set(self.reused))
+
     def write(
-        self,
-        plan: RegistryPlan,
-        output: Path,
-        known: Mapping[str, str],
-        keep: Callable[[str], bool],
-        keyid: str,
+        self, plan: RegistryPlan, spool: Spool, keep: Callable[[str], bool], keyid: str
     ) -> WriteStats:
-        """Write `plan` into `output` (builder/writer.py), leaving the files of reused
+        """Write `plan` through `spool` (builder/writer.py), leaving the files of reused
         apps and those still as written; then remember what was written.
 
         Args:
             plan: every planned file (and the paths of reused apps' files).
-            output: the output folder.
-            known: output paths of earlier artifacts -> sha256, not read again.
+            spool: the writer, opened on the output by `spool`.
             keep: which no-longer-planned files stay (content-addressed copies).
             keyid: the signing key, recorded with each app.
         """
-        reused_apps: Collection[str] = set(self.reused)
-        stats = write_tree(plan.files, output, known, self.cache, plan.reused, reused_apps, keep)
+        stats = write_tree(
+            plan.files, spool.target, cache=self.cache, verified=plan.reused, keep=keep, spool=spool
+        )
         if self.apps is not None:
             self.apps.store(plan.tree.config, plan, keyid, stats.keys)
         return stats

@@ -32,6 +32,7 @@ from appshelf.builder.plan import (
     AppSummary,
     PlannedApp,
     PlannedVersion,
+    PlanStart,
     RegistryPlan,
     ReleaseSummary,
 )
@@ -46,7 +47,7 @@ from appshelf.formats.log import (
     ReleaseEntry,
 )
 from appshelf.formats.publishers import PUBLISHERS_FILE
-from appshelf.signing.releaselog import LogState
+from appshelf.signing.releaselog import LoggedRelease, LogState
 from appshelf.site.markdown import render_markdown
 from appshelf.site.stub import version_stub
 from appshelf.site.theme import Theme, read_static, registry_theme
@@ -345,17 +346,23 @@ class _PageState:
 
 @dataclass
 class _Site:
-    plan: RegistryPlan
+    start: PlanStart  # the tree, the log, keys.json and the publishers file
     options: SiteOptions
+    theme: Theme
     env: jinja2.Environment
     pages: _PageState
     salt: str  # the theme, the options and the registry's config (lazy pages)
+    trust: _Trust
     files: OutputFiles = field(default_factory=dict)
     pool: PagePool | None = None  # app pages rendered in worker processes
 
     @property
     def base(self) -> str:
-        return self.plan.tree.config.registry.base_url
+        return self.start.tree.config.registry.base_url
+
+    @property
+    def keys_digest(self) -> str:
+        return self.start.files["keys.json"].sha256
 
     @property
     def static_hashes(self) -> dict[str, str]:
@@ -414,10 +421,46 @@ class SiteGenerator:
     def __call__(self, plan: RegistryPlan) -> OutputFiles:
         return generate_site(plan, self.options, jobs=self.jobs, min_apps=self.min_apps)
 
+    def stream(self, start: PlanStart) -> SiteStream | None:
+        """The site one app at a time (builder/pipeline.py), or None when its app pages
+        are to be rendered in worker processes (those take every page at once)."""
+        if self.jobs > 1:
+            return None
+        return SiteStream(_start_site(start, self.options))
+
     def memo_salt(self, root: Path, config: RegistryConfig) -> str:
         """What an app's pages depend on besides the app itself (builder/memo.py): the
         options and every file of the theme's search path."""
         return _site_salt(registry_theme(root, config.site.overrides), self.options, config)
+
+
+class SiteStream:
+    """The site of a build that plans, renders and hands on one app at a time: `app`
+    adds an app's pages to its files, `finish` gives the pages made from every app's
+    summary (the listing, feed and sitemap) and the static files. The bytes are those
+    `generate_site` gives."""
+
+    def __init__(self, site: _Site) -> None:
+        self._site = site
+        self._logged: dict[str, list[str]] = {}  # app -> versions logged before this build
+        for app, version in site.start.log.releases if site.start.log is not None else ():
+            self._logged.setdefault(app, []).append(version)
+
+    def app(self, planned: PlannedApp, files: OutputFiles) -> OutputFiles:
+        """The app's pages; `files` are its other files (its app.json is read)."""
+        log, key = self._site.start.log, planned.source.key
+        versions = {*self._logged.get(key, ()), *(v.version for v in planned.source.versions)}
+        found = [(v, r) for v in sorted(versions) if log and (r := log.releases.get((key, v)))]
+        shared, self._site.files = self._site.files, {}
+        try:
+            _site_app(self._site, planned, _app_log(log, key, found) if found else AppLog(), files)
+            return self._site.files
+        finally:
+            self._site.files = shared
+
+    def finish(self, plan: RegistryPlan) -> OutputFiles:
+        """The pages made from every app's summary, the static files, and the rest."""
+        return _finish_site(self._site, plan)
 
 
 def _site_salt(theme: Theme, options: SiteOptions, config: RegistryConfig) -> str:
@@ -453,18 +496,40 @@ def generate_site(
     """Every page, feed and static file of the browse site, by output path. With `jobs`
     over 1 and at least `min_apps` apps, the app pages are rendered in `jobs` worker
     processes (site/workers.py): the same bytes, in the same order."""
-    options = options or SiteOptions()
-    config = plan.tree.config
-    theme = registry_theme(plan.tree.root, config.site.overrides)
+    start = PlanStart(plan.tree, plan.log, plan.keys, plan.files)
+    site = _start_site(start, options or SiteOptions())
+    site.pool = _page_pool(site, len(plan.apps), jobs, MIN_APPS if min_apps is None else min_apps)
+    logs = app_logs(plan.log, {planned.source.key for planned in plan.apps})
+    for planned in plan.apps:
+        _site_app(site, planned, logs.get(planned.source.key, AppLog()), plan.files)
+    return _finish_site(site, plan)
+
+
+def _start_site(start: PlanStart, options: SiteOptions) -> _Site:
+    """The theme, its static files (whose digests the pages link with), and the keys."""
+    config = start.tree.config
+    theme = registry_theme(start.tree.root, config.site.overrides)
     pages = _PageState(theme, config.registry, options.live_reload, {})
-    site = _Site(plan, options, pages.environment(), pages, _site_salt(theme, options, config))
-    site.pool = _page_pool(site, jobs, MIN_APPS if min_apps is None else min_apps)
-    plan.warnings.extend(retired_overrides(theme, plan.tree.root))
+    trust = _Trust.of(config.registry.base_url, start.keys.keys)
+    salt = _site_salt(theme, options, config)
+    site = _Site(start, options, theme, pages.environment(), pages, salt, trust)
     for relpath, source in theme.static_files().items():
         data = read_static(source, relpath)
         site.files[f"static/{relpath}"] = OutputFile.from_bytes(data)
         site.static_hashes[relpath] = sha256_hex(data)
-    trust = _Trust.of(site.base, plan.keys.keys)
+    return site
+
+
+def _site_app(site: _Site, planned: PlannedApp, log: AppLog, files: OutputFiles) -> None:
+    """One app's pages; `files` holds its app.json."""
+    app_json = files[f"apps/{planned.source.key}/app.json"].sha256
+    _render_app(site, _app_view(planned, log), app_json)
+
+
+def _finish_site(site: _Site, plan: RegistryPlan) -> OutputFiles:
+    """Every page made from all the apps' summaries, and the files every site has."""
+    trust = site.trust
+    plan.warnings.extend(retired_overrides(site.theme, plan.tree.root))
     cards = [_card_view(summary) for summary in plan.summaries]
     templates = [s for s in plan.summaries if s.index.kind == "template"]
     _render_listing(
@@ -476,20 +541,15 @@ def generate_site(
         site.render(
             "templates.html", "templates/index.html", "../", templates=_template_cards(templates)
         )
-    keys_digest = plan.files["keys.json"].sha256
     site.render(
         "keys.html",
         "keys/index.html",
         "../",
-        [keys_digest, trust.flag],
+        [site.keys_digest, trust.flag],
         keys=trust.keys,
         active=trust.active,
         trust=trust,
     )
-    logs = app_logs(plan.log, {planned.source.key for planned in plan.apps})
-    for planned in plan.apps:
-        view = _app_view(planned, logs.get(planned.source.key, AppLog()))
-        _render_app(site, view, trust, keys_digest)
     base_path = urlsplit(site.base).path or "/"
     site.render("404.html", "404.html", base_path)
     site.render(
@@ -499,14 +559,14 @@ def generate_site(
     site.render("sitemap.xml", "sitemap.xml", "", urls, urls=urls)
     site.render("robots.txt", "robots.txt", "")
     site.files[".nojekyll"] = OutputFile.from_bytes(b"")
-    if config.site.cname:
-        site.files["CNAME"] = OutputFile.from_bytes(config.site.cname.encode() + b"\n")
+    if plan.tree.config.site.cname:
+        site.files["CNAME"] = OutputFile.from_bytes(plan.tree.config.site.cname.encode() + b"\n")
     return site.files
 
 
-def _page_pool(site: _Site, jobs: int, min_apps: int) -> PagePool | None:
+def _page_pool(site: _Site, apps: int, jobs: int, min_apps: int) -> PagePool | None:
     """Worker processes for the app pages: with `jobs` over 1 and enough apps."""
-    if jobs > 1 and len(site.plan.apps) >= min_apps:
+    if jobs > 1 and apps >= min_apps:
         return PagePool(site.pages, jobs, site.render_local)
     return None
 
@@ -553,26 +613,27 @@ class _Trust:
         )
 
 
-def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> None:
+def _render_app(site: _Site, app: AppView, app_json: str) -> None:
     """An app's page, with a section per version, and the small page that leads from
     each version's folder to its section. Everything the app page shows is pinned by its
     app.json (metadata, which version is latest, and each version's manifest digest),
     its README, keys.json and the log; the site salt covers the theme, the options and
     the registry's config. So the page renders lazily."""
     readme = app.planned.source.readme
+    trust, keys_digest, start = site.trust, site.keys_digest, site.start
     inputs = [
-        site.plan.files[f"apps/{app.key}/app.json"].sha256,
+        app_json,
         sha256_hex(readme.encode()) if readme else None,
         keys_digest,
         trust.flag,
         [[v.version, v.external, v.download] for v in app.versions],
         app.log.digest,
     ]
-    identities = site.plan.tree.identities
+    identities = start.tree.identities
     publishers = {p.id: p for p in identities.publishers} if identities is not None else {}
-    owners = site.plan.log.owners.get(app.key, []) if site.plan.log is not None else []
-    if PUBLISHERS_FILE in site.plan.files:  # the names shown beside each publisher
-        inputs += [site.plan.files[PUBLISHERS_FILE].sha256, ",".join(owners)]
+    owners = start.log.owners.get(app.key, []) if start.log is not None else []
+    if PUBLISHERS_FILE in start.files:  # the names shown beside each publisher
+        inputs += [start.files[PUBLISHERS_FILE].sha256, ",".join(owners)]
     site.render_app_page(
         "app.html",
         f"apps/{app.key}/index.html",
@@ -600,7 +661,7 @@ def _render_app(site: _Site, app: AppView, trust: _Trust, keys_digest: str) -> N
     css = f"../../../static/site.css?v={site.static_hashes.get('site.css', '')[:10]}"
     for version in app.versions:
         page = version_stub(
-            registry=site.plan.tree.config.registry.name,
+            registry=start.tree.config.registry.name,
             app=app.name,
             version=version.version,
             anchor=version.anchor,
@@ -663,36 +724,32 @@ def app_logs(log: LogState | None, apps: set[str]) -> dict[str, AppLog]:
     """The release log's entries about each of `apps` (one pass over the log)."""
     if log is None:
         return {}
-    found: dict[str, list[tuple[int, ReleaseEntry | LifecycleEntry | ChannelEntry]]] = {}
-    takedowns: dict[str, list[TakedownView]] = {}
+    found: dict[str, list[tuple[str, LoggedRelease]]] = {}
     for (app, version), release in log.releases.items():
-        if app not in apps:
-            continue
-        items = found.setdefault(app, [])
+        if app in apps:
+            found.setdefault(app, []).append((version, release))
+    return {app: _app_log(log, app, releases) for app, releases in found.items()}
+
+
+def _app_log(log: LogState | None, app: str, releases: list[tuple[str, LoggedRelease]]) -> AppLog:
+    """What the log says about `app`, given its logged releases (in any order)."""
+    items: list[tuple[int, ReleaseEntry | LifecycleEntry | ChannelEntry]] = []
+    takedowns: list[TakedownView] = []
+    for version, release in releases:
         for index, entry in release.history:
             if isinstance(entry, ReleaseEntry | LifecycleEntry):
                 items.append((index, entry))
         if release.standing.takedown is not None:
             index, entry = release.history[-1]  # nothing follows a takedown
-            gone = TakedownView(version, release.standing.takedown, entry.logged, index)
-            takedowns.setdefault(app, []).append(gone)
-    for app, changes in log.channel_history.items():
-        if app in found:
-            found[app] += changes
-    return {
-        app: AppLog(
-            history=[_event(index, entry) for index, entry in sorted(items, reverse=True)],
-            takedowns=sorted(
-                takedowns.get(app, []),
-                key=lambda t: semver.Version.parse(t.version),
-                reverse=True,
-            ),
-            digest=hashlib.sha256(
-                b"".join(log.leaves[index] for index, _ in sorted(items))
-            ).hexdigest(),
-        )
-        for app, items in found.items()
-    }
+            takedowns.append(TakedownView(version, release.standing.takedown, entry.logged, index))
+    if log is not None:
+        items += log.channel_history.get(app, [])
+    leaves = log.leaves if log is not None else []
+    return AppLog(
+        history=[_event(index, entry) for index, entry in sorted(items, reverse=True)],
+        takedowns=sorted(takedowns, key=lambda t: semver.Version.parse(t.version), reverse=True),
+        digest=hashlib.sha256(b"".join(leaves[index] for index, _ in sorted(items))).hexdigest(),
+    )
 
 
 def _event(index: int, entry: ReleaseEntry | LifecycleEntry | ChannelEntry) -> EventView:

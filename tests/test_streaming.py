@@ -1,0 +1,119 @@
+"""One app at a time (builder/streaming.py): the build hands each app on to the writer as
+soon as it is planned, and gives the same bytes as a build that plans every app first
+(a generator without `stream`), on the first build, on a rebuild in the same folder, and
+with [tuf] on. A build that fails part-way leaves the output and nothing beside it."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from appshelf.builder.outputs import OutputFiles
+from appshelf.builder.plan import RegistryPlan
+from appshelf.builder.writer import Spool
+from appshelf.errors import SourceTreeError
+from appshelf.site import site_generator
+from appshelf.site.generator import SiteGenerator
+from conftest import FIXED_NOW, build
+
+
+class WholePlan:
+    """The site, given the whole plan at once: a generator without `stream`."""
+
+    def __init__(self, site: SiteGenerator) -> None:
+        self.site = site
+
+    def __call__(self, plan: RegistryPlan) -> OutputFiles:
+        return self.site(plan)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def with_tuf(source: Path) -> Path:
+    toml = source / "registry.toml"
+    toml.write_text(toml.read_text() + "\n[tuf]\nenabled = true\nbins = 16\n")
+    return source
+
+
+def add_version(app: Path) -> None:
+    """9.0.0, a copy of the app's first version, published by this build."""
+    new = app / "9.0.0"
+    shutil.copytree(app / _versions(app)[0], new)
+    release = new / "release.toml"
+    release.write_text(release.read_text().replace("published", "# published", 1))
+
+
+def edit(source: Path) -> None:
+    """A new version of one app, and a yank of another's."""
+    add_version(source / "apps/kv-store")
+    lifecycle = source / "apps/hello-world/lifecycle.toml"
+    version = _versions(source / "apps/hello-world")[0]
+    lifecycle.write_text(f'[versions."{version}"]\nyanked = "superseded"\n')
+
+
+def _versions(app: Path) -> list[str]:
+    return sorted(p.name for p in app.iterdir() if p.is_dir() and p.name[:1].isdigit())
+
+
+@pytest.mark.parametrize("tuf", [False, True], ids=["plain", "tuf"])
+def test_streamed_and_whole_plan_builds_give_the_same_bytes(
+    example_source: Path, tmp_path: Path, tuf: bool
+) -> None:
+    source = with_tuf(example_source) if tuf else example_source
+    streamed, whole = tmp_path / "streamed", tmp_path / "whole"
+    site = site_generator(jobs=1)
+    build(source, streamed, generators=(site,))
+    build(source, whole, generators=(WholePlan(site),))
+    assert files(streamed) == files(whole)
+
+    edit(source)
+    later = FIXED_NOW + timedelta(hours=1)
+    build(source, streamed, generators=(site,), now=later)
+    build(source, whole, generators=(WholePlan(site),), now=later)
+    assert files(streamed) == files(whole)
+
+
+def test_the_site_build_hands_each_app_on_as_it_is_planned(
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each app reaches the writer in its own batch, with its pages, before the shared
+    files; the plan keeps no app in full."""
+    batches: list[set[str]] = []
+    real_add = Spool.add
+
+    def add(self: Spool, batch: OutputFiles) -> None:
+        batches.append(set(batch))
+        real_add(self, batch)
+
+    monkeypatch.setattr(Spool, "add", add)
+    report = build(example_source, tmp_path / "out", generators=(site_generator(jobs=1),))
+    apps = sorted(p.name for p in (example_source / "apps").iterdir() if p.is_dir())
+    assert len(batches) == report.apps + 1  # one per app, then the rest
+    for key, batch in zip(apps, batches, strict=False):
+        assert {path.split("/")[1] for path in batch} == {key}
+        assert f"apps/{key}/index.html" in batch and f"apps/{key}/app.json" in batch
+    assert "index.html" in batches[-1] and "snapshot.json" in batches[-1]
+
+
+def test_a_problem_in_a_later_app_leaves_the_output_and_nothing_beside_it(
+    example_source: Path, tmp_path: Path
+) -> None:
+    """The first app is staged, changed, before the last one is found broken: the build
+    fails, the output is as it was, and its staging folder is gone."""
+    out = tmp_path / "out"
+    site = (site_generator(jobs=1),)
+    build(example_source, out, generators=site)
+    before = files(out)
+    apps = sorted(p for p in (example_source / "apps").iterdir() if p.is_dir())
+    first, last = apps[0], apps[-1]
+    add_version(first)
+    shutil.rmtree(last / _versions(last)[0])  # a published version removed: refused
+    with pytest.raises(SourceTreeError, match="missing from the source"):
+        build(example_source, out, generators=site, now=FIXED_NOW + timedelta(hours=1))
+    assert files(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".appshelf-tmp")) == []
