@@ -6,11 +6,13 @@ with [tuf] on. A build that fails part-way leaves the output and nothing beside 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from appshelf.builder import writer
 from appshelf.builder.outputs import OutputFiles
 from appshelf.builder.plan import RegistryPlan
 from appshelf.builder.writer import Spool
@@ -86,9 +88,10 @@ def test_the_site_build_hands_each_app_on_as_it_is_planned(
     batches: list[set[str]] = []
     real_add = Spool.add
 
-    def add(self: Spool, batch: OutputFiles) -> None:
-        batches.append(set(batch))
-        real_add(self, batch)
+    def add(self: Spool, files: OutputFiles, paths: Iterable[str]) -> None:
+        paths = list(paths)
+        batches.append(set(paths))
+        real_add(self, files, paths)
 
     monkeypatch.setattr(Spool, "add", add)
     report = build(example_source, tmp_path / "out", generators=(site_generator(jobs=1),))
@@ -101,10 +104,19 @@ def test_the_site_build_hands_each_app_on_as_it_is_planned(
 
 
 def test_a_problem_in_a_later_app_leaves_the_output_and_nothing_beside_it(
-    example_source: Path, tmp_path: Path
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first app is staged, changed, before the last one is found broken: the build
     fails, the output is as it was, and its staging folder is gone."""
+    monkeypatch.setattr(writer, "_STAGE_BATCH", 1)  # each app staged as it is handed on
+    staged: list[int] = []
+    real_settle = Spool._settle
+
+    def settle(self: Spool, files: OutputFiles, paths: list[str]) -> None:
+        real_settle(self, files, paths)
+        staged.append(len(self.staged))
+
+    monkeypatch.setattr(Spool, "_settle", settle)
     out = tmp_path / "out"
     site = (site_generator(jobs=1),)
     build(example_source, out, generators=site)
@@ -113,7 +125,9 @@ def test_a_problem_in_a_later_app_leaves_the_output_and_nothing_beside_it(
     first, last = apps[0], apps[-1]
     add_version(first)
     shutil.rmtree(last / _versions(last)[0])  # a published version removed: refused
+    staged.clear()
     with pytest.raises(SourceTreeError, match="missing from the source"):
         build(example_source, out, generators=site, now=FIXED_NOW + timedelta(hours=1))
+    assert staged[0] > 0  # the first app's new files were staged before the failure
     assert files(out) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".appshelf-tmp")) == []

@@ -63,19 +63,21 @@ def add_pinned_copies(plan: RegistryPlan) -> None:
         plan.files[copy] = OutputFile(planned.sha256, planned.size, data=planned.data)
 
 
-def app_copies(planned: PlannedApp, files: OutputFiles) -> None:
-    """Plan an app's content-addressed copies with its other files (`files`), before
-    they are handed on: its app.json and versions.json (every snapshot pins them, through
-    a bin) and each manifest (its app.json pins them). `add_pinned_copies` then finds
-    them planned."""
+def app_copies(planned: PlannedApp, files: OutputFiles) -> OutputFiles:
+    """An app's content-addressed copies, planned with its other files (in `files`)
+    before they are handed on: its app.json and versions.json (every snapshot pins them,
+    through a bin) and each manifest (its app.json pins them). `add_pinned_copies` then
+    finds them planned."""
     key = planned.source.key
     wanted = [f"apps/{key}/app.json", f"apps/{key}/versions.json"]
     wanted += [version.entry.manifest_path for version in planned.versions]
+    copies: OutputFiles = {}
     for relpath in wanted:
         original = files[relpath]
         assert original.data is not None  # JSON documents planned in this build
         copy = consistent_path(relpath, original.sha256)
-        files[copy] = OutputFile(original.sha256, original.size, data=original.data)
+        copies[copy] = OutputFile(original.sha256, original.size, data=original.data)
+    return copies
 
 
 def keep_rule(output: Path, plan: RegistryPlan, snapshot_reused: bool) -> Callable[[str], bool]:

@@ -198,9 +198,10 @@ def plan_start(tree: SourceTree, key: RegistryKey, log: LogState) -> PlanStart:
     return PlanStart(tree, log, keys, files)
 
 
-AppFinisher = Callable[[PlannedApp, OutputFiles], None]
-"""Takes an app as soon as it is planned, with its files (to which it may add, e.g. the
-app's pages), and hands them on: the build keeps only their digests afterwards."""
+AppFinisher = Callable[[PlannedApp, OutputFiles, list[str]], None]
+"""Takes an app as soon as it is planned: the app, every file planned so far (to which it
+may add, e.g. the app's pages) and the paths of the app's own files. It hands them on:
+the build keeps only their digests afterwards."""
 
 
 @dataclass
@@ -342,11 +343,11 @@ def _plan_apps(
             planned = _plan_app(ctx, app)
             summaries.append(app_summary(ctx.base, planned))
             done.append(finished_app(planned))
+            files.update(ctx.files)
             if finish is not None and not ctx.problems:
-                finish(planned, ctx.files)
+                finish(planned, files, list(ctx.files))
             else:
                 planned_apps.append(planned)
-            files.update(ctx.files)
     finally:
         ctx.files = files
     return planned_apps, summaries, done

@@ -73,16 +73,22 @@ class HandOn:
     streams: Sequence[AppStream]
     spool: Spool
 
-    def __call__(self, planned: PlannedApp, files: OutputFiles) -> None:
-        """Raises:
-        OutputError: a page would replace one of the app's registry files, or a
-            file cannot be staged.
+    def __call__(self, planned: PlannedApp, files: OutputFiles, own: list[str]) -> None:
+        """Add the app's pages and copies to `files` (every file planned so far), and
+        hand them on with its other files (`own`).
+
+        Raises:
+            OutputError: a page would replace a planned file, or a file cannot be
+                staged.
         """
+        added: list[str] = []
         for stream in self.streams:
             pages = stream.app(planned, files)
-            clash = sorted(set(pages) & set(files))
+            clash = sorted(pages.keys() & files.keys())
             if clash:
                 raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
             files.update(pages)
-        app_copies(planned, files)
-        self.spool.add(files)
+            added += pages
+        copies = app_copies(planned, files)
+        files.update(copies)
+        self.spool.add(files, [*own, *added, *copies])

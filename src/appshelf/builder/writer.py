@@ -165,7 +165,8 @@ def write_tree(
     if spool is None:
         spool = Spool(target, cache, known_digests, reused_apps)
     try:
-        spool.add({p: f for p, f in files.items() if p not in verified and p not in spool.seen})
+        spool.add(files, [p for p in files if p not in verified and p not in spool.seen])
+        spool.flush()
     except BaseException:
         spool.discard()
         raise
@@ -173,12 +174,13 @@ def write_tree(
 
 
 class Spool:
-    """The writer's first half, fed a batch of files at a time (one app's, as soon as it
-    is planned): which files already hold their bytes, and the staging of the others.
-    A staged or unchanged file keeps only its digest, so a build holds every file's
-    digest, never every file's bytes or every page's inputs (issue 12, decision 4).
-    `commit` is the second half: nothing in the output is touched before it, and
-    `discard` (or the next build, after a kill) removes what was staged."""
+    """The writer's first half, fed files as they are planned (one app's at a time):
+    which files already hold their bytes, and the staging of the others, a few thousand
+    files at a time (`_STAGE_BATCH`: the writes of a batch overlap in threads). A staged
+    or unchanged file keeps only its digest, so a build holds every file's digest, never
+    every file's bytes or every page's inputs (issue 12, decision 4). `commit` is the
+    second half: nothing in the output is touched before it, and `discard` (or the next
+    build, after a kill) removes what was staged."""
 
     def __init__(
         self,
@@ -213,17 +215,36 @@ class Spool:
         self.keys: dict[str, StatKey] = {}  # of the unchanged ones the cache vouched for
         self.confirmed: list[str] = []  # unchanged, found so by reading them
         self._staging: Path | None = None
+        self._pending: list[tuple[OutputFiles, list[str]]] = []
+        self._pending_count = 0
 
-    def add(self, files: OutputFiles) -> None:
-        """Stage those of `files` that the output does not already hold. Afterwards each
-        entry of `files` holds its digest only (an unchanged page that was never rendered
-        reads its bytes back from the output, if ever asked for).
+    def add(self, files: OutputFiles, paths: Iterable[str]) -> None:
+        """Take `paths` of `files`: those the output does not already hold are staged
+        (once a batch is full, or on `flush`). Afterwards each of these entries of
+        `files` holds its digest only (an unchanged page that was never rendered reads
+        its bytes back from the output, if ever asked for).
 
         Raises:
             OutputError: a file cannot be staged (the staging folder is removed).
         """
-        paths = sorted(files)
+        paths = sorted(paths)
         self.seen.update(paths)
+        self._pending.append((files, paths))
+        self._pending_count += len(paths)
+        if self._pending_count >= _STAGE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Stage what was added and not staged yet.
+
+        Raises:
+            OutputError: a file cannot be staged (the staging folder is removed).
+        """
+        pending, self._pending, self._pending_count = self._pending, [], 0
+        for files, paths in _merged(pending):
+            self._settle(files, paths)
+
+    def _settle(self, files: OutputFiles, paths: list[str]) -> None:
         changed = paths
         if not self.fresh:
             unchanged, keys, confirmed = _find_unchanged(
@@ -264,6 +285,7 @@ class Spool:
             OutputError: the output cannot be updated (a journal lets the next build
                 finish what was begun).
         """
+        self.flush()
         if self.fresh:
             return self._commit_fresh(files)
         target, cache, records = self.target, self.cache, self.records
@@ -304,6 +326,16 @@ class Spool:
         self._staging = None
         fresh_keys = _remember(self.cache, self.target, files, sorted(files))
         return WriteStats(written=len(files), unchanged=0, removed=0, keys=fresh_keys)
+
+
+def _merged(
+    pending: list[tuple[OutputFiles, list[str]]],
+) -> list[tuple[OutputFiles, list[str]]]:
+    """The pending batches, one per mapping (a build adds them all from its plan's)."""
+    merged: dict[int, tuple[OutputFiles, list[str]]] = {}
+    for files, paths in pending:
+        merged.setdefault(id(files), (files, []))[1].extend(paths)
+    return list(merged.values())
 
 
 def _settled(planned: OutputFile, written: Path) -> OutputFile:
