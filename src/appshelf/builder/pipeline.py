@@ -1,8 +1,11 @@
 """`build_registry`: the whole build, readable top to bottom.
 
-Gather everything first (source, earlier output, key, hashes), plan every file in
-memory, and only then write, atomically. Nothing is printed here: the report is
-returned for the CLI to show.
+Gather everything first (source, earlier output, key, hashes), then plan: each app is
+planned, rendered and staged in turn (builder/streaming.py; or every app first, for a
+generator or mirror that needs the whole plan), and only its summary and digests are
+kept. The shared files and the snapshot come last, and only then is the output changed,
+atomically (builder/writer.py). Nothing is printed here: the report is returned for the
+CLI to show.
 """
 
 from __future__ import annotations
