@@ -159,7 +159,8 @@ def write_tree(
     need not be in `files`. Files no longer planned for which `keep` says True (the
     previous snapshot's content-addressed files, builder/consistent.py) are left too.
     Files already given to `spool` (staged early, one app at a time) are not looked at
-    again; the spool must have been opened on `target` with the same cache."""
+    again; a spool brings its own cache, known digests and reused apps (the arguments
+    of that name are then not read), and must have been opened on `target`."""
     verified = verified or set()
     cache = cache or BuildCache(None)
     if spool is None:
