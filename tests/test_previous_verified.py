@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from appshelf.cli import main
 from appshelf.formats.canonical import canonical_json, sha256_hex
+from appshelf.formats.log import CHECKPOINT
 from appshelf.signing.keys import RegistryKey, write_new_key_file
 from conftest import StaticServer, build
 
@@ -98,3 +99,29 @@ def test_an_attackers_key_in_keys_json_is_never_carried_over(
         assert attacker.keyid not in {k["keyid"] for k in written["keys"]}
         pinned = json.loads((out / "snapshot.json").read_bytes())["signed"]["meta"]
         assert pinned["keys.json"]["sha256"] == sha256_hex((out / "keys.json").read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"), [("snapshot.json", True), (CHECKPOINT, False)], ids=["snapshot", "log"]
+)
+def test_a_folder_where_a_published_file_should_be_is_never_a_traceback(
+    example_source: Path, tmp_path: Path, name: str, refused: bool
+) -> None:
+    """--previous whose snapshot.json is a folder: an error naming the file, exit status
+    1 (the reader checks the open file's type before it wraps it; it raised
+    IsADirectoryError). The plain log checkpoint as a folder does not matter: the
+    snapshot pins its content-addressed copy, which is what is read."""
+    previous = tmp_path / "previous"
+    build(example_source, previous)
+    (previous / name).unlink()
+    (previous / name).mkdir()
+    result = CliRunner().invoke(
+        main,
+        ["build", str(example_source), "-o", str(tmp_path / "out"), "--previous", str(previous)],
+    )
+    assert not isinstance(result.exception, IsADirectoryError)
+    if refused:
+        assert result.exit_code == 1, result.output
+        assert f"{name}: " in result.output and "not a regular file" in result.output
+    else:
+        assert result.exit_code == 0, result.output

@@ -114,10 +114,11 @@ class FolderSource:
             return None
         except OSError as exc:
             raise OutputError(_corrupt(self.root / relpath, exc.strerror or exc)) from None
+        info = os.fstat(fd)  # before fdopen, which refuses a folder with IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise OutputError(_corrupt(path, "not a regular file"))
         with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise OutputError(_corrupt(path, "not a regular file"))
             if info.st_size > limit:
                 raise OutputError(_corrupt(path, f"larger than {limit} bytes"))
             return handle.read(limit + 1)
