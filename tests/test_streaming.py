@@ -131,3 +131,33 @@ def test_a_problem_in_a_later_app_leaves_the_output_and_nothing_beside_it(
     assert staged[0] > 0  # the first app's new files were staged before the failure
     assert files(out) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".appshelf-tmp")) == []
+
+
+@pytest.mark.parametrize("swap", ["link", "fifo", "gone", "folder"])
+def test_a_page_read_back_from_the_output_is_read_safely(tmp_path: Path, swap: str) -> None:
+    """An unchanged page is never rendered: if anything asks for its bytes later, they
+    are read from the output, as any output file is: a link, a FIFO, a folder or a
+    missing file is an OutputError (no hang, nothing followed)."""
+    import os
+
+    from appshelf.builder.outputs import OutputFile
+    from appshelf.builder.previous import FolderSource
+    from appshelf.errors import OutputError
+
+    out = tmp_path / "out"
+    (out / "apps/a").mkdir(parents=True)
+    page = out / "apps/a/index.html"
+    page.write_bytes(b"<p>as written</p>\n")
+    lazy = OutputFile.lazy("fp", lambda: b"never rendered")
+    settled = writer._settled(lazy, FolderSource(out), "apps/a/index.html")
+    assert settled.materialize().data == b"<p>as written</p>\n"
+    page.unlink()
+    if swap == "link":
+        (tmp_path / "elsewhere").write_bytes(b"secret")
+        page.symlink_to(tmp_path / "elsewhere")
+    elif swap == "fifo":
+        os.mkfifo(page)
+    elif swap == "folder":
+        page.mkdir()
+    with pytest.raises(OutputError):
+        settled.materialize()

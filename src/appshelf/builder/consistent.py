@@ -57,10 +57,19 @@ def add_pinned_copies(plan: RegistryPlan) -> None:
         copy = consistent_path(relpath, sha256)
         if copy in plan.reused or copy in plan.files:
             continue  # an unchanged app's, or planned with its app (`app_copies`)
-        planned = plan.files[relpath]
-        if planned.data is None:
-            raise OutputError(f"{relpath}: reused without its content-addressed copy {copy}")
-        plan.files[copy] = OutputFile(planned.sha256, planned.size, data=planned.data)
+        plan.files[copy] = _copy_of(relpath, copy, plan.files[relpath])
+
+
+def _copy_of(relpath: str, copy: str, planned: OutputFile) -> OutputFile:
+    """The content-addressed copy `copy` of `relpath`, planned with its bytes.
+
+    Raises:
+        OutputError: the file is planned without its bytes (an unchanged app's file,
+            whose copy should have been among its reused files).
+    """
+    if planned.data is None:
+        raise OutputError(f"{relpath}: reused without its content-addressed copy {copy}")
+    return OutputFile(planned.sha256, planned.size, data=planned.data)
 
 
 def app_copies(planned: PlannedApp, files: OutputFiles) -> OutputFiles:
@@ -73,10 +82,8 @@ def app_copies(planned: PlannedApp, files: OutputFiles) -> OutputFiles:
     wanted += [version.entry.manifest_path for version in planned.versions]
     copies: OutputFiles = {}
     for relpath in wanted:
-        original = files[relpath]
-        assert original.data is not None  # JSON documents planned in this build
-        copy = consistent_path(relpath, original.sha256)
-        copies[copy] = OutputFile(original.sha256, original.size, data=original.data)
+        copy = consistent_path(relpath, files[relpath].sha256)
+        copies[copy] = _copy_of(relpath, copy, files[relpath])
     return copies
 
 

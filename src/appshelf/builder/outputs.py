@@ -67,5 +67,6 @@ class OutputFile:
 
 
 OutputFiles = dict[str, OutputFile]  # posix path relative to the output root -> content
+MAX_PAGE_BYTES = 64 << 20  # a rendered page read back from the output (never larger)
 
-__all__ = ["OutputFile", "OutputFiles", "app_dir", "url_for", "version_dir"]
+__all__ = ["MAX_PAGE_BYTES", "OutputFile", "OutputFiles", "app_dir", "url_for", "version_dir"]

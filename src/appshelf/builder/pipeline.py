@@ -40,7 +40,7 @@ from appshelf.builder.previous import (
 )
 from appshelf.builder.reuse import Reuse
 from appshelf.builder.statefile import state_file
-from appshelf.builder.streaming import HandOn, can_stream, start_streams
+from appshelf.builder.streaming import HandOn, can_stream, refuse_clashes, start_streams
 from appshelf.builder.writer import Spool, WriteStats, recover_interrupted
 from appshelf.errors import BundleError, OutputError, Problem, SigningKeyError, SourceTreeError
 from appshelf.filehash import FileHash, HashStats
@@ -614,9 +614,7 @@ class Build:
         plan.files.update(calimero_files(plan))  # [mirrors] calimero (spec section 12)
         for index, generator in enumerate(generators):
             extra = streams[index].finish(plan) if streams is not None else generator(plan)
-            clash = sorted(set(extra) & (plan.files.keys() | plan.reused))
-            if clash:
-                raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
+            refuse_clashes(extra, plan.files.keys() | plan.reused)
             plan.files.update(extra)
         plan.files.update(mirror_files(plan))  # opt-in ([mirrors]); under cnr/, pinned below
         head = LogHead(size=log.size, root=log.root.hex())

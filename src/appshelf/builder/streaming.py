@@ -10,7 +10,7 @@ bytes (tests/test_streaming.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -65,6 +65,17 @@ def start_streams(start: PlanStart, generators: Sequence[object]) -> list[AppStr
     return streams
 
 
+def refuse_clashes(extra: OutputFiles, planned: Collection[str]) -> None:
+    """A generator's files must not replace a planned file.
+
+    Raises:
+        OutputError: the first few paths that would.
+    """
+    clash = sorted(extra.keys() & planned)
+    if clash:
+        raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
+
+
 @dataclass(frozen=True)
 class HandOn:
     """The `AppFinisher` of a streaming build: the app's pages from each stream, its
@@ -84,9 +95,7 @@ class HandOn:
         added: list[str] = []
         for stream in self.streams:
             pages = stream.app(planned, files)
-            clash = sorted(pages.keys() & files.keys())
-            if clash:
-                raise OutputError(f"generator output clashes with registry files: {clash[:5]}")
+            refuse_clashes(pages, files.keys())
             files.update(pages)
             added += pages
         copies = app_copies(planned, files)

@@ -42,7 +42,7 @@ from tuf.api.metadata import (
 )
 
 from appshelf.builder.cache import BuildCache, Record, stat_key
-from appshelf.builder.outputs import OutputFile, OutputFiles
+from appshelf.builder.outputs import MAX_PAGE_BYTES, OutputFile, OutputFiles
 from appshelf.builder.previous import FolderSource
 from appshelf.builder.tufprevious import (
     TUF_DIR,
@@ -425,7 +425,7 @@ def _recorded_target(
         return (record.key.size, record.sha256)
     if listed is not None and path in listed:
         return listed[path]
-    data = disk.read(path, 64 << 20)
+    data = disk.read(path, MAX_PAGE_BYTES)
     return (len(data), sha256_hex(data)) if data is not None else None
 
 

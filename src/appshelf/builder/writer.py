@@ -55,7 +55,8 @@ from appshelf.builder.housekeeping import (
     remove_entry,
     write_journal,
 )
-from appshelf.builder.outputs import OutputFile, OutputFiles
+from appshelf.builder.outputs import MAX_PAGE_BYTES, OutputFile, OutputFiles
+from appshelf.builder.previous import FolderSource
 from appshelf.errors import OutputError
 from appshelf.formats.consistent import plain_path
 
@@ -208,6 +209,7 @@ class Spool:
         check_output_entry(self.target)
         recover_interrupted(self.target)
         clean_leftovers(self.names)
+        self._output = FolderSource(self.target)
         self.fresh = not self.target.exists()
         self.records = None if self.fresh else output_records(cache, self.target, set(reused_apps))
         self.seen: set[str] = set()  # every path added
@@ -256,7 +258,7 @@ class Spool:
             self.confirmed += confirmed
             changed = [p for p in paths if p not in unchanged]
             for path in unchanged:
-                files[path] = _settled(files[path], self.target / path)
+                files[path] = _settled(files[path], self._output, path)
         if changed:
             _stage_changes(files, changed, self._staging_folder(), self.target)
             self.staged += changed
@@ -339,29 +341,30 @@ def _merged(
     return list(merged.values())
 
 
-def _settled(planned: OutputFile, written: Path) -> OutputFile:
+def _settled(planned: OutputFile, output: FolderSource, relpath: str) -> OutputFile:
     """An unchanged file's entry once decided: its digest only; a page never rendered
     keeps its fingerprint and reads back the bytes the output holds (the cache vouched
     that they are what rendering would give)."""
     if planned.is_lazy:
         assert planned.fingerprint is not None
-        return OutputFile.lazy(planned.fingerprint, partial(_read_back, written))
+        return OutputFile.lazy(planned.fingerprint, partial(_read_back, output, relpath))
     return planned.without_bytes()
 
 
-def _read_back(path: Path) -> bytes:
-    """A written file's bytes, never through a link."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise OSError(f"{path.name}: not a regular file")
-            return handle.read()
-    except OSError:
+def _read_back(output: FolderSource, relpath: str) -> bytes:
+    """A written page's bytes, read as any output file is (no link followed, regular
+    files only, bounded).
+
+    Raises:
+        OutputError: the file is gone, or is not what a page can be.
+    """
+    data = output.read(relpath, MAX_PAGE_BYTES)
+    if data is None:
         raise OutputError(
-            f"{path.name}: an output file changed while the build was running; run the "
-            "build again. The previous output is unchanged"
-        ) from None
+            f"{output.root / relpath}: an output file changed while the build was running; "
+            "run the build again. The previous output is unchanged"
+        )
+    return data
 
 
 def _find_unchanged(
