@@ -161,3 +161,31 @@ def test_a_page_read_back_from_the_output_is_read_safely(tmp_path: Path, swap: s
         page.mkdir()
     with pytest.raises(OutputError):
         settled.materialize()
+
+
+def test_streamed_and_whole_plan_builds_agree_from_previous_and_previous_url(
+    example_source: Path, tmp_path: Path
+) -> None:
+    """The published state read from another folder (--previous) or a web host on
+    127.0.0.1 (--previous-url): a new version on top of it, streamed or not, gives the
+    same bytes."""
+    from appshelf.deploy.http import HttpSource
+    from conftest import StaticServer
+
+    site = site_generator(jobs=1)
+    with StaticServer(tmp_path / "live") as server:
+        build(example_source, server.root, generators=(site,), base_url=server.url)
+        add_version(example_source / "apps/kv-store")
+        later = FIXED_NOW + timedelta(hours=1)
+        outputs = {}
+        for name, generator in (("streamed", site), ("whole", WholePlan(site))):
+            common = {"generators": (generator,), "base_url": server.url, "now": later}
+            build(example_source, tmp_path / f"{name}-prev", previous=server.root, **common)
+            source = HttpSource(server.url)
+            try:
+                build(example_source, tmp_path / f"{name}-url", previous_source=source, **common)
+            finally:
+                source.close()
+            outputs[name] = (files(tmp_path / f"{name}-prev"), files(tmp_path / f"{name}-url"))
+    assert outputs["streamed"] == outputs["whole"]
+    assert "apps/kv-store/9.0.0/manifest.json" in outputs["streamed"][1]
