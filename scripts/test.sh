@@ -53,7 +53,9 @@ fi
 # The docs site with the API reference, into site/ (git-ignored); --strict fails on any
 # docstring griffe cannot match to its signature (~2 s, offline).
 .venv/bin/mkdocs build --strict --quiet
-.venv/bin/python -m pytest "$@"
+# One pytest worker per CPU (pytest-xdist; each worker starts its own SeaweedFS and
+# browser); APPSHELF_TEST_WORKERS=0 runs the suite in this process.
+.venv/bin/python -m pytest -n "${APPSHELF_TEST_WORKERS:-auto}" "$@"
 # In CI (.ci/run) also build the wheel and sdist and smoke-test the wheel (~30 s).
 if [ "${CI:-}" = "true" ] && [ "${APPSHELF_PACKAGE_CHECK:-1}" != "0" ]; then
   ./scripts/package-check.sh
