@@ -189,3 +189,35 @@ def test_streamed_and_whole_plan_builds_agree_from_previous_and_previous_url(
             outputs[name] = (files(tmp_path / f"{name}-prev"), files(tmp_path / f"{name}-url"))
     assert outputs["streamed"] == outputs["whole"]
     assert "apps/kv-store/9.0.0/manifest.json" in outputs["streamed"][1]
+
+
+def test_each_app_source_is_let_go_once_it_is_handed_on(
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streaming holds one app's source at a time: when the last app is planned, no
+    earlier app's source (models, paths, stat keys) is still alive, once its pages are
+    staged (here after each app; by default every 4,096 files). The report's counts are
+    those of the whole source."""
+    import gc
+    import weakref
+
+    from appshelf.builder import plan as plan_module
+
+    alive: list[weakref.ref[object]] = []
+    held_while_last: list[int] = []
+    real_plan_app = plan_module._plan_app
+    apps = sorted(p.name for p in (example_source / "apps").iterdir() if p.is_dir())
+
+    def plan_app(ctx: object, app: object) -> object:
+        if getattr(app, "key", None) == apps[-1]:
+            gc.collect()
+            held_while_last.append(sum(ref() is not None for ref in alive))
+        alive.append(weakref.ref(app))
+        return real_plan_app(ctx, app)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_module, "_plan_app", plan_app)
+    monkeypatch.setattr(writer, "_STAGE_BATCH", 1)
+    report = build(example_source, tmp_path / "out", generators=(site_generator(jobs=1),))
+    assert held_while_last == [0] and len(alive) == len(apps) > 1
+    assert report.apps == len(apps)
+    assert report.versions == len(list((tmp_path / "out").glob("apps/*/*/manifest.json")))

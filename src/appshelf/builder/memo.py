@@ -223,7 +223,7 @@ class AppMemo:
 
     def gone_apps(self, tree: SourceTree) -> list[str]:
         """Apps recorded by an earlier build that are no longer in the source."""
-        present = {app.key for app in tree.apps} | {app.key for app in tree.unchanged}
+        present = set(tree.app_keys)
         return sorted(set(self._known_rows()) - present)
 
     def _known_rows(self) -> dict[str, bytes]:
@@ -248,14 +248,14 @@ class AppMemo:
         files as written (`written`); drop the records of apps that are gone."""
         salt = self._salt_for(config)
         summaries = {summary.key: summary for summary in plan.summaries}
-        planned = {app.source.key for app in plan.finished}
+        planned = {app.key for app in plan.finished}
         by_app = _written_by_app(plan, planned, written)
         trees = self.git.trees if self.git is not None else {}
         rows: list[tuple[str, bytes]] = []
         for app in plan.finished:
-            key = app.source.key
-            entries, files = app.source.entries, by_app.get(key)
-            if (entries is None and key not in trees) or files is None:
+            key = app.key
+            files = by_app.get(key)
+            if (app.source_names is None and key not in trees) or files is None:
                 log.debug("app %s: no record kept (not vouched for by stat or git)", key)
                 continue
             outputs = sorted(files.items())
@@ -269,8 +269,8 @@ class AppMemo:
                 versions=len(app.versions),
                 dependencies=list(app.dependencies),
                 summary=summaries[key],
-                source_names="\n".join(name for name, _ in entries or ()),
-                source_digest=keys_digest(stat for _, stat in entries) if entries else "",
+                source_names=app.source_names or "",
+                source_digest=app.source_digest,
                 source_tree=trees.get(key, ""),
                 output_names="\n".join(path for path, _ in outputs),
                 output_digest=keys_digest(stat for _, stat in outputs),

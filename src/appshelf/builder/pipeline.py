@@ -236,8 +236,7 @@ def _state_files(tree: SourceTree, log: LogState, git: GitApps | None) -> Output
     """The build state that travels with the registry (spec 9.7), from a git work tree."""
     if git is None:
         return {}
-    keys = [app.key for app in tree.apps] + [app.key for app in tree.unchanged]
-    data = state_file(tree.config.registry.base_url, keys, log, git)
+    data = state_file(tree.config.registry.base_url, tree.app_keys, log, git)
     return {STATE_FILE: OutputFile.from_bytes(data)}
 
 

@@ -73,6 +73,7 @@ from appshelf.mirrors.calimero import is_pinned as mirror_pinned
 from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.signing.releaselog import LoggedRelease, LogState
+from appshelf.source.fingerprint import keys_digest
 from appshelf.source.lifecycle import LifecycleFile, WantedStanding, wanted_standing
 from appshelf.source.templates import TemplateSummary
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
@@ -158,11 +159,17 @@ class ReusedApp:
 @dataclass(frozen=True)
 class FinishedApp:
     """What a build keeps of an app it planned in full once the app's files are handed
-    on: all that the cache record and the nothing-dropped check still read."""
+    on: all that the cache record and the nothing-dropped check still read. Not the
+    source app: its models, paths and stat keys (about 6 KB a version) would stay to the
+    end of the build."""
 
-    source: SourceApp
+    key: str
     versions: tuple[str, ...]  # the versions planned, newest first
     dependencies: tuple[tuple[str, str], ...]  # each dependency, and the first version naming it
+    # The app folder's entries (source/fingerprint.py): their names, one per line, and
+    # one digest of their stat keys; None when stat cannot vouch for the folder.
+    source_names: str | None
+    source_digest: str
 
 
 def finished_app(planned: PlannedApp) -> FinishedApp:
@@ -170,10 +177,13 @@ def finished_app(planned: PlannedApp) -> FinishedApp:
     for version in planned.versions:
         for dependency in version.source.release.dependencies:
             seen.setdefault(dependency, version.source.version)
+    entries = planned.source.entries
     return FinishedApp(
-        planned.source,
+        planned.source.key,
         tuple(v.source.version for v in planned.versions),
         tuple(sorted(seen.items())),
+        "\n".join(name for name, _ in entries) if entries is not None else None,
+        keys_digest(stat for _, stat in entries) if entries else "",
     )
 
 
@@ -338,7 +348,7 @@ def _plan_apps(
     summaries: list[AppSummary] = []
     done: list[FinishedApp] = []
     try:
-        for app in ctx.tree.apps:
+        for app in ctx.tree.take_apps() if finish is not None else ctx.tree.apps:
             ctx.files = {}  # this app's files
             planned = _plan_app(ctx, app)
             summaries.append(app_summary(ctx.base, planned))
@@ -348,6 +358,7 @@ def _plan_apps(
                 finish(planned, files, list(ctx.files))
             else:
                 planned_apps.append(planned)
+            del app, planned  # not held while the next app is planned
     finally:
         ctx.files = files
     return planned_apps, summaries, done
@@ -380,7 +391,7 @@ def index_json(index: RegistryIndex, fragments: Mapping[str, AppFragments]) -> b
 
 def _check_nothing_dropped(ctx: _Planning, done: list[FinishedApp], reused: set[str]) -> None:
     """Every logged release that is not taken down must still be in the source."""
-    present = {(a.source.key, version) for a in done for version in a.versions}
+    present = {(a.key, version) for a in done for version in a.versions}
     for (app_key, version), logged in sorted(ctx.log.releases.items()):
         if logged.standing.takedown is not None or (app_key, version) in present:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -150,16 +151,37 @@ class SourceTree:
     owner_changes: list[bytes] = field(default_factory=list)  # owners/*.json, by name
     # registry.toml's base_url, when --base-url (a preview, a demo) replaced it in `config`
     declared_base_url: str | None = None
+    _keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _versions: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Counted once: `take_apps` empties `apps`, and the report still needs them.
+        keys = sorted([app.key for app in self.apps] + [app.key for app in self.unchanged])
+        versions = sum(len(app.versions) for app in self.apps)
+        object.__setattr__(self, "_keys", tuple(keys))
+        object.__setattr__(self, "_versions", versions + sum(a.versions for a in self.unchanged))
 
     @property
     def version_count(self) -> int:
-        return sum(len(app.versions) for app in self.apps) + sum(
-            app.versions for app in self.unchanged
-        )
+        """Versions in the source: those of the apps read and of the unchanged ones."""
+        return self._versions
 
     @property
     def app_count(self) -> int:
-        return len(self.apps) + len(self.unchanged)
+        return len(self._keys)
+
+    @property
+    def app_keys(self) -> tuple[str, ...]:
+        """Every app's key, read or unchanged, sorted."""
+        return self._keys
+
+    def take_apps(self) -> Iterator[SourceApp]:
+        """The apps read, in order, each let go of as it is handed over: a build that
+        plans one app at a time then holds one app's source at a time. `apps` is empty
+        afterwards (the counts and keys stay)."""
+        self.apps.reverse()
+        while self.apps:
+            yield self.apps.pop()
 
 
 @dataclass
