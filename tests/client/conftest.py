@@ -159,7 +159,8 @@ def resign_log(
 
     body = json.loads((root / "snapshot.json").read_bytes())["signed"]
     state = LogState(entries=list(entries), leaves=[leaf_hash(e) for e in entries])
-    files = log_files(state, development_key(), body["registry"])
+    planned = log_files(state, development_key(), body["registry"])
+    files = {path: file.materialize().data or b"" for path, file in planned.items()}
     if checkpoint is not None:
         files["log/checkpoint"] = checkpoint(files["log/checkpoint"])
     shutil.rmtree(root / "log")

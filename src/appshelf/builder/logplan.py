@@ -14,10 +14,13 @@ a fresh clone):
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
+from appshelf.builder.outputs import OutputFile, OutputFiles
 from appshelf.errors import LogError, Problem, SigningKeyError
 from appshelf.formats.documents import FileDigest, VersionEntry
 from appshelf.formats.log import (
@@ -251,15 +254,21 @@ def adopt(state: LogState, versions: dict[tuple[str, str], VersionEntry], logged
             log_standing(state, app, version, WantedStanding(yanked=entry.yanked), logged)
 
 
-def log_files(state: LogState, key: RegistryKey, base_url: str) -> dict[str, bytes]:
-    """The log as published: its signed checkpoint, entry bundles and hash tiles."""
+def log_files(state: LogState, key: RegistryKey, base_url: str) -> OutputFiles:
+    """The log as published: its signed checkpoint, entry bundles and hash tiles.
+
+    An entry bundle is rendered only when the output does not hold it yet (a lazy file,
+    fingerprinted by its entries' leaf hashes): a full tile never changes, so a build
+    neither encodes nor holds the bundles of the log it only extends."""
     tree = MemoryTree(state.leaves)
     checkpoint = Checkpoint(log_origin(base_url), state.size, tree.root())
-    files = {CHECKPOINT: sign_checkpoint(checkpoint, key)}
+    files = {CHECKPOINT: OutputFile.from_bytes(sign_checkpoint(checkpoint, key))}
     for ref in tiles_for(state.size):
         if ref.level == "entries":
-            start = ref.index * TILE_WIDTH
-            files[ref.path] = encode_bundle(state.entries[start : start + ref.width])
+            start, end = ref.index * TILE_WIDTH, ref.index * TILE_WIDTH + ref.width
+            leaves = hashlib.sha256(b"".join(state.leaves[start:end])).hexdigest()
+            render = partial(encode_bundle, state.entries[start:end])
+            files[ref.path] = OutputFile.lazy(f"log-entries:{leaves}", render)
     for ref, data in hash_tiles(tree.levels, state.size):
-        files[ref.path] = data
+        files[ref.path] = OutputFile.from_bytes(data)
     return files

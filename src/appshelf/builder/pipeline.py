@@ -605,8 +605,9 @@ class Build:
             tree, hashes, log, key, self.now, reused, lifecycles, channels, start, finish
         )
         base = tree.config.registry.base_url
-        documents = {**log_files(log, key, base), **schema_files()}
-        plan.files.update({path: OutputFile.from_bytes(data) for path, data in documents.items()})
+        plan.files.update(log_files(log, key, base))
+        schemas = schema_files()
+        plan.files.update({path: OutputFile.from_bytes(data) for path, data in schemas.items()})
         plan.files.update(_state_files(tree, log, self.git))
         if tree.config.mirrors.anip:  # [mirrors] anip = true: the ANIP read mirror (spec 15)
             plan.files.update(anip_files(plan, key))
