@@ -73,7 +73,6 @@ from appshelf.mirrors.calimero import is_pinned as mirror_pinned
 from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.signing.releaselog import LoggedRelease, LogState
-from appshelf.source.fingerprint import keys_digest
 from appshelf.source.lifecycle import LifecycleFile, WantedStanding, wanted_standing
 from appshelf.source.templates import TemplateSummary
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
@@ -182,8 +181,8 @@ def finished_app(planned: PlannedApp) -> FinishedApp:
         planned.source.key,
         tuple(v.source.version for v in planned.versions),
         tuple(sorted(seen.items())),
-        "\n".join(name for name, _ in entries) if entries is not None else None,
-        keys_digest(stat for _, stat in entries) if entries else "",
+        entries.names if entries is not None else None,
+        entries.digest if entries is not None else "",
     )
 
 

@@ -14,10 +14,18 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from appshelf.filestat import StatKey, settled, stat_key
 
-AppEntries = tuple[tuple[str, StatKey], ...]  # (path relative to the app folder, stat key)
+
+class AppEntries(NamedTuple):
+    """An app folder's entries as a cache record keeps them: their names (relative to
+    the app folder, sorted), one per line, and one digest of their stat keys. Not the
+    stat keys themselves: a build holds this for every app it reads."""
+
+    names: str
+    digest: str
 
 
 def app_entries(folder: Path, now_ns: int | None = None) -> AppEntries | None:
@@ -49,7 +57,7 @@ def app_entries(folder: Path, now_ns: int | None = None) -> AppEntries | None:
     if not all(settled(key, now_ns) for _, key in found):
         return None  # changed in the last seconds: not memoisable
     found.sort()
-    return tuple(found)
+    return AppEntries("\n".join(name for name, _ in found), keys_digest(key for _, key in found))
 
 
 def keys_digest(keys: Iterable[StatKey]) -> str:
