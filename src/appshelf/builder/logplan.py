@@ -265,7 +265,8 @@ def log_files(state: LogState, key: RegistryKey, base_url: str) -> OutputFiles:
     files = {CHECKPOINT: OutputFile.from_bytes(sign_checkpoint(checkpoint, key))}
     for ref in tiles_for(state.size):
         if ref.level == "entries":
-            start, end = ref.index * TILE_WIDTH, ref.index * TILE_WIDTH + ref.width
+            start = ref.index * TILE_WIDTH
+            end = start + ref.width
             leaves = hashlib.sha256(b"".join(state.leaves[start:end])).hexdigest()
             render = partial(encode_bundle, state.entries[start:end])
             files[ref.path] = OutputFile.lazy(f"log-entries:{leaves}", render)

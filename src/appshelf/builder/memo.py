@@ -253,9 +253,8 @@ class AppMemo:
         trees = self.git.trees if self.git is not None else {}
         rows: list[tuple[str, bytes]] = []
         for app in plan.finished:
-            key = app.key
-            files = by_app.get(key)
-            if (app.source_names is None and key not in trees) or files is None:
+            key, entries, files = app.key, app.entries, by_app.get(app.key)
+            if (entries is None and key not in trees) or files is None:
                 log.debug("app %s: no record kept (not vouched for by stat or git)", key)
                 continue
             outputs = sorted(files.items())
@@ -269,8 +268,8 @@ class AppMemo:
                 versions=len(app.versions),
                 dependencies=list(app.dependencies),
                 summary=summaries[key],
-                source_names=app.source_names or "",
-                source_digest=app.source_digest,
+                source_names=entries.names if entries is not None else "",
+                source_digest=entries.digest if entries is not None else "",
                 source_tree=trees.get(key, ""),
                 output_names="\n".join(path for path, _ in outputs),
                 output_digest=keys_digest(stat for _, stat in outputs),

@@ -73,6 +73,7 @@ from appshelf.mirrors.calimero import is_pinned as mirror_pinned
 from appshelf.signing.envelope import sign_body, signed_envelope_json
 from appshelf.signing.keys import RegistryKey, key_id
 from appshelf.signing.releaselog import LoggedRelease, LogState
+from appshelf.source.fingerprint import AppEntries
 from appshelf.source.lifecycle import LifecycleFile, WantedStanding, wanted_standing
 from appshelf.source.templates import TemplateSummary
 from appshelf.source.tree import SourceApp, SourceTree, SourceVersion
@@ -165,10 +166,7 @@ class FinishedApp:
     key: str
     versions: tuple[str, ...]  # the versions planned, newest first
     dependencies: tuple[tuple[str, str], ...]  # each dependency, and the first version naming it
-    # The app folder's entries (source/fingerprint.py): their names, one per line, and
-    # one digest of their stat keys; None when stat cannot vouch for the folder.
-    source_names: str | None
-    source_digest: str
+    entries: AppEntries | None  # source/fingerprint.py; None: stat cannot vouch for the folder
 
 
 def finished_app(planned: PlannedApp) -> FinishedApp:
@@ -176,13 +174,11 @@ def finished_app(planned: PlannedApp) -> FinishedApp:
     for version in planned.versions:
         for dependency in version.source.release.dependencies:
             seen.setdefault(dependency, version.source.version)
-    entries = planned.source.entries
     return FinishedApp(
         planned.source.key,
         tuple(v.source.version for v in planned.versions),
         tuple(sorted(seen.items())),
-        entries.names if entries is not None else None,
-        entries.digest if entries is not None else "",
+        planned.source.entries,
     )
 
 
