@@ -31,7 +31,7 @@ CHUNK_BYTES = 1 << 20
 READ_AHEAD_MIN_BYTES = 8 << 20  # below this, starting a thread costs more than it saves
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileHash:
     sha256: str
     size: int

@@ -113,6 +113,10 @@ class Record:
     sha256: str
 
 
+# Source rows held before they are written (a cold read remembers one per file).
+_PENDING_ROWS = 2048
+
+
 class BuildCache:
     """Open with `BuildCache.for_output(output)`; `BuildCache(None)` remembers nothing."""
 
@@ -368,8 +372,13 @@ class BuildCache:
         return self._sources.get(name)
 
     def remember(self, name: str, key: StatKey, payload: bytes) -> None:
+        """Keep a parsed source file's or folder listing's `payload` for the next build,
+        written in batches: a cold read of 100,000 versions held every row until the
+        end (about 1.6 KB each, benchmarks/NOTES.md)."""
         if settled(key):
             self._pending_sources.append((name, key, payload))
+            if len(self._pending_sources) >= _PENDING_ROWS:
+                self._write_pending()
 
     def _load_sources(
         self, name: str | None = None, folder: str | None = None
@@ -407,6 +416,10 @@ class BuildCache:
             self.forget("sources", {n for n in unasked if keep is None or not keep(n)})
         if prune:  # read once per build: free it
             self._sources, self._sources_asked, self._source_folders = None, set(), set()
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the rows `remember` collected, in one transaction (not one per file)."""
         pending, self._pending_sources = self._pending_sources, []
         if self._db is None or not pending:
             return

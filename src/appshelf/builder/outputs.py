@@ -10,7 +10,7 @@ from appshelf.formats.canonical import sha256_hex
 from appshelf.formats.layout import app_dir, url_for, version_dir  # re-exported
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutputFile:
     """Bytes produced by the build, a source file copied as is (artifacts), or content
     rendered only when needed (`lazy`, for generators such as the HTML site)."""

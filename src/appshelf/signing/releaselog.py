@@ -25,7 +25,7 @@ import gc
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 import pydantic
@@ -67,7 +67,7 @@ class RotationStatement(BaseModel):
     issued: str = Field(pattern=TIMESTAMP_PATTERN)
 
 
-@dataclass
+@dataclass(slots=True)
 class Standing:
     """A logged release's current standing, from the lifecycle entries after it."""
 
@@ -77,7 +77,7 @@ class Standing:
     takedown: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class LoggedRelease:
     index: int
     entry: ReleaseEntry
@@ -85,7 +85,7 @@ class LoggedRelease:
     history: list[tuple[int, Entry]] = field(default_factory=list)  # every entry about it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoggedChannel:
     """Where a channel points, and the index of the entry that set it."""
 
@@ -143,7 +143,7 @@ class LogState:
                 clone.releases[k] = LoggedRelease(
                     release.index,
                     release.entry,
-                    Standing(**vars(release.standing)),
+                    replace(release.standing),
                     list(release.history),
                 )
         return clone

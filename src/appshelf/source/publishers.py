@@ -129,7 +129,7 @@ def _configs(reader: _Reader, folder: Path, model: type[_ConfigT]) -> list[tuple
     if folder.is_symlink() or not folder.is_dir():
         reader.problem(folder, "", "must be a folder (not a link)")
         return []
-    reader.dirs_inside.add(folder)
+    reader.dirs_inside[folder] = None
     entries = reader.list_dir(folder)
     if len(entries) > MAX_IDENTITIES:
         reader.problem(folder, "", f"holds {len(entries)} entries; at most {MAX_IDENTITIES}")

@@ -7,6 +7,7 @@ huge config files, odd names. Each becomes a `Problem` naming the file and field
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tomllib
@@ -194,9 +195,10 @@ class _Reader:
     # (the last two false for symlinks: those are followed when asked). With it,
     # only symlinks need the costly resolve(); a plain entry of a folder known to be
     # inside the tree is inside too. 100,000 versions made resolve() a top hotspot.
+    # (dicts, not sets, for their order: `app_scope` drops what one app added, last first)
     kinds: dict[Path, tuple[bool, bool, bool]] = field(default_factory=dict)
-    listed: set[Path] = field(default_factory=set)
-    dirs_inside: set[Path] = field(default_factory=set)
+    listed: dict[Path, None] = field(default_factory=dict)
+    dirs_inside: dict[Path, None] = field(default_factory=dict)
     memo: SourceMemo | None = None
     allow_internal_hosts: bool = False  # [registry] allow_internal_artifact_hosts
     base_url: str | None = None  # artifact URLs under it are the registry's own
@@ -215,7 +217,7 @@ class _Reader:
         kind = self.kinds.get(path)
         if kind is not None and not kind[0] and path.parent in self.dirs_inside:
             if kind[1]:
-                self.dirs_inside.add(path)
+                self.dirs_inside[path] = None
             return True
         try:
             resolved = path.resolve(strict=True)
@@ -226,8 +228,21 @@ class _Reader:
             self.problem(path, "", "symlink points outside the source tree")
             return False
         if resolved.is_dir():
-            self.dirs_inside.add(path)
+            self.dirs_inside[path] = None
         return True
+
+    @contextlib.contextmanager
+    def app_scope(self) -> Iterator[None]:
+        """Forget, afterwards, what reading one app folder added to the listings known:
+        nothing looks inside an app folder once it is read, and a cold read of 100,000
+        versions kept a `Path` and a tuple for every file of every app to the end."""
+        marks = [(found, len(found)) for found in (self.kinds, self.listed, self.dirs_inside)]
+        try:
+            yield
+        finally:
+            for found, mark in marks:
+                while len(found) > mark:
+                    found.popitem()  # the last added first (dicts keep insertion order)
 
     def present(self, path: Path) -> bool:
         """Exists, or is a symlink (even a dangling one, which must be reported, not skipped)."""
@@ -335,7 +350,7 @@ class _Reader:
                         path = folder / name
                         self.kinds[path] = (bool(symlink), bool(plain_dir), bool(plain_file))
                         found.append(path)
-                    self.listed.add(folder)
+                    self.listed[folder] = None
                     return found
                 except (ValueError, TypeError):
                     pass  # a damaged row: list the folder
@@ -356,7 +371,7 @@ class _Reader:
         except OSError as exc:
             self.problem(folder, "", f"cannot list folder ({exc.strerror})")
             return []
-        self.listed.add(folder)
+        self.listed[folder] = None
         found.sort()
         if self.memo is not None and key is not None:
             rows = [[p.name, *self.kinds[p]] for p in found]
@@ -458,7 +473,7 @@ def _read_apps(
     apps: list[SourceApp] = []
     unchanged: list[UnchangedApp] = []
     if not apps_folder.is_symlink():
-        reader.dirs_inside.update((reader.root, apps_folder))
+        reader.dirs_inside.update(dict.fromkeys((reader.root, apps_folder)))
     if not apps_folder.is_dir():
         reader.problem(apps_folder, "", "missing: put each app in apps/<app-key>/")
         return apps, unchanged
@@ -475,7 +490,8 @@ def _read_apps(
         if folder in reused:
             unchanged.append(reused[folder])
             continue
-        app = _read_app(reader, folder, entries.get(folder))
+        with reader.app_scope():
+            app = _read_app(reader, folder, entries.get(folder))
         if app is not None:
             apps.append(app)
     return apps, unchanged
