@@ -374,7 +374,7 @@ class BuildCache:
     def remember(self, name: str, key: StatKey, payload: bytes) -> None:
         """Keep a parsed source file's or folder listing's `payload` for the next build,
         written in batches: a cold read of 100,000 versions held every row until the
-        end (about 1.6 KB each, benchmarks/NOTES.md)."""
+        end (about 0.75 KB each traced, benchmarks/NOTES.md)."""
         if settled(key):
             self._pending_sources.append((name, key, payload))
             if len(self._pending_sources) >= _PENDING_ROWS:

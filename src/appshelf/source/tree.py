@@ -235,7 +235,8 @@ class _Reader:
     def app_scope(self) -> Iterator[None]:
         """Forget, afterwards, what reading one app folder added to the listings known:
         nothing looks inside an app folder once it is read, and a cold read of 100,000
-        versions kept a `Path` and a tuple for every file of every app to the end."""
+        versions kept a `Path` and a tuple for every file of every app to the end.
+        Nothing else removes entries, so those after the marks are exactly the app's."""
         marks = [(found, len(found)) for found in (self.kinds, self.listed, self.dirs_inside)]
         try:
             yield
