@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from appshelf import filestat
 from appshelf.builder.cache import CACHE_DIR
 from appshelf.errors import OutputError
 from appshelf.formats import log as log_format
@@ -31,17 +32,29 @@ from log_helpers import log_entries
 
 
 class DecodeSpy:
-    """Wraps the real `decode_entry` and `model_to_json`: which bytes were decoded, and
-    which were re-encoded by the canonical check."""
+    """Wraps the real `decode_entry` and `model_to_json`: which bytes the replay decoded,
+    which were decoded again on demand (`releaselog.decoded_entry`, for the versions a
+    build plans), and which were re-encoded by the canonical check."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self.decoded: Counter[bytes] = Counter()
+        self.redecoded: Counter[bytes] = Counter()
         self.encoded: list[bytes] = []
+        self._on_demand = False
         real_decode, real_encode = log_format.decode_entry, log_format.model_to_json
+        real_on_demand = releaselog.decoded_entry
+        real_on_demand.cache_clear()  # another test's decodes must not hide this one's
 
         def decode(data: bytes, **options: bool) -> log_format.AnyEntry:
-            self.decoded[bytes(data)] += 1
+            (self.redecoded if self._on_demand else self.decoded)[bytes(data)] += 1
             return real_decode(data, **options)
+
+        def on_demand(data: bytes) -> releaselog.Entry:
+            self._on_demand = True
+            try:
+                return real_on_demand(data)
+            finally:
+                self._on_demand = False
 
         def encode(model: object) -> bytes:
             data = real_encode(model)  # type: ignore[arg-type]
@@ -49,6 +62,7 @@ class DecodeSpy:
             return data
 
         monkeypatch.setattr(releaselog, "decode_entry", decode)
+        monkeypatch.setattr(releaselog, "decoded_entry", on_demand)
         monkeypatch.setattr(log_format, "model_to_json", encode)
 
 
@@ -80,10 +94,28 @@ def test_noop_build_decodes_each_seen_entry_once_and_reencodes_none(
 ) -> None:
     entries = log_entries(built)
     spy = DecodeSpy(monkeypatch)
-    assert build(example_source, built).log_appended == 0
+    report = build(example_source, built)
+    assert report.log_appended == 0
     assert set(spy.decoded) == set(entries)  # every entry replayed: every rule checked
     assert max(spy.decoded.values()) == 1
     assert not set(spy.encoded) & set(entries)  # no canonical re-encoding of a seen entry
+    # The log keeps releases as bytes: only the apps planned again (files written under
+    # two seconds ago, which stat cannot vouch for) have entries decoded again, once each.
+    again = {json.loads(data)["app"] for data in spy.redecoded}
+    assert len(again) <= report.apps - report.apps_reused
+    assert max(spy.redecoded.values(), default=1) == 1
+
+
+def test_noop_of_reused_apps_decodes_no_release_again(
+    built: Path, example_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(filestat, "RACY_NS", -(10**18))  # seconds-old files count as settled
+    build(example_source, built)  # stat can vouch for every file now: remembered
+    spy = DecodeSpy(monkeypatch)
+    report = build(example_source, built)
+    assert report.apps_reused == report.apps > 0
+    assert max(spy.decoded.values()) == 1
+    assert not spy.redecoded  # nothing planned: no release entry decoded a second time
 
 
 def test_add_one_build_decodes_only_what_it_did_not_see_twice(

@@ -245,9 +245,9 @@ def known_artifact_digests(previous: PreviousOutput, base_url: str) -> dict[str,
     if previous.log is None:
         return {}
     return {
-        unquote(release.entry.artifact.url[len(base_url) :]): release.entry.artifact.sha256
+        unquote(release.artifact.url[len(base_url) :]): release.artifact.sha256
         for release in previous.log.releases.values()
-        if release.entry.artifact.url.startswith(base_url)
+        if release.artifact.url.startswith(base_url)
     }
 
 

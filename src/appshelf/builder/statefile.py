@@ -25,7 +25,7 @@ def state_file(base_url: str, app_keys: Iterable[str], log: LogState, git: GitAp
     apps = {key: tree for key, tree in git.trees.items() if key in keys}
     artifacts: dict[str, tuple[str, int]] = {}
     for release in log.releases.values():
-        ref = release.entry.artifact
+        ref = release.artifact
         if ref.url.startswith(base_url):
             oid = git.blobs.get(unquote(ref.url[len(base_url) :]))
             if oid is not None:

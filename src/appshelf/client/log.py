@@ -251,7 +251,7 @@ def _check_version(
     where = f"{t.app_path(key)}: version {entry.version}"
     failures = []
     if release.standing.takedown is not None:
-        failures.append(f"{where}: taken down by log entry {release.history[-1][0]}, but listed")
+        failures.append(f"{where}: taken down by log entry {release.history[-1]}, but listed")
     if entry.log_index != release.index:
         failures.append(
             f"{where}: log_index {entry.log_index} does not name its release entry {release.index}"

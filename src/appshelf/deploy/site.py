@@ -86,7 +86,7 @@ class LocalSite:
         not taken down points at: `deploy --delete` never removes one of these."""
         paths = {path for _, _, path in self._own_artifacts()}
         for release in self.log.releases.values() if self.log is not None else ():
-            path = artifact_relpath(release.entry.artifact.url, self.base_url)
+            path = artifact_relpath(release.artifact.url, self.base_url)
             if path is not None and release.standing.takedown is None:
                 paths.add(path)
         return paths

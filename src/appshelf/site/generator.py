@@ -735,16 +735,19 @@ def _app_log(log: LogState | None, app: str, releases: list[tuple[str, LoggedRel
     """What the log says about `app`, given its logged releases (in any order)."""
     items: list[tuple[int, ReleaseEntry | LifecycleEntry | ChannelEntry]] = []
     takedowns: list[TakedownView] = []
+    if log is None:
+        return AppLog(history=[], takedowns=[], digest=hashlib.sha256(b"").hexdigest())
     for version, release in releases:
-        for index, entry in release.history:
+        for index in release.history:
+            entry = log.entry_at(index)
             if isinstance(entry, ReleaseEntry | LifecycleEntry):
                 items.append((index, entry))
         if release.standing.takedown is not None:
-            index, entry = release.history[-1]  # nothing follows a takedown
-            takedowns.append(TakedownView(version, release.standing.takedown, entry.logged, index))
-    if log is not None:
-        items += log.channel_history.get(app, [])
-    leaves = log.leaves if log is not None else []
+            index = release.history[-1]  # nothing follows a takedown
+            logged = log.entry_at(index).logged
+            takedowns.append(TakedownView(version, release.standing.takedown, logged, index))
+    items += log.channel_history.get(app, [])
+    leaves = log.leaves
     return AppLog(
         history=[_event(index, entry) for index, entry in sorted(items, reverse=True)],
         takedowns=sorted(takedowns, key=lambda t: semver.Version.parse(t.version), reverse=True),
