@@ -17,6 +17,7 @@ from appshelf.errors import OutputError
 from appshelf.formats import log as log_format
 from appshelf.formats.log import (
     Checkpoint,
+    LifecycleEntry,
     NoteSignature,
     decode_entry,
     encode_bundle,
@@ -259,6 +260,51 @@ def test_a_copy_keeps_the_root_and_recomputes_it_after_an_append(built: Path) ->
     clone.append(last)
     assert clone.root == root_of([leaf_hash(e) for e in entries])
     assert state.root == root_of([leaf_hash(e) for e in entries[:-1]])  # the original stays
+
+
+def _standings(state: releaselog.LogState) -> dict[tuple[str, str], tuple[object, ...]]:
+    return {
+        k: (r.standing.yanked, r.standing.deprecated, r.standing.takedown, tuple(r.history))
+        for k, r in state.releases.items()
+    }
+
+
+@pytest.mark.parametrize("changed", ["clone", "original", "both"])
+def test_a_copy_and_its_original_change_independently(built: Path, changed: str) -> None:
+    """`copy` shares the releases until a lifecycle entry changes one (copy-on-write): a
+    yank or takedown applied to either state is never seen by the other, also when both
+    change the same release, and also for a copy of a copy."""
+    state = releaselog.replay(log_entries(built), bound=True)
+    app, version = sorted(state.releases)[0]
+    before = _standings(state)
+    clone = state.copy()
+    grandchild = clone.copy()
+
+    def lifecycle(action: str) -> LifecycleEntry:
+        assert state.registry is not None
+        logged = "2026-12-04T00:00:00Z"
+        return LifecycleEntry(
+            registry=state.registry, logged=logged, action=action, app=app, version=version
+        )
+
+    if changed in ("clone", "both"):
+        clone.append(lifecycle("yank"))
+    if changed in ("original", "both"):
+        state.append(lifecycle("takedown"))
+    key = (app, version)
+    assert _standings(grandchild) == before
+    if changed == "clone":
+        assert _standings(state) == before
+        assert clone.releases[key].standing.yanked == "yanked"
+    if changed == "original":
+        assert _standings(clone) == before
+        assert state.releases[key].standing.takedown == "taken down"
+    if changed == "both":
+        assert clone.releases[key].standing.takedown is None
+        assert state.releases[key].standing.yanked is None
+        assert clone.releases[key].history == [*before[key][3], clone.size - 1]
+    unchanged = [k for k in state.releases if k != key]
+    assert all(state.releases[k] is clone.releases[k] for k in unchanged)  # still shared
 
 
 def _make_hostile(path: Path, kind: str, tmp_path: Path) -> None:

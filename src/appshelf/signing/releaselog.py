@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -100,6 +101,8 @@ class LoggedRelease:
     artifact: ArtifactPin
     standing: Standing = field(default_factory=Standing)
     history: list[int] = field(default_factory=list)  # the indexes of every entry about it
+    # The `LogState` that may change it in place (its `_owner`); others copy it first.
+    owner: int = field(default=0, repr=False, compare=False)
 
     @property
     def entry(self) -> ReleaseEntry:
@@ -128,6 +131,9 @@ class LoggedChannel:
     index: int
 
 
+_STATE_IDS: Final = itertools.count(1)  # `LogState._owner`; 0 is no state's
+
+
 @dataclass
 class LogState:
     """What a verified log says: every release, its standing, and the keys."""
@@ -141,6 +147,10 @@ class LogState:
     owners: dict[str, list[str]] = field(default_factory=dict)  # app -> its logged owners
     channels: dict[tuple[str, str], LoggedChannel] = field(default_factory=dict)
     channel_history: dict[str, list[tuple[int, ChannelEntry]]] = field(default_factory=dict)
+    # Which releases this state may change in place: those whose `owner` it is. A copy
+    # shares the releases and gives both states new ids, so a lifecycle entry applied to
+    # either copies the release first (copy-on-write).
+    _owner: int = field(default_factory=lambda: next(_STATE_IDS), repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -166,22 +176,19 @@ class LogState:
         )
 
     def copy(self) -> LogState:
-        """An independent state to append to (releases and keys are copied shallowly)."""
+        """An independent state to append to.
+
+        The releases are shared until a lifecycle entry changes one, in either state: a
+        20,000-version build copied them all once, 0.14 s and 5 MB it did not need.
+        """
         clone = LogState(list(self.entries), list(self.leaves), {}, dict(self.keys), self.active)
         clone.registry = self.registry
         clone._root = self._root  # same leaves: the cached root holds (0.05 s at 20,000)
         clone.owners = dict(self.owners)
         clone.channels = dict(self.channels)
         clone.channel_history = {app: list(h) for app, h in self.channel_history.items()}
-        with _collector_paused():
-            for k, release in self.releases.items():
-                clone.releases[k] = LoggedRelease(
-                    release.index,
-                    release.data,
-                    release.artifact,
-                    replace(release.standing),
-                    list(release.history),
-                )
+        clone.releases = dict(self.releases)
+        self._owner = next(_STATE_IDS)  # neither owns the shared releases now
         return clone
 
     def app_channels(self, app: str) -> dict[str, LoggedChannel]:
@@ -233,7 +240,7 @@ class LogState:
             if key in self.releases:
                 raise LogError(f"entry {index}: {entry.app} {entry.version} is logged twice")
             pin = ArtifactPin(entry.artifact.url, entry.artifact.sha256, entry.artifact.size)
-            self.releases[key] = LoggedRelease(index, data, pin, history=[index])
+            self.releases[key] = LoggedRelease(index, data, pin, history=[index], owner=self._owner)
         elif isinstance(entry, ChannelEntry):
             self._apply_channel(index, entry)
         else:
@@ -257,9 +264,19 @@ class LogState:
         self.channel_history.setdefault(entry.app, []).append((index, entry))
 
     def _apply_lifecycle(self, index: int, entry: LifecycleEntry) -> None:
-        release = self.releases.get((entry.app, entry.version))
+        key = (entry.app, entry.version)
+        release = self.releases.get(key)
         if release is None:
             raise LogError(f"entry {index}: {entry.app} {entry.version} was never released")
+        if release.owner != self._owner:  # shared with a copy: change a copy of its own
+            release = self.releases[key] = LoggedRelease(
+                release.index,
+                release.data,
+                release.artifact,
+                replace(release.standing),
+                list(release.history),
+                owner=self._owner,
+            )
         standing = release.standing
         if standing.takedown is not None:
             raise LogError(f"entry {index}: {entry.app} {entry.version} was taken down")
@@ -274,9 +291,9 @@ class LogState:
             standing.deprecated = standing.replacement = None
         else:
             standing.takedown = entry.reason or "taken down"
-            for key in [k for k, c in self.channels.items() if k[0] == entry.app]:
-                if self.channels[key].version == entry.version:
-                    del self.channels[key]
+            for name in [k for k, c in self.channels.items() if k[0] == entry.app]:
+                if self.channels[name].version == entry.version:
+                    del self.channels[name]
         release.history.append(index)
 
     def _apply_owners(self, index: int, entry: OwnersEntry) -> None:
