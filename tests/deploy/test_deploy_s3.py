@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from appshelf.deploy import ClientOptions, RequestCounter, S3Store, S3Target
+from appshelf.deploy import (
+    ClientOptions,
+    DeployOptions,
+    RequestCounter,
+    S3Store,
+    S3Target,
+    deploy_site,
+)
 from appshelf.deploy.files import STATE_KEY
-from appshelf.deploy.run import read_published
+from appshelf.deploy.run import read_published, read_remote
 from appshelf.errors import DeployConflictError, DeployRefusedError, SourceTreeError
 from appshelf.formats.consistent import plain_path
 from conftest import build
@@ -454,7 +461,6 @@ def test_two_racing_deploys_one_wins_none_loses_a_version(
     build_registry(
         merged, out, BuildOptions(now=NOW, environ={}, base_url=url, previous_source=previous)
     )
-    from appshelf.deploy import DeployOptions, deploy_site
 
     deploy_site(
         out, f"s3://{bucket}", DeployOptions(client=store.options), state=state, store=store
@@ -467,6 +473,45 @@ def test_two_racing_deploys_one_wins_none_loses_a_version(
         assert fetch(client, bucket, key)
     app_json = fetch(client, bucket, "apps/hello-world/app.json")
     assert b'"1.2.0"' in app_json and b'"2.0.0"' in fetch(client, bucket, "apps/kv-store/app.json")
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_a_deploy_that_loses_a_log_tile_writes_nothing_after_it(
+    seaweed: SeaweedS3, bucket: str, example_source: Path, tmp_path: Path, aws_env: None, jobs: int
+) -> None:
+    """A loser that wrote one more tile after the one it lost would leave a log mixed from
+    two deploys, and make the winner fail on that tile (seen as both racers failing)."""
+    target = f"s3://{bucket}"
+    site = tmp_path / "site"
+    build(example_source, site, base_url=BASE, now=NOW)
+    deploy(seaweed, site, target)
+    before = {o["Key"] for o in seaweed.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    add_version(example_source, "kv-store", "2.0.0")
+    build(example_source, site, base_url=BASE, now=NOW)
+    tiles = sorted(
+        p.relative_to(site).as_posix()
+        for p in (site / "log" / "tile").rglob("*")
+        if p.is_file() and p.relative_to(site).as_posix() not in before
+    )
+    assert len(tiles) >= 2, tiles  # the hash tile and the entries tile the new entry is in
+    attempted: list[str] = []
+
+    class RecordingStore(S3Store):
+        def put(self, relpath: str, *args: object, **kwargs: object) -> str:
+            attempted.append(relpath)
+            return super().put(relpath, *args, **kwargs)  # type: ignore[arg-type]
+
+    store = _store(seaweed, target, RecordingStore)
+    state = read_remote(store)
+    # Another deploy wrote the first of them (other bytes) after this one read the bucket.
+    seaweed.client().put_object(Bucket=bucket, Key=tiles[0], Body=b"another deploy's tile")
+    options = DeployOptions(client=ClientOptions(endpoint_url=seaweed.endpoint, jobs=jobs))
+    with pytest.raises(DeployConflictError, match=tiles[0]):
+        deploy_site(site, target, options, state=state, store=store)
+    assert attempted[-1] == tiles[0], attempted  # the lost tile is the last write tried
+    after = {o["Key"] for o in seaweed.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert not after & set(tiles[1:]), after & set(tiles[1:])
+    assert "apps/kv-store/2.0.0/manifest.json" not in after
 
 
 def test_delete_removes_stale_files_but_keeps_published_artifacts(

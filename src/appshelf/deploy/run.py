@@ -182,9 +182,25 @@ def _run_phase(
     etags: dict[str, str],
     events: Events | None,
 ) -> None:
+    """Upload one phase's files; once one write fails, no other starts.
+
+    A phase run one at a time (the log tiles) runs in order in this thread, so the file
+    that failed is the last one written: a deploy that lost a tile to another deploy
+    leaves nothing of its own after it.
+    """
     lock = threading.Lock()
+    failed = threading.Event()
 
     def upload(action: Action) -> None:
+        if failed.is_set():
+            return  # once one write has failed, no other starts
+        try:
+            _upload(action)
+        except BaseException:
+            failed.set()
+            raise
+
+    def _upload(action: Action) -> None:
         local = site.files[action.relpath]
         body: bytes | Path = local.path if action.size >= 1024 * 1024 else local.path.read_bytes()
         step = max(action.size // 4, 1)
@@ -213,6 +229,10 @@ def _run_phase(
         if events:
             events(f"  uploaded  {action.relpath} ({action.reason}, {action.size} bytes)")
 
+    if jobs == 1:  # in order, in this thread: the first failure is the last write
+        for action in actions:
+            upload(action)
+        return
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(upload, a) for a in actions]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
