@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appshelf import filestat
+from appshelf.builder import writer
 from appshelf.builder.cache import CACHE_DIR
 from appshelf.builder.memo import _all_below
 from appshelf.builder.pipeline import BuildOptions, BuildReport
@@ -79,6 +80,31 @@ def test_noop_reuses_every_app_and_writes_nothing(source: Path, tmp_path: Path) 
         APPS * VERSIONS,
     )
     assert_same_as_cold(source, out, tmp_path, 1)
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_files_remembered_a_batch_at_a_time_are_all_remembered(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """The writer stores what it wrote a batch at a time (a cold build holds each file's
+    stat line, not its key): across every batch edge each file gets its row, and each
+    app's record the digest a no-op recomputes from lstat(), so the next build reuses
+    every app and compares no file by reading it."""
+    monkeypatch.setattr(writer, "_STAGE_BATCH", batch)
+    out = tmp_path / "out"
+    site_build(source, out)
+    db = sqlite3.connect(tmp_path / CACHE_DIR / "out.sqlite")
+    rows = {row[0] for row in db.execute("SELECT name FROM outputs")}
+    db.close()
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert written <= rows, sorted(written - rows)[:5]
+    read: list[str] = []
+    real_same_bytes = writer._same_bytes
+    monkeypatch.setattr(
+        writer, "_same_bytes", lambda path, *a: read.append(str(path)) or real_same_bytes(path, *a)
+    )
+    again = site_build(source, out, 1)
+    assert (again.apps_reused, again.files_written, read) == (APPS, 0, [])
 
 
 def test_edits_are_seen_and_only_that_app_is_replanned(source: Path, tmp_path: Path) -> None:

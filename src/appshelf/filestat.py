@@ -34,6 +34,13 @@ def stat_key(st: os.stat_result) -> StatKey:
     return StatKey(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
 
 
+def stat_line(key: StatKey) -> bytes:
+    """A stat key as one line of the digests records keep (`source.fingerprint`): about
+    80 bytes held, against about 250 for the key (a tuple of five large ints), for a
+    build that holds one per output file until its records are stored."""
+    return b"%d %d %d %d %d\n" % key
+
+
 def settled(key: StatKey, now_ns: int | None = None) -> bool:
     """Old enough that a later change must move mtime or ctime visibly (timestamps are
     coarser than writes: git's "racy clean" problem)."""

@@ -40,9 +40,8 @@ from appshelf import __version__
 from appshelf.builder.cache import BuildCache
 from appshelf.builder.outputs import OutputFile, OutputFiles
 from appshelf.builder.plan import AppFragments, AppSummary, RegistryPlan, ReusedApp
-from appshelf.filestat import StatKey
 from appshelf.formats.boundedjson import loads_bounded
-from appshelf.source.fingerprint import current_digest, keys_digest
+from appshelf.source.fingerprint import current_digest, lines_digest
 from appshelf.source.gitstate import GitApps, folders_match
 from appshelf.source.models import RegistryConfig
 from appshelf.source.tree import SourceTree, UnchangedApp
@@ -242,10 +241,10 @@ class AppMemo:
         config: RegistryConfig,
         plan: RegistryPlan,
         key_id: str,
-        written: dict[str, StatKey],
+        written: dict[str, bytes],
     ) -> None:
         """Record every app this build planned in full, with the stat keys of its output
-        files as written (`written`); drop the records of apps that are gone."""
+        files as written (`written`: stat lines); drop the records of apps that are gone."""
         salt = self._salt_for(config)
         summaries = {summary.key: summary for summary in plan.summaries}
         planned = {app.key for app in plan.finished}
@@ -272,7 +271,7 @@ class AppMemo:
                 source_digest=entries.digest if entries is not None else "",
                 source_tree=trees.get(key, ""),
                 output_names="\n".join(path for path, _ in outputs),
-                output_digest=keys_digest(stat for _, stat in outputs),
+                output_digest=lines_digest(line for _, line in outputs),
                 pinned=pinned,
                 flows_fragment=_text(plan.fragments[key].flows),
                 index_fragment=plan.fragments[key].index.decode(),
@@ -305,11 +304,11 @@ def _bytes(fragment: str | None) -> bytes | None:
 
 
 def _written_by_app(
-    plan: RegistryPlan, planned: set[str], written: dict[str, StatKey]
-) -> dict[str, dict[str, StatKey] | None]:
+    plan: RegistryPlan, planned: set[str], written: dict[str, bytes]
+) -> dict[str, dict[str, bytes] | None]:
     """The output files of each planned app with their stat keys as written; None for an
     app with a file not known as written (never reused)."""
-    by_app: dict[str, dict[str, StatKey] | None] = {key: {} for key in planned}
+    by_app: dict[str, dict[str, bytes] | None] = {key: {} for key in planned}
     for path in plan.files:
         if path.startswith("apps/"):
             key = path.split("/", 2)[1]

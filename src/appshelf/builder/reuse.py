@@ -191,7 +191,7 @@ class Reuse:
             plan.files, spool.target, cache=self.cache, verified=plan.reused, keep=keep, spool=spool
         )
         if self.apps is not None:
-            self.apps.store(plan.tree.config, plan, keyid, stats.keys)
+            self.apps.store(plan.tree.config, plan, keyid, stats.stat_lines)
         return stats
 
     def close(self) -> None:

@@ -58,6 +58,7 @@ from appshelf.builder.housekeeping import (
 from appshelf.builder.outputs import MAX_PAGE_BYTES, OutputFile, OutputFiles
 from appshelf.builder.previous import FolderSource
 from appshelf.errors import OutputError
+from appshelf.filestat import stat_line
 from appshelf.formats.consistent import plain_path
 
 _COPY_CHUNK = 1 << 20
@@ -75,7 +76,8 @@ class WriteStats:
     written: int
     unchanged: int
     removed: int
-    keys: dict[str, StatKey] = field(default_factory=dict, repr=False)  # as now on disk
+    # Each file's stat key as now on disk, as a line (`filestat.stat_line`).
+    stat_lines: dict[str, bytes] = field(default_factory=dict, repr=False)
     kept: frozenset[str] = frozenset()  # no longer planned, left for the previous snapshot
 
     @property
@@ -215,7 +217,7 @@ class Spool:
         self.seen: set[str] = set()  # every path added
         self.staged: list[str] = []  # the changed ones, in the staging folder
         self.unchanged: set[str] = set()
-        self.keys: dict[str, StatKey] = {}  # of the unchanged ones the cache vouched for
+        self.lines: dict[str, bytes] = {}  # stat lines of the unchanged the cache vouched for
         self.confirmed: list[str] = []  # unchanged, found so by reading them
         self._staging: Path | None = None
         self._pending: list[tuple[OutputFiles, list[str]]] = []
@@ -250,11 +252,11 @@ class Spool:
     def _settle(self, files: OutputFiles, paths: list[str]) -> None:
         changed = paths
         if not self.fresh:
-            unchanged, keys, confirmed = _find_unchanged(
+            unchanged, lines, confirmed = _find_unchanged(
                 files, self.target, paths, self.records, self.known
             )
             self.unchanged |= unchanged
-            self.keys.update(keys)
+            self.lines.update(lines)
             self.confirmed += confirmed
             changed = [p for p in paths if p not in unchanged]
             for path in unchanged:
@@ -297,21 +299,25 @@ class Spool:
         kept = len(self.unchanged) + len(verified)
         # Known to hold their bytes only by writing or reading them: remember them.
         to_remember = sorted(self.seen) if records is None else self.staged + self.confirmed
-        keys = dict(self.keys)
+        lines = dict(self.lines)
         if not self.staged and not removed:
             self.discard()
             if self.confirmed or records is None:
-                keys.update(_remember(cache, target, files, to_remember))
-            return WriteStats(written=0, unchanged=kept, removed=0, keys=keys, kept=left)
+                lines.update(_remember(cache, target, files, to_remember))
+            return WriteStats(written=0, unchanged=kept, removed=0, stat_lines=lines, kept=left)
         staging = self._staging_folder()
         order = sorted(self.staged, key=lambda p: (commit_rank(p), p))
         journal = write_journal(self.names, staging, order, removed)
         self._staging = None  # the journal owns it now: the commit rolls forward from it
         _commit_changes(target, staging, order, removed, journal)
         cache.forget("outputs", removed)
-        keys.update(_remember(cache, target, files, to_remember))
+        lines.update(_remember(cache, target, files, to_remember))
         return WriteStats(
-            written=len(self.staged), unchanged=kept, removed=len(removed), keys=keys, kept=left
+            written=len(self.staged),
+            unchanged=kept,
+            removed=len(removed),
+            stat_lines=lines,
+            kept=left,
         )
 
     def _commit_fresh(self, files: OutputFiles) -> WriteStats:
@@ -327,8 +333,8 @@ class Spool:
                 "was written"
             ) from None
         self._staging = None
-        fresh_keys = _remember(self.cache, self.target, files, sorted(files))
-        return WriteStats(written=len(files), unchanged=0, removed=0, keys=fresh_keys)
+        lines = _remember(self.cache, self.target, files, sorted(files))
+        return WriteStats(written=len(files), unchanged=0, removed=0, stat_lines=lines)
 
 
 def _merged(
@@ -373,13 +379,13 @@ def _find_unchanged(
     to_check: list[str],
     records: dict[str, Record] | None,
     known: Mapping[str, str],
-) -> tuple[set[str], dict[str, StatKey], list[str]]:
+) -> tuple[set[str], dict[str, bytes], list[str]]:
     """Which of `to_check` already hold their planned bytes: by the cache's row when its
     stat key and token match (no read), else by comparing bytes. Returns the unchanged
-    paths, the stat keys of those the cache vouched for, and those confirmed by reading
+    paths, the stat lines of those the cache vouched for, and those confirmed by reading
     (to remember)."""
     unchanged: set[str] = set()
-    keys: dict[str, StatKey] = {}
+    lines: dict[str, bytes] = {}
     confirmed: list[str] = []
     for path, key in zip(to_check, _stat_keys(target, to_check), strict=True):
         if key is None:
@@ -387,13 +393,13 @@ def _find_unchanged(
         record = records.get(path) if records is not None else None
         if record is not None and record.key == key and record.sha256 == files[path].cache_token:
             unchanged.add(path)
-            keys[path] = key
+            lines[path] = stat_line(key)
             continue
         files[path] = files[path].materialize()  # a lazy file is rendered only now
         if _same_bytes(target / path, files[path], known.get(path)):
             unchanged.add(path)
             confirmed.append(path)
-    return unchanged, keys, confirmed
+    return unchanged, lines, confirmed
 
 
 def _no_longer_planned(
@@ -470,17 +476,22 @@ def output_records(
 
 def _remember(
     cache: BuildCache, target: Path, files: OutputFiles, paths: Iterable[str]
-) -> dict[str, StatKey]:
-    """Record the stat key of files now known to hold their planned bytes."""
+) -> dict[str, bytes]:
+    """Record the stat key of files now known to hold their planned bytes; return their
+    stat lines. A batch at a time: a fresh build remembers every output file (4.5 a
+    version), and held as keys they were the largest thing its peak memory gained at the
+    end (issue 12). A row stored alone is as good as any: a build killed between two
+    batches finds the others missing, and reads those files to compare."""
     paths = list(paths)
-    keys = _stat_keys(target, paths)
-    root = stat_key(target.stat())
-    cache.store(
-        "outputs",
-        [(_ROOT_RECORD, root, "")]
-        + [(p, k, files[p].cache_token) for p, k in zip(paths, keys, strict=True) if k is not None],
-    )
-    return {p: k for p, k in zip(paths, keys, strict=True) if k is not None}
+    cache.store("outputs", [(_ROOT_RECORD, stat_key(target.stat()), "")])
+    lines: dict[str, bytes] = {}
+    for start in range(0, len(paths), _STAGE_BATCH):
+        batch = paths[start : start + _STAGE_BATCH]
+        keys = zip(batch, _stat_keys(target, batch), strict=True)
+        found = [(p, k) for p, k in keys if k is not None]
+        cache.store("outputs", [(p, k, files[p].cache_token) for p, k in found])
+        lines.update((p, stat_line(k)) for p, k in found)
+    return lines
 
 
 def _kept_row(records: dict[str, Record] | None, relpath: str) -> bool:

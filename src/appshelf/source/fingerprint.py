@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from appshelf.filestat import StatKey, settled, stat_key
+from appshelf.filestat import StatKey, settled, stat_key, stat_line
 
 
 class AppEntries(NamedTuple):
@@ -62,7 +62,12 @@ def app_entries(folder: Path, now_ns: int | None = None) -> AppEntries | None:
 
 def keys_digest(keys: Iterable[StatKey]) -> str:
     """One digest for many stat keys: a record stores it instead of the keys."""
-    return hashlib.sha256(b"".join(b"%d %d %d %d %d\n" % key for key in keys)).hexdigest()
+    return lines_digest(stat_line(key) for key in keys)
+
+
+def lines_digest(lines: Iterable[bytes]) -> str:
+    """`keys_digest` of keys already made lines (`filestat.stat_line`)."""
+    return hashlib.sha256(b"".join(lines)).hexdigest()
 
 
 def current_digest(folder: Path | str, names: Iterable[str]) -> str | None:
