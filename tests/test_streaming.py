@@ -221,3 +221,29 @@ def test_each_app_source_is_let_go_once_it_is_handed_on(
     assert held_while_last == [0] and len(alive) == len(apps) > 1
     assert report.apps == len(apps)
     assert report.versions == len(list((tmp_path / "out").glob("apps/*/*/manifest.json")))
+
+
+def test_a_staged_file_keeps_its_digest_only(
+    example_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once staged, a file's entry holds its digest and size: no bytes, no renderer, and
+    (for an artifact, a copy of a source file) no source path, which a build held for
+    every version until its end. The files are still written from their source."""
+    from appshelf.builder.pipeline import Build
+
+    seen: list[OutputFiles] = []
+    real_write = Build.write
+
+    def write(self: Build, plan: RegistryPlan, spool: Spool) -> object:
+        stats = real_write(self, plan, spool)
+        seen.append(plan.files)
+        return stats
+
+    monkeypatch.setattr(Build, "write", write)
+    out = tmp_path / "out"
+    build(example_source, out, generators=(site_generator(jobs=1),))
+    (planned,) = seen
+    artifacts = [p for p in planned if p.endswith((".tar.gz", ".zip", ".mpk"))]
+    assert artifacts and all((out / p).is_file() for p in artifacts)
+    held = [p for p, f in planned.items() if f.source or f.data is not None or f.render]
+    assert held == []

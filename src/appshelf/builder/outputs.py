@@ -54,10 +54,11 @@ class OutputFile:
         return OutputFile(sha256_hex(data), len(data), data=data, fingerprint=self.fingerprint)
 
     def without_bytes(self) -> OutputFile:
-        """Digest, size and fingerprint only: what is left to know once it is written."""
-        if self.data is None and self.render is None:
+        """Digest, size and fingerprint only: what is left to know once it is written (a
+        copy's source path too: a build held one per artifact, 0.3 KB, until its end)."""
+        if self.data is None and self.render is None and self.source is None:
             return self
-        return OutputFile(self.sha256, self.size, source=self.source, fingerprint=self.fingerprint)
+        return OutputFile(self.sha256, self.size, fingerprint=self.fingerprint)
 
     @property
     def cache_token(self) -> str:
