@@ -34,11 +34,14 @@ def stat_key(st: os.stat_result) -> StatKey:
     return StatKey(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
 
 
+STAT_LINE = b"%d %d %d %d %d\n"  # a stat key's fields, in StatKey's order
+
+
 def stat_line(key: StatKey) -> bytes:
     """A stat key as one line of the digests records keep (`source.fingerprint`): about
     80 bytes held, against about 250 for the key (a tuple of five large ints), for a
     build that holds one per output file until its records are stored."""
-    return b"%d %d %d %d %d\n" % key
+    return STAT_LINE % key
 
 
 def settled(key: StatKey, now_ns: int | None = None) -> bool:

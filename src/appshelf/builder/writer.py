@@ -299,7 +299,7 @@ class Spool:
         kept = len(self.unchanged) + len(verified)
         # Known to hold their bytes only by writing or reading them: remember them.
         to_remember = sorted(self.seen) if records is None else self.staged + self.confirmed
-        lines = dict(self.lines)
+        lines = self.lines  # the spool ends here: no copy of a dict of every unchanged file
         if not self.staged and not removed:
             self.discard()
             if self.confirmed or records is None:

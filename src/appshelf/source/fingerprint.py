@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from appshelf.filestat import StatKey, settled, stat_key, stat_line
+from appshelf.filestat import STAT_LINE, StatKey, settled, stat_key, stat_line
 
 
 class AppEntries(NamedTuple):
@@ -73,7 +73,9 @@ def lines_digest(lines: Iterable[bytes]) -> str:
 def current_digest(folder: Path | str, names: Iterable[str]) -> str | None:
     """`keys_digest` of what lstat() says now about `names` (relative to `folder`; ""
     is the folder itself), or None when one is missing. A new entry, or a removed or
-    renamed one, moves the stat key of the folder holding it, which is among them."""
+    renamed one, moves the stat key of the folder holding it, which is among them.
+    The lines are made from the stat results directly (no `StatKey` per file: this runs
+    for every file of every app on a no-op)."""
     base = str(folder)
     lstat = os.lstat
     lines = []
@@ -81,9 +83,8 @@ def current_digest(folder: Path | str, names: Iterable[str]) -> str | None:
         for name in names:
             st = lstat(f"{base}/{name}" if name else base)
             lines.append(
-                b"%d %d %d %d %d\n"
-                % (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
+                STAT_LINE % (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
             )
     except OSError:
         return None
-    return hashlib.sha256(b"".join(lines)).hexdigest()
+    return lines_digest(lines)
